@@ -1,0 +1,45 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Both create .venv when it is missing and install the project with the extras they need.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU build of torch that lies on disk here; a bare `torch` would pull a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+BENCH_OUT ?= benchmarks/results
+
+.PHONY: demo test test-gpu bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP) install "$(TORCH)"
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed-dev
+	$(PY) -m diffc.demo
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest
+
+# On a machine with a CUDA GPU: the real-GPU tests (the simulator twins run in `make test`).
+test-gpu: $(VENV)/.installed-dev
+	$(PIP) install -e ".[gpu]"
+	RCC_REAL_GPU=1 $(PY) -m pytest -m gpu
+
+bench: $(VENV)/.installed-dev
+	mkdir -p $(BENCH_OUT)
+	for b in benchmarks/*.py; do \
+		name=$$(basename $$b .py); \
+		$(PY) $$b --quick --json $(BENCH_OUT)/$$name.json || exit 1; \
+	done
+
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

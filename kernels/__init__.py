@@ -1,0 +1,31 @@
+"""Counter-based shared randomness (Philox4x32-10) and fused candidate-search kernels.
+
+Encoder and decoder share only a seed; every value the decoder must reproduce is addressed by
+``(seed, stream path, candidate, coordinate)`` and computed in O(1) on the CPU (Numba) or the GPU
+(numba-cuda), with identical integers on every backend. The frozen mapping is documented in
+``docs/randomness.md`` and in :mod:`kernels.streams` and :mod:`kernels.variates`.
+
+>>> import kernels
+>>> key = kernels.stream_key(seed=2024, stream=(0, 7))
+>>> kernels.normal(key, start=0, stop=3, dim=4).shape
+(3, 4)
+"""
+
+from kernels.generators import BACKENDS, bits, exponential, generate, normal, uniform
+from kernels.philox import philox4x32_10, philox4x32_10_numpy
+from kernels.streams import stream_key, stream_keys
+from kernels.variates import FLOAT_TOLERANCE
+
+__all__ = [
+    "BACKENDS",
+    "FLOAT_TOLERANCE",
+    "bits",
+    "exponential",
+    "generate",
+    "normal",
+    "philox4x32_10",
+    "philox4x32_10_numpy",
+    "stream_key",
+    "stream_keys",
+    "uniform",
+]

@@ -1,0 +1,82 @@
+"""Numba CPU backend of the shared randomness: parallel bulk generators.
+
+Each row (candidate) is generated independently from its counters, so rows are spread over
+threads with ``prange`` and the result does not depend on the thread count. The scalar rules come
+from :func:`kernels.variates.build_scalar_ops`, the same source the CUDA backend compiles. Rows are
+produced in two passes so that LLVM vectorises them: first the Philox words and uniforms of the row,
+then the transform; for normals the branch-free central formula of AS 241 runs on every value and
+the (15%) tail values are recomputed in a scalar pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from kernels.variates import EXPONENTIAL, NORMAL, UNIFORM, build_scalar_ops
+
+__all__ = ["fill", "fill_bits", "ops", "row_uniforms"]
+
+_JIT = {"cache": True, "error_model": "numpy"}
+ops = build_scalar_ops(njit(inline="always", **_JIT))
+_block_uniforms = ops.block_uniforms
+_ndtri_central = ops.ndtri_central
+_ndtri_tail = ops.ndtri_tail
+_philox = ops.philox
+_counter_words = ops.counter_words
+
+
+@njit(**_JIT)
+def row_uniforms(key0: np.uint32, key1: np.uint32, candidate: np.uint64, first_block: np.uint64,
+                 u: np.ndarray) -> None:
+    """Uniforms of blocks ``first_block, first_block + 1, ...`` of one candidate into ``u``."""
+    for b in range(u.size // 2):
+        u0, u1 = _block_uniforms(key0, key1, first_block + np.uint64(b), candidate)
+        u[2 * b] = u0
+        u[2 * b + 1] = u1
+
+
+@njit(parallel=True, **_JIT)
+def fill(kind: int, key0: np.uint32, key1: np.uint32, start: np.uint64, coord_start: np.uint64,
+         out: np.ndarray) -> None:
+    """Fill ``out`` (rows, dim) with the values of candidates ``start + row`` at coordinates
+    ``coord_start + column`` of the stream with key ``(key0, key1)``."""
+    rows, dim = out.shape
+    if dim == 0:
+        return
+    first_block = coord_start >> np.uint64(1)
+    n_blocks = np.int64(((coord_start + np.uint64(dim - 1)) >> np.uint64(1)) - first_block) + 1
+    off = np.int64(coord_start & np.uint64(1))
+    for r in prange(rows):
+        u = np.empty(2 * n_blocks)
+        row_uniforms(key0, key1, start + np.uint64(r), first_block, u)
+        v = u[off:off + dim]
+        o = out[r]
+        if kind == UNIFORM:
+            for j in range(dim):
+                o[j] = v[j]
+        elif kind == NORMAL:
+            for j in range(dim):
+                o[j] = _ndtri_central(v[j])
+            for j in range(dim):
+                if abs(v[j] - 0.5) > 0.425:
+                    o[j] = _ndtri_tail(v[j])
+        elif kind == EXPONENTIAL:
+            for j in range(dim):
+                o[j] = -np.log(v[j])
+
+
+@njit(parallel=True, **_JIT)
+def fill_bits(key0: np.uint32, key1: np.uint32, start: np.uint64, block_start: np.uint64,
+              out: np.ndarray) -> None:
+    """Fill ``out`` (rows, blocks, 4) uint32 with the raw Philox words of each block."""
+    rows, blocks, _ = out.shape
+    for r in prange(rows):
+        cand = start + np.uint64(r)
+        for b in range(blocks):
+            c0, c1, c2, c3 = _counter_words(block_start + np.uint64(b), cand)
+            w0, w1, w2, w3 = _philox(c0, c1, c2, c3, key0, key1)
+            out[r, b, 0] = w0
+            out[r, b, 1] = w1
+            out[r, b, 2] = w2
+            out[r, b, 3] = w3

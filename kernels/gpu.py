@@ -1,0 +1,75 @@
+"""CUDA backend of the shared randomness (numba-cuda kernels on CuPy or Numba device arrays).
+
+The device functions are compiled from the same scalar source as the CPU kernels
+(:func:`kernels.variates.build_scalar_ops`), so integer outputs are bit-identical; floats may differ
+by an ulp because CUDA's ``log`` differs from the CPU's and the compiler fuses multiply-adds.
+
+This module imports ``numba.cuda`` on first use only. With ``NUMBA_ENABLE_CUDASIM=1`` the same
+kernels run in Numba's CUDA simulator on numpy arrays, which is how the ordinary (GPU-less) test
+suite exercises them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from types import SimpleNamespace
+
+import numpy as np
+
+__all__ = ["available", "compiled", "fill", "fill_bits", "simulator"]
+
+THREADS_ROWS = 8
+THREADS_BLOCKS = 32
+
+
+def simulator() -> bool:
+    """True when Numba's CUDA simulator is active (``NUMBA_ENABLE_CUDASIM=1``)."""
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+def available() -> bool:
+    """True when CUDA kernels can run: a real GPU, or the simulator."""
+    try:
+        from numba import cuda
+    except ImportError:  # numba-cuda missing
+        return False
+    try:
+        return bool(cuda.is_available())
+    except Exception:  # noqa: BLE001 - a broken driver means "not available", never a crash
+        return False
+
+
+@lru_cache(maxsize=1)
+def compiled() -> SimpleNamespace:
+    """The CUDA kernels, compiled on first use (importing numba.cuda only then)."""
+    from kernels import _cuda_kernels
+
+    return SimpleNamespace(fill=_cuda_kernels.fill_kernel, bits=_cuda_kernels.bits_kernel)
+
+
+def _grid(rows: int, blocks: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    grid = (-(-rows // THREADS_ROWS), -(-blocks // THREADS_BLOCKS))
+    return grid, (THREADS_ROWS, THREADS_BLOCKS)
+
+
+def fill(kind: int, key0: np.uint32, key1: np.uint32, start: np.uint64, coord_start: np.uint64,
+         out: object) -> None:
+    """Fill the device array ``out`` (rows, dim); same contract as :func:`kernels.cpu.fill`."""
+    rows, dim = out.shape
+    if rows == 0 or dim == 0:
+        return
+    n_blocks = int(((int(coord_start) + dim - 1) >> 1) - (int(coord_start) >> 1) + 1)
+    grid, block = _grid(rows, n_blocks)
+    compiled().fill[grid, block](kind, key0, key1, start, coord_start, out)
+
+
+def fill_bits(key0: np.uint32, key1: np.uint32, start: np.uint64, block_start: np.uint64,
+              out: object) -> None:
+    """Fill the device array ``out`` (rows, blocks, 4) uint32 with raw Philox words."""
+    rows, blocks, _ = out.shape
+    if rows == 0 or blocks == 0:
+        return
+    grid, block = _grid(rows, blocks)
+    compiled().bits[grid, block](key0, key1, start, block_start, out)
