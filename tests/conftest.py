@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="needs a real CUDA GPU: run `make test-gpu` on a GPU machine")
     for item in items:
-        if "gpu" in item.keywords:
+        if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)
 
 
@@ -60,11 +60,3 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print(f"\nERROR: {testing.checks_made()} statistical checks exceed MAX_CHECKS="
               f"{testing.MAX_CHECKS}; raise the budget split or cut checks")
-
-
-@pytest.fixture
-def to_numpy():  # noqa: ANN201
-    """Bring a backend's output (numpy or CuPy) to the host."""
-    from kernels.generators import to_numpy as convert
-
-    return convert
