@@ -1,0 +1,102 @@
+"""CUDA kernels of :func:`kernels.search.search_gpu`; importing this module imports ``numba.cuda``.
+
+Candidates are processed in windows of ``window`` per chunk: one thread per (chunk, candidate)
+computes the arrival increment, the array module's ``cumsum`` turns increments into arrival times
+(carried from window to window, so memory stays bounded), and a second kernel generates the
+candidate's normals on the fly and scores it. Only scores of one window are ever stored, never
+candidates. ``cuda`` is a module global so that the CUDA simulator can swap it (see
+:mod:`kernels._cuda_kernels`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda
+
+from kernels._cuda_kernels import _ops
+from kernels.search import MRC, ORC, SearchProblem, SearchResult
+
+_block_uniforms = _ops.block_uniforms
+_ndtri = _ops.ndtri
+THREADS = 128
+DEFAULT_WINDOW = 1 << 16
+
+
+@cuda.jit
+def _increments(rule, arr_keys, k0, n, out):  # noqa: ANN001, ANN202
+    c, j = cuda.grid(2)
+    if c >= out.shape[0] or j >= out.shape[1]:
+        return
+    k = k0 + j
+    u0, _ = _block_uniforms(arr_keys[c, 0], arr_keys[c, 1], np.uint64(0), np.uint64(k))
+    e = -np.log(u0)
+    if rule == ORC:
+        e = e / (n - k)
+    out[c, j] = e
+
+
+@cuda.jit
+def _scores(cand_keys, lin, quad, has_quad, offsets, k0, arrivals, score, log_w):  # noqa: ANN001, ANN202
+    c, j = cuda.grid(2)
+    if c >= score.shape[0] or j >= score.shape[1]:
+        return
+    lo = offsets[c]
+    d = offsets[c + 1] - lo
+    k = np.uint64(k0 + j)
+    acc = 0.0
+    for b in range((d + 1) // 2):
+        u0, u1 = _block_uniforms(cand_keys[c, 0], cand_keys[c, 1], np.uint64(b), k)
+        i = lo + 2 * b
+        z = _ndtri(u0)
+        acc += z * (lin[i] + quad[i] * z) if has_quad else lin[i] * z
+        if 2 * b + 1 < d:
+            z = _ndtri(u1)
+            acc += z * (lin[i + 1] + quad[i + 1] * z) if has_quad else lin[i + 1] * z
+    log_w[c, j] = acc
+    score[c, j] = np.log(arrivals[c, j]) - acc
+
+
+def _xp():  # noqa: ANN202 - numpy under the simulator, CuPy on a real GPU
+    from kernels import gpu
+
+    if gpu.simulator():
+        return np
+    import cupy
+
+    return cupy
+
+
+def search(p: SearchProblem, window: int | None = None) -> SearchResult:
+    xp = _xp()
+    n_chunks = p.cand_keys.shape[0]
+    window = min(window or DEFAULT_WINDOW, p.n_candidates)
+    cand_keys, arr_keys = xp.asarray(p.cand_keys), xp.asarray(p.arr_keys)
+    lin, offsets = xp.asarray(p.lin), xp.asarray(p.offsets)
+    quad = xp.asarray(p.quad) if p.quad is not None else lin
+    carried = xp.zeros((n_chunks, 1))
+    best = (np.zeros(n_chunks, np.int64), np.full(n_chunks, np.inf), np.zeros(n_chunks))
+    rows = np.arange(n_chunks)
+    for k0 in range(0, p.n_candidates, window):
+        w = min(window, p.n_candidates - k0)
+        grid = (n_chunks, -(-w // THREADS))
+        inc = xp.empty((n_chunks, w))
+        _increments[grid, (1, THREADS)](p.rule, arr_keys, k0, p.n_candidates, inc)
+        if p.rule == MRC:
+            arrivals = inc
+        else:
+            arrivals = carried + xp.cumsum(inc, axis=1)
+            carried = arrivals[:, -1:]
+        score = xp.empty((n_chunks, w))
+        log_w = xp.empty((n_chunks, w))
+        _scores[grid, (1, THREADS)](cand_keys, lin, quad, p.quad is not None, offsets, k0,
+                                     arrivals, score, log_w)
+        j = _host(xp.argmin(score, axis=1))
+        s, lw = _host(score[rows, j]), _host(log_w[rows, j])
+        better = s < best[1]
+        best[0][better], best[1][better], best[2][better] = k0 + j[better], s[better], lw[better]
+    return SearchResult(*best)
+
+
+def _host(a: object) -> np.ndarray:
+    get = getattr(a, "get", None)
+    return np.asarray(get() if callable(get) else a)
