@@ -29,7 +29,7 @@ def _numpy_rate(buf: np.ndarray, threads: int, repeats: int) -> float:
 
     def run() -> None:
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda gp: gp[0].standard_normal(out=gp[1]), zip(gens, parts)))
+            list(pool.map(lambda gp: gp[0].standard_normal(out=gp[1]), zip(gens, parts, strict=True)))
 
     return buf.size / best_time(run if threads > 1 else lambda: gens[0].standard_normal(out=buf),
                                 repeats)

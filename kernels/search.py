@@ -89,7 +89,8 @@ class SearchProblem:
             raise ValueError(f"n_candidates must be in [1, 2**62), got {self.n_candidates}")
         if self.rule not in RULES.values():
             raise ValueError(f"rule must be one of {RULES}, got {self.rule}")
-        if not np.all(np.isfinite(self.lin)) or (self.quad is not None and not np.all(np.isfinite(self.quad))):
+        quad_ok = self.quad is None or bool(np.all(np.isfinite(self.quad)))
+        if not np.all(np.isfinite(self.lin)) or not quad_ok:
             raise ValueError("coefficients must be finite")
 
 
@@ -239,7 +240,8 @@ def search_cpu(p: SearchProblem) -> SearchResult:
     best_k = np.empty((n_chunks, n_seg), dtype=np.int64)
     best_s = np.empty((n_chunks, n_seg))
     best_lw = np.empty((n_chunks, n_seg))
-    _search_segments(p.rule, p.cand_keys, p.arr_keys, p.lin, quad, p.quad is not None, p.offsets, p.n_candidates, carried, best_k, best_s, best_lw)
+    _search_segments(p.rule, p.cand_keys, p.arr_keys, p.lin, quad, p.quad is not None, p.offsets,
+                     p.n_candidates, carried, best_k, best_s, best_lw)
     return _reduce_segments(best_k, best_s, best_lw)
 
 

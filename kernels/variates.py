@@ -33,10 +33,9 @@ and is bit-identical between numpy and the Numba CPU kernel.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from types import SimpleNamespace
-
-import math
 
 import numpy as np
 

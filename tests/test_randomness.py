@@ -98,7 +98,8 @@ def test_golden_key_derivation_follows_the_written_rule() -> None:
 def test_uniform_rule_exact_in_rational_arithmetic() -> None:
     """u = (top 52 bits of hi:lo + 1/2) / 2**52, checked with exact fractions, never 0 or 1."""
     for case in GOLDEN["cases"]:
-        for (_, coord), words, u_hex in zip(case["points"], case["block_words"], case["uniform"]):
+        rows = zip(case["points"], case["block_words"], case["uniform"], strict=True)
+        for (_, coord), words, u_hex in rows:
             lo, hi = (words[0], words[1]) if coord % 2 == 0 else (words[2], words[3])
             top = ((hi << 32) | lo) >> 12
             exact = (Fraction(top) + Fraction(1, 2)) / 2**52
@@ -124,7 +125,7 @@ def test_normal_is_the_quantile_of_the_uniform() -> None:
 
 def test_stream_keys_vectorised_equals_scalar() -> None:
     keys = kernels.stream_keys(77, (3, 9), [0, 1, 2**63, 5])
-    for row, last in zip(keys, [0, 1, 2**63, 5]):
+    for row, last in zip(keys, [0, 1, 2**63, 5], strict=True):
         assert row.tolist() == kernels.stream_key(77, (3, 9, last)).tolist()
 
 

@@ -9,7 +9,16 @@ from hypothesis import strategies as st
 
 import kernels
 from kernels import reference
-from kernels.search import MRC, ORC, PFR, SearchProblem, regenerate, search_cpu, search_gpu, search_reference
+from kernels.search import (
+    MRC,
+    ORC,
+    PFR,
+    SearchProblem,
+    regenerate,
+    search_cpu,
+    search_gpu,
+    search_reference,
+)
 
 RULES = [PFR, ORC, MRC]
 
