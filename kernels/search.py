@@ -145,8 +145,6 @@ def search_reference(p: SearchProblem, window: int = REFERENCE_WINDOW) -> Search
 
 _JIT = {"cache": True, "error_model": "numpy"}
 _block_uniforms = cpu.ops.block_uniforms
-_ndtri_central = cpu.ops.ndtri_central
-_ndtri_tail = cpu.ops.ndtri_tail
 
 
 @njit(inline="always", **_JIT)
@@ -174,15 +172,11 @@ def _segment_sums(rule: int, arr_keys: np.ndarray, n: int, n_seg: int) -> np.nda
 
 @njit(inline="always", **_JIT)
 def _log_weight(key0: np.uint32, key1: np.uint32, k: int, lin: np.ndarray, quad: np.ndarray,
-                has_quad: bool, u: np.ndarray, z: np.ndarray) -> float:
+                has_quad: bool, u: np.ndarray, z: np.ndarray, scratch: np.ndarray) -> float:
     """log w of candidate k: normals generated into z in vectorisable passes, then one dot."""
     d = lin.size
     cpu.row_uniforms(key0, key1, np.uint64(k), np.uint64(0), u)
-    for j in range(d):
-        z[j] = _ndtri_central(u[j])
-    for j in range(d):
-        if abs(u[j] - 0.5) > 0.425:
-            z[j] = _ndtri_tail(u[j])
+    cpu.normals_from_uniforms(u, z, scratch)
     acc = 0.0
     if has_quad:
         for j in range(d):
@@ -205,6 +199,7 @@ def _search_segments(rule: int, cand_keys: np.ndarray, arr_keys: np.ndarray, lin
         d = hi - lo
         u = np.empty(2 * ((d + 1) // 2))
         z = np.empty(d)
+        scratch = np.empty(d, dtype=np.int64)
         a = carried[c, s]
         bk, bs, blw = -1, np.inf, 0.0
         for k in range(s * SEGMENT, min((s + 1) * SEGMENT, n)):
@@ -214,7 +209,7 @@ def _search_segments(rule: int, cand_keys: np.ndarray, arr_keys: np.ndarray, lin
             else:
                 a += inc
             lw = _log_weight(cand_keys[c, 0], cand_keys[c, 1], k, lin[lo:hi], quad[lo:hi],
-                             has_quad, u, z)
+                             has_quad, u, z, scratch)
             sc = np.log(a) - lw
             if sc < bs:
                 bk, bs, blw = k, sc, lw
