@@ -17,7 +17,8 @@ from numba import njit, prange
 
 from kernels.variates import EXPONENTIAL, NORMAL, UNIFORM, build_scalar_ops
 
-__all__ = ["fill", "fill_bits", "normals_from_uniforms", "ops", "row_uniforms"]
+__all__ = ["PARALLEL_MIN_WORK", "DualKernel", "fill", "fill_bits", "normals_from_uniforms", "ops",
+           "row_uniforms"]
 
 _JIT = {"cache": True, "error_model": "numpy"}
 ops = build_scalar_ops(njit(inline="always", **_JIT))
@@ -26,6 +27,24 @@ _ndtri_central = ops.ndtri_central
 _ndtri_tail = ops.ndtri_tail
 _philox = ops.philox
 _counter_words = ops.counter_words
+
+
+PARALLEL_MIN_WORK = 1 << 15
+"""Below this many values a call runs serially: waking the thread pool costs more than it saves."""
+
+
+class DualKernel:
+    """One kernel source compiled twice, parallel (``prange`` over threads) and serial; a call
+    picks by the amount of work, so tiny requests do not pay the thread pool's wake-up."""
+
+    def __init__(self, fn) -> None:  # noqa: ANN001
+        self.parallel = njit(parallel=True, **_JIT)(fn)
+        self.serial = njit(**_JIT)(fn)
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+
+    def __call__(self, *args, work: int):  # noqa: ANN002, ANN204
+        return (self.parallel if work >= PARALLEL_MIN_WORK else self.serial)(*args)
 
 
 @njit(**_JIT)
@@ -53,7 +72,7 @@ def normals_from_uniforms(u: np.ndarray, z: np.ndarray, scratch: np.ndarray) -> 
         z[j] = _ndtri_tail(u[j])
 
 
-@njit(parallel=True, **_JIT)
+@DualKernel
 def fill(kind: int, key0: np.uint32, key1: np.uint32, start: np.uint64, coord_start: np.uint64,
          out: np.ndarray) -> None:
     """Fill ``out`` (rows, dim) with the values of candidates ``start + row`` at coordinates
@@ -79,7 +98,7 @@ def fill(kind: int, key0: np.uint32, key1: np.uint32, start: np.uint64, coord_st
                 o[j] = -np.log(v[j])
 
 
-@njit(parallel=True, **_JIT)
+@DualKernel
 def fill_bits(key0: np.uint32, key1: np.uint32, start: np.uint64, block_start: np.uint64,
               out: np.ndarray) -> None:
     """Fill ``out`` (rows, blocks, 4) uint32 with the raw Philox words of each block."""

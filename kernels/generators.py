@@ -80,7 +80,7 @@ def generate(kind: str, key: object, start: int, stop: int, dim: int, *, coord_s
     args = (KINDS[kind], key0, key1, np.uint64(start), np.uint64(coord_start))
     if backend == "cpu":
         out = np.empty((rows, int(dim)), dtype=np.float64)
-        cpu.fill(*args, out)
+        cpu.fill(*args, out, work=out.size)
         return out
     if backend == "gpu":
         from kernels import gpu
@@ -121,7 +121,7 @@ def bits(key: object, start: int, stop: int, blocks: int, *, block_start: int = 
         return reference.bits_at(key, cand, blk)
     if backend == "cpu":
         out = np.empty((rows, int(blocks), 4), dtype=np.uint32)
-        cpu.fill_bits(key0, key1, np.uint64(start), np.uint64(block_start), out)
+        cpu.fill_bits(key0, key1, np.uint64(start), np.uint64(block_start), out, work=out.size)
         return out
     if backend == "gpu":
         from kernels import gpu

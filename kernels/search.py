@@ -156,7 +156,7 @@ def _arrival_increment(rule: int, key0: np.uint32, key1: np.uint32, k: int, n: i
     return e
 
 
-@njit(parallel=True, **_JIT)
+@cpu.DualKernel
 def _segment_sums(rule: int, arr_keys: np.ndarray, n: int, n_seg: int) -> np.ndarray:
     """Sum of arrival increments of every (chunk, segment), for the carried arrival time."""
     n_chunks = arr_keys.shape[0]
@@ -187,7 +187,7 @@ def _log_weight(key0: np.uint32, key1: np.uint32, k: int, lin: np.ndarray, quad:
     return acc
 
 
-@njit(parallel=True, **_JIT)
+@cpu.DualKernel
 def _search_segments(rule: int, cand_keys: np.ndarray, arr_keys: np.ndarray, lin: np.ndarray,
                      quad: np.ndarray, has_quad: bool, offsets: np.ndarray, n: int,
                      carried: np.ndarray, best_k: np.ndarray, best_s: np.ndarray,
@@ -229,14 +229,15 @@ def search_cpu(p: SearchProblem) -> SearchResult:
     if p.rule == MRC:
         carried = np.zeros((n_chunks, n_seg))
     else:
-        sums = _segment_sums(p.rule, p.arr_keys, p.n_candidates, n_seg)
+        sums = _segment_sums(p.rule, p.arr_keys, p.n_candidates, n_seg, work=n_chunks * p.n_candidates)
         carried = np.concatenate([np.zeros((n_chunks, 1)), np.cumsum(sums, axis=1)[:, :-1]], axis=1)
     quad = p.quad if p.quad is not None else p.lin  # unread when has_quad is False
     best_k = np.empty((n_chunks, n_seg), dtype=np.int64)
     best_s = np.empty((n_chunks, n_seg))
     best_lw = np.empty((n_chunks, n_seg))
     _search_segments(p.rule, p.cand_keys, p.arr_keys, p.lin, quad, p.quad is not None, p.offsets,
-                     p.n_candidates, carried, best_k, best_s, best_lw)
+                     p.n_candidates, carried, best_k, best_s, best_lw,
+                     work=p.n_candidates * p.lin.size)
     return _reduce_segments(best_k, best_s, best_lw)
 
 
@@ -261,6 +262,6 @@ def search(p: SearchProblem, backend: str = "cpu") -> SearchResult:
 def regenerate(cand_key: np.ndarray, index: int, dim: int) -> np.ndarray:
     """The decoder's side: the standard normal vector of one candidate (CPU)."""
     out = np.empty((1, dim))
-    cpu.fill(1, cand_key[0], cand_key[1], np.uint64(index), np.uint64(0), out)
+    cpu.fill(1, cand_key[0], cand_key[1], np.uint64(index), np.uint64(0), out, work=dim)
     return out[0]
 
