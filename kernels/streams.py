@@ -6,8 +6,8 @@ values are addressed by (candidate, coordinate), see :mod:`kernels.variates`.
 
 Rule: the key of the empty path is ``(seed mod 2**32, seed >> 32)``. The key of a path extended by
 component ``s`` at depth ``l`` (0-based) is the first two output words of Philox4x32-10 with counter
-``(s mod 2**32, s >> 32, l, 0x5354524D)`` under the parent's key. Derivation is host-side and costs
-one Philox block per path component. Two paths collide with probability about 2**-64 per pair.
+``(s mod 2**32, s >> 32, l, 0x5354524D)`` under the parent's key. Derivation is host-side (the compiled CPU
+Philox) and costs one block per path component. Two paths collide with probability about 2**-64 per pair.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from kernels.philox import philox4x32_10_numpy
+from kernels.philox import philox4x32_10_cpu
 
 __all__ = ["STREAM_TAG", "stream_key", "stream_keys"]
 
@@ -39,8 +39,8 @@ def stream_key(seed: int, stream: Iterable[int] = ()) -> np.ndarray:
     key = np.array([s & 0xFFFFFFFF, s >> 32], dtype=np.uint32)
     for level, component in enumerate(stream):
         c = _check_u64(component, f"stream component {level}")
-        counter = np.array([c & 0xFFFFFFFF, c >> 32, level, STREAM_TAG], dtype=np.uint32)
-        key = philox4x32_10_numpy(counter, key)[:2]
+        counter = np.array([[c & 0xFFFFFFFF, c >> 32, level, STREAM_TAG]], dtype=np.uint32)
+        key = philox4x32_10_cpu(counter, key.reshape(1, 2))[0, :2]
     return key
 
 
@@ -61,4 +61,5 @@ def stream_keys(seed: int, prefix: Iterable[int], last: Iterable[int]) -> np.nda
         ],
         axis=-1,
     )
-    return philox4x32_10_numpy(counters, parent)[..., :2].reshape(-1, 2)
+    keys = np.broadcast_to(parent, (counters.shape[0], 2))
+    return np.ascontiguousarray(philox4x32_10_cpu(counters, np.ascontiguousarray(keys))[:, :2])
