@@ -29,6 +29,15 @@ from scipy import stats
 
 __all__ = [
     "ALPHA",
+    "CoderRun",
+    "assert_bias_within_bound",
+    "assert_channel_exact",
+    "assert_exact_coder",
+    "assert_follows",
+    "assert_mean",
+    "assert_tv_within",
+    "run_coder",
+    "total_variation",
     "MAX_CHECKS",
     "SUITE_FALSE_FAILURE_BUDGET",
     "GoodnessOfFit",
@@ -180,3 +189,152 @@ def assert_independent(x: object, y: object, bins: int = 8, alpha: float = ALPHA
                        what: str = "") -> GoodnessOfFit:
     """Fail when x and y are detectably dependent (e.g. a channel's error and its input)."""
     return independence(x, y, bins).check(alpha, what)
+
+
+# -- coder-level assertions ---------------------------------------------------------------------
+# These run a coder many times (seed i for sample i) and test what its *decoder* produced.
+
+
+@dataclass(frozen=True)
+class CoderRun:
+    """Decoded samples and per-call statistics of ``n`` independent calls of one coder."""
+
+    samples: np.ndarray  # (n, *event_shape)
+    index: np.ndarray  # (n,) int64
+    bits: np.ndarray  # (n,) real bits per message
+    proposals: np.ndarray  # (n,)
+    log_ratio_bits: np.ndarray  # (n,) realized log2 dQ/dP at the encoder's candidate
+
+
+def run_coder(coder: object, target: object, proposal: object, n: int, seed: int = 0,
+              stream: tuple[int, ...] = ()) -> CoderRun:
+    """Encode and decode ``n`` samples with seeds ``seed .. seed + n - 1``.
+
+    Also checks that every decoder rebuilt the encoder's candidate: the log-ratio of the decoded
+    sample must equal, bit for bit, the one the encoder computed on its own copy.
+    """
+    from rcc.core import log_ratio
+
+    samples, rows = [], []
+    for i in range(n):
+        message, st = coder.encode(target, proposal, seed + i, stream)
+        x = coder.decode(message, proposal, seed + i, stream)
+        decoded_lr = float(log_ratio(target, proposal, np.asarray(x)[None])[0]) / np.log(2.0)
+        if decoded_lr != st.log_ratio_bits:
+            raise AssertionError(
+                f"decoder disagrees with encoder at seed {seed + i}: log2 ratio "
+                f"{decoded_lr!r} decoded, {st.log_ratio_bits!r} encoded (index {st.index})")
+        samples.append(x)
+        rows.append((st.index, st.bits, st.proposals, st.log_ratio_bits))
+    index, bits, proposals, lr = (np.asarray(c) for c in zip(*rows, strict=True))
+    return CoderRun(np.asarray(samples), index.astype(np.int64), bits, proposals, lr)
+
+
+def _cdf_of(dist: object) -> Callable[[np.ndarray], np.ndarray]:
+    cdf = getattr(dist, "cdf", None)
+    if cdf is None:
+        raise TypeError(f"{type(dist).__name__} has no cdf; cannot run a KS test against it")
+    return cdf
+
+
+def assert_follows(samples: object, target: object, alpha: float = ALPHA,
+                   what: str = "") -> list[GoodnessOfFit]:
+    """Fail when ``samples`` do not follow ``target``: chi-square on counts for a categorical
+    target (``probs``), KS for a univariate one (``cdf``), and for a diagonal Normal two KS tests of
+    the standardised vector z (its sum over sqrt(d) against N(0, 1), its squared norm against
+    chi2(d)), which see the joint law and not only the marginals."""
+    x = np.asarray(samples)
+    probs = getattr(target, "probs", None)
+    if probs is not None:
+        counts = np.bincount(x.astype(np.int64).ravel(), minlength=len(probs))
+        if counts.size > len(probs):
+            return [GoodnessOfFit("chi-square", np.inf, 0.0, x.size).check(alpha, what)]
+        return [assert_chi2_counts(counts, probs, alpha, what)]
+    if x.ndim == 2:
+        from rcc.distributions import Normal
+
+        if not isinstance(target, Normal):
+            raise TypeError("multivariate samples can be tested against a diagonal Normal only, "
+                            f"not {type(target).__name__}")
+        z = (x - target.loc) / target.scale
+        d = z.shape[1]
+        return [assert_ks(z.sum(axis=1) / np.sqrt(d), stats.norm.cdf, alpha, f"{what} sum"),
+                assert_ks((z**2).sum(axis=1), stats.chi2(d).cdf, alpha, f"{what} norm")]
+    return [assert_ks(x, _cdf_of(target), alpha, what)]
+
+
+def assert_exact_coder(coder: object, target: object, proposal: object, n: int = 20_000,
+                       seed: int = 0, alpha: float = ALPHA, what: str = "") -> CoderRun:
+    """Fail when an exact coder's decoded samples do not follow the target (see
+    :func:`assert_follows`) or when a decoder does not rebuild the encoder's sample."""
+    run = run_coder(coder, target, proposal, n, seed)
+    assert_follows(run.samples, target, alpha, what or type(coder).__name__)
+    return run
+
+
+def assert_channel_exact(coder: object, channel: Callable[[float], object], proposal: object,
+                         inputs: object, seed: int = 0, alpha: float = ALPHA,
+                         what: str = "") -> None:
+    """Fail when a coder used as a channel X -> Y, with target ``channel(x)`` (a univariate law
+    with a ``cdf``) for input ``x``, does not produce the right *joint* law of (X, Y).
+
+    Each output is mapped through its own conditional CDF (probability integral transform):
+    correct iff these values are i.i.d. Uniform(0, 1) *and* independent of the input.
+    """
+    xs = _finite_1d(inputs, "inputs")
+    pit = np.empty(xs.size)
+    for i, x in enumerate(xs):
+        target = channel(float(x))
+        message, _ = coder.encode(target, proposal, seed + i)
+        pit[i] = float(_cdf_of(target)(coder.decode(message, proposal, seed + i)))
+    label = what or f"{type(coder).__name__} channel"
+    assert_ks(pit, stats.uniform.cdf, alpha, f"{label} conditional PIT")
+    assert_independent(xs, pit, alpha=alpha, what=f"{label} input vs PIT")
+
+
+def assert_mean(values: object, expected: float, alpha: float = ALPHA,
+                what: str = "") -> GoodnessOfFit:
+    """Two-sided z-test (CLT) that ``values`` have mean ``expected``; charges one check."""
+    v = _finite_1d(values, "values")
+    se = v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0
+    if se == 0:
+        z = 0.0 if np.isclose(v.mean(), expected, rtol=1e-12, atol=0) else np.inf
+    else:
+        z = (v.mean() - expected) / se
+    return GoodnessOfFit("z-test of the mean", float(z), float(2 * stats.norm.sf(abs(z))),
+                         v.size).check(alpha, what)
+
+
+def total_variation(counts: object, probs: object) -> float:
+    """Total variation between the empirical law of ``counts`` and ``probs``."""
+    c = np.asarray(counts, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
+    return float(0.5 * np.abs(c / c.sum() - p).sum())
+
+
+def assert_tv_within(counts: object, probs: object, bound: float, alpha: float = ALPHA,
+                     what: str = "") -> GoodnessOfFit:
+    """Fail when the measured total variation of ``counts`` from ``probs`` shows, at level
+    ``alpha``, that the true total variation exceeds ``bound``.
+
+    The empirical TV of n samples exceeds the truth by at most sqrt(k / (4 n)) on average over k
+    categories, and concentrates within t with probability 1 - exp(-2 n t^2) (McDiarmid), so
+    ``p = exp(-2 n excess^2)`` is a conservative p-value for the measured excess.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    n, k = c.sum(), c.size
+    tv = total_variation(c, probs)
+    excess = tv - bound - np.sqrt(k / (4 * n))
+    pvalue = 1.0 if excess <= 0 else float(np.exp(-2 * n * excess**2))
+    return GoodnessOfFit("total variation bound", tv, pvalue, int(n)).check(alpha, what)
+
+
+def assert_bias_within_bound(coder: object, target: object, proposal: object, bound: float,
+                             n: int = 20_000, seed: int = 0, alpha: float = ALPHA,
+                             what: str = "") -> float:
+    """Fail when an approximate coder's output law is detectably further than ``bound`` in total
+    variation from a categorical target; returns the measured total variation."""
+    run = run_coder(coder, target, proposal, n, seed)
+    counts = np.bincount(run.samples.astype(np.int64), minlength=len(target.probs))
+    assert_tv_within(counts, target.probs, bound, alpha, what or type(coder).__name__)
+    return total_variation(counts, target.probs)

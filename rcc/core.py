@@ -1,0 +1,161 @@
+"""The one vocabulary of the toolkit: target, proposal, shared randomness, message, sample,
+statistics.
+
+A *coder* communicates one sample of a **target** Q to a decoder that knows only the **proposal**
+(prior) P, a **seed** and a **stream** path (the shared randomness), and the **message**:
+
+>>> message, stats = coder.encode(target, proposal, seed=7, stream=(0,))     # doctest: +SKIP
+>>> sample = coder.decode(message, proposal, seed=7, stream=(0,))           # doctest: +SKIP
+
+The decoder rebuilds candidate ``k`` of the proposal directly from the shared randomness, in O(1),
+without replaying candidates ``0 .. k-1`` (:meth:`Proposal.candidates`). Randomness used only by
+the encoder (arrival times, acceptance or selection variates) is seeded too, so the same input and
+seed always give the same message.
+
+Conventions
+-----------
+* Samples are numpy arrays of shape ``(n, *event_shape)``: a batch of ``n`` points. Categorical
+  samples are integer symbols of event shape ``()``.
+* Log-densities and log-ratios are in nats (what numpy computes); divergences, code lengths and
+  rates are in bits (what information theorists report).
+* Candidate indices are 0-based, 64-bit Python ints.
+* Every coder says whether it is ``exact`` (the decoded sample follows Q exactly) or approximate
+  (a finite budget of candidates, with a bias bounded in :mod:`rcc.bounds`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "Coder",
+    "Distribution",
+    "Divergences",
+    "Message",
+    "Proposal",
+    "Stats",
+    "Target",
+    "log_ratio",
+]
+
+Stream = tuple[int, ...]
+
+
+@runtime_checkable
+class Distribution(Protocol):
+    """A law with a log-density (nats) with respect to a base measure shared with its partners:
+    Lebesgue measure for continuous laws, counting measure for categorical ones."""
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        """Shape of one sample (``()`` for scalars and categorical symbols)."""
+        ...
+
+    def log_prob(self, x: np.ndarray) -> np.ndarray:
+        """Log-density of each point of the batch ``x`` (shape ``(n, *event_shape)``) -> ``(n,)``;
+        ``-inf`` outside the support."""
+        ...
+
+
+@runtime_checkable
+class Proposal(Distribution, Protocol):
+    """The prior P that encoder and decoder share, able to draw candidates from shared randomness."""
+
+    def candidates(self, key: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Candidates ``start .. stop-1`` of the stream with Philox ``key``: ``(stop - start,
+        *event_shape)``. Candidate ``k`` depends only on ``(key, k)``, so any one is O(1)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Divergences:
+    """D_KL[Q || P] and D_inf[Q || P] = log2 sup dQ/dP, in bits.
+
+    ``None`` means "no closed form is known"; ``math.inf`` means "the divergence is infinite"
+    (for D_inf: the density ratio is unbounded).
+    """
+
+    kl_bits: float | None
+    dinf_bits: float | None
+
+    @property
+    def ratio_bounded(self) -> bool:
+        """True when dQ/dP is known to be bounded (D_inf finite)."""
+        return self.dinf_bits is not None and math.isfinite(self.dinf_bits)
+
+
+@runtime_checkable
+class Target(Distribution, Protocol):
+    """The law Q the decoder's sample must follow."""
+
+    def divergences(self, proposal: Distribution) -> Divergences:
+        """D_KL and D_inf against ``proposal`` (closed form where one exists).
+
+        Raises ``ValueError`` when Q is not absolutely continuous with respect to P (some of Q's
+        mass lies outside P's support), since no channel simulator can then reach Q.
+        """
+        ...
+
+
+def log_ratio(target: Distribution, proposal: Distribution, x: np.ndarray) -> np.ndarray:
+    """log dQ/dP (nats) at points ``x`` drawn from P: ``-inf`` where Q has no density."""
+    log_q = np.asarray(target.log_prob(x), dtype=np.float64)
+    log_p = np.asarray(proposal.log_prob(x), dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        out = log_q - log_p
+    # Points outside Q's support carry no target mass, whatever P says there.
+    return np.where(np.isneginf(log_q), -np.inf, out)
+
+
+@dataclass(frozen=True)
+class Message:
+    """What the encoder sends: the coded candidate index, as bytes.
+
+    ``bits`` counts real bits (eight per byte), which is what benchmarks report.
+    """
+
+    data: bytes
+
+    @property
+    def bits(self) -> int:
+        return 8 * len(self.data)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Statistics of one encoder call.
+
+    ``index``: the candidate sent (0-based); ``bits``: real bits of the message; ``ideal_bits``:
+    the index code's ideal length for this index (information content under its model);
+    ``proposals``: candidates the encoder examined (what a sequential encoder would draw, early
+    stopping included); ``log_ratio_bits``: log2 dQ/dP at the chosen candidate (averages to
+    D_KL for an exact coder).
+    """
+
+    index: int
+    bits: int
+    ideal_bits: float
+    proposals: int
+    log_ratio_bits: float
+
+
+@runtime_checkable
+class Coder(Protocol):
+    """A channel simulator: sends a sample of a target through shared randomness and an index."""
+
+    exact: bool
+    """True when the decoded sample follows the target exactly; False for fixed-budget coders."""
+
+    def encode(self, target: Target, proposal: Proposal, seed: int,
+               stream: Stream = ()) -> tuple[Message, Stats]:
+        """Message and statistics for one sample of ``target``."""
+        ...
+
+    def decode(self, message: Message, proposal: Proposal, seed: int,
+               stream: Stream = ()) -> np.ndarray:
+        """The encoder's sample (shape ``event_shape``), rebuilt from the message and the seed."""
+        ...

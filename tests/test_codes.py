@@ -1,0 +1,130 @@
+"""Index codes: round trips, lengths, real bits against ideal bits, errors on bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rcc.bounds import LOG2E_OVER_E
+from rcc.codes import (
+    BitReader,
+    BitWriter,
+    EliasDeltaCode,
+    EliasGammaCode,
+    FixedLengthCode,
+    ZipfCode,
+    elias_gamma_read,
+    elias_gamma_write,
+    zipf_alpha,
+)
+
+CODES = [FixedLengthCode(1), FixedLengthCode(1000), FixedLengthCode(2**40), EliasGammaCode(),
+         EliasDeltaCode(), ZipfCode.for_kl(0.0), ZipfCode.for_kl(6.0), ZipfCode.for_kl(3.0, n=1),
+         ZipfCode.for_kl(3.0, n=2), ZipfCode.for_kl(3.0, n=1000)]
+
+
+def _limit(code) -> int:
+    return getattr(code, "n", None) or 2**62
+
+
+@pytest.mark.parametrize("code", CODES, ids=repr)
+@settings(max_examples=20)
+@given(data=st.data())
+def test_round_trip(code, data) -> None:
+    limit = _limit(code)
+    indices = data.draw(st.lists(st.one_of(st.integers(0, min(limit - 1, 50)),
+                                           st.integers(0, limit - 1)), max_size=30))
+    encoded = code.encode(indices)
+    assert code.decode(encoded, len(indices)) == indices
+
+
+def test_elias_lengths_are_the_textbook_ones() -> None:
+    for k in [0, 1, 2, 6, 7, 100, 2**20, 2**40 + 3]:
+        n = k + 1
+        assert EliasGammaCode().ideal_bits(k) == 2 * math.floor(math.log2(n)) + 1
+        length = n.bit_length()
+        assert EliasDeltaCode().ideal_bits(k) == length - 1 + 2 * (length.bit_length() - 1) + 1
+    # Known codewords: gamma(5) = 00101, delta(5) = 01101.
+    assert EliasGammaCode().encode([4]) == bytes([0b00101000])
+    assert EliasDeltaCode().encode([4]) == bytes([0b01101000])
+
+
+def test_bit_writer_and_reader_interleave_fields() -> None:
+    writer = BitWriter()
+    writer.write(5, 3)
+    elias_gamma_write(writer, 77)
+    writer.write(0, 0)
+    writer.write(2**40 - 1, 40)
+    assert writer.bits_written == 3 + 13 + 40
+    reader = BitReader(writer.to_bytes())
+    assert reader.read(3) == 5 and elias_gamma_read(reader) == 77 and reader.read(40) == 2**40 - 1
+    assert reader.bits_left < 8
+
+
+def test_zipf_alpha_is_li_and_el_gamals() -> None:
+    assert zipf_alpha(3.0) == pytest.approx(3.0 + math.log2(math.e) / math.e + 1)
+    assert ZipfCode.for_kl(3.0).lam == pytest.approx(1 + 1 / (4 + LOG2E_OVER_E))
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000])
+def test_truncated_zipf_ideal_lengths_form_a_distribution(n: int) -> None:
+    code = ZipfCode.for_kl(2.0, n=n)
+    assert sum(2.0 ** -code.ideal_bits(k) for k in range(n)) == pytest.approx(1.0, rel=1e-9)
+
+
+def test_untruncated_zipf_normaliser_is_the_zeta_function() -> None:
+    from scipy import special
+
+    code = ZipfCode.for_kl(4.0)
+    # Truncation at 2**62 drops a tail of mass ~ 2**(-62/alpha) / (lambda - 1), visible but small.
+    full = math.log2(special.zeta(code.lam))
+    assert code.log_normaliser() == pytest.approx(full, abs=0.05)
+    assert code.log_normaliser() < full
+
+
+@pytest.mark.parametrize("kl", [1.0, 8.0])
+def test_zipf_real_bits_match_ideal_bits_on_zipf_indices(kl: float) -> None:
+    """The range coder spends what the model says, plus a termination cost per stream."""
+    code = ZipfCode.for_kl(kl, n=2**20)
+    rng = np.random.default_rng(3)
+    k = np.arange(2**20)
+    p = (k + 1.0) ** -code.lam
+    indices = [int(i) for i in rng.choice(k, size=3000, p=p / p.sum())]
+    real = 8 * len(code.encode(indices))
+    ideal = sum(code.ideal_bits(i) for i in indices)
+    assert ideal <= real <= ideal * 1.001 + 64
+
+
+def test_bad_input_gets_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="outside the code's range"):
+        ZipfCode.for_kl(3.0, n=100).encode([100])  # an index beyond a truncated code
+    with pytest.raises(ValueError, match="outside"):
+        FixedLengthCode(8).encode([8])
+    with pytest.raises(ValueError):
+        EliasGammaCode().encode([-1])
+    with pytest.raises(TypeError):
+        EliasDeltaCode().encode([1.5])
+    with pytest.raises(ValueError, match="truncated"):
+        EliasGammaCode().decode(b"\x00", 1)  # runs out of bits
+    with pytest.raises(ValueError, match="truncated"):
+        FixedLengthCode(2**20).decode(b"\x01", 1)
+    with pytest.raises(ValueError, match="corrupt"):
+        FixedLengthCode(5).decode(bytes([0b11100000]), 1)  # 7 >= 5
+    with pytest.raises(ValueError, match="corrupt"):
+        ZipfCode.for_kl(1.0).decode(b"\x00\x01\x02", 1)
+    for bad in (float("nan"), -1.0, math.inf):
+        with pytest.raises(ValueError):
+            zipf_alpha(bad)
+    with pytest.raises(ValueError):
+        ZipfCode(alpha=0.0)
+    with pytest.raises(ValueError):
+        ZipfCode(alpha=2.0, n=0)
+    with pytest.raises(ValueError):
+        FixedLengthCode(0)
+    writer = BitWriter()
+    with pytest.raises(ValueError, match="does not fit"):
+        writer.write(8, 3)
