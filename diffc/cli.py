@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rcc.cli import run
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -18,12 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    return args.func(args)
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

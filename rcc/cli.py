@@ -27,13 +27,17 @@ def _philox_check(_: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Dispatch to the chosen subcommand's ``func``; without one, print help (shared by every CLI)."""
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     return args.func(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,299 @@
+"""Variance-preserving noise schedules and DiffC encoding-step schedules.
+
+Variance-preserving (VP) diffusion (Ho et al. 2020; Kingma et al. 2021, "Variational diffusion
+models") writes the noisy state at time t as ``Z_t = alpha(t) X + sigma(t) U`` with
+``alpha^2 + sigma^2 = 1`` and ``U ~ N(0, I)``; everything is a function of the log signal-to-noise
+ratio ``lambda(t) = log(alpha^2 / sigma^2)``.
+
+Time convention (one for the whole package)
+-------------------------------------------
+Time grows with noise: ``lambda`` strictly decreases in ``t``. Every time of a schedule has
+``sigma > 0``; the clean data X is the *data endpoint*, not a time of any schedule, and decoders
+reach it with a final jump to the denoiser's estimate. For a **continuous** schedule ``t`` is a
+float in [0, 1]. For a **discrete** schedule (an alpha-bar table, e.g. a diffusers scheduler's
+``alphas_cumprod``) ``t`` is an integer index ``i`` in ``0 .. N-1``: ``Z_i`` has
+``alpha^2 = alphas_cumprod[i]`` and the network is called with timestep ``i``, exactly as the
+diffusers schedulers do. :meth:`model_timestep` is the single place where a time becomes what the
+network sees, so the schedule index and the network's timestep cannot drift apart.
+
+Encoding schedules
+------------------
+DiffC (Theis et al. 2022, "Lossy compression with Gaussian diffusion") sends Z at a decreasing
+sequence of times. :class:`EncodingSchedule` is that sequence, a frozen hashable value with a
+stable SHA-256 (:meth:`EncodingSchedule.digest`) that goes into the container. Presets space the
+times uniformly in log-SNR or in t; :func:`equal_kl` spaces them so that a caller-supplied
+cumulative rate curve (e.g. the Gaussian I(X; Z_t) of :mod:`diffc.gaussian_theory`) grows by the
+same amount at every step. Everything here is exact arithmetic on the schedule; discrete schedules
+round requested times to the nearest table index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "ContinuousVP",
+    "DiscreteVP",
+    "EncodingSchedule",
+    "VPSchedule",
+    "equal_kl",
+    "uniform_log_snr",
+    "uniform_t",
+]
+
+
+@runtime_checkable
+class VPSchedule(Protocol):
+    """A variance-preserving schedule: time -> (alpha, sigma), with the package's time convention."""
+
+    @property
+    def discrete(self) -> bool: ...
+    @property
+    def t_min(self) -> float: ...
+    @property
+    def t_max(self) -> float: ...
+    def log_snr(self, t: float) -> float: ...
+    def t_from_log_snr(self, log_snr: float) -> float: ...
+    def model_timestep(self, t: float) -> float: ...
+    def canonical_bytes(self) -> bytes: ...
+
+
+def alpha_sigma(schedule: VPSchedule, t: float) -> tuple[float, float]:
+    """``(alpha, sigma)`` at time ``t``, computed from the log-SNR without cancellation."""
+    lam = schedule.log_snr(t)
+    # alpha^2 = sigmoid(lambda), sigma^2 = sigmoid(-lambda)
+    return math.sqrt(_sigmoid(lam)), math.sqrt(_sigmoid(-lam))
+
+
+def snr(schedule: VPSchedule, t: float) -> float:
+    return math.exp(schedule.log_snr(t))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def _pack_floats(values: Sequence[float]) -> bytes:
+    return struct.pack(f">{len(values)}d", *values)
+
+
+_CONTINUOUS_KINDS = ("cosine", "linear_log_snr")
+
+
+@dataclass(frozen=True)
+class ContinuousVP:
+    """Continuous VP schedule on t in [0, 1] with ``lambda(0) = log_snr_max``, ``lambda(1) = log_snr_min``.
+
+    ``"linear_log_snr"``: lambda linear in t. ``"cosine"``: ``alpha = cos``-shaped as in Nichol &
+    Dhariwal (2021), written as ``lambda(t) = -2 log tan(a t + b)`` (Kingma et al. 2021) with a, b
+    chosen so that the endpoints are the given log-SNRs (the usual clipping of the cosine schedule).
+    """
+
+    kind: str = "cosine"
+    log_snr_min: float = -15.0
+    log_snr_max: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in _CONTINUOUS_KINDS:
+            raise ValueError(f"kind must be one of {_CONTINUOUS_KINDS}, got {self.kind!r}")
+        if not (math.isfinite(self.log_snr_min) and math.isfinite(self.log_snr_max)
+                and self.log_snr_min < self.log_snr_max):
+            raise ValueError("need finite log_snr_min < log_snr_max")
+
+    discrete = False
+    t_min = 0.0
+    t_max = 1.0
+
+    def _cosine_ab(self) -> tuple[float, float]:
+        b = math.atan(math.exp(-0.5 * self.log_snr_max))
+        return math.atan(math.exp(-0.5 * self.log_snr_min)) - b, b
+
+    def _check_t(self, t: float) -> float:
+        t = float(t)
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"continuous schedule time must be in [0, 1], got {t}")
+        return t
+
+    def log_snr(self, t: float) -> float:
+        t = self._check_t(t)
+        if self.kind == "linear_log_snr":
+            return self.log_snr_max + (self.log_snr_min - self.log_snr_max) * t
+        a, b = self._cosine_ab()
+        return -2.0 * math.log(math.tan(a * t + b))
+
+    def t_from_log_snr(self, log_snr: float) -> float:
+        lam = min(max(float(log_snr), self.log_snr_min), self.log_snr_max)
+        if self.kind == "linear_log_snr":
+            t = (lam - self.log_snr_max) / (self.log_snr_min - self.log_snr_max)
+        else:
+            a, b = self._cosine_ab()
+            t = (math.atan(math.exp(-0.5 * lam)) - b) / a
+        return min(max(t, 0.0), 1.0)
+
+    def model_timestep(self, t: float) -> float:
+        return self._check_t(t)
+
+    def canonical_bytes(self) -> bytes:
+        return b"ContinuousVP:" + self.kind.encode() + _pack_floats((self.log_snr_min, self.log_snr_max))
+
+
+@dataclass(frozen=True)
+class DiscreteVP:
+    """Discrete VP schedule given by its alpha-bar table (diffusers' ``alphas_cumprod``).
+
+    Time ``i`` (an integer 0 .. N-1) has ``alpha^2 = alphas_cumprod[i]``; see the module docstring.
+    """
+
+    alphas_cumprod: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        a = np.asarray(self.alphas_cumprod, dtype=np.float64)
+        if a.ndim != 1 or a.size < 2:
+            raise ValueError("alphas_cumprod needs at least two entries")
+        if not np.all((a > 0) & (a < 1)) or not np.all(np.diff(a) < 0):
+            raise ValueError("alphas_cumprod must lie in (0, 1) and strictly decrease")
+        object.__setattr__(self, "alphas_cumprod", tuple(float(v) for v in a))
+
+    @classmethod
+    def from_betas(cls, betas: Sequence[float]) -> DiscreteVP:
+        b = np.asarray(betas, dtype=np.float64)
+        if not np.all((b > 0) & (b < 1)):
+            raise ValueError("betas must lie in (0, 1)")
+        return cls(tuple(np.cumprod(1.0 - b)))
+
+    @classmethod
+    def linear(cls, n: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> DiscreteVP:
+        """The DDPM schedule of Ho et al. (2020): betas linear in the index."""
+        return cls.from_betas(np.linspace(beta_start, beta_end, n))
+
+    @classmethod
+    def from_diffusers(cls, scheduler: object) -> DiscreteVP:
+        """Read the table of a diffusers scheduler (DDPM, DDIM, ...): its ``alphas_cumprod``."""
+        table = getattr(scheduler, "alphas_cumprod", None)
+        if table is None:
+            raise ValueError(f"{type(scheduler).__name__} has no alphas_cumprod table")
+        return cls(tuple(float(v) for v in np.asarray(table, dtype=np.float64)))
+
+    discrete = True
+    t_min = 0.0
+
+    @property
+    def t_max(self) -> float:
+        return float(len(self.alphas_cumprod) - 1)
+
+    def _index(self, t: float) -> int:
+        i = int(round(float(t)))
+        if i != t or not 0 <= i < len(self.alphas_cumprod):
+            raise ValueError(f"discrete schedule time must be an integer in [0, {self.t_max:.0f}], got {t}")
+        return i
+
+    def log_snr(self, t: float) -> float:
+        a = self.alphas_cumprod[self._index(t)]
+        return math.log(a) - math.log1p(-a)
+
+    def t_from_log_snr(self, log_snr: float) -> float:
+        lams = np.log(self.alphas_cumprod) - np.log1p(-np.asarray(self.alphas_cumprod))
+        return float(np.argmin(np.abs(lams - float(log_snr))))
+
+    def model_timestep(self, t: float) -> float:
+        return float(self._index(t))
+
+    def canonical_bytes(self) -> bytes:
+        return b"DiscreteVP:" + _pack_floats(self.alphas_cumprod)
+
+
+@dataclass(frozen=True)
+class EncodingSchedule:
+    """The times DiffC sends Z at, noisiest first: ``times[0] > times[1] > ...`` on ``vp``."""
+
+    vp: ContinuousVP | DiscreteVP
+    times: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        times = tuple(float(t) for t in self.times)
+        if not times:
+            raise ValueError("an encoding schedule needs at least one time")
+        if any(b >= a for a, b in zip(times[:-1], times[1:], strict=True)):
+            raise ValueError(f"times must strictly decrease (noisiest first), got {times}")
+        for t in times:
+            self.vp.log_snr(t)  # validates range / integrality
+        object.__setattr__(self, "times", times)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def log_snrs(self) -> np.ndarray:
+        return np.array([self.vp.log_snr(t) for t in self.times])
+
+    def digest(self) -> bytes:
+        """Stable SHA-256 of the schedule (VP table and times), as written into the container."""
+        payload = (b"diffc-encoding-schedule/1\x00" + self.vp.canonical_bytes() + b"\x00"
+                   + _pack_floats(self.times))
+        return hashlib.sha256(payload).digest()
+
+    def prefix(self, n_steps: int) -> EncodingSchedule:
+        """The first ``n_steps`` times (what a file truncated after ``n_steps`` steps reaches)."""
+        if not 1 <= n_steps <= len(self.times):
+            raise ValueError(f"n_steps must be in [1, {len(self.times)}], got {n_steps}")
+        return EncodingSchedule(self.vp, self.times[:n_steps])
+
+
+def _from_log_snrs(vp: ContinuousVP | DiscreteVP, log_snrs: Sequence[float]) -> EncodingSchedule:
+    times = [vp.t_from_log_snr(lam) for lam in log_snrs]
+    if len(set(times)) != len(times):
+        raise ValueError("two steps fall on the same time of the schedule (too many steps for the table)")
+    return EncodingSchedule(vp, tuple(times))
+
+
+def uniform_log_snr(vp: ContinuousVP | DiscreteVP, n_steps: int, log_snr_first: float,
+                    log_snr_last: float) -> EncodingSchedule:
+    """``n_steps`` times with log-SNR evenly spaced from ``log_snr_first`` (noisiest) to ``log_snr_last``."""
+    if n_steps < 1 or (n_steps > 1 and not log_snr_first < log_snr_last):
+        raise ValueError("need n_steps >= 1 and log_snr_first < log_snr_last")
+    return _from_log_snrs(vp, np.linspace(log_snr_first, log_snr_last, n_steps))
+
+
+def uniform_t(vp: ContinuousVP | DiscreteVP, n_steps: int, t_first: float, t_last: float) -> EncodingSchedule:
+    """``n_steps`` times evenly spaced in t from ``t_first`` (noisiest) down to ``t_last``."""
+    if n_steps < 1 or (n_steps > 1 and not t_first > t_last):
+        raise ValueError("need n_steps >= 1 and t_first > t_last")
+    times = np.linspace(t_first, t_last, n_steps)
+    if vp.discrete:
+        times = np.round(times)
+        if len(set(times)) != n_steps:
+            raise ValueError("two steps fall on the same index of the table")
+    return EncodingSchedule(vp, tuple(times))
+
+
+def equal_kl(vp: ContinuousVP | DiscreteVP, n_steps: int, cumulative_bits: Callable[[float], float],
+             log_snr_last: float) -> EncodingSchedule:
+    """Times at which ``cumulative_bits(log_snr)`` reaches k/n of its value at ``log_snr_last``.
+
+    ``cumulative_bits`` is the expected rate to reach Z at that log-SNR and must increase with it;
+    for exact reverse conditionals it is I(X; Z) (:func:`diffc.gaussian_theory.mutual_information_bits`),
+    and then every step costs the same expected KL. The first step gets an equal share too.
+    """
+    if n_steps < 1:
+        raise ValueError("n_steps must be >= 1")
+    lo, hi = vp.log_snr(vp.t_max), float(log_snr_last)
+    total = float(cumulative_bits(hi))
+    if not total > 0:
+        raise ValueError("cumulative_bits at log_snr_last must be positive")
+    log_snrs = [_bisect(cumulative_bits, total * (k + 1) / n_steps, lo, hi) for k in range(n_steps - 1)]
+    return _from_log_snrs(vp, [*log_snrs, hi])
+
+
+def _bisect(fn: Callable[[float], float], target: float, lo: float, hi: float, iters: int = 80) -> float:
+    if fn(lo) >= target:
+        return lo
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if fn(mid) < target else (lo, mid)
+    return 0.5 * (lo + hi)

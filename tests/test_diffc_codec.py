@@ -1,0 +1,152 @@
+"""DiffC encoder and decoders end to end with the real Gaussian channel, on the exact Gaussian oracle."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from diffc.container import ContainerError, read_container, truncate
+from diffc.decoders import decode, decode_state, reconstruct
+from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.encoder import encode
+from diffc.schedules import ContinuousVP, uniform_log_snr
+from rcc.gaussian_channel import GaussianChannel
+
+VP = ContinuousVP("cosine", -15.0, 15.0)
+SHAPE = (8, 8)
+LAM = power_law_spectrum(SHAPE, exponent=2.0)
+ORACLE = GaussianOracle(VP, LAM, basis=DCT2Basis())
+SCHEDULE = uniform_log_snr(VP, 6, -4.0, 1.0)
+CHANNEL = GaussianChannel(chunk_bits=10, headroom_bits=2, backend="numpy")
+SEED = 77
+X = DCT2Basis().inverse(np.sqrt(LAM) * np.random.default_rng(0).standard_normal(SHAPE))
+
+
+@pytest.fixture(scope="module")
+def encoded():  # noqa: ANN201
+    return encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0))
+
+
+def test_rate_is_counted_on_the_file(encoded) -> None:  # noqa: ANN001
+    c = read_container(encoded.data)
+    assert c.n_steps == len(SCHEDULE) == len(encoded.steps)
+    assert encoded.file_bits == 8 * len(encoded.data) == encoded.bits_through(len(SCHEDULE))
+    for k in range(1, len(SCHEDULE) + 1):
+        prefix = truncate(encoded.data, k)
+        assert encoded.bits_through(k) == 8 * len(prefix)
+        assert decode(prefix, ORACLE, SCHEDULE, method="mmse").file_bits == 8 * len(prefix)
+    # chunked coding spends chunk_bits + headroom_bits per chunk of at most chunk_bits of KL
+    assert encoded.file_bits > encoded.ideal_bits > 0
+
+
+def test_encoder_statistics_match_the_decoder_state(encoded) -> None:  # noqa: ANN001
+    """Step k's KL is D = (SNR_k - SNR_{k-1}) ||x - x_hat_0(Z_{k-1})||^2 / (2 ln 2), with Z_{k-1} as
+    *decoded from the file prefix* -- the encoder continued from the decoder's state."""
+    snrs = np.exp(SCHEDULE.log_snrs())
+    for k in range(1, len(SCHEDULE)):
+        state = decode_state(truncate(encoded.data, k), ORACLE, SCHEDULE)
+        x0 = state.model.predict(state.z, state.t)[1]
+        d = 0.5 * (snrs[k] - snrs[k - 1]) * np.sum((state.model.to_coords(X) - x0) ** 2) / math.log(2)
+        assert encoded.steps[k].kl_bits == pytest.approx(d, rel=1e-9)
+
+
+def test_decoding_is_deterministic_and_progressive(encoded) -> None:  # noqa: ANN001
+    errors = []
+    for k in range(1, len(SCHEDULE) + 1):
+        prefix = truncate(encoded.data, k)
+        x_hat = decode(prefix, ORACLE, SCHEDULE, method="mmse").x
+        np.testing.assert_array_equal(x_hat, decode(prefix, ORACLE, SCHEDULE, method="mmse").x)
+        errors.append(float(np.sum((x_hat - X) ** 2)))
+    assert errors[-1] < errors[0]
+    a1 = decode(encoded.data, ORACLE, SCHEDULE, method="ancestral", steps=5).x
+    np.testing.assert_array_equal(a1, decode(encoded.data, ORACLE, SCHEDULE, method="ancestral", steps=5).x)
+    a2 = decode(encoded.data, ORACLE, SCHEDULE, method="ancestral", steps=5, noise_seed=1).x
+    assert not np.array_equal(a1, a2)
+    for method in ("ddim", "heun"):
+        f = decode(encoded.data, ORACLE, SCHEDULE, method=method, steps=8)
+        assert f.x.shape == SHAPE and np.all(np.isfinite(f.x)) and f.n_steps == len(SCHEDULE)
+    eta0 = decode(encoded.data, ORACLE, SCHEDULE, method="eta", eta=0.0, steps=8).x
+    np.testing.assert_array_equal(eta0, decode(encoded.data, ORACLE, SCHEDULE, method="ddim", steps=8).x)
+
+
+def test_wrong_model_or_schedule_is_a_container_error(encoded) -> None:  # noqa: ANN001
+    other_model = GaussianOracle(VP, 2 * LAM, basis=DCT2Basis())
+    with pytest.raises(ContainerError, match="wrong model"):
+        decode(encoded.data, other_model, SCHEDULE)
+    with pytest.raises(ContainerError, match="wrong schedule"):
+        decode(encoded.data, ORACLE, uniform_log_snr(VP, 6, -4.0, 1.5))
+    with pytest.raises(ValueError, match="channel parameters"):
+        decode(encoded.data, ORACLE, SCHEDULE, channel=GaussianChannel(chunk_bits=11, headroom_bits=2))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 255), st.integers(0, 10_000))
+def test_fuzz_the_decoder(encoded, pos: int, xor: int, cut: int) -> None:  # noqa: ANN001
+    data = bytearray(encoded.data)
+    data[pos % len(data)] ^= xor
+    try:
+        decode(bytes(data[:len(data) - cut % 40]), ORACLE, SCHEDULE, method="mmse")
+    except ContainerError:
+        pass
+
+
+def test_stop_rules() -> None:
+    by_step = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), stop_step=2)
+    assert len(by_step.steps) == 2 and read_container(by_step.data).header.stop_step == 2
+    full = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0))
+    assert _same_steps(by_step.data, full.data, 2)
+    budget = full.bits_through(3) - 1
+    by_bits = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), max_bits=budget)
+    assert by_bits.file_bits <= budget and _same_steps(by_bits.data, full.data, 2)
+    psnrs = [_psnr(decode(truncate(full.data, k), ORACLE, SCHEDULE, method="mmse").x)
+             for k in range(1, len(SCHEDULE) + 1)]
+    target = 0.5 * (psnrs[1] + psnrs[2])
+    by_psnr = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), target_psnr=target)
+    assert _same_steps(by_psnr.data, full.data, 3)
+    with pytest.raises(ValueError, match="at most one"):
+        encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), stop_step=1, max_bits=1e6)
+    with pytest.raises(ValueError, match="below the first step"):
+        encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), max_bits=100)
+
+
+def _same_steps(stopped: bytes, full: bytes, k: int) -> bool:
+    """An encoder stopped after k steps writes the full file's first k steps (only the header's
+    stop step differs from the full file's prefix)."""
+    a, b = read_container(stopped), read_container(truncate(full, k))
+    return a.messages == b.messages and a.header.stop_step == k and len(stopped) == len(truncate(full, k))
+
+
+def _psnr(x_hat: np.ndarray) -> float:
+    return 10 * math.log10(8.0**2 / float(np.mean((x_hat - X) ** 2)))
+
+
+def test_exact_variance_and_clipping_round_trip() -> None:
+    enc = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=3, value_range=(-1.0, 1.0), variance="exact", clip=True)
+    h = read_container(enc.data).header
+    assert h.variance == "exact" and h.clip and h.value_range == (-1.0, 1.0)
+    state = decode_state(enc.data, ORACLE, SCHEDULE)
+    x_hat = reconstruct(state.model, state.z, state.t, method="mmse")
+    assert np.abs(x_hat).max() <= 1.0 + 1e-12  # clipped in data coordinates, up to DCT round-off
+    # the exact-variance prior of step 0 is the true marginal, whatever the variance mode
+    assert enc.steps[0].kl_bits == pytest.approx(
+        encode(X, ORACLE, SCHEDULE, CHANNEL, seed=3, value_range=(-1.0, 1.0), stop_step=1).steps[0].kl_bits)
+
+
+def test_bad_requests_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        encode(np.full(SHAPE, np.nan), ORACLE, SCHEDULE, CHANNEL, seed=0, value_range=(0.0, 1.0))
+    with pytest.raises(ValueError, match="different VP schedule"):
+        encode(X, ORACLE, uniform_log_snr(ContinuousVP("linear_log_snr"), 2, -2.0, 2.0), CHANNEL, seed=0,
+               value_range=(0.0, 1.0))
+    state = decode_state(encode(X, ORACLE, SCHEDULE, CHANNEL, seed=0, value_range=(0.0, 1.0),
+                                stop_step=1).data, ORACLE, SCHEDULE)
+    with pytest.raises(ValueError, match="eta"):
+        reconstruct(state.model, state.z, state.t, method="eta")
+    with pytest.raises(ValueError, match="eta"):
+        reconstruct(state.model, state.z, state.t, method="ddim", eta=0.5)
+    with pytest.raises(ValueError, match="method"):
+        reconstruct(state.model, state.z, state.t, method="sde")
