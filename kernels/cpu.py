@@ -12,6 +12,8 @@ faster than a single branchy pass on the development machine.
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit, prange
 
@@ -39,7 +41,12 @@ class DualKernel:
 
     def __init__(self, fn) -> None:  # noqa: ANN001
         self.parallel = njit(parallel=True, **_JIT)(fn)
-        self.serial = njit(**_JIT)(fn)
+        # Numba's on-disk cache keys entries by qualified name and signature, not by the parallel
+        # flag: the serial twin needs a name of its own or it would load the parallel build.
+        twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
+                                  fn.__defaults__, fn.__closure__)
+        twin.__qualname__ = fn.__qualname__ + "_serial"
+        self.serial = njit(**_JIT)(twin)
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
 
