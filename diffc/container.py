@@ -95,7 +95,8 @@ class Header:
             raise ContainerError(f"value range must be finite with low < high, got {self.value_range}")
         if not 0 <= self.seed < 2**64:
             raise ContainerError("seed must fit in 64 bits")
-        if self.rule not in RULES or self.variance not in VARIANCE_CODES or self.index_code not in INDEX_CODES:
+        known = self.rule in RULES and self.variance in VARIANCE_CODES and self.index_code in INDEX_CODES
+        if not known:
             raise ContainerError(f"unknown rule {self.rule!r}, index code {self.index_code!r} or "
                                  f"variance {self.variance!r}")
         if not (1 <= self.chunk_bits <= 30 and 0 <= self.headroom_bits <= 16

@@ -92,7 +92,8 @@ def _gaussian_channel(seed: int) -> None:
     z = channel.decode(message, mu_p, s, seed=seed, stream=(0,))
     decode_s = time.perf_counter() - started
     print(f"  {channel}")
-    print(f"  KL {stats.kl_bits:.0f} bits -> message {stats.bits} bits ({stats.bits / stats.kl_bits:.2f}x KL, "
+    print(f"  KL {stats.kl_bits:.0f} bits -> message {stats.bits} bits "
+          f"({stats.bits / stats.kl_bits:.2f}x KL, "
           f"{stats.side_bits} bits of side information), {stats.n_chunks} chunks of "
           f"{stats.candidates} candidates; encode {encode_s:.2f} s, decode {decode_s:.3f} s")
     err = (z - mu_q) / s

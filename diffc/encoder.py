@@ -143,7 +143,8 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
     last = _stop_after(len(schedule), stop_step, max_bits, target_psnr)
     header = Header(denoiser.fingerprint(), schedule.digest(), x.shape,
                     (float(value_range[0]), float(value_range[1])), int(seed), channel.rule,
-                    channel.index_code, channel.chunk_bits, channel.headroom_bits, channel.partition_trial_bits, variance,
+                    channel.index_code, channel.chunk_bits, channel.headroom_bits,
+                    channel.partition_trial_bits, variance,
                     clip, stop_step=last)
     header_bits = 8 * len(encode_header(header))
     x_c = model.to_coords(x)

@@ -39,6 +39,7 @@ __all__ = [
     "Proposal",
     "Stats",
     "Target",
+    "finite_array",
     "log_ratio",
 ]
 
@@ -99,6 +100,17 @@ class Target(Distribution, Protocol):
         mass lies outside P's support), since no channel simulator can then reach Q.
         """
         ...
+
+
+def finite_array(value: object, name: str) -> np.ndarray:
+    """``value`` as a float64 array; TypeError when it is not numeric, ValueError when not finite."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be numeric, got {value!r}") from err
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (got NaN or inf)")
+    return arr
 
 
 def log_ratio(target: Distribution, proposal: Distribution, x: np.ndarray) -> np.ndarray:

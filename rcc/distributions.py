@@ -26,22 +26,12 @@ from scipy import special, stats
 
 import kernels
 from rcc.bounds import gaussian_dinf_bits, gaussian_kl_bits
-from rcc.core import Distribution, Divergences
+from rcc.core import Distribution, Divergences, finite_array
 
 __all__ = ["Categorical", "Custom", "Normal", "ScipyContinuous", "Uniform"]
 
 LN2 = math.log(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-
-
-def _finite_array(value: object, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numeric, got {value!r}") from err
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return arr
 
 
 _UNKNOWN = Divergences(kl_bits=None, dinf_bits=None)
@@ -68,8 +58,8 @@ class Normal:
     scale: np.ndarray
 
     def __init__(self, loc: object = 0.0, scale: object = 1.0) -> None:
-        loc_a, scale_a = np.broadcast_arrays(_finite_array(loc, "loc"),
-                                             _finite_array(scale, "scale"))
+        loc_a, scale_a = np.broadcast_arrays(finite_array(loc, "loc"),
+                                             finite_array(scale, "scale"))
         if np.any(scale_a <= 0):
             raise ValueError(f"scale must be positive, got {scale!r}")
         if loc_a.ndim > 1:
@@ -122,8 +112,8 @@ class Uniform:
     high: float
 
     def __post_init__(self) -> None:
-        low = float(_finite_array(self.low, "low"))
-        high = float(_finite_array(self.high, "high"))
+        low = float(finite_array(self.low, "low"))
+        high = float(finite_array(self.high, "high"))
         if not low < high:
             raise ValueError(f"need low < high, got low={low}, high={high}")
         object.__setattr__(self, "low", low)
@@ -178,7 +168,7 @@ class Categorical:
     _cdf: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __init__(self, probs: object) -> None:
-        p = _finite_array(probs, "probs")
+        p = finite_array(probs, "probs")
         if p.ndim != 1 or p.size == 0:
             raise ValueError(f"probs must be a non-empty vector, got shape {p.shape}")
         if np.any(p < 0) or p.sum() <= 0:

@@ -7,14 +7,26 @@ the measured quantities are sane.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+DIFFC_FIELDS = {"stop_t", "sigma", "ideal_bits", "theory_bits", "real_bits", "mse_a", "mse_a_theory", "mse_f",
+          "mse_f_theory", "mse_mmse", "mse_mmse_theory", "rd_bound_mse", "encode_s", "decode_s"}
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import ``benchmarks/NAME.py`` in process, to call its ``main`` at reduced size."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_benchmark(name: str, tmp_path: Path) -> dict:
@@ -50,3 +62,59 @@ def test_gaussian_channel(tmp_path: Path) -> None:
     pfr4 = sorted((r for r in rate if r["rule"] == "pfr" and r["chunk_bits"] == 4),
                   key=lambda r: r["headroom_bits"])
     assert pfr4[-1]["ks_projection"] < pfr4[0]["ks_projection"]
+
+
+@pytest.mark.slow
+def test_rate_overhead(tmp_path) -> None:
+    """benchmarks/rate_overhead.py --quick, at a tenth of its sample counts: JSON keys and sanity."""
+    module = load_benchmark("rate_overhead")
+    out = tmp_path / "rate_overhead.json"
+    module.main(["--quick", "--json", str(out)], scale=0.1)
+    data = json.loads(out.read_text())
+    assert data["meta"]["quick"] is True and out.with_suffix(".png").stat().st_size > 1000
+    over = [r for r in data["rows"] if r["protocol"] == "overhead"]
+    required = {"coder", "exact", "family", "kl_bits", "dinf_bits", "candidates", "mean_bits",
+                "bound_bits", "bound_tight_bits", "mean_proposals", "n_samples"}
+    for r in over:
+        assert required <= r.keys() and ("ks" in r or "tv" in r)
+        assert (r["candidates"] is None) == r["exact"]
+        assert r["mean_bits"] > 0 and r["mean_proposals"] >= 1
+        if r["exact"]:  # exact coders sit under Li & El Gamal's bound (their Zipf code)
+            assert r["mean_bits"] <= r["bound_bits"], r
+    assert {r["coder"] for r in over} == {"pfr", "grs", "pfr_truncated", "orc", "mrc"}
+    assert {r["family"] for r in over} == {"gaussian", "categorical"}
+    ty = [r for r in data["rows"] if r["protocol"] == "theis_yosri"]
+    assert {r["candidates"] for r in ty} == {1, 8, 64, 1024}
+    assert all(0 <= r["tv"] <= 1 and r["index_entropy_bits"] >= 0 for r in ty)
+
+
+def test_quantization(tmp_path) -> None:
+    """The benchmark runs at reduced size and writes sane rows and its plot."""
+    bench = load_benchmark("quantization")
+    out = tmp_path / "quantization.json"
+    bench.main(["--quick", "--json", str(out)], elements=3000, hybrid_elements=20)
+    data = json.loads(out.read_text())
+    assert data["meta"]["benchmark"] == "quantization" and data["meta"]["quick"] is True
+    keys = {"scheme", "snr_db", "mi_bits", "rate_bits", "model_bits", "ks_noise", "elements", "seconds"}
+    schemes = {r["scheme"] for r in data["rows"]}
+    assert schemes == {"uq", "layered", "hybrid_pfr"}
+    for r in data["rows"]:
+        assert keys <= set(r)
+        assert 0 < r["mi_bits"] <= r["rate_bits"] + 0.1 and r["model_bits"] > 0 and 0 <= r["ks_noise"] < 0.5
+        if r["scheme"] != "hybrid_pfr":
+            assert abs(r["rate_bits"] - r["model_bits"]) <= 0.01 * r["model_bits"] + 16 / r["elements"] + 0.01
+    assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_diffc_gaussian(tmp_path: Path) -> None:
+    data = run_benchmark("diffc_gaussian", tmp_path)
+    assert data["meta"]["benchmark"] == "diffc_gaussian"
+    assert data["meta"]["dims"] >= 1024 and len(data["rows"]) >= 8
+    rows = data["rows"]
+    for row in rows:
+        assert DIFFC_FIELDS <= row.keys()
+        # a real file costs at least its ideal rate; no decoder beats the R(D) bound at its rate
+        assert row["real_bits"] > row["ideal_bits"] > 0
+        assert row["rd_bound_mse"] < min(row["mse_mmse"], row["mse_f"], row["mse_a"])
+    assert [r["real_bits"] for r in rows] == sorted(r["real_bits"] for r in rows)
+    assert rows[-1]["mse_a"] < rows[0]["mse_a"]

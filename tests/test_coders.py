@@ -358,37 +358,3 @@ def test_the_exactness_assertions_have_power() -> None:
         testing.assert_exact_coder(MinimalRandomCoding(8), q, p, n=2000, seed=1)
     with pytest.raises(testing.StatisticalTestFailure):
         testing.assert_bias_within_bound(MinimalRandomCoding(8), q, p, bound=0.05, n=2000)
-
-
-# -- benchmark smoke test -----------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_rate_overhead_benchmark_smoke(tmp_path) -> None:
-    """benchmarks/rate_overhead.py --quick, at a tenth of its sample counts: JSON keys and sanity."""
-    import importlib.util
-    import json
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "rate_overhead.py"
-    spec = importlib.util.spec_from_file_location("rate_overhead", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path / "rate_overhead.json"
-    module.main(["--quick", "--json", str(out)], scale=0.1)
-    data = json.loads(out.read_text())
-    assert data["meta"]["quick"] is True and out.with_suffix(".png").stat().st_size > 1000
-    over = [r for r in data["rows"] if r["protocol"] == "overhead"]
-    required = {"coder", "exact", "family", "kl_bits", "dinf_bits", "candidates", "mean_bits",
-                "bound_bits", "bound_tight_bits", "mean_proposals", "n_samples"}
-    for r in over:
-        assert required <= r.keys() and ("ks" in r or "tv" in r)
-        assert (r["candidates"] is None) == r["exact"]
-        assert r["mean_bits"] > 0 and r["mean_proposals"] >= 1
-        if r["exact"]:  # exact coders sit under Li & El Gamal's bound (their Zipf code)
-            assert r["mean_bits"] <= r["bound_bits"], r
-    assert {r["coder"] for r in over} == {"pfr", "grs", "pfr_truncated", "orc", "mrc"}
-    assert {r["family"] for r in over} == {"gaussian", "categorical"}
-    ty = [r for r in data["rows"] if r["protocol"] == "theis_yosri"]
-    assert {r["candidates"] for r in ty} == {1, 8, 64, 1024}
-    assert all(0 <= r["tv"] <= 1 and r["index_entropy_bits"] >= 0 for r in ty)

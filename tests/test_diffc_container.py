@@ -108,10 +108,11 @@ def test_writer_rejects_inconsistent_input() -> None:
     with pytest.raises(ValueError, match="header says 4 steps"):
         write_container(HEADER, MESSAGES[:2])
     with pytest.raises(ContainerError):
-        Header(b"short", HEADER.schedule_digest, (2,), (0.0, 1.0), 0, "pfr", "fixed", 12, 2, 3, "posterior", False, 1)
-    with pytest.raises(ContainerError):
-        Header(HEADER.model_fingerprint, HEADER.schedule_digest, (2,), (1.0, 0.0), 0, "pfr", "fixed", 12, 2, 3,
+        Header(b"short", HEADER.schedule_digest, (2,), (0.0, 1.0), 0, "pfr", "fixed", 12, 2, 3,
                "posterior", False, 1)
+    with pytest.raises(ContainerError):
+        Header(HEADER.model_fingerprint, HEADER.schedule_digest, (2,), (1.0, 0.0), 0, "pfr", "fixed",
+               12, 2, 3, "posterior", False, 1)
 
 
 def _parse_or_container_error(data: bytes) -> None:

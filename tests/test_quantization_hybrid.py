@@ -103,28 +103,3 @@ def test_bad_input() -> None:
         coder.encode(Uniform(0.0, 0.05), Custom(lambda x: np.zeros_like(x)), seed=0)
     message, _ = coder.encode(Uniform(0.0, 0.05), PRIOR, seed=0)
     assert isinstance(message, Message)
-
-
-def test_quantization_benchmark_smoke(tmp_path) -> None:
-    """The benchmark runs at reduced size and writes sane rows and its plot."""
-    import importlib.util
-    import json
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "quantization.py"
-    spec = importlib.util.spec_from_file_location("bench_quantization", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    out = tmp_path / "quantization.json"
-    bench.main(["--quick", "--json", str(out)], elements=3000, hybrid_elements=20)
-    data = json.loads(out.read_text())
-    assert data["meta"]["benchmark"] == "quantization" and data["meta"]["quick"] is True
-    keys = {"scheme", "snr_db", "mi_bits", "rate_bits", "model_bits", "ks_noise", "elements", "seconds"}
-    schemes = {r["scheme"] for r in data["rows"]}
-    assert schemes == {"uq", "layered", "hybrid_pfr"}
-    for r in data["rows"]:
-        assert keys <= set(r)
-        assert 0 < r["mi_bits"] <= r["rate_bits"] + 0.1 and r["model_bits"] > 0 and 0 <= r["ks_noise"] < 0.5
-        if r["scheme"] != "hybrid_pfr":
-            assert abs(r["rate_bits"] - r["model_bits"]) <= 0.01 * r["model_bits"] + 16 / r["elements"] + 0.01
-    assert out.with_suffix(".png").stat().st_size > 1000

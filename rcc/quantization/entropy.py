@@ -48,6 +48,8 @@ import constriction
 import numpy as np
 from scipy import integrate, stats
 
+from rcc.core import finite_array
+
 __all__ = ["CodingStats", "Prior", "decode", "dithered_rate_bits", "encode", "model_bits"]
 
 PRECISION = 24
@@ -145,16 +147,6 @@ class _SymbolModel:
     sigma: np.ndarray
     radius: np.ndarray  # int64, a power of two
     shapes: tuple[np.ndarray, ...]
-
-
-def finite_array(value: object, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numeric, got {value!r}") from err
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
-    return arr
 
 
 def check_step(step: object) -> np.ndarray:

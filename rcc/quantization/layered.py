@@ -29,7 +29,8 @@ import numpy as np
 from scipy import integrate, stats
 
 import kernels
-from rcc.quantization.entropy import dithered_rate_bits, finite_array
+from rcc.core import finite_array
+from rcc.quantization.entropy import dithered_rate_bits
 from rcc.quantization.universal import DitheredQuantizer, Stream, dither
 from rcc.randomness import Domain, key_for
 

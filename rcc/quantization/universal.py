@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 import kernels
+from rcc.core import finite_array
 from rcc.quantization import entropy
-from rcc.quantization.entropy import CodingStats, Prior, check_step, finite_array
+from rcc.quantization.entropy import CodingStats, Prior, check_step
 from rcc.randomness import Domain, key_for
 
 __all__ = ["DitheredQuantizer", "UniversalQuantizer", "dither", "quantize", "reconstruct"]
