@@ -245,14 +245,6 @@ def test_generators_reject_bad_requests(call, err) -> None:
         call(kernels.stream_key(0))
 
 
-def test_doctests() -> None:
-    import doctest
-
-    import kernels.philox
-
-    for module in (kernels, kernels.philox):
-        result = doctest.testmod(module)
-        assert result.failed == 0 and result.attempted > 0
 
 
 # --- Statistics of the variates --------------------------------------------------------------

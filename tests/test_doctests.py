@@ -1,0 +1,34 @@
+"""The examples in docstrings run: every module of kernels, rcc and diffc is doctested."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import diffc
+import kernels
+import rcc
+
+# The CUDA modules import numba.cuda at import time; their kernels are tested in test_randomness.py
+# and test_search_kernels.py (simulator) instead.
+SKIP = {"kernels._cuda_kernels", "kernels._cuda_search"}
+MODULES = sorted(
+    info.name
+    for package in (kernels, rcc, diffc)
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
+    if info.name not in SKIP
+) + ["kernels", "rcc", "diffc"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+def test_some_examples_exist() -> None:
+    attempted = sum(doctest.testmod(importlib.import_module(n)).attempted for n in MODULES)
+    assert attempted >= 5
