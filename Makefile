@@ -33,7 +33,7 @@ test-gpu: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	mkdir -p $(BENCH_OUT)
-	for b in benchmarks/*.py; do \
+	for b in benchmarks/[!_]*.py; do \
 		name=$$(basename $$b .py); \
 		$(PY) $$b --quick --json $(BENCH_OUT)/$$name.json || exit 1; \
 	done
