@@ -75,21 +75,12 @@ def _assert_grs_proposals(coder: GreedyRejectionSampling, q, p, proposals: np.nd
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("coder", EXACT, ids=_name)
+@pytest.mark.parametrize("pairs", [gaussian_pairs(), categorical_pairs()],
+                         ids=["gaussian", "categorical"])
 @settings(max_examples=3)
-@given(pair=gaussian_pairs(), seed=st.integers(0, 2**40))
-def test_exact_coders_sample_gaussian_targets(coder: Coder, pair, seed: int) -> None:
-    q, p = pair
-    run = testing.assert_exact_coder(coder, q, p, n=N_HYPOTHESIS, seed=seed)
-    if isinstance(coder, GreedyRejectionSampling):
-        _assert_grs_proposals(coder, q, p, run.proposals)
-
-
-@pytest.mark.statistical
-@pytest.mark.parametrize("coder", EXACT, ids=_name)
-@settings(max_examples=3)
-@given(pair=categorical_pairs(), seed=st.integers(0, 2**40))
-def test_exact_coders_sample_categorical_targets(coder: Coder, pair, seed: int) -> None:
-    q, p = pair
+@given(data=st.data(), seed=st.integers(0, 2**40))
+def test_exact_coders_sample_their_targets(coder: Coder, pairs, data, seed: int) -> None:
+    q, p = data.draw(pairs, label="pair")
     run = testing.assert_exact_coder(coder, q, p, n=N_HYPOTHESIS, seed=seed)
     if isinstance(coder, GreedyRejectionSampling):
         _assert_grs_proposals(coder, q, p, run.proposals)
@@ -321,10 +312,18 @@ def test_nan_log_density_is_an_error() -> None:
             coder.encode(q, Normal(0.0, 1.0), seed=0)
 
 
-def test_no_candidate_in_support_is_an_error() -> None:
+@pytest.mark.parametrize("coder", [OrderedRandomCoding(4), MinimalRandomCoding(4),
+                                   PoissonFunctionalRepresentation(max_candidates=4)], ids=_name)
+def test_no_candidate_in_support_gives_the_earliest_arrival(coder: Coder) -> None:
+    """A fixed budget must emit one of its N candidates: with none in Q's support it is a plain
+    draw from P, flagged by a realized log-ratio of -inf (Q = Uniform(0, 1e-9) has all of them out)."""
     q, p = Uniform(0.0, 1e-9), Uniform(0.0, 1.0)
-    with pytest.raises(ValueError, match="none of the 4 candidates"):
-        OrderedRandomCoding(4).encode(q, p, seed=0)
+    message, st = coder.encode(q, p, seed=0)
+    assert st.log_ratio_bits == -np.inf and 0 <= st.index < 4 and st.proposals == 4
+    x = coder.decode(message, p, seed=0)
+    assert q.log_prob(np.asarray(x)[None])[0] == -np.inf
+    if not isinstance(coder, MinimalRandomCoding):  # increasing arrivals: the first is earliest
+        assert st.index == 0
 
 
 def test_bad_coder_parameters() -> None:

@@ -13,6 +13,12 @@ Candidates are processed in blocks that double up to a memory cap, the cumulativ
 carried from block to block, and for increasing arrivals (PFR, ORC) with ``w <= w_max`` the race
 stops at the first ``k`` with ``log A_k - log w_max >= best score so far``: no later candidate
 can win.
+
+When none of a fixed budget of ``N`` candidates lies in Q's support (every score is infinite), the
+race returns the candidate with the earliest arrival, a plain draw from P, with realized log-ratio
+``-inf``. A fixed-budget coder is approximate anyway and must emit one of its N candidates; failing
+instead would make its bias unmeasurable on sparse targets (e.g. the Dirichlet(0.01) protocol of
+Theis & Yosri 2022 at N = 1). An unbounded search keeps drawing until it finds the support.
 """
 
 from __future__ import annotations
@@ -115,7 +121,8 @@ def race(target: Target, proposal: Proposal, seed: int, stream: tuple[int, ...],
         raise ValueError("an unbounded search needs increasing arrivals and a bounded ratio")
     block, largest = block_sizes(tuple(proposal.event_shape))
     best = RaceResult(index=-1, log_ratio=-math.inf, proposals=0)
-    best_score, carry, k0 = math.inf, 0.0, 0
+    earliest = RaceResult(index=-1, log_ratio=-math.inf, proposals=0)
+    best_score, earliest_log_a, carry, k0 = math.inf, math.inf, 0.0, 0
     while n is None or k0 < n:
         k1 = k0 + block if n is None else min(k0 + block, n)
         arrivals = _arrivals(rule, arr_key, k0, k1, carry, n)
@@ -132,17 +139,15 @@ def race(target: Target, proposal: Proposal, seed: int, stream: tuple[int, ...],
             if score[j] < best_score:
                 best_score = float(score[j])
                 best = RaceResult(index=k0 + j, log_ratio=float(lr[j]), proposals=0)
+            i = int(np.argmin(log_a[:stop]))
+            if best.index < 0 and log_a[i] < earliest_log_a:
+                earliest_log_a = float(log_a[i])
+                earliest = RaceResult(index=k0 + i, log_ratio=-math.inf, proposals=0)
         if stop < k1 - k0:
-            return _won(best, k0 + stop)
+            return RaceResult(best.index, best.log_ratio, k0 + stop)
         k0, block = k1, min(2 * block, largest)
-    return _won(best, int(n))
-
-
-def _won(best: RaceResult, proposals: int) -> RaceResult:
-    if best.index < 0:
-        raise ValueError(f"none of the {proposals} candidates lies in the target's support; "
-                         "increase the number of candidates")
-    return RaceResult(best.index, best.log_ratio, proposals)
+    won = best if best.index >= 0 else earliest
+    return RaceResult(won.index, won.log_ratio, int(n))
 
 
 def finish(code: IndexCode, index: int, proposals: int,
