@@ -107,14 +107,19 @@ def test_exact_pfr_on_a_diagonal_gaussian() -> None:
     testing.assert_exact_coder(PoissonFunctionalRepresentation(), q, p, n=N_HYPOTHESIS, seed=5)
 
 
-@pytest.mark.statistical
-def test_exact_pfr_with_a_user_target_and_a_scipy_proposal() -> None:
-    """A Custom target carrying the user's D_inf, against a heavier-tailed scipy.stats proposal."""
+def _normal_against_laplace():
+    """N(0.3, 0.5^2) as a scipy distribution, a Laplace proposal, and D_inf (bits) by a fine grid."""
     target = stats.norm(0.3, 0.5)
     p = ScipyContinuous(stats.laplace(0.0, 1.0))
     x = np.linspace(-20, 20, 400_001)
-    dinf = float(np.max(target.logpdf(x) - p.log_prob(x))) / math.log(2)
-    q = Custom(target.logpdf, dinf_bits=dinf + 1e-9)
+    return target, p, float(np.max(target.logpdf(x) - p.log_prob(x))) / math.log(2) + 1e-9
+
+
+@pytest.mark.statistical
+def test_exact_pfr_with_a_user_target_and_a_scipy_proposal() -> None:
+    """A Custom target carrying the user's D_inf, against a heavier-tailed scipy.stats proposal."""
+    target, p, dinf = _normal_against_laplace()
+    q = Custom(target.logpdf, dinf_bits=dinf)
     run = testing.run_coder(PoissonFunctionalRepresentation(), q, p, N_HYPOTHESIS, seed=17)
     testing.assert_ks(run.samples, target.cdf, what="PFR, Normal target, Laplace proposal")
 
@@ -122,11 +127,8 @@ def test_exact_pfr_with_a_user_target_and_a_scipy_proposal() -> None:
 @pytest.mark.statistical
 def test_grs_on_a_general_univariate_pair_by_quadrature() -> None:
     """No closed-form staircase: a Normal target given only by its log-density, Laplace proposal."""
-    target = stats.norm(0.3, 0.5)
-    p = ScipyContinuous(stats.laplace(0.0, 1.0))
-    x = np.linspace(-20, 20, 400_001)
-    dinf = float(np.max(target.logpdf(x) - p.log_prob(x))) / math.log(2)
-    q = Custom(target.logpdf, dinf_bits=dinf + 1e-9, interval=(-20.0, 20.0))
+    target, p, dinf = _normal_against_laplace()
+    q = Custom(target.logpdf, dinf_bits=dinf, interval=(-20.0, 20.0))
     coder = GreedyRejectionSampling()
     run = testing.run_coder(coder, q, p, N_HYPOTHESIS, seed=23)
     testing.assert_ks(run.samples, target.cdf, what="GRS by quadrature")

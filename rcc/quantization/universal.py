@@ -20,6 +20,7 @@ limited to ``|K| < 2^52`` so that every integer step is exactly representable.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,13 +73,13 @@ def reconstruct(k: object, step: object, u: object) -> np.ndarray:
     return check_step(step) * (k_arr + finite_array(u, "dither"))
 
 
-class DitheredQuantizer:
+class DitheredQuantizer(ABC):
     """Encoder, decoder and bitstream for a dithered quantizer whose per-element step and dither
     come from the shared randomness (:meth:`side`); subclasses choose the step's law."""
 
+    @abstractmethod
     def side(self, seed: int, shape: tuple[int, ...], stream: Stream = ()) -> tuple[np.ndarray, np.ndarray]:
         """Per-element step and dither, rebuilt by the decoder from the seed and stream."""
-        raise NotImplementedError
 
     def encode(self, x: object, seed: int, stream: Stream = ()) -> np.ndarray:
         """Indices K (int64, shape of x)."""
