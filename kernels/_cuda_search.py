@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
+from kernels import gpu
 from kernels._cuda_kernels import _ops
+from kernels.generators import to_numpy
 from kernels.search import MRC, ORC, SearchProblem, SearchResult
 
 _block_uniforms = _ops.block_uniforms
@@ -27,12 +29,7 @@ def _increments(rule, arr_keys, k0, n, out):  # noqa: ANN001, ANN202
     c, j = cuda.grid(2)
     if c >= out.shape[0] or j >= out.shape[1]:
         return
-    k = k0 + j
-    u0, _ = _block_uniforms(arr_keys[c, 0], arr_keys[c, 1], np.uint64(0), np.uint64(k))
-    e = -np.log(u0)
-    if rule == ORC:
-        e = e / (n - k)
-    out[c, j] = e
+    out[c, j] = _ops.arrival_increment(rule == ORC, arr_keys[c, 0], arr_keys[c, 1], k0 + j, n)
 
 
 @cuda.jit
@@ -56,18 +53,8 @@ def _scores(cand_keys, lin, quad, has_quad, offsets, k0, arrivals, score, log_w)
     score[c, j] = np.log(arrivals[c, j]) - acc
 
 
-def _xp():  # noqa: ANN202 - numpy under the simulator, CuPy on a real GPU
-    from kernels import gpu
-
-    if gpu.simulator():
-        return np
-    import cupy
-
-    return cupy
-
-
 def search(p: SearchProblem, window: int | None = None) -> SearchResult:
-    xp = _xp()
+    xp = gpu.array_module()
     n_chunks = p.cand_keys.shape[0]
     window = min(window or DEFAULT_WINDOW, p.n_candidates)
     cand_keys, arr_keys = xp.asarray(p.cand_keys), xp.asarray(p.arr_keys)
@@ -90,13 +77,8 @@ def search(p: SearchProblem, window: int | None = None) -> SearchResult:
         log_w = xp.empty((n_chunks, w))
         _scores[grid, (1, THREADS)](cand_keys, lin, quad, p.quad is not None, offsets, k0,
                                      arrivals, score, log_w)
-        j = _host(xp.argmin(score, axis=1))
-        s, lw = _host(score[rows, j]), _host(log_w[rows, j])
+        j = to_numpy(xp.argmin(score, axis=1))
+        s, lw = to_numpy(score[rows, j]), to_numpy(log_w[rows, j])
         better = s < best[1]
         best[0][better], best[1][better], best[2][better] = k0 + j[better], s[better], lw[better]
     return SearchResult(*best)
-
-
-def _host(a: object) -> np.ndarray:
-    get = getattr(a, "get", None)
-    return np.asarray(get() if callable(get) else a)

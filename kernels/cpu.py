@@ -17,19 +17,23 @@ import types
 import numpy as np
 from numba import njit, prange
 
-from kernels.variates import EXPONENTIAL, NORMAL, UNIFORM, build_scalar_ops
+from kernels.variates import EXPONENTIAL, NORMAL, SPLIT_CENTRAL, UNIFORM, build_scalar_ops
 
-__all__ = ["PARALLEL_MIN_WORK", "DualKernel", "fill", "fill_bits", "normals_from_uniforms", "ops",
-           "row_uniforms"]
+__all__ = ["JIT_OPTIONS", "PARALLEL_MIN_WORK", "DualKernel", "fill", "fill_bits",
+           "normals_from_uniforms", "ops", "row_uniforms"]
 
-_JIT = {"cache": True, "error_model": "numpy"}
-ops = build_scalar_ops(njit(inline="always", **_JIT))
+JIT_OPTIONS = {"cache": True, "error_model": "numpy"}
+"""Options of every CPU kernel: cached on disk, numpy semantics for floating-point errors."""
+ops = build_scalar_ops(njit(inline="always", **JIT_OPTIONS))
 _block_uniforms = ops.block_uniforms
 _ndtri_central = ops.ndtri_central
 _ndtri_tail = ops.ndtri_tail
 _philox = ops.philox
 _counter_words = ops.counter_words
 
+
+ROW_GROUP_VALUES = 256
+"""Values per thread task of :func:`fill` (at least one row): amortises the per-task buffers."""
 
 PARALLEL_MIN_WORK = 1 << 15
 """Below this many values a call runs serially: waking the thread pool costs more than it saves."""
@@ -40,13 +44,13 @@ class DualKernel:
     picks by the amount of work, so tiny requests do not pay the thread pool's wake-up."""
 
     def __init__(self, fn) -> None:  # noqa: ANN001
-        self.parallel = njit(parallel=True, **_JIT)(fn)
+        self.parallel = njit(parallel=True, **JIT_OPTIONS)(fn)
         # Numba's on-disk cache keys entries by qualified name and signature, not by the parallel
         # flag: the serial twin needs a name of its own or it would load the parallel build.
         twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
                                   fn.__defaults__, fn.__closure__)
         twin.__qualname__ = fn.__qualname__ + "_serial"
-        self.serial = njit(**_JIT)(twin)
+        self.serial = njit(**JIT_OPTIONS)(twin)
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
 
@@ -54,7 +58,7 @@ class DualKernel:
         return (self.parallel if work >= PARALLEL_MIN_WORK else self.serial)(*args)
 
 
-@njit(**_JIT)
+@njit(**JIT_OPTIONS)
 def row_uniforms(key0: np.uint32, key1: np.uint32, candidate: np.uint64, first_block: np.uint64,
                  u: np.ndarray) -> None:
     """Uniforms of blocks ``first_block, first_block + 1, ...`` of one candidate into ``u``."""
@@ -64,7 +68,7 @@ def row_uniforms(key0: np.uint32, key1: np.uint32, candidate: np.uint64, first_b
         u[2 * b + 1] = u1
 
 
-@njit(**_JIT)
+@njit(**JIT_OPTIONS)
 def normals_from_uniforms(u: np.ndarray, z: np.ndarray, scratch: np.ndarray) -> None:
     """z[j] = Phi^-1(u[j]) by AS 241 for j < z.size; ``scratch`` is an int64 work array as long."""
     d = z.size
@@ -73,7 +77,7 @@ def normals_from_uniforms(u: np.ndarray, z: np.ndarray, scratch: np.ndarray) -> 
     m = 0
     for j in range(d):
         scratch[m] = j
-        m += abs(u[j] - 0.5) > 0.425
+        m += abs(u[j] - 0.5) > SPLIT_CENTRAL
     for i in range(m):
         j = scratch[i]
         z[j] = _ndtri_tail(u[j])
@@ -90,19 +94,24 @@ def fill(kind: int, key0: np.uint32, key1: np.uint32, start: np.uint64, coord_st
     first_block = coord_start >> np.uint64(1)
     n_blocks = np.int64(((coord_start + np.uint64(dim - 1)) >> np.uint64(1)) - first_block) + 1
     off = np.int64(coord_start & np.uint64(1))
-    for r in prange(rows):
+    # Rows are handed to threads in groups of about ROW_GROUP_VALUES values, so that narrow rows
+    # (dim 1 is the common case of scalar candidates) do not pay two allocations per row.
+    group = max(1, min(rows, ROW_GROUP_VALUES // dim))
+    for g in prange((rows + group - 1) // group):
         u = np.empty(2 * n_blocks)
-        row_uniforms(key0, key1, start + np.uint64(r), first_block, u)
-        v = u[off:off + dim]
-        o = out[r]
-        if kind == UNIFORM:
-            for j in range(dim):
-                o[j] = v[j]
-        elif kind == NORMAL:
-            normals_from_uniforms(v, o, np.empty(dim, dtype=np.int64))
-        elif kind == EXPONENTIAL:
-            for j in range(dim):
-                o[j] = -np.log(v[j])
+        scratch = np.empty(dim, dtype=np.int64)
+        for r in range(g * group, min(rows, (g + 1) * group)):
+            row_uniforms(key0, key1, start + np.uint64(r), first_block, u)
+            v = u[off:off + dim]
+            o = out[r]
+            if kind == UNIFORM:
+                for j in range(dim):
+                    o[j] = v[j]
+            elif kind == NORMAL:
+                normals_from_uniforms(v, o, scratch)
+            elif kind == EXPONENTIAL:
+                for j in range(dim):
+                    o[j] = -np.log(v[j])
 
 
 @DualKernel

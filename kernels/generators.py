@@ -56,16 +56,6 @@ def to_numpy(values: object) -> np.ndarray:
     return np.asarray(get() if callable(get) else values)
 
 
-def _device_empty(shape: tuple[int, ...], dtype: type) -> object:
-    from kernels import gpu
-
-    if gpu.simulator():
-        return np.empty(shape, dtype=dtype)
-    import cupy
-
-    return cupy.empty(shape, dtype=dtype)
-
-
 def generate(kind: str, key: object, start: int, stop: int, dim: int, *, coord_start: int = 0,
              backend: Backend = "cpu") -> np.ndarray:
     """Values of ``kind`` ("uniform", "normal", "exponential") for a block of candidates."""
@@ -85,7 +75,7 @@ def generate(kind: str, key: object, start: int, stop: int, dim: int, *, coord_s
     if backend == "gpu":
         from kernels import gpu
 
-        out = _device_empty((rows, int(dim)), np.float64)
+        out = gpu.array_module().empty((rows, int(dim)), dtype=np.float64)
         gpu.fill(*args, out)
         return out
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -126,7 +116,7 @@ def bits(key: object, start: int, stop: int, blocks: int, *, block_start: int = 
     if backend == "gpu":
         from kernels import gpu
 
-        out = _device_empty((rows, int(blocks), 4), np.uint32)
+        out = gpu.array_module().empty((rows, int(blocks), 4), dtype=np.uint32)
         gpu.fill_bits(key0, key1, np.uint64(start), np.uint64(block_start), out)
         return out
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["available", "compiled", "fill", "fill_bits", "simulator"]
+__all__ = ["array_module", "available", "compiled", "fill", "fill_bits", "simulator"]
 
 THREADS_ROWS = 8
 THREADS_BLOCKS = 32
@@ -27,6 +27,15 @@ def simulator() -> bool:
     from numba import config
 
     return bool(config.ENABLE_CUDASIM)
+
+
+def array_module():  # noqa: ANN201 - numpy or the cupy module
+    """The array module of device arrays: numpy under the simulator, CuPy on a real GPU."""
+    if simulator():
+        return np
+    import cupy
+
+    return cupy
 
 
 def available() -> bool:

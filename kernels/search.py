@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from kernels import cpu, reference
+from kernels import cpu, generators, reference
 
 __all__ = [
     "MRC",
@@ -143,17 +143,7 @@ def search_reference(p: SearchProblem, window: int = REFERENCE_WINDOW) -> Search
 
 # --- Numba CPU ---------------------------------------------------------------------------------
 
-_JIT = {"cache": True, "error_model": "numpy"}
-_block_uniforms = cpu.ops.block_uniforms
-
-
-@njit(inline="always", **_JIT)
-def _arrival_increment(rule: int, key0: np.uint32, key1: np.uint32, k: int, n: int) -> float:
-    u0, _ = _block_uniforms(key0, key1, np.uint64(0), np.uint64(k))
-    e = -np.log(u0)
-    if rule == ORC:
-        return e / (n - k)
-    return e
+_arrival_increment = cpu.ops.arrival_increment
 
 
 @cpu.DualKernel
@@ -165,12 +155,12 @@ def _segment_sums(rule: int, arr_keys: np.ndarray, n: int, n_seg: int) -> np.nda
         c, s = task // n_seg, task % n_seg
         total = 0.0
         for k in range(s * SEGMENT, min((s + 1) * SEGMENT, n)):
-            total += _arrival_increment(rule, arr_keys[c, 0], arr_keys[c, 1], k, n)
+            total += _arrival_increment(rule == ORC, arr_keys[c, 0], arr_keys[c, 1], k, n)
         sums[c, s] = total
     return sums
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **cpu.JIT_OPTIONS)
 def _log_weight(key0: np.uint32, key1: np.uint32, k: int, lin: np.ndarray, quad: np.ndarray,
                 has_quad: bool, u: np.ndarray, z: np.ndarray, scratch: np.ndarray) -> float:
     """log w of candidate k: normals generated into z in vectorisable passes, then one dot."""
@@ -203,7 +193,7 @@ def _search_segments(rule: int, cand_keys: np.ndarray, arr_keys: np.ndarray, lin
         a = carried[c, s]
         bk, bs, blw = -1, np.inf, 0.0
         for k in range(s * SEGMENT, min((s + 1) * SEGMENT, n)):
-            inc = _arrival_increment(rule, arr_keys[c, 0], arr_keys[c, 1], k, n)
+            inc = _arrival_increment(rule == ORC, arr_keys[c, 0], arr_keys[c, 1], k, n)
             if rule == MRC:
                 a = inc
             else:
@@ -261,7 +251,5 @@ def search(p: SearchProblem, backend: str = "cpu") -> SearchResult:
 
 def regenerate(cand_key: np.ndarray, index: int, dim: int) -> np.ndarray:
     """The decoder's side: the standard normal vector of one candidate (CPU)."""
-    out = np.empty((1, dim))
-    cpu.fill(1, cand_key[0], cand_key[1], np.uint64(index), np.uint64(0), out, work=dim)
-    return out[0]
+    return generators.normal(cand_key, index, index + 1, dim)[0]
 

@@ -46,6 +46,7 @@ __all__ = [
     "FLOAT_TOLERANCE",
     "KINDS",
     "NORMAL",
+    "SPLIT_CENTRAL",
     "UNIFORM",
     "build_scalar_ops",
     "ndtri_numpy",
@@ -67,7 +68,8 @@ _SHIFT12 = np.uint64(12)
 
 # Wichura (1988), AS 241 PPND16: coefficients of the three rational approximations, highest power
 # first, as published.
-_SPLIT_CENTRAL = 0.425
+SPLIT_CENTRAL = 0.425
+"""AS 241 uses its central formula for ``|u - 0.5| <= SPLIT_CENTRAL`` (every backend must agree)."""
 _SPLIT_TAIL = 5.0
 _A = (2.5090809287301226727e3, 3.3430575583588128105e4, 6.7265770927008700853e4,
       4.5921953931549871457e4, 1.3731693765509461125e4, 1.9715909503065514427e3,
@@ -144,7 +146,7 @@ def build_scalar_ops(compile_device: Callable) -> SimpleNamespace:
     @compile_device
     def ndtri(u):  # noqa: ANN001, ANN202
         """Standard normal quantile of ``u`` in (0, 1) by AS 241."""
-        if abs(u - 0.5) <= _SPLIT_CENTRAL:
+        if abs(u - 0.5) <= SPLIT_CENTRAL:
             return ndtri_central(u)
         return ndtri_tail(u)
 
@@ -154,6 +156,16 @@ def build_scalar_ops(compile_device: Callable) -> SimpleNamespace:
         c0, c1, c2, c3 = counter_words(block, candidate)
         w0, w1, w2, w3 = philox(c0, c1, c2, c3, key0, key1)
         return uniform52(w0, w1), uniform52(w2, w3)
+
+    @compile_device
+    def arrival_increment(ordered, key0, key1, k, n):  # noqa: ANN001, ANN202
+        """Arrival-time increment of candidate ``k`` in the arrival stream: ``-log u`` of slot 0 of
+        block 0; divided by ``n - k`` for ordered random coding (Renyi's representation)."""
+        u0, _ = block_uniforms(key0, key1, np.uint64(0), np.uint64(k))
+        e = -math.log(u0)
+        if ordered:
+            return e / (n - k)
+        return e
 
     @compile_device
     def transform(kind, u):  # noqa: ANN001, ANN202
@@ -173,6 +185,7 @@ def build_scalar_ops(compile_device: Callable) -> SimpleNamespace:
         ndtri_tail=ndtri_tail,
         ndtri=ndtri,
         block_uniforms=block_uniforms,
+        arrival_increment=arrival_increment,
         transform=transform,
     )
 
@@ -199,4 +212,4 @@ def ndtri_numpy(u: np.ndarray) -> np.ndarray:
             _python_ops.ratio(r - _SPLIT_TAIL, _E, _F),
         )
     x_tail = np.where(q < 0.0, -x_tail, x_tail)
-    return np.where(np.abs(q) <= _SPLIT_CENTRAL, x_central, x_tail)
+    return np.where(np.abs(q) <= SPLIT_CENTRAL, x_central, x_tail)
