@@ -33,9 +33,9 @@ from _common import best_time, machine_meta, parse_args, write_json  # noqa: E40
 
 import kernels  # noqa: E402
 from kernels.search import RULES, SearchProblem, regenerate, search, search_cpu  # noqa: E402
+from rcc.bounds import LN2  # noqa: E402
 from rcc.codes import ZipfCode  # noqa: E402
 
-LN2 = math.log(2.0)
 RATE_DIMS = 8
 
 

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rcc.bounds import LN2
+
 __all__ = [
     "diffc_a_mse",
     "diffc_f_mse",
@@ -37,7 +39,6 @@ __all__ = [
     "rate_distortion_mse",
 ]
 
-LN2 = math.log(2.0)
 
 
 def _lam(variances: object) -> np.ndarray:

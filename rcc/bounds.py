@@ -20,9 +20,11 @@ import math
 import numpy as np
 
 __all__ = [
+    "LN2",
     "LOG2E_OVER_E",
     "fixed_n_tv_bound",
     "gaussian_dinf_bits",
+    "gaussian_divergences_bits",
     "gaussian_kl_bits",
     "gaussian_kl_bits_per_coordinate",
     "grs_expected_proposals",
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 LN2 = math.log(2.0)
+"""ln 2: nats per bit."""
 LOG2E_OVER_E = math.log2(math.e) / math.e
 """log2(e)/e, about 0.5307 bits."""
 
@@ -52,13 +55,25 @@ def _gaussian_params(m_q: object, s_q: object, m_p: object, s_p: object) -> tupl
     return arrays
 
 
+def _kl_bits(m_q: np.ndarray, s_q: np.ndarray, m_p: np.ndarray, s_p: np.ndarray) -> np.ndarray:
+    nats = np.log(s_p / s_q) + (s_q**2 + (m_q - m_p) ** 2) / (2 * s_p**2) - 0.5
+    return np.maximum(nats, 0.0) / LN2  # rounding can leave -1e-17 for equal laws
+
+
+def _dinf_bits(m_q: np.ndarray, s_q: np.ndarray, m_p: np.ndarray, s_p: np.ndarray) -> float:
+    d2 = (m_q - m_p) ** 2
+    narrower = s_q < s_p
+    gap = np.where(narrower, s_p**2 - s_q**2, 1.0)
+    nats = np.where(narrower, np.log(s_p / s_q) + d2 / (2 * gap),
+                    np.where((s_q == s_p) & (d2 == 0), 0.0, np.inf))
+    return float(nats.sum() / LN2)
+
+
 def gaussian_kl_bits_per_coordinate(m_q: object, s_q: object, m_p: object = 0.0,
                                     s_p: object = 1.0) -> np.ndarray:
     """D_KL[N(m_q, s_q^2) || N(m_p, s_p^2)] of each coordinate (broadcast shape):
     ``[ln(s_p/s_q) + (s_q^2 + (m_q - m_p)^2) / (2 s_p^2) - 1/2] / ln 2``."""
-    m_q, s_q, m_p, s_p = _gaussian_params(m_q, s_q, m_p, s_p)
-    nats = np.log(s_p / s_q) + (s_q**2 + (m_q - m_p) ** 2) / (2 * s_p**2) - 0.5
-    return np.maximum(nats, 0.0) / LN2  # rounding can leave -1e-17 for equal laws
+    return _kl_bits(*_gaussian_params(m_q, s_q, m_p, s_p))
 
 
 def gaussian_kl_bits(m_q: object, s_q: object, m_p: object = 0.0, s_p: object = 1.0) -> float:
@@ -71,13 +86,14 @@ def gaussian_dinf_bits(m_q: object, s_q: object, m_p: object = 0.0, s_p: object 
     ``[ln(s_p/s_q) + (m_q - m_p)^2 / (2 (s_p^2 - s_q^2))] / ln 2`` where ``s_q < s_p``; a
     coordinate with ``s_q = s_p`` adds 0 if its means agree; otherwise the ratio is unbounded
     (``inf``)."""
-    m_q, s_q, m_p, s_p = _gaussian_params(m_q, s_q, m_p, s_p)
-    d2 = (m_q - m_p) ** 2
-    narrower = s_q < s_p
-    gap = np.where(narrower, s_p**2 - s_q**2, 1.0)
-    nats = np.where(narrower, np.log(s_p / s_q) + d2 / (2 * gap),
-                    np.where((s_q == s_p) & (d2 == 0), 0.0, np.inf))
-    return float(nats.sum() / LN2)
+    return _dinf_bits(*_gaussian_params(m_q, s_q, m_p, s_p))
+
+
+def gaussian_divergences_bits(m_q: object, s_q: object, m_p: object = 0.0,
+                              s_p: object = 1.0) -> tuple[float, float]:
+    """``(D_KL, D_inf)`` in bits of diagonal Gaussians, validating the parameters once."""
+    params = _gaussian_params(m_q, s_q, m_p, s_p)
+    return float(_kl_bits(*params).sum()), _dinf_bits(*params)
 
 
 def pfr_log_index_bound(kl_bits: float) -> float:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 import constriction
@@ -288,8 +289,10 @@ class ZipfCode:
         """Number of codable indices."""
         return int(self.n) if self.n is not None else 1 << MAX_INDEX_BITS
 
+    @cached_property
     def _octave_model(self) -> constriction.stream.model.Categorical | None:
-        """Categorical model of ``floor(log2(k + 1))``; None when there is a single octave."""
+        """Categorical model of ``floor(log2(k + 1))``; None when there is a single octave.
+        Built once per code: it depends on ``alpha`` and ``n`` only."""
         top = self._limit + 1  # values m = k + 1 lie in [1, top)
         probs = [_zipf_mass(self.lam, 1 << e, min(2 << e, top))
                  for e in range((top - 1).bit_length())]
@@ -297,10 +300,13 @@ class ZipfCode:
             return None
         return constriction.stream.model.Categorical(np.asarray(probs), perfect=False)
 
+    def _octave(self, e: int) -> tuple[int, int]:
+        """Values ``m = k + 1`` of octave ``e``: ``[lo, hi)``."""
+        return 1 << e, min(2 << e, self._limit + 1)
+
     def _splits(self, m: int) -> Iterable[tuple[int, int, int]]:
         """The binary halvings that locate ``m`` inside its octave: (lo, mid, hi) per step."""
-        lo = 1 << (m.bit_length() - 1)
-        hi = min(2 * lo, self._limit + 1)
+        lo, hi = self._octave(m.bit_length() - 1)
         while hi - lo > 1:
             mid = (lo + hi) // 2
             yield lo, mid, hi
@@ -319,7 +325,7 @@ class ZipfCode:
                 bits.append(int(m >= mid))
                 probs.append(self._p_upper(lo, mid, hi))
         encoder = constriction.stream.queue.RangeEncoder()
-        octave_model = self._octave_model()
+        octave_model = self._octave_model
         if octave_model is not None:
             encoder.encode(octaves, octave_model)
         if bits:
@@ -334,13 +340,13 @@ class ZipfCode:
         count = _check_count(count)
         decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4")
                                                          .astype(np.uint32))
-        octave_model = self._octave_model()
+        octave_model = self._octave_model
         octaves = (np.zeros(count, dtype=np.int32) if octave_model is None
                    else decoder.decode(octave_model, count))
         bernoulli = constriction.stream.model.Bernoulli(perfect=False)
         out = []
         for e in octaves:
-            lo, hi = 1 << int(e), min(2 << int(e), self._limit + 1)
+            lo, hi = self._octave(int(e))
             while hi - lo > 1:
                 mid = (lo + hi) // 2
                 p = np.array([self._p_upper(lo, mid, hi)])
@@ -348,9 +354,13 @@ class ZipfCode:
             out.append(lo - 1)
         return out
 
+    @cached_property
+    def _log_normaliser(self) -> float:
+        return math.log2(_zipf_mass(self.lam, 1, self._limit + 1))
+
     def log_normaliser(self) -> float:
         """log2 of the sum of ``m^-λ`` over codable values ``m``."""
-        return math.log2(_zipf_mass(self.lam, 1, self._limit + 1))
+        return self._log_normaliser
 
     def ideal_bits(self, index: int) -> float:
         k = _check_index(index, self._limit)

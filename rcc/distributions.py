@@ -25,12 +25,11 @@ import numpy as np
 from scipy import special, stats
 
 import kernels
-from rcc.bounds import gaussian_dinf_bits, gaussian_kl_bits
+from rcc.bounds import LN2, gaussian_divergences_bits
 from rcc.core import Distribution, Divergences, finite_array
 
 __all__ = ["Categorical", "Custom", "Normal", "ScipyContinuous", "Uniform"]
 
-LN2 = math.log(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -98,8 +97,8 @@ class Normal:
             if proposal.event_shape != self.event_shape:
                 raise ValueError(f"target shape {self.event_shape} and proposal shape "
                                  f"{proposal.event_shape} differ")
-            args = (self.loc, self.scale, proposal.loc, proposal.scale)
-            return Divergences(kl_bits=gaussian_kl_bits(*args), dinf_bits=gaussian_dinf_bits(*args))
+            kl, dinf = gaussian_divergences_bits(self.loc, self.scale, proposal.loc, proposal.scale)
+            return Divergences(kl_bits=kl, dinf_bits=dinf)
         _check_interval_support(self.support(), proposal)
         return _UNKNOWN
 
@@ -166,6 +165,7 @@ class Categorical:
 
     probs: np.ndarray
     _cdf: np.ndarray = field(init=False, repr=False, compare=False)
+    _log_probs: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __init__(self, probs: object) -> None:
         p = finite_array(probs, "probs")
@@ -179,6 +179,8 @@ class Categorical:
         cdf[int(np.flatnonzero(p)[-1]):] = 1.0
         object.__setattr__(self, "probs", p)
         object.__setattr__(self, "_cdf", cdf)
+        with np.errstate(divide="ignore"):
+            object.__setattr__(self, "_log_probs", np.log(p))
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -191,9 +193,7 @@ class Categorical:
     def log_prob(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         inside = (x >= 0) & (x < self.size)
-        with np.errstate(divide="ignore"):
-            logp = np.log(self.probs)
-        return np.where(inside, logp[np.where(inside, x, 0).astype(np.int64)], -np.inf)
+        return np.where(inside, self._log_probs[np.where(inside, x, 0).astype(np.int64)], -np.inf)
 
     def candidates(self, key: np.ndarray, start: int, stop: int) -> np.ndarray:
         u = kernels.uniform(key, start, stop, 1)[:, 0]

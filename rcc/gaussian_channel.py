@@ -37,7 +37,7 @@ import numpy as np
 
 import kernels
 from kernels.search import RULES, SearchProblem, regenerate, search
-from rcc.bounds import gaussian_kl_bits_per_coordinate
+from rcc.bounds import LN2, gaussian_kl_bits_per_coordinate
 from rcc.codes import (
     BitReader,
     BitWriter,
@@ -52,7 +52,6 @@ from rcc.randomness import Domain
 
 __all__ = ["INDEX_CODES", "GaussianChannel", "GaussianChannelStats"]
 
-LN2 = math.log(2.0)
 INDEX_CODES = ("fixed", "zipf", "zipf_truncated")
 KL_QUANTUM = 4
 """The total KL is sent in units of 1/KL_QUANTUM bit when an index code needs it."""

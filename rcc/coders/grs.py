@@ -31,6 +31,7 @@ import numpy as np
 from scipy import special
 
 import kernels
+from rcc.bounds import LN2, gaussian_dinf_bits
 from rcc.coders.race import (
     block_sizes,
     candidate_log_ratios,
@@ -73,7 +74,7 @@ def _normal_excess(q: Normal, p: Normal) -> Excess:
     # log r(x) = log_r_max - a (x - x0)^2, so {r > L} is an interval around x0.
     a = 0.5 * (1 / s_q**2 - 1 / s_p**2)
     x0 = (m_q / s_q**2 - m_p / s_p**2) / (2 * a)
-    log_r_max = math.log(s_p / s_q) + (m_q - m_p) ** 2 / (2 * (s_p**2 - s_q**2))
+    log_r_max = gaussian_dinf_bits(m_q, s_q, m_p, s_p) * LN2
 
     def excess(level: float) -> float:
         if level <= 0:

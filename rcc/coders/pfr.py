@@ -18,13 +18,11 @@ ratios too.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from rcc.coders.race import (
-    LN2,
     check_candidates,
     check_dinf,
     check_pair,
@@ -68,11 +66,9 @@ class PoissonFunctionalRepresentation:
     def encode(self, target: Target, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> tuple[Message, Stats]:
         divergences = check_pair(target, proposal)
-        if self.exact:
-            log_w_max = check_dinf(divergences, "exact PFR", self.max_dinf_bits) * LN2
-        else:
-            log_w_max = divergences.dinf_bits * LN2 if divergences.ratio_bounded else math.inf
-        result = race(target, proposal, seed, stream, "pfr", self.max_candidates, log_w_max)
+        dinf_bits = (check_dinf(divergences, "exact PFR", self.max_dinf_bits) if self.exact
+                     else divergences.dinf_bits)
+        result = race(target, proposal, seed, stream, "pfr", self.max_candidates, dinf_bits)
         return finish(self.index_code, result.index, result.proposals, result.log_ratio)
 
     def decode(self, message: Message, proposal: Proposal, seed: int,

@@ -30,12 +30,12 @@ from typing import ClassVar, Literal
 import numpy as np
 
 import kernels
+from rcc.bounds import LN2
 from rcc.codes import FixedLengthCode, IndexCode
 from rcc.core import Divergences, Message, Proposal, Stats, Target, log_ratio
 from rcc.randomness import Domain, key_for
 
 Rule = Literal["pfr", "orc", "mrc"]
-LN2 = math.log(2.0)
 FIRST_BLOCK = 256
 MAX_BLOCK_VALUES = 1 << 20
 """Cap on candidate values (candidates x coordinates) held at once: bounded memory (8 MiB)."""
@@ -111,18 +111,20 @@ def _arrivals(rule: Rule, key: np.ndarray, k0: int, k1: int, carry: float,
 
 
 def race(target: Target, proposal: Proposal, seed: int, stream: tuple[int, ...], rule: Rule,
-         n: int | None, log_w_max: float) -> RaceResult:
-    """Search candidates ``0 .. n-1`` (unbounded when ``n`` is None, which needs a finite
-    ``log_w_max`` (nats) to stop) and return the winner."""
+         n: int | None, dinf_bits: float | None) -> RaceResult:
+    """Search candidates ``0 .. n-1`` and return the winner. ``dinf_bits`` is D_inf[Q||P] where
+    known (None or inf otherwise): finite, it lets increasing arrivals stop early, and an unbounded
+    search (``n`` None) needs it."""
+    log_w_max = dinf_bits * LN2 if dinf_bits is not None else math.inf
     cand_key = key_for(seed, Domain.CANDIDATES, *stream)
     arr_key = key_for(seed, Domain.SELECTION if rule == "mrc" else Domain.ARRIVALS, *stream)
     can_stop = rule != "mrc" and math.isfinite(log_w_max)
     if n is None and not can_stop:
         raise ValueError("an unbounded search needs increasing arrivals and a bounded ratio")
     block, largest = block_sizes(tuple(proposal.event_shape))
-    best = RaceResult(index=-1, log_ratio=-math.inf, proposals=0)
-    earliest = RaceResult(index=-1, log_ratio=-math.inf, proposals=0)
-    best_score, earliest_log_a, carry, k0 = math.inf, math.inf, 0.0, 0
+    best_index, best_lr, best_score = -1, -math.inf, math.inf
+    earliest_index, earliest_log_a = -1, math.inf
+    carry, k0 = 0.0, 0
     while n is None or k0 < n:
         k1 = k0 + block if n is None else min(k0 + block, n)
         arrivals = _arrivals(rule, arr_key, k0, k1, carry, n)
@@ -137,17 +139,17 @@ def race(target: Target, proposal: Proposal, seed: int, stream: tuple[int, ...],
         if stop > 0:
             j = int(np.argmin(score[:stop]))
             if score[j] < best_score:
-                best_score = float(score[j])
-                best = RaceResult(index=k0 + j, log_ratio=float(lr[j]), proposals=0)
-            i = int(np.argmin(log_a[:stop]))
-            if best.index < 0 and log_a[i] < earliest_log_a:
-                earliest_log_a = float(log_a[i])
-                earliest = RaceResult(index=k0 + i, log_ratio=-math.inf, proposals=0)
+                best_index, best_lr, best_score = k0 + j, float(lr[j]), float(score[j])
+            elif best_index < 0:  # nothing in Q's support yet: remember the earliest arrival
+                i = int(np.argmin(log_a[:stop]))
+                if log_a[i] < earliest_log_a:
+                    earliest_index, earliest_log_a = k0 + i, float(log_a[i])
         if stop < k1 - k0:
-            return RaceResult(best.index, best.log_ratio, k0 + stop)
+            return RaceResult(best_index, best_lr, k0 + stop)
         k0, block = k1, min(2 * block, largest)
-    won = best if best.index >= 0 else earliest
-    return RaceResult(won.index, won.log_ratio, int(n))
+    if best_index < 0:
+        return RaceResult(earliest_index, -math.inf, int(n))
+    return RaceResult(best_index, best_lr, int(n))
 
 
 def finish(code: IndexCode, index: int, proposals: int,
@@ -194,9 +196,8 @@ class FixedBudgetCoder:
     def encode(self, target: Target, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> tuple[Message, Stats]:
         divergences = check_pair(target, proposal)
-        stops = self.rule != "mrc" and divergences.ratio_bounded
-        log_w_max = divergences.dinf_bits * LN2 if stops else math.inf
-        result = race(target, proposal, seed, stream, self.rule, self.n_candidates, log_w_max)
+        result = race(target, proposal, seed, stream, self.rule, self.n_candidates,
+                      divergences.dinf_bits)
         return finish(self.index_code, result.index, result.proposals, result.log_ratio)
 
     def decode(self, message: Message, proposal: Proposal, seed: int,

@@ -33,7 +33,8 @@ import numpy as np
 from scipy import stats
 
 import kernels
-from rcc.coders.race import LN2, check_dinf, race
+from rcc.bounds import LN2
+from rcc.coders.race import check_dinf, race
 from rcc.codes import EliasDeltaCode, IndexCode
 from rcc.core import Message, Proposal, Stats, Target, log_ratio
 from rcc.distributions import Normal, ScipyContinuous, Uniform
@@ -155,7 +156,7 @@ class HybridCoding:
                stream: Stream = ()) -> HybridSelection:
         """Run the encoder's search and return its choice (no bits written)."""
         window, dinf_bits = self._window(target, proposal)
-        won = race(target, window, seed, stream, "pfr", None, dinf_bits * LN2)
+        won = race(target, window, seed, stream, "pfr", None, dinf_bits)
         u = float(_dithers(seed, stream, won.index, won.index + 1)[0])
         k = int(quantize(window.center, self.step, u))
         sample = float(reconstruct(k, self.step, u))
