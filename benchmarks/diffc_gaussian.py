@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import machine_meta, parse_args, write_json  # noqa: E402
 from diffc import gaussian_theory as theory  # noqa: E402
+from diffc import schedules  # noqa: E402
 from diffc.decoders import decode_state, reconstruct  # noqa: E402
 from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noqa: E402
 from diffc.encoder import encode  # noqa: E402
@@ -87,7 +88,7 @@ def run(quick: bool) -> tuple[dict, list[dict]]:
     n = lam.size
     rows = []
     for k, t in enumerate(schedule.times):
-        snr = math.exp(vp.log_snr(t))
+        snr = schedules.snr(vp, t)
         mean = {key: float(np.mean([img[k][key] for img in per_image])) for key in per_image[0][k]}
         rows.append({
             "stop": k + 1, "stop_t": t, "sigma": math.sqrt(1.0 / (1.0 + snr)), "log_snr": math.log(snr),

@@ -35,6 +35,9 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from diffc import reverse
+from rcc import gaussian_channel
+
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
@@ -52,8 +55,10 @@ __all__ = [
 MAGIC = b"DFC\x89"
 FORMAT_VERSION = 1
 RULES = ("pfr", "orc", "mrc")
-INDEX_CODES = ("fixed", "zipf", "zipf_truncated")  # the order of rcc.gaussian_channel.INDEX_CODES
-VARIANCE_CODES = ("posterior", "exact")
+# The byte codes of the index code and variance are positions in these tuples (frozen by the
+# golden file: append only).
+INDEX_CODES = gaussian_channel.INDEX_CODES
+VARIANCE_CODES = reverse.VARIANCES
 MAX_NDIM = 8
 MAX_VARINT_BYTES = 5
 

@@ -83,8 +83,7 @@ def decode_state(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *,
     z = None
     for k, message in enumerate(container.messages):
         p = step_prior(model, schedule.times, k, z)
-        mu, std = (np.ascontiguousarray(np.broadcast_to(a, h.shape), dtype=np.float64).ravel()
-                   for a in (p.mean, p.std))
+        mu, std = p.flat(h.shape)
         try:
             z = channel.decode(message, mu, std, seed=h.seed, stream=(k,)).reshape(h.shape)
         except ValueError as err:  # a message that passed its CRC but does not parse
@@ -168,4 +167,4 @@ def decode(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *, metho
     h = state.container.header
     x = reconstruct(state.model, state.z, state.t, method=method, steps=steps, eta=eta,
                     seed=h.seed if noise_seed is None else noise_seed)
-    return Decoded(x, state.t, state.container.n_steps, state.container.bits_through(state.container.n_steps))
+    return Decoded(x, state.t, state.container.n_steps, 8 * len(data))

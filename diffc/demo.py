@@ -105,6 +105,7 @@ def _diffc_gaussian(seed: int) -> None:
     import math
 
     from diffc import gaussian_theory as theory
+    from diffc import schedules
     from diffc.decoders import decode_state, reconstruct
     from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
     from diffc.encoder import encode
@@ -125,7 +126,7 @@ def _diffc_gaussian(seed: int) -> None:
     for k in (2, 4, len(schedule)):
         prefix = encoded.data[: encoded.bits_through(k) // 8]
         state = decode_state(prefix, oracle, schedule)
-        snr = math.exp(vp.log_snr(state.t))
+        snr = schedules.snr(vp, state.t)
         mse = {m: float(np.mean((reconstruct(state.model, state.z, state.t, method=m, seed=seed) - x) ** 2))
                for m in ("ancestral", "heun", "mmse")}
         n = lam.size

@@ -156,6 +156,7 @@ class GaussianOracle:
     variances: np.ndarray
     mean: np.ndarray | None = None
     basis: IdentityBasis | DCT2Basis = field(default_factory=IdentityBasis)
+    _mean_b: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lam = np.asarray(self.variances, dtype=np.float64)
@@ -168,18 +169,16 @@ class GaussianOracle:
             raise ValueError(f"mean must be finite with shape {lam.shape}")
         object.__setattr__(self, "variances", lam)
         object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "_mean_b", self.basis.forward(mean))
 
     @property
     def shape(self) -> tuple[int, ...]:
         return self.variances.shape
 
-    def _mean_b(self) -> np.ndarray:
-        return self.basis.forward(self.mean)
-
     def predict_eps(self, z: np.ndarray, t: float) -> np.ndarray:
         alpha, sigma = alpha_sigma(self.schedule, t)
         z_b = self.basis.forward(np.asarray(z, dtype=np.float64))
-        m_b, lam = self._mean_b(), self.variances
+        m_b, lam = self._mean_b, self.variances
         x0_b = m_b + alpha * lam / (alpha**2 * lam + sigma**2) * (z_b - alpha * m_b)
         return self.basis.inverse((z_b - alpha * x0_b) / sigma)
 
@@ -191,7 +190,7 @@ class GaussianOracle:
     def marginal(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of ``Z_t`` per basis coordinate."""
         alpha, sigma = alpha_sigma(self.schedule, t)
-        return alpha * self._mean_b(), np.sqrt(alpha**2 * self.variances + sigma**2)
+        return alpha * self._mean_b, np.sqrt(alpha**2 * self.variances + sigma**2)
 
     def fingerprint(self) -> bytes:
         h = hashlib.sha256(b"GaussianOracle:" + self.basis.name.encode() + b"\x00")

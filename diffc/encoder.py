@@ -31,9 +31,17 @@ from diffc.container import Header, encode_header, encode_record, write_containe
 from diffc.denoisers import Denoiser
 from diffc.reverse import Gaussian, ReverseModel
 from diffc.schedules import EncodingSchedule
-from rcc.bounds import gaussian_kl_bits
 
 __all__ = ["Channel", "Encoded", "StepStats", "encode", "step_prior", "step_target"]
+
+
+class ChannelStats(Protocol):
+    """What the encoder reads from a channel call (:class:`rcc.gaussian_channel.GaussianChannelStats`)."""
+
+    kl_bits: float
+
+    @property
+    def log_ratio_bits(self) -> float: ...
 
 
 class Channel(Protocol):
@@ -46,7 +54,7 @@ class Channel(Protocol):
     partition_trial_bits: int
 
     def encode(self, mu_q: np.ndarray, s_q: np.ndarray, mu_p: np.ndarray, s_p: np.ndarray, *,
-               seed: int, stream: tuple[int, ...]) -> tuple[object, object]: ...
+               seed: int, stream: tuple[int, ...]) -> tuple[object, ChannelStats]: ...
     def decode(self, message: bytes, mu_p: np.ndarray, s_p: np.ndarray, *, seed: int,
                stream: tuple[int, ...]) -> np.ndarray: ...
 
@@ -86,11 +94,13 @@ class Encoded:
         return self.header_bits + sum(s.record_bits for s in self.steps[:n_steps])
 
 
-def step_prior(model: ReverseModel, times: Sequence[float], k: int, z_prev: np.ndarray | None) -> Gaussian:
-    """What the decoder knows before step ``k``: the model's distribution of ``Z_{t_k}``."""
+def step_prior(model: ReverseModel, times: Sequence[float], k: int, z_prev: np.ndarray | None,
+               x0_prev: np.ndarray | None = None) -> Gaussian:
+    """What the decoder knows before step ``k``: the model's distribution of ``Z_{t_k}``
+    (``x0_prev``: the model's x0 prediction from ``z_prev``, when already computed)."""
     if k == 0:
         return model.first_prior(times[0])
-    return model.prior(z_prev, times[k - 1], times[k])
+    return model.prior(z_prev, times[k - 1], times[k], x0_prev)
 
 
 def step_target(model: ReverseModel, times: Sequence[float], k: int, z_prev: np.ndarray | None,
@@ -99,18 +109,6 @@ def step_target(model: ReverseModel, times: Sequence[float], k: int, z_prev: np.
     if k == 0:
         return model.first_target(x_c, times[0])
     return model.target(z_prev, x_c, times[k - 1], times[k])
-
-
-def _flat(g: Gaussian, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    return (np.ascontiguousarray(np.broadcast_to(g.mean, shape), dtype=np.float64).ravel(),
-            np.ascontiguousarray(np.broadcast_to(g.std, shape), dtype=np.float64).ravel())
-
-
-def _log_ratio_bits(z: np.ndarray, q: tuple[np.ndarray, ...], p: tuple[np.ndarray, ...]) -> float:
-    def log_density(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-        return -np.log(std) - 0.5 * ((z - mean) / std) ** 2
-
-    return float(np.sum(log_density(*q) - log_density(*p)) / math.log(2.0))
 
 
 def _psnr(x_hat: np.ndarray, x: np.ndarray, value_range: tuple[float, float]) -> float:
@@ -148,18 +146,17 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
                     clip, stop_step=last)
     header_bits = 8 * len(encode_header(header))
     x_c = model.to_coords(x)
-    z, messages, stats = None, [], []
+    z, x0, messages, stats = None, None, [], []
     for k in range(last):
         started = time.perf_counter()
-        q = _flat(step_target(model, schedule.times, k, z, x_c), x.shape)
-        p = _flat(step_prior(model, schedule.times, k, z), x.shape)
-        message, _ = channel.encode(*q, *p, seed=seed, stream=(k,))
+        q = step_target(model, schedule.times, k, z, x_c).flat(x.shape)
+        p = step_prior(model, schedule.times, k, z, x0).flat(x.shape)
+        message, channel_stats = channel.encode(*q, *p, seed=seed, stream=(k,))
         message = bytes(getattr(message, "data", message))
         z_flat = channel.decode(message, *p, seed=seed, stream=(k,))
         record_bits = 8 * len(encode_record(k, message))
-        kl_bits = gaussian_kl_bits(*q, *p)
-        step = StepStats(k, schedule.times[k], kl_bits, record_bits, _log_ratio_bits(z_flat, q, p),
-                         time.perf_counter() - started)
+        step = StepStats(k, schedule.times[k], channel_stats.kl_bits, record_bits,
+                         channel_stats.log_ratio_bits, time.perf_counter() - started)
         if max_bits is not None and header_bits + sum(s.record_bits for s in stats) + record_bits > max_bits:
             if k == 0:
                 raise ValueError(f"max_bits={max_bits} is below the first step's file size")
@@ -167,8 +164,10 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
         messages.append(message)
         stats.append(step)
         z = z_flat.reshape(x.shape)
-        if target_psnr is not None and _psnr(model.from_coords(model.predict(z, schedule.times[k])[1]), x,
-                                             value_range) >= target_psnr:
-            break
+        if target_psnr is not None:
+            # The next step's prior needs this x0 too: predict once.
+            _, x0 = model.predict(z, schedule.times[k])
+            if _psnr(model.from_coords(x0), x, value_range) >= target_psnr:
+                break
     data = write_container(replace(header, stop_step=len(messages)), messages)
     return Encoded(data, tuple(stats), header_bits)

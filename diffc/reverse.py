@@ -43,6 +43,11 @@ class Gaussian:
     mean: np.ndarray
     std: np.ndarray
 
+    def flat(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation broadcast to ``shape`` and flattened (the channel's input)."""
+        return tuple(np.ascontiguousarray(np.broadcast_to(a, shape), dtype=np.float64).ravel()
+                     for a in (self.mean, self.std))
+
 
 @dataclass(frozen=True, eq=False)
 class ReverseModel:
@@ -118,10 +123,12 @@ class ReverseModel:
         _, sigma_s = alpha_sigma(self.schedule, s)
         return Gaussian(a_z * z_u + a_x * x_c, np.full((), sigma_s * math.sqrt(r)))
 
-    def prior(self, z_u: np.ndarray, u: float, s: float) -> Gaussian:
-        """The model's ``p(z_s | z_u)``, with the variance choice of this model."""
+    def prior(self, z_u: np.ndarray, u: float, s: float, x0: np.ndarray | None = None) -> Gaussian:
+        """The model's ``p(z_s | z_u)``, with the variance choice of this model; ``x0`` is the
+        model's x0 prediction at ``(z_u, u)`` when the caller already has it."""
         a_z, a_x, _ = self.coefficients(u, s)
-        _, x0 = self.predict(z_u, u)
+        if x0 is None:
+            _, x0 = self.predict(z_u, u)
         return Gaussian(a_z * z_u + a_x * x0, self.ancestral_std(u, s))
 
     def ancestral_std(self, u: float, s: float) -> np.ndarray:

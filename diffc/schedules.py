@@ -73,6 +73,7 @@ def alpha_sigma(schedule: VPSchedule, t: float) -> tuple[float, float]:
 
 
 def snr(schedule: VPSchedule, t: float) -> float:
+    """Signal-to-noise ratio ``alpha_t^2 / sigma_t^2 = exp(log_snr(t))``."""
     return math.exp(schedule.log_snr(t))
 
 

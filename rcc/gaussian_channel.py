@@ -72,6 +72,11 @@ class GaussianChannelStats:
     indices: np.ndarray = field(repr=False)
 
     @property
+    def log_ratio_bits(self) -> float:
+        """Realized log2 dQ/dP of the decoded sample, summed over chunks."""
+        return float(np.sum(self.chunk_log_ratio_bits))
+
+    @property
     def shortfall_bits(self) -> float:
         """KL minus realized log-ratio, summed over chunks: near 0 (noisy) when unbiased.
 
