@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import machine_meta, parse_args, write_json  # noqa: E402
 from diffc import gaussian_theory as theory  # noqa: E402
 from diffc import schedules  # noqa: E402
+from diffc.container import truncate  # noqa: E402
 from diffc.decoders import decode_state, reconstruct  # noqa: E402
 from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noqa: E402
 from diffc.encoder import encode  # noqa: E402
@@ -48,7 +49,7 @@ def _measure_image(x: np.ndarray, oracle: GaussianOracle, schedule: object, chan
     enc = encode(x, oracle, schedule, channel, seed=seed, value_range=(-8.0, 8.0), variance="exact")
     rows = []
     for k in range(1, len(schedule) + 1):
-        prefix = enc.data[:enc.bits_through(k) // 8]
+        prefix = truncate(enc.data, k)
         started = time.perf_counter()
         state = decode_state(prefix, oracle, schedule)
         decode_s = time.perf_counter() - started

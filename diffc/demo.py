@@ -106,6 +106,7 @@ def _diffc_gaussian(seed: int) -> None:
 
     from diffc import gaussian_theory as theory
     from diffc import schedules
+    from diffc.container import truncate
     from diffc.decoders import decode_state, reconstruct
     from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
     from diffc.encoder import encode
@@ -124,7 +125,7 @@ def _diffc_gaussian(seed: int) -> None:
           f"sum of step KLs {encoded.ideal_bits:.0f} bits")
     print("  stop  file bits  I(X;Z_t)   MSE  DiffC-A (theory)  DiffC-F, Heun (theory)  MMSE (theory)")
     for k in (2, 4, len(schedule)):
-        prefix = encoded.data[: encoded.bits_through(k) // 8]
+        prefix = truncate(encoded.data, k)
         state = decode_state(prefix, oracle, schedule)
         snr = schedules.snr(vp, state.t)
         mse = {m: float(np.mean((reconstruct(state.model, state.z, state.t, method=m, seed=seed) - x) ** 2))

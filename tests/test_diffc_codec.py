@@ -94,10 +94,10 @@ def test_fuzz_the_decoder(encoded, pos: int, xor: int, cut: int) -> None:  # noq
         pass
 
 
-def test_stop_rules() -> None:
+def test_stop_rules(encoded) -> None:  # noqa: ANN001
+    full = encoded
     by_step = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), stop_step=2)
     assert len(by_step.steps) == 2 and read_container(by_step.data).header.stop_step == 2
-    full = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0))
     assert _same_steps(by_step.data, full.data, 2)
     budget = full.bits_through(3) - 1
     by_bits = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), max_bits=budget)

@@ -33,10 +33,12 @@ def _heavy_input(n: int, seed: int) -> np.ndarray:
     return 0.37 + 3.0 * np.random.default_rng(seed).standard_t(2, size=n)
 
 
-def _assert_decodes(q: object, data: bytes, prior: Prior, x: np.ndarray, seed: int) -> None:
+def _assert_decodes(q: object, data: bytes, prior: Prior, x: np.ndarray, seed: int,
+                    stream: tuple[int, ...] = ()) -> None:
     """The bitstream decodes to exactly the quantizer's output for x."""
-    np.testing.assert_array_equal(q.decompress(data, prior, x.shape, seed=seed),
-                                  q.decode(q.encode(x, seed=seed), seed=seed))
+    np.testing.assert_array_equal(q.decompress(data, prior, x.shape, seed=seed, stream=stream),
+                                  q.decode(q.encode(x, seed=seed, stream=stream), seed=seed,
+                                           stream=stream))
 
 
 # -- dither and the uniform channel -----------------------------------------------------------------
@@ -153,9 +155,7 @@ def test_round_trip_through_the_bitstream(name: str, quantizer: object) -> None:
     prior = PRIORS[name]
     x = prior.frozen().rvs(size=(30, 70), random_state=np.random.default_rng(1))
     data, coding = quantizer.compress(x, prior, seed=5, stream=(1, 2))
-    y = quantizer.decompress(data, prior, x.shape, seed=5, stream=(1, 2))
-    np.testing.assert_array_equal(y, quantizer.decode(quantizer.encode(x, seed=5, stream=(1, 2)),
-                                                      seed=5, stream=(1, 2)))
+    _assert_decodes(quantizer, data, prior, x, seed=5, stream=(1, 2))
     assert coding.bits == 8 * len(data) and coding.elements == x.size
 
 
@@ -166,8 +166,7 @@ def test_round_trip_with_per_element_prior_parameters() -> None:
     for prior in (Prior.gaussian(loc, scale), Prior.logistic(loc, scale)):
         q = UniversalQuantizer(0.25)
         data, _ = q.compress(x, prior, seed=3)
-        np.testing.assert_array_equal(q.decompress(data, prior, x.shape, seed=3),
-                                      q.decode(q.encode(x, seed=3), seed=3))
+        _assert_decodes(q, data, prior, x, seed=3)
 
 
 @pytest.mark.parametrize("name", sorted(PRIORS))

@@ -105,7 +105,8 @@ def test_zero_coefficients_select_by_arrival_only() -> None:
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"offsets": np.array([0, 3, 3, 8])}, "empty"),
+    ({"offsets": np.array([0, 3, 3, 8]), "cand_keys": kernels.stream_keys(0, (1,), range(3)),
+      "arr_keys": kernels.stream_keys(0, (2,), range(3))}, "empty"),
     ({"offsets": np.array([0, 8])}, "disagree"),
     ({"n_candidates": 0}, "n_candidates"),
     ({"rule": 7}, "rule"),
@@ -117,10 +118,5 @@ def test_problem_validation(kwargs, match) -> None:
                 cand_keys=kernels.stream_keys(0, (1,), range(2)),
                 arr_keys=kernels.stream_keys(0, (2,), range(2)), n_candidates=4, rule=PFR)
     base.update(kwargs)
-    if "offsets" in kwargs and len(kwargs["offsets"]) != 3:
-        n = len(kwargs["offsets"]) - 1
-        if match == "empty":
-            base["cand_keys"] = kernels.stream_keys(0, (1,), range(n))
-            base["arr_keys"] = kernels.stream_keys(0, (2,), range(n))
     with pytest.raises(ValueError, match=match):
         SearchProblem(**base)
