@@ -27,6 +27,7 @@ __all__ = [
     "gaussian_divergences_bits",
     "gaussian_kl_bits",
     "gaussian_kl_bits_per_coordinate",
+    "gaussian_params",
     "grs_expected_proposals",
     "li2025_bound",
     "pfr_entropy_bound",
@@ -46,7 +47,8 @@ def _non_negative(value: float, name: str) -> float:
     return v
 
 
-def _gaussian_params(m_q: object, s_q: object, m_p: object, s_p: object) -> tuple[np.ndarray, ...]:
+def gaussian_params(m_q: object, s_q: object, m_p: object, s_p: object) -> tuple[np.ndarray, ...]:
+    """The four parameters as broadcast float64 arrays; ValueError unless finite with positive scales."""
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (m_q, s_q, m_p, s_p)))
     if not all(np.all(np.isfinite(a)) for a in arrays):
         raise ValueError("Gaussian parameters must be finite (got NaN or inf)")
@@ -73,7 +75,7 @@ def gaussian_kl_bits_per_coordinate(m_q: object, s_q: object, m_p: object = 0.0,
                                     s_p: object = 1.0) -> np.ndarray:
     """D_KL[N(m_q, s_q^2) || N(m_p, s_p^2)] of each coordinate (broadcast shape):
     ``[ln(s_p/s_q) + (s_q^2 + (m_q - m_p)^2) / (2 s_p^2) - 1/2] / ln 2``."""
-    return _kl_bits(*_gaussian_params(m_q, s_q, m_p, s_p))
+    return _kl_bits(*gaussian_params(m_q, s_q, m_p, s_p))
 
 
 def gaussian_kl_bits(m_q: object, s_q: object, m_p: object = 0.0, s_p: object = 1.0) -> float:
@@ -86,13 +88,13 @@ def gaussian_dinf_bits(m_q: object, s_q: object, m_p: object = 0.0, s_p: object 
     ``[ln(s_p/s_q) + (m_q - m_p)^2 / (2 (s_p^2 - s_q^2))] / ln 2`` where ``s_q < s_p``; a
     coordinate with ``s_q = s_p`` adds 0 if its means agree; otherwise the ratio is unbounded
     (``inf``)."""
-    return _dinf_bits(*_gaussian_params(m_q, s_q, m_p, s_p))
+    return _dinf_bits(*gaussian_params(m_q, s_q, m_p, s_p))
 
 
 def gaussian_divergences_bits(m_q: object, s_q: object, m_p: object = 0.0,
                               s_p: object = 1.0) -> tuple[float, float]:
     """``(D_KL, D_inf)`` in bits of diagonal Gaussians, validating the parameters once."""
-    params = _gaussian_params(m_q, s_q, m_p, s_p)
+    params = gaussian_params(m_q, s_q, m_p, s_p)
     return float(_kl_bits(*params).sum()), _dinf_bits(*params)
 
 

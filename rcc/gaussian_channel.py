@@ -37,7 +37,7 @@ import numpy as np
 
 import kernels
 from kernels.search import RULES, SearchProblem, regenerate, search
-from rcc.bounds import LN2, gaussian_kl_bits_per_coordinate
+from rcc.bounds import LN2, gaussian_kl_bits_per_coordinate, gaussian_params
 from rcc.codes import (
     BitReader,
     BitWriter,
@@ -48,7 +48,7 @@ from rcc.codes import (
     elias_gamma_write,
 )
 from rcc.core import Message
-from rcc.randomness import Domain
+from rcc.randomness import Domain, key_for
 
 __all__ = ["INDEX_CODES", "GaussianChannel", "GaussianChannelStats"]
 
@@ -85,21 +85,17 @@ class GaussianChannelStats:
         """
         return float(np.sum(self.chunk_kl_bits - self.chunk_log_ratio_bits))
 
-    @property
-    def overhead(self) -> float:
-        """Real bits over KL, minus one."""
-        return self.bits / self.kl_bits - 1 if self.kl_bits > 0 else math.inf
 
 
 def _check_params(mu_q: object, s_q: object, mu_p: object, s_p: object) -> tuple[np.ndarray, ...]:
-    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (mu_q, s_q, mu_p, s_p)))
+    arrays = gaussian_params(mu_q, s_q, mu_p, s_p)
     if arrays[0].ndim != 1:
         raise ValueError(f"expected one-dimensional parameters, got shape {arrays[0].shape}")
-    if not all(np.all(np.isfinite(a)) for a in arrays):
-        raise ValueError("means and scales must be finite (got NaN or inf)")
-    if np.any(arrays[1] <= 0) or np.any(arrays[3] <= 0):
-        raise ValueError("scales must be positive")
     return tuple(np.ascontiguousarray(a) for a in arrays)
+
+
+def _chunk_keys(seed: int, domain: Domain, stream: tuple[int, ...], n_chunks: int) -> np.ndarray:
+    return kernels.stream_keys(seed, (int(domain), *stream), range(n_chunks))
 
 
 @dataclass(frozen=True)
@@ -143,11 +139,6 @@ class GaussianChannel:
         if not 0 <= self.partition_trial_bits <= 8:
             raise ValueError("partition_trial_bits must be in [0, 8]")
 
-    @property
-    def n_candidates(self) -> int:
-        """Candidates per chunk at the configured budget (calls may grow it; see the stats)."""
-        return 1 << (self.chunk_bits + self.headroom_bits)
-
     def _code(self, kl_quanta: int, n_chunks: int, n_candidates: int) -> IndexCode:
         if self.index_code == "fixed":
             return FixedLengthCode(n_candidates)
@@ -169,7 +160,7 @@ class GaussianChannel:
     # -- partition ------------------------------------------------------------------------------
 
     def _permutation(self, dim: int, seed: int, stream: tuple[int, ...], trial: int) -> np.ndarray:
-        key = kernels.stream_key(seed, (int(Domain.PARTITION), *stream, trial))
+        key = key_for(seed, Domain.PARTITION, *stream, trial)
         return np.argsort(kernels.uniform(key, 0, 1, dim)[0], kind="stable")
 
     @staticmethod
@@ -178,19 +169,20 @@ class GaussianChannel:
         sizes[: dim % n_chunks] += 1
         return np.concatenate([[0], np.cumsum(sizes)])
 
-    def _partition(self, kl: np.ndarray, budget: int, seed: int,
-                   stream: tuple[int, ...]) -> tuple[int, int, np.ndarray]:
-        """Choose (n_chunks, trial, permutation) with every chunk's KL within ``budget`` bits."""
-        dim, total = kl.size, float(kl.sum())
+    def _partition(self, kl: np.ndarray, total: float, budget: int, seed: int,
+                   stream: tuple[int, ...]) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Choose the trial, permutation and chunk offsets with every chunk's KL within ``budget``
+        bits; returns them with the chunks' KLs."""
+        dim = kl.size
         n = max(1, math.ceil(total / budget))
         perms = [self._permutation(dim, seed, stream, t)
                  for t in range(1 << self.partition_trial_bits)]
         while True:
             offsets = self._offsets(dim, n)
-            worst = [np.add.reduceat(kl[p], offsets[:-1]).max() for p in perms]
-            t = int(np.argmin(worst))
-            if worst[t] <= budget or n == dim:
-                return n, t, perms[t]
+            chunk_kls = [np.add.reduceat(kl[p], offsets[:-1]) for p in perms]
+            t = int(np.argmin([c.max() for c in chunk_kls]))
+            if chunk_kls[t].max() <= budget or n == dim:
+                return t, perms[t], offsets, chunk_kls[t]
             n = min(dim, max(n + 1, math.ceil(n * 1.05)))
 
     # -- encoder / decoder ----------------------------------------------------------------------
@@ -203,10 +195,11 @@ class GaussianChannel:
         if dim == 0:
             raise ValueError("cannot communicate a zero-dimensional sample")
         kl = gaussian_kl_bits_per_coordinate(mu_q, s_q, mu_p, s_p)
+        total = float(kl.sum())
         budget = self._budget(kl)
         n_candidates = 1 << (budget + self.headroom_bits)
-        n_chunks, trial, perm = self._partition(kl, budget, seed, stream)
-        offsets = self._offsets(dim, n_chunks)
+        trial, perm, offsets, chunk_kl = self._partition(kl, total, budget, seed, stream)
+        n_chunks = offsets.size - 1
         ratio = (s_p / s_q)[perm]
         delta = ((mu_q - mu_p) / s_q)[perm]
         equal_var = bool(np.all(ratio == 1.0))
@@ -214,14 +207,14 @@ class GaussianChannel:
             lin=ratio * delta,
             quad=None if equal_var else 0.5 * (1.0 - ratio**2),
             offsets=offsets,
-            cand_keys=kernels.stream_keys(seed, (int(Domain.CANDIDATES), *stream), range(n_chunks)),
-            arr_keys=kernels.stream_keys(seed, (int(Domain.ARRIVALS), *stream), range(n_chunks)),
+            cand_keys=_chunk_keys(seed, Domain.CANDIDATES, stream, n_chunks),
+            arr_keys=_chunk_keys(seed, Domain.ARRIVALS, stream, n_chunks),
             n_candidates=n_candidates,
             rule=RULES[self.rule],
         )
         result = search(problem, self.backend)
         const = np.add.reduceat(np.log(ratio) - 0.5 * delta**2, offsets[:-1])
-        kl_quanta = round(float(kl.sum()) * KL_QUANTUM)
+        kl_quanta = round(total * KL_QUANTUM)
         writer = BitWriter()
         elias_gamma_write(writer, budget - self.chunk_bits + 1)
         elias_gamma_write(writer, n_chunks)
@@ -232,13 +225,13 @@ class GaussianChannel:
         code = self._code(kl_quanta, n_chunks, n_candidates)
         message = Message(header + code.encode(result.index.tolist()))
         stats = GaussianChannelStats(
-            kl_bits=float(kl.sum()),
+            kl_bits=total,
             bits=message.bits,
             side_bits=8 * len(header),
             n_chunks=n_chunks,
             chunk_budget_bits=budget,
             candidates=n_candidates,
-            chunk_kl_bits=np.add.reduceat(kl[perm], offsets[:-1]),
+            chunk_kl_bits=chunk_kl,
             chunk_log_ratio_bits=(result.log_weight + const) / LN2,
             indices=result.index,
         )
@@ -271,7 +264,7 @@ class GaussianChannel:
         indices = code.decode(data[header_bytes:], n_chunks)
         perm = self._permutation(dim, seed, stream, trial)
         offsets = self._offsets(dim, n_chunks)
-        keys = kernels.stream_keys(seed, (int(Domain.CANDIDATES), *stream), range(n_chunks))
+        keys = _chunk_keys(seed, Domain.CANDIDATES, stream, n_chunks)
         noise = np.empty(dim)
         for c, k in enumerate(indices):
             if k >= n_candidates:

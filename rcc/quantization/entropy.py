@@ -50,8 +50,10 @@ from scipy import integrate, stats
 
 from rcc.core import finite_array
 
-__all__ = ["CodingStats", "Prior", "decode", "dithered_rate_bits", "encode", "model_bits"]
+__all__ = ["MAX_INDEX", "CodingStats", "Prior", "decode", "dithered_rate_bits", "encode"]
 
+MAX_INDEX = 2**52
+"""Bound on ``|index|`` (and on ``|x / step - U|``): beyond it float64 cannot represent every index."""
 PRECISION = 24
 """Fixed-point precision of constriction's default models (bits)."""
 TAIL = 2.0**-PRECISION
@@ -167,7 +169,7 @@ def _symbol_model(u: np.ndarray, step: np.ndarray, prior: Prior) -> _SymbolModel
     u = u.ravel()
     median = loc + scale * fam.ppf(0.5, *shapes)
     centre_f = np.rint(median / step - u)
-    if not np.all(np.abs(centre_f) < 2.0**52):
+    if not np.all(np.abs(centre_f) < MAX_INDEX):
         raise ValueError("prior median / step is too large to index (|median / step| >= 2^52)")
     center = centre_f.astype(np.int64)
     offset = u + center  # index-unit position of the cell of r = 0
@@ -297,7 +299,7 @@ def _relative(k: object, u: np.ndarray, m: _SymbolModel) -> np.ndarray:
     if not np.issubdtype(k_arr.dtype, np.integer):
         raise TypeError(f"indices must be integers, got {k_arr.dtype}")
     k_arr = k_arr.ravel().astype(np.int64)
-    if np.any(np.abs(k_arr) >= 2**52):
+    if np.any(np.abs(k_arr) >= MAX_INDEX):
         raise ValueError("indices must satisfy |k| < 2^52")
     return k_arr - m.center
 
@@ -310,12 +312,6 @@ def _information_bits(prior: Prior, m: _SymbolModel, rel: np.ndarray) -> float:
         total += float(-np.sum(np.log2(np.maximum(p, 2.0**-PRECISION))))
         total += _escape_payload_bits(np.abs(r[np.abs(r) > radius]) - radius - 1)
     return total
-
-
-def model_bits(k: object, u: object, step: object, prior: Prior) -> float:
-    """Information content (bits) of indices ``k`` under the model that :func:`encode` uses."""
-    u_arr, m = _prepare(u, step, prior)
-    return _information_bits(prior, m, _relative(k, u_arr, m))
 
 
 def encode(k: object, u: object, step: object, prior: Prior) -> tuple[bytes, CodingStats]:
@@ -334,7 +330,7 @@ def encode(k: object, u: object, step: object, prior: Prior) -> tuple[bytes, Cod
         _encode_excess(coder, excess)
     data = coder.get_compressed().astype(">u4").tobytes()
     if u_arr.size <= TRIM_ELEMENTS:
-        data = _trim(data, lambda d: np.array_equal(decode(d, u_arr, step, prior).ravel(), rel + m.center))
+        data = _trim(data, lambda d: np.array_equal(_decode_relative(d, prior, m), rel))
     return data, CodingStats(bits=8 * len(data), model_bits=_information_bits(prior, m, rel),
                              escapes=len(escapes), elements=int(u_arr.size))
 
@@ -358,13 +354,17 @@ def decode(data: bytes, u: object, step: object, prior: Prior) -> np.ndarray:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     u_arr, m = _prepare(u, step, prior)
-    padded = bytes(data) + bytes(-len(data) % 4)  # the encoder may have trimmed the last word
+    return (_decode_relative(bytes(data), prior, m) + m.center).reshape(u_arr.shape)
+
+
+def _decode_relative(data: bytes, prior: Prior, m: _SymbolModel) -> np.ndarray:
+    """Indices relative to the model's centres, under a model already prepared."""
+    padded = data + bytes(-len(data) % 4)  # the encoder may have trimmed the last word
     decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(padded, dtype=">u4").astype(np.uint32))
     try:
-        rel = _decode_symbols(decoder, prior, m)
+        return _decode_symbols(decoder, prior, m)
     except AssertionError as err:  # constriction's report of data no model could have produced
         raise ValueError(f"corrupted bitstream: {err}") from err
-    return (rel + m.center).reshape(u_arr.shape)
 
 
 def _decode_symbols(decoder: object, prior: Prior, m: _SymbolModel) -> np.ndarray:
@@ -377,7 +377,7 @@ def _decode_symbols(decoder: object, prior: Prior, m: _SymbolModel) -> np.ndarra
     for i, radius in escaped:
         magnitude = radius + 1 + _decode_excess(decoder)
         value = int(m.center[i]) + int(np.sign(rel[i])) * magnitude
-        if abs(value) >= 2**52:
+        if abs(value) >= MAX_INDEX:
             raise ValueError("corrupted bitstream: decoded index out of range")
         rel[i] = value - int(m.center[i])
     return rel

@@ -36,7 +36,7 @@ import kernels
 from rcc.bounds import LN2
 from rcc.coders.race import check_dinf, race
 from rcc.codes import EliasDeltaCode, IndexCode
-from rcc.core import Message, Proposal, Stats, Target, log_ratio
+from rcc.core import Message, Proposal, Stats, Stream, Target, log_ratio
 from rcc.distributions import Normal, ScipyContinuous, Uniform
 from rcc.quantization import entropy
 from rcc.quantization.entropy import Prior, check_step
@@ -44,8 +44,6 @@ from rcc.quantization.universal import quantize, reconstruct
 from rcc.randomness import Domain, key_for
 
 __all__ = ["HybridCoding", "HybridSelection", "prior_for"]
-
-Stream = tuple[int, ...]
 
 
 def prior_for(proposal: Proposal) -> Prior:
@@ -60,8 +58,14 @@ def prior_for(proposal: Proposal) -> Prior:
                     f"got {type(proposal).__name__}")
 
 
-def _dithers(seed: int, stream: Stream, start: int, stop: int) -> np.ndarray:
-    return kernels.uniform(key_for(seed, Domain.CANDIDATES, *stream), start, stop, 1)[:, 0] - 0.5
+def _dithers(key: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Dithers of candidates ``start .. stop-1``: the race's candidate stream, centred."""
+    return kernels.uniform(key, start, stop, 1)[:, 0] - 0.5
+
+
+def _dither_of(seed: int, stream: Stream, index: int) -> float:
+    """The dither of candidate ``index``: all the decoder needs to rebuild the winner."""
+    return float(_dithers(key_for(seed, Domain.CANDIDATES, *stream), index, index + 1)[0])
 
 
 def _varint(value: int) -> bytes:
@@ -101,7 +105,7 @@ class _Window:
         return np.where(inside, -math.log(self.step), -np.inf)
 
     def candidates(self, key: np.ndarray, start: int, stop: int) -> np.ndarray:
-        u = kernels.uniform(key, start, stop, 1)[:, 0] - 0.5
+        u = _dithers(key, start, stop)
         return reconstruct(quantize(self.center, self.step, u), self.step, u)
 
 
@@ -157,7 +161,7 @@ class HybridCoding:
         """Run the encoder's search and return its choice (no bits written)."""
         window, dinf_bits = self._window(target, proposal)
         won = race(target, window, seed, stream, "pfr", None, dinf_bits)
-        u = float(_dithers(seed, stream, won.index, won.index + 1)[0])
+        u = _dither_of(seed, stream, won.index)
         k = int(quantize(window.center, self.step, u))
         sample = float(reconstruct(k, self.step, u))
         ratio = float(log_ratio(target, proposal, np.array([sample]))[0]) / LN2
@@ -186,7 +190,7 @@ class HybridCoding:
         start, size = _read_varint(bytes(data))
         head, body = bytes(data)[start:start + size], bytes(data)[start + size:]
         indices = self.index_code.decode(head, len(streams))
-        u = np.array([_dithers(seed, s, n, n + 1)[0] for n, s in zip(indices, streams, strict=True)])
+        u = np.array([_dither_of(seed, s, n) for n, s in zip(indices, streams, strict=True)])
         k = entropy.decode(body, u, self.step, prior_for(proposal))
         return reconstruct(k, self.step, u)
 

@@ -29,9 +29,9 @@ import numpy as np
 from scipy import integrate, stats
 
 import kernels
-from rcc.core import finite_array
+from rcc.core import Stream, finite_array
 from rcc.quantization.entropy import dithered_rate_bits
-from rcc.quantization.universal import DitheredQuantizer, Stream, dither
+from rcc.quantization.universal import DitheredQuantizer, dither
 from rcc.randomness import Domain, key_for
 
 __all__ = ["LayeredQuantizer", "layered_rate_bits"]

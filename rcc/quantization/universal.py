@@ -26,16 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 
 import kernels
-from rcc.core import finite_array
+from rcc.core import Stream, finite_array
 from rcc.quantization import entropy
-from rcc.quantization.entropy import CodingStats, Prior, check_step
+from rcc.quantization.entropy import MAX_INDEX, CodingStats, Prior, check_step
 from rcc.randomness import Domain, key_for
 
 __all__ = ["DitheredQuantizer", "UniversalQuantizer", "dither", "quantize", "reconstruct"]
 
-Stream = tuple[int, ...]
-MAX_INDEX = 2.0**52
-"""Bound on ``|x / step - U|``: beyond it float64 cannot represent every index."""
 
 
 def _shape(shape: int | tuple[int, ...]) -> tuple[int, ...]:
@@ -45,14 +42,13 @@ def _shape(shape: int | tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(d) for d in out)
 
 
-def dither(seed: int, shape: int | tuple[int, ...], stream: Stream = (),
-           candidate: int = 0) -> np.ndarray:
+def dither(seed: int, shape: int | tuple[int, ...], stream: Stream = ()) -> np.ndarray:
     """Shared dither U ~ Uniform(-1/2, 1/2) of the given shape: element ``i`` (C order) is
-    coordinate ``i`` of candidate ``candidate`` of the stream ``(DITHER, *stream)``."""
+    coordinate ``i`` of candidate 0 of the stream ``(DITHER, *stream)``."""
     shape = _shape(shape)
     size = int(np.prod(shape, dtype=np.int64))
     key = key_for(seed, Domain.DITHER, *stream)
-    return (kernels.uniform(key, candidate, candidate + 1, size)[0] - 0.5).reshape(shape)
+    return (kernels.uniform(key, 0, 1, size)[0] - 0.5).reshape(shape)
 
 
 def quantize(x: object, step: object, u: object) -> np.ndarray:
