@@ -1,0 +1,1 @@
+"""DiffC tools: image I/O, metrics, classical baselines, plots and sweeps."""
