@@ -91,6 +91,8 @@ def ms_ssim(reference: np.ndarray, decoded: np.ndarray) -> float:
             f"MS-SSIM needs both sides larger than the {MS_SSIM_WINDOW}-pixel window, got {reference.shape}"
         )
     x, y = _as_batch(reference), _as_batch(decoded)
+    # pytorch-msssim's public ms_ssim refuses sides <= 160 px whatever the number of scales; its window
+    # and per-scale SSIM are used directly so that every number is still the library's arithmetic.
     window = _fspecial_gauss_1d(MS_SSIM_WINDOW, MS_SSIM_SIGMA).repeat(x.shape[1], 1, 1, 1)
     terms = []
     for scale in range(n_scales):
