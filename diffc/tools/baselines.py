@@ -60,11 +60,13 @@ __all__ = [
     "Codec",
     "PillowCodec",
     "available_codecs",
+    "check_image",
     "match_bpp",
 ]
 
 
-def _check_image(image: np.ndarray) -> None:
+def check_image(image: np.ndarray) -> None:
+    """Raise unless ``image`` is a non-empty uint8 (H, W) or (H, W, 3) array (TypeError / ValueError)."""
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
     if image.dtype != np.uint8:
@@ -88,7 +90,7 @@ class Codec(ABC):
 
     def encode(self, image: np.ndarray, quality: int) -> bytes:
         """Compress a uint8 (H, W) or (H, W, 3) image at ``quality`` into the codec's file format."""
-        _check_image(image)
+        check_image(image)
         if isinstance(quality, bool) or not isinstance(quality, int | np.integer):
             raise TypeError(f"quality must be an integer, got {type(quality).__name__}")
         low, high = self.quality_range
@@ -217,7 +219,7 @@ def match_bpp(codec: Codec, image: np.ndarray, target_bpp: float) -> BaselineRes
     outer neighbours are compared and the nearest wins (ties: the lower quality). A target outside
     the reachable range returns the nearest end. About log2(range) + 2 encodes.
     """
-    _check_image(image)
+    check_image(image)
     if isinstance(target_bpp, bool) or not isinstance(target_bpp, int | float | np.floating | np.integer):
         raise TypeError(f"target_bpp must be a number, got {type(target_bpp).__name__}")
     if not (math.isfinite(target_bpp) and target_bpp > 0):
