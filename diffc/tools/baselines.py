@@ -217,7 +217,7 @@ def match_bpp(codec: Codec, image: np.ndarray, target_bpp: float) -> BaselineRes
     Bisection finds the lowest quality whose file reaches the target (assuming size grows with
     quality); because that is only mostly true, both qualities around the stopping point and their
     outer neighbours are compared and the nearest wins (ties: the lower quality). A target outside
-    the reachable range returns the nearest end. About log2(range) + 2 encodes.
+    the reachable range returns the nearest end. At most ceil(log2(range)) + 4 encodes, each done once.
     """
     check_image(image)
     if isinstance(target_bpp, bool) or not isinstance(target_bpp, int | float | np.floating | np.integer):
