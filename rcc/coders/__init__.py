@@ -5,14 +5,25 @@
 * :class:`OrderedRandomCoding` — approximate, N candidates, TV <= E[log2 K] / log2 N; small indices.
 * :class:`MinimalRandomCoding` — approximate, N candidates, all scored.
 * :class:`GreedyRejectionSampling` — exact, E[#proposals] = 2^D_inf; categorical and 1-D pairs.
+* :class:`AStarCoding` — global A* coding, exact, about 2^D_inf proposals (the same search as
+  exact PFR); :class:`BranchAndBoundAStarCoding` — exact for 1-D unimodal ratios, runtime linear
+  in D_inf (AS* and AD*).
+* :class:`GreedyPoissonRejectionSampling` — exact, E[#proposals] = 2^D_inf;
+  :class:`BranchAndBoundGPRS` — exact for 1-D unimodal ratios, runtime linear in D_inf.
 """
 
+from rcc.coders.astar import AStarCoding, BranchAndBoundAStarCoding
+from rcc.coders.gprs import BranchAndBoundGPRS, GreedyPoissonRejectionSampling
 from rcc.coders.grs import GreedyRejectionSampling
 from rcc.coders.mrc import MinimalRandomCoding
 from rcc.coders.orc import OrderedRandomCoding
 from rcc.coders.pfr import PoissonFunctionalRepresentation
 
 __all__ = [
+    "AStarCoding",
+    "BranchAndBoundAStarCoding",
+    "BranchAndBoundGPRS",
+    "GreedyPoissonRejectionSampling",
     "GreedyRejectionSampling",
     "MinimalRandomCoding",
     "OrderedRandomCoding",

@@ -33,6 +33,7 @@ from scipy import special
 import kernels
 from rcc.bounds import LN2, gaussian_dinf_bits
 from rcc.coders.race import (
+    PairCache,
     block_sizes,
     candidate_log_ratios,
     check_dinf,
@@ -156,8 +157,6 @@ class Staircase:
         return np.asarray(self._levels[k0:k1 + 1])
 
 
-STAIRCASE_CACHE = 16
-
 
 @dataclass(frozen=True)
 class GreedyRejectionSampling:
@@ -167,8 +166,9 @@ class GreedyRejectionSampling:
     code: IndexCode | None = None
     max_dinf_bits: float = 20.0
     exact: ClassVar[bool] = True
-    # (id(target), id(proposal)) -> (target, proposal, staircase); holding the pair keeps ids valid.
-    _staircases: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _staircases: PairCache = field(
+        default_factory=lambda: PairCache(lambda q, p: Staircase(ratio_excess(q, p))),
+        init=False, repr=False, compare=False)
 
     @property
     def index_code(self) -> IndexCode:
@@ -176,12 +176,7 @@ class GreedyRejectionSampling:
 
     def staircase(self, target: Target, proposal: Proposal) -> Staircase:
         """The pair's staircase, from this coder's cache of its most recent pairs."""
-        key = (id(target), id(proposal))
-        if key not in self._staircases:
-            if len(self._staircases) >= STAIRCASE_CACHE:
-                del self._staircases[next(iter(self._staircases))]
-            self._staircases[key] = (target, proposal, Staircase(ratio_excess(target, proposal)))
-        return self._staircases[key][2]
+        return self._staircases(target, proposal)
 
     def encode(self, target: Target, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> tuple[Message, Stats]:

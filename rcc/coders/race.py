@@ -24,6 +24,7 @@ Theis & Yosri 2022 at N = 1). An unbounded search keeps drawing until it finds t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -100,8 +101,10 @@ def candidate_log_ratios(target: Target, proposal: Proposal, key: np.ndarray, k0
     return lr
 
 
-def _arrivals(rule: Rule, key: np.ndarray, k0: int, k1: int, carry: float,
-              n: int | None) -> np.ndarray:
+def arrival_times(rule: Rule, key: np.ndarray, k0: int, k1: int, carry: float,
+                  n: int | None) -> np.ndarray:
+    """Arrival times ``A_k0 .. A_k1-1`` of ``rule`` from the stream ``key``; ``carry`` is the last
+    arrival before ``k0`` (0 at the start)."""
     e = kernels.exponential(key, k0, k1, 1)[:, 0]
     if rule == "mrc":
         return e
@@ -127,7 +130,7 @@ def race(target: Target, proposal: Proposal, seed: int, stream: tuple[int, ...],
     carry, k0 = 0.0, 0
     while n is None or k0 < n:
         k1 = k0 + block if n is None else min(k0 + block, n)
-        arrivals = _arrivals(rule, arr_key, k0, k1, carry, n)
+        arrivals = arrival_times(rule, arr_key, k0, k1, carry, n)
         carry, log_a = float(arrivals[-1]), np.log(arrivals)
         lr = candidate_log_ratios(target, proposal, cand_key, k0, k1)
         score = log_a - lr  # +inf where the candidate is outside Q's support
@@ -150,6 +153,24 @@ def race(target: Target, proposal: Proposal, seed: int, stream: tuple[int, ...],
     if best_index < 0:
         return RaceResult(earliest_index, -math.inf, int(n))
     return RaceResult(best_index, best_lr, int(n))
+
+
+class PairCache:
+    """What a coder derives from a pair alone (a GRS staircase, a GPRS stretch function), kept for
+    its ``size`` most recent pairs. Keyed by the objects' ids; holding the pair keeps them valid."""
+
+    def __init__(self, build: Callable[[Target, Proposal], object], size: int = 16) -> None:
+        self._build = build
+        self._size = size
+        self._entries: dict[tuple[int, int], tuple[Target, Proposal, object]] = {}
+
+    def __call__(self, target: Target, proposal: Proposal) -> object:
+        key = (id(target), id(proposal))
+        if key not in self._entries:
+            if len(self._entries) >= self._size:
+                del self._entries[next(iter(self._entries))]
+            self._entries[key] = (target, proposal, self._build(target, proposal))
+        return self._entries[key][2]
 
 
 def finish(code: IndexCode, index: int, proposals: int,

@@ -1,0 +1,213 @@
+"""Greedy Poisson rejection sampling (Flamich 2023, "Greedy Poisson rejection sampling", NeurIPS).
+
+GPRS runs through the points ``(T_1, X_1), (T_2, X_2), ...`` of a unit-rate Poisson process with
+base measure P (``T`` increasing) and accepts the first point that lies under the graph of
+``sigma(r(x))``, ``r = dQ/dP``, where the *stretch function* is
+
+    sigma(h) = integral_0^h d eta / (w_Q(eta) - eta w_P(eta)),   w_D(eta) = D[r(X) >= eta].
+
+The accepted location follows Q **exactly**. The denominator is ``E_P[(r - eta)^+]``, the same
+excess that climbs greedy rejection sampling's staircase (:func:`rcc.coders.grs.ratio_excess`):
+GPRS is GRS in continuous time. The excess is closed-form for Normal pairs, Uniform pairs and
+categorical pairs and computed by quadrature for other univariate pairs (as in GRS). ``sigma``
+itself is closed-form for Uniform pairs (``-r_max log(1 - h / r_max)``); for every other pair,
+Gaussians included, it has no elementary antiderivative and is tabulated once per pair by 8-point
+Gauss-Legendre quadrature in ``v = -log2(1 - eta / r_max)`` (where the integrand is smooth, about
+1e-14 relative error), and each accept/reject decision that falls between two table nodes is
+settled by integrating from the lower node to the point's own level. Ratios within ``2^-40`` of
+``r_max``, where ``sigma`` is above every table node, are accepted.
+
+* :class:`GreedyPoissonRejectionSampling` -- global GPRS: the points are the i.i.d. candidates of
+  P with Poisson arrival times; the index of the accepted candidate is sent. ``E[#proposals] =
+  2^D_inf``; the paper bounds the index's codelength by ``D_KL + O(log D_KL)`` bits, and
+  ``E[log2 K]`` is printed beside Li & El Gamal's ``D_KL + log2(e)/e + 1`` by the benchmarks.
+* :class:`BranchAndBoundGPRS` -- for one-dimensional pairs with a unimodal ratio: after
+  rejecting a point left of the mode no later point to its left can be accepted (``r`` and
+  ``sigma`` increase towards the mode), so the search continues on the interval to its right,
+  and vice versa. The search is a single path down the tree of :mod:`rcc.coders.intervals`
+  (sample splitting), whose expected length is linear in D_inf (the leading term is
+  ``D_inf / log2(4/3)``: on average each step keeps at most 3/4 of the interval's P-mass). The
+  heap index of the accepted node is sent (Elias delta by default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from rcc.coders.grs import Excess, ratio_excess
+from rcc.coders.intervals import (
+    child,
+    decode_heap,
+    node_exponential,
+    position,
+    unimodal_ratio,
+)
+from rcc.coders.race import (
+    PairCache,
+    arrival_times,
+    candidate_log_ratios,
+    check_dinf,
+    check_pair,
+    decode_candidate,
+    finish,
+)
+from rcc.codes import EliasDeltaCode, IndexCode
+from rcc.core import Message, Proposal, Stats, Target
+from rcc.distributions import Uniform
+from rcc.randomness import Domain, key_for
+
+__all__ = ["BranchAndBoundGPRS", "GreedyPoissonRejectionSampling", "StretchFunction"]
+
+NODES_PER_BIT = 8
+GRADED_PANELS = 40
+TOP_BITS = 40
+"""Levels above ``r_max (1 - 2^-TOP_BITS)`` are accepted outright (sigma is astronomically large)."""
+FIRST_BLOCK = 16
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
+
+
+class StretchFunction:
+    """``sigma`` of one pair, with exact accept/reject decisions ``T <= sigma(r)``.
+
+    ``excess``: ``eta -> E_P[(r - eta)^+]``; ``log_r_max``: D_inf in nats; ``uniform``: the ratio
+    takes only the values 0 and ``r_max`` (Uniform pairs), where ``sigma`` is closed-form.
+    """
+
+    def __init__(self, excess: Excess, log_r_max: float, uniform: bool = False) -> None:
+        self._excess = excess
+        self.log_r_max = log_r_max
+        self.r_max = math.exp(log_r_max)
+        self._uniform = uniform
+        if not uniform:
+            # Geometric panels towards v = 0, where the excess is smooth but not analytic (its
+            # correction term behaves like eta^(1 + k)), then equal panels up to the top.
+            first = 1.0 / NODES_PER_BIT
+            self._v = np.concatenate(([0.0], first * np.exp2(-np.arange(GRADED_PANELS, 0, -1)),
+                                      np.arange(1, TOP_BITS * NODES_PER_BIT + 1) * first))
+            self._sigma = np.concatenate(([0.0], np.cumsum(
+                [self._integral(a, b) for a, b in zip(self._v[:-1], self._v[1:], strict=True)])))
+
+    def _integral(self, v0: float, v1: float) -> float:
+        """sigma(eta(v1)) - sigma(eta(v0)) with ``eta(v) = r_max (1 - 2^-v)``, by Gauss-Legendre."""
+        half = 0.5 * (v1 - v0)
+        v = v0 + half * (_GL_NODES + 1)
+        deta_dv = self.r_max * math.log(2) * np.exp2(-v)
+        excess = np.array([self._excess(self.r_max * -math.expm1(-t * math.log(2))) for t in v])
+        with np.errstate(divide="ignore"):  # the excess underflows to 0 only at the very top
+            return float(half * np.dot(_GL_WEIGHTS, deta_dv / excess))
+
+    def accepts(self, arrivals: np.ndarray, log_ratios: np.ndarray) -> np.ndarray:
+        """``T <= sigma(r)`` for each point (arrival ``T``, ``log r`` in nats)."""
+        t = np.asarray(arrivals, dtype=np.float64)
+        lr = np.asarray(log_ratios, dtype=np.float64)
+        gap = np.minimum(lr - self.log_r_max, 0.0)
+        with np.errstate(divide="ignore"):
+            v = -np.log2(-np.expm1(gap))  # +inf at the top, 0 where r = 0
+        top = v >= TOP_BITS
+        if self._uniform:  # sigma(eta(v)) = r_max v ln 2
+            return top | (t <= self.r_max * v * math.log(2))
+        j = np.minimum(np.searchsorted(self._v, v, side="right") - 1, self._v.size - 2)
+        lower, upper = self._sigma[j], self._sigma[j + 1]
+        out = top | (t <= lower)
+        for i in np.flatnonzero(~out & (t <= upper)):  # between two nodes: integrate to the point
+            out[i] = t[i] <= lower[i] + self._integral(float(self._v[j[i]]), float(v[i]))
+        return out
+
+
+def stretch_function(target: Target, proposal: Proposal) -> StretchFunction:
+    """The pair's stretch function (D_inf must be finite)."""
+    log_r_max = target.divergences(proposal).dinf_bits * math.log(2)
+    return StretchFunction(ratio_excess(target, proposal), log_r_max,
+                           uniform=isinstance(target, Uniform) and isinstance(proposal, Uniform))
+
+
+def _stretch_cache() -> PairCache:
+    return PairCache(stretch_function)
+
+
+@dataclass(frozen=True)
+class GreedyPoissonRejectionSampling:
+    """Global GPRS (exact). ``code`` defaults to Elias delta; ``max_dinf_bits`` refuses pairs that
+    would need more than ``2^max_dinf_bits`` proposals on average."""
+
+    code: IndexCode | None = None
+    max_dinf_bits: float = 20.0
+    exact: ClassVar[bool] = True
+    _stretches: PairCache = field(default_factory=_stretch_cache, init=False, repr=False,
+                                  compare=False)
+
+    @property
+    def index_code(self) -> IndexCode:
+        return self.code if self.code is not None else EliasDeltaCode()
+
+    def stretch(self, target: Target, proposal: Proposal) -> StretchFunction:
+        return self._stretches(target, proposal)
+
+    def encode(self, target: Target, proposal: Proposal, seed: int,
+               stream: tuple[int, ...] = ()) -> tuple[Message, Stats]:
+        check_dinf(check_pair(target, proposal), "greedy Poisson rejection sampling",
+                   self.max_dinf_bits)
+        stretch = self.stretch(target, proposal)
+        cand_key = key_for(seed, Domain.CANDIDATES, *stream)
+        arr_key = key_for(seed, Domain.ARRIVALS, *stream)
+        k0, block, carry = 0, FIRST_BLOCK, 0.0
+        while True:
+            k1 = k0 + block
+            arrivals = arrival_times("pfr", arr_key, k0, k1, carry, None)
+            lr = candidate_log_ratios(target, proposal, cand_key, k0, k1)
+            hits = np.flatnonzero(stretch.accepts(arrivals, lr))
+            if hits.size:
+                j = int(hits[0])
+                return finish(self.index_code, k0 + j, k0 + j + 1, float(lr[j]))
+            k0, block, carry = k1, min(2 * block, 1 << 16), float(arrivals[-1])
+
+    def decode(self, message: Message, proposal: Proposal, seed: int,
+               stream: tuple[int, ...] = ()) -> np.ndarray:
+        return decode_candidate(self.index_code, message, proposal, seed, stream, None)
+
+
+@dataclass(frozen=True)
+class BranchAndBoundGPRS:
+    """Branch-and-bound GPRS (exact) for univariate pairs with a unimodal ratio; ``code`` codes
+    the 0-based heap index (default Elias delta)."""
+
+    code: IndexCode | None = None
+    max_dinf_bits: float = 40.0
+    exact: ClassVar[bool] = True
+    _stretches: PairCache = field(default_factory=_stretch_cache, init=False, repr=False,
+                                  compare=False)
+
+    @property
+    def index_code(self) -> IndexCode:
+        return self.code if self.code is not None else EliasDeltaCode()
+
+    def stretch(self, target: Target, proposal: Proposal) -> StretchFunction:
+        return self._stretches(target, proposal)
+
+    def encode(self, target: Target, proposal: Proposal, seed: int,
+               stream: tuple[int, ...] = ()) -> tuple[Message, Stats]:
+        ratio = unimodal_ratio(target, proposal, "branch-and-bound GPRS", self.max_dinf_bits)
+        stretch = self.stretch(target, proposal)
+        cand_key = key_for(seed, Domain.CANDIDATES, *stream)
+        arr_key = key_for(seed, Domain.ARRIVALS, *stream)
+        node, a, b, arrival, steps = 1, 0.0, 1.0, 0.0, 1
+        while True:
+            arrival += node_exponential(arr_key, node) / (b - a)
+            u = position(cand_key, node, a, b)
+            lr = ratio.log_ratio(u)
+            if stretch.accepts(np.array([arrival]), np.array([lr]))[0]:
+                return finish(self.index_code, node - 1, steps, lr)
+            # Rejected left of the mode: nothing left of u can be accepted later (and vice versa).
+            node, a, b = child(node, a, b, u, "sample", right=ratio.left_of_mode(u))
+            if not b > a:
+                raise ValueError("branch-and-bound GPRS narrowed the interval below float "
+                                 "resolution; use GreedyPoissonRejectionSampling for this pair")
+            steps += 1
+
+    def decode(self, message: Message, proposal: Proposal, seed: int,
+               stream: tuple[int, ...] = ()) -> np.ndarray:
+        return decode_heap(self.index_code, message, proposal, seed, stream, "sample")
