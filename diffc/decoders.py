@@ -20,26 +20,36 @@ From ``Z_t`` (Theis et al. 2022, "Lossy compression with Gaussian diffusion"):
 Decoding grids run from t down to the schedule's least noisy time, uniformly in log-SNR (rounded to
 table indices for a discrete schedule), then jump to the data endpoint with the last ``x_hat_0``
 (plus, for ancestral sampling with exact variances, a sample of ``Var(X | Z)``).
+
+Limits, checked before anything is allocated: a file's shape must be the model's (its channel
+count, or its whole shape for a model of fixed shape such as the Gaussian oracle) and hold at most
+``max_values`` values; the decoding grid has at most :data:`MAX_SOLVER_STEPS` steps. A file cut
+short at a step boundary decodes to its last step and says so (:attr:`Decoded.truncated`).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 import kernels
-from diffc.container import Container, ContainerError, check_compatible, read_container
+from diffc.container import Container, ContainerError, check_compatible, checked_int, read_container
 from diffc.denoisers import Denoiser
 from diffc.encoder import Channel, step_prior
 from diffc.reverse import ReverseModel
 from diffc.schedules import EncodingSchedule, alpha_sigma
 from rcc.randomness import Domain, key_for
 
-__all__ = ["METHODS", "Decoded", "DecodedState", "decode", "decode_state", "reconstruct"]
+__all__ = ["DEFAULT_MAX_VALUES", "MAX_SOLVER_STEPS", "METHODS", "Decoded", "DecodedState", "decode",
+           "decode_state", "reconstruct"]
 
 METHODS = ("ancestral", "ddim", "heun", "eta", "mmse")
+DEFAULT_MAX_VALUES = 2**26
+"""Values per file a decoder accepts unless told otherwise (a 4096 x 4096 RGB image is 2^25.6)."""
+MAX_SOLVER_STEPS = 10_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +70,12 @@ class Decoded:
     t: float
     n_steps: int
     file_bits: int
+    stop_step: int
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the file was a progressive prefix (fewer steps than the encoder wrote)."""
+        return self.n_steps < self.stop_step
 
 
 def _default_channel(container: Container) -> Channel:
@@ -68,12 +84,30 @@ def _default_channel(container: Container) -> Channel:
     return GaussianChannel(**container.header.channel_params)
 
 
+def _check_shape(shape: tuple[int, ...], denoiser: Denoiser, channels: int | None, max_values: int) -> None:
+    fixed = getattr(denoiser, "shape", None)
+    if fixed is not None and tuple(fixed) != shape:
+        raise ContainerError(f"the file's shape {shape} is not the model's {tuple(fixed)}")
+    if channels is not None and shape[0] != channels:
+        raise ContainerError(f"the file holds {shape[0]}-channel data (shape {shape}), the model codes "
+                             f"{channels} channels")
+    if math.prod(shape) > max_values:
+        raise ContainerError(f"the file's shape {shape} has more than max_values={max_values} values")
+
+
 def decode_state(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *,
-                 channel: Channel | None = None) -> DecodedState:
-    """Rebuild ``Z_t`` (t: the last step present) from a file or a progressive prefix of one."""
+                 channel: Channel | None = None, channels: int | None = None,
+                 max_values: int = DEFAULT_MAX_VALUES) -> DecodedState:
+    """Rebuild ``Z_t`` (t: the last step present) from a file or a progressive prefix of one.
+
+    ``channels``: the model's channel count, which the file's first axis must match; ``max_values``:
+    the most values a file may hold (see the module docstring).
+    """
+    max_values = checked_int(max_values, "max_values", 1, 2**62)
     container = read_container(data)
     h = container.header
     check_compatible(h, denoiser.fingerprint(), schedule.digest())
+    _check_shape(h.shape, denoiser, channels, max_values)
     if container.n_steps > len(schedule):
         raise ContainerError(f"the file holds {container.n_steps} steps, the schedule only {len(schedule)}")
     channel = _default_channel(container) if channel is None else channel
@@ -86,7 +120,7 @@ def decode_state(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *,
         mu, std = p.flat(h.shape)
         try:
             z = channel.decode(message, mu, std, seed=h.seed, stream=(k,)).reshape(h.shape)
-        except ValueError as err:  # a message that passed its CRC but does not parse
+        except ValueError as err:  # a message that passed its check but does not parse
             raise ContainerError(f"step {k} does not decode: {err}") from err
     return DecodedState(z, schedule.times[container.n_steps - 1], model, container)
 
@@ -94,8 +128,6 @@ def decode_state(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *,
 def _grid(model: ReverseModel, t: float, steps: int) -> list[float]:
     """Times from t down to the least noisy time, uniform in log-SNR, at most ``steps`` of them."""
     vp = model.schedule
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
     lams = np.linspace(vp.log_snr(t), vp.log_snr(vp.t_min), steps) if steps > 1 else [vp.log_snr(t)]
     times = [float(t)] + [vp.t_from_log_snr(lam) for lam in lams[1:]]
     return [a for i, a in enumerate(times) if i == 0 or a < times[i - 1]]
@@ -140,12 +172,16 @@ def reconstruct(model: ReverseModel, z: np.ndarray, t: float, *, method: str = "
                 eta: float | None = None, seed: int = 0) -> np.ndarray:
     """Reconstruction in data coordinates from ``z`` (coding coordinates, leading batch axes allowed).
 
-    ``steps`` bounds the decoding grid (denoiser calls: ``steps`` for the DDIM family, about twice
-    that for Heun); ``eta`` is required by, and only accepted for, ``method="eta"``.
+    ``steps`` (1 .. :data:`MAX_SOLVER_STEPS`) bounds the decoding grid (denoiser calls: ``steps`` for
+    the DDIM family, about twice that for Heun); ``eta`` is required by, and only accepted for,
+    ``method="eta"``.
     """
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if (eta is not None) != (method == "eta") or (eta is not None and not 0.0 <= eta <= 1.0):
+    steps = checked_int(steps, "steps", 1, MAX_SOLVER_STEPS)
+    seed = checked_int(seed, "seed", 0, 2**64 - 1)
+    valid_eta = eta is None or (isinstance(eta, numbers.Real) and not isinstance(eta, bool) and 0 <= eta <= 1)
+    if (eta is not None) != (method == "eta") or not valid_eta:
         raise ValueError('give eta in [0, 1] exactly when method="eta"')
     if method == "mmse":
         return model.from_coords(model.predict(z, t)[1])
@@ -158,13 +194,15 @@ def reconstruct(model: ReverseModel, z: np.ndarray, t: float, *, method: str = "
 
 def decode(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *, method: str = "ancestral",
            steps: int = 50, eta: float | None = None, noise_seed: int | None = None,
-           channel: Channel | None = None) -> Decoded:
+           channel: Channel | None = None, channels: int | None = None,
+           max_values: int = DEFAULT_MAX_VALUES) -> Decoded:
     """Decode a file (or a progressive prefix): ``Z_t`` from the file, then :func:`reconstruct`.
 
-    The ancestral noise uses the file's seed unless ``noise_seed`` is given.
+    The ancestral noise uses the file's seed unless ``noise_seed`` is given; ``channels`` and
+    ``max_values`` as for :func:`decode_state`.
     """
-    state = decode_state(data, denoiser, schedule, channel=channel)
+    state = decode_state(data, denoiser, schedule, channel=channel, channels=channels, max_values=max_values)
     h = state.container.header
     x = reconstruct(state.model, state.z, state.t, method=method, steps=steps, eta=eta,
                     seed=h.seed if noise_seed is None else noise_seed)
-    return Decoded(x, state.t, state.container.n_steps, 8 * len(data))
+    return Decoded(x, state.t, state.container.n_steps, 8 * len(data), h.stop_step)

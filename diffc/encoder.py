@@ -10,8 +10,10 @@ the *decoder* rebuilds from the message, so both sides always hold the same stat
 
 The caller stops after a given step, within a bit budget (counted on the real file), or at the
 first step whose MMSE reconstruction reaches a target PSNR (the decoder's MMSE output, computed by
-the encoder from the same state). Per-step statistics: the KL of the step (the ideal cost), the real
-bits of its record, and the realized log-ratio ``log2 q(z)/p(z)`` at the sample sent.
+the encoder from the same state). Per-step statistics (:class:`StepStats`): the step's line of the
+bit ledger (:mod:`diffc.ledger`: framing, side information and index bits of its record, chunk
+count and budget, the KL -- the ideal cost -- and the realized log-ratio ``log2 q(z)/p(z)`` at the
+sample sent), taken from the channel's own statistics; :attr:`Encoded.ledger` adds the header.
 
 Exactness is that of the channel: with an exact channel simulator ``Z_t`` would follow
 ``q(z_t | x)`` exactly; the chunked Gaussian channel is approximate (see its docstring).
@@ -20,6 +22,7 @@ Exactness is that of the channel: with an exact channel simulator ``Z_t`` would 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -27,21 +30,21 @@ from typing import Protocol
 
 import numpy as np
 
-from diffc.container import Header, encode_header, encode_record, write_container
+from diffc.container import (
+    MAX_SEED,
+    Header,
+    checked_int,
+    encode_header,
+    fingerprint_id,
+    framing_bytes,
+    write_container,
+)
 from diffc.denoisers import Denoiser
+from diffc.ledger import ChannelStats, Ledger, StepBits, step_from_channel
 from diffc.reverse import Gaussian, ReverseModel
 from diffc.schedules import EncodingSchedule
 
 __all__ = ["Channel", "Encoded", "StepStats", "encode", "step_prior", "step_target"]
-
-
-class ChannelStats(Protocol):
-    """What the encoder reads from a channel call (:class:`rcc.gaussian_channel.GaussianChannelStats`)."""
-
-    kl_bits: float
-
-    @property
-    def log_ratio_bits(self) -> float: ...
 
 
 class Channel(Protocol):
@@ -61,14 +64,27 @@ class Channel(Protocol):
 
 @dataclass(frozen=True)
 class StepStats:
-    """One step: time, ideal cost (KL), real bits of its file record, realized log-ratio, seconds spent."""
+    """One step: its time, its line of the bit ledger, and the seconds spent."""
 
     step: int
     t: float
-    kl_bits: float
-    record_bits: int
-    log_ratio_bits: float
+    bits: StepBits
     seconds: float
+
+    @property
+    def kl_bits(self) -> float:
+        """The step's KL: the ideal cost of its sample."""
+        return self.bits.kl_bits
+
+    @property
+    def record_bits(self) -> int:
+        """Real bits of the step's file record: framing, side information and indices."""
+        return self.bits.record_bits
+
+    @property
+    def log_ratio_bits(self) -> float:
+        """Realized ``log2 q(z)/p(z)`` at the sample sent."""
+        return self.bits.log_ratio_bits
 
 
 @dataclass(frozen=True)
@@ -87,10 +103,14 @@ class Encoded:
     def ideal_bits(self) -> float:
         return float(sum(s.kl_bits for s in self.steps))
 
+    @property
+    def ledger(self) -> Ledger:
+        """Where the file's bits go, per step and in total (:mod:`diffc.ledger`)."""
+        return Ledger(self.header_bits, tuple(s.bits for s in self.steps))
+
     def bits_through(self, n_steps: int) -> int:
         """Bits of the file truncated after ``n_steps`` steps."""
-        if not 1 <= n_steps <= len(self.steps):
-            raise ValueError(f"n_steps must be in [1, {len(self.steps)}]")
+        n_steps = checked_int(n_steps, "n_steps", 1, len(self.steps))
         return self.header_bits + sum(s.record_bits for s in self.steps[:n_steps])
 
 
@@ -116,35 +136,54 @@ def _psnr(x_hat: np.ndarray, x: np.ndarray, value_range: tuple[float, float]) ->
     return math.inf if mse == 0 else 10 * math.log10((value_range[1] - value_range[0]) ** 2 / mse)
 
 
-def _stop_after(n_steps: int, stop_step: int | None, max_bits: float | None,
-                target_psnr: float | None) -> int:
+def _real(value: object, name: str) -> float:
+    """A finite real number (not a bool), or a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _value_range(value_range: object) -> tuple[float, float]:
+    if not isinstance(value_range, Sequence) or len(value_range) != 2:
+        raise ValueError(f"value_range must be a pair (low, high), got {value_range!r}")
+    low, high = (_real(v, "each bound of value_range") for v in value_range)
+    if not low < high:
+        raise ValueError(f"value_range must have low < high, got {value_range!r}")
+    return low, high
+
+
+def _stop_after(n_steps: int, stop_step: object, max_bits: object, target_psnr: object) -> int:
     if sum(v is not None for v in (stop_step, max_bits, target_psnr)) > 1:
         raise ValueError("give at most one of stop_step, max_bits, target_psnr")
-    if stop_step is None:
-        return n_steps
-    if not 1 <= stop_step <= n_steps:
-        raise ValueError(f"stop_step must be in [1, {n_steps}], got {stop_step}")
-    return stop_step
+    for value, name in ((max_bits, "max_bits"), (target_psnr, "target_psnr")):
+        if value is not None:
+            _real(value, name)
+    return n_steps if stop_step is None else checked_int(stop_step, "stop_step", 1, n_steps)
 
 
 def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channel: Channel, *, seed: int,
            value_range: tuple[float, float], variance: str = "posterior", clip: bool = False,
            stop_step: int | None = None, max_bits: float | None = None,
            target_psnr: float | None = None) -> Encoded:
-    """Encode ``x`` into a DiffC v1 file (see the module docstring for the stop rules)."""
+    """Encode ``x`` into a DiffC v2 file (see the module docstring for the stop rules).
+
+    ``max_bits`` is checked against the file as if it held the schedule's (or ``stop_step``'s)
+    step count in its header; the final header is never longer.
+    """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 0 or not np.all(np.isfinite(x)):
         raise ValueError("x must be a finite array with at least one axis")
     if schedule.vp != denoiser.schedule:
         raise ValueError("the encoding schedule is built on a different VP schedule than the denoiser's")
-    model = ReverseModel(denoiser, variance, tuple(map(float, value_range)) if clip else None)
+    if not isinstance(clip, bool):
+        raise ValueError(f"clip must be a bool, got {clip!r}")
     last = _stop_after(len(schedule), stop_step, max_bits, target_psnr)
-    header = Header(denoiser.fingerprint(), schedule.digest(), x.shape,
-                    (float(value_range[0]), float(value_range[1])), int(seed), channel.rule,
+    header = Header(fingerprint_id(denoiser.fingerprint()), fingerprint_id(schedule.digest()), x.shape,
+                    _value_range(value_range), checked_int(seed, "seed", 0, MAX_SEED), channel.rule,
                     channel.index_code, channel.chunk_bits, channel.headroom_bits,
-                    channel.partition_trial_bits, variance,
-                    clip, stop_step=last)
-    header_bits = 8 * len(encode_header(header))
+                    channel.partition_trial_bits, variance, clip, stop_step=last)
+    model = ReverseModel(denoiser, variance, header.value_range if clip else None)
+    planned_header_bits = 8 * len(encode_header(header))
     x_c = model.to_coords(x)
     z, x0, messages, stats = None, None, [], []
     for k in range(last):
@@ -154,10 +193,10 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
         message, channel_stats = channel.encode(*q, *p, seed=seed, stream=(k,))
         message = bytes(getattr(message, "data", message))
         z_flat = channel.decode(message, *p, seed=seed, stream=(k,))
-        record_bits = 8 * len(encode_record(k, message))
-        step = StepStats(k, schedule.times[k], channel_stats.kl_bits, record_bits,
-                         channel_stats.log_ratio_bits, time.perf_counter() - started)
-        if max_bits is not None and header_bits + sum(s.record_bits for s in stats) + record_bits > max_bits:
+        bits = step_from_channel(k, 8 * framing_bytes(len(message)), channel_stats)
+        step = StepStats(k, schedule.times[k], bits, time.perf_counter() - started)
+        spent = planned_header_bits + sum(s.record_bits for s in stats) + bits.record_bits
+        if max_bits is not None and spent > max_bits:
             if k == 0:
                 raise ValueError(f"max_bits={max_bits} is below the first step's file size")
             break
@@ -167,7 +206,7 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
         if target_psnr is not None:
             # The next step's prior needs this x0 too: predict once.
             _, x0 = model.predict(z, schedule.times[k])
-            if _psnr(model.from_coords(x0), x, value_range) >= target_psnr:
+            if _psnr(model.from_coords(x0), x, header.value_range) >= target_psnr:
                 break
-    data = write_container(replace(header, stop_step=len(messages)), messages)
-    return Encoded(data, tuple(stats), header_bits)
+    header = replace(header, stop_step=len(messages))
+    return Encoded(write_container(header, messages), tuple(stats), 8 * len(encode_header(header)))

@@ -104,9 +104,12 @@ def test_stop_rules(encoded) -> None:  # noqa: ANN001
     assert by_bits.file_bits <= budget and _same_steps(by_bits.data, full.data, 2)
     psnrs = [_psnr(decode(truncate(full.data, k), ORACLE, SCHEDULE, method="mmse").x)
              for k in range(1, len(SCHEDULE) + 1)]
-    target = 0.5 * (psnrs[1] + psnrs[2])
+    # PSNR need not grow at every step (a channel sample can be unlucky): the rule is "the first
+    # step that reaches the target"
+    target = psnrs[2] - 1e-9
+    first = next(k for k, psnr in enumerate(psnrs, start=1) if psnr >= target)
     by_psnr = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), target_psnr=target)
-    assert _same_steps(by_psnr.data, full.data, 3)
+    assert _same_steps(by_psnr.data, full.data, first)
     with pytest.raises(ValueError, match="at most one"):
         encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), stop_step=1, max_bits=1e6)
     with pytest.raises(ValueError, match="below the first step"):

@@ -1,8 +1,9 @@
-"""Golden DiffC v1 file: the format, the encoder and the shared randomness stay frozen.
+"""Golden DiffC files: the v2 format, the encoder and the shared randomness stay frozen; v1 is refused.
 
-``tests/golden/container_v1.dfc`` was written once by ``tests/golden/generate_container_v1.py``.
+``tests/golden/container_v2.dfc`` was written once by ``tests/golden/generate_container_v2.py``.
 If an intended change breaks these tests, the container format version must be bumped and a new
-golden file written beside this one; the old one must still be read or clearly refused.
+golden file written beside this one; the old one must still be read or clearly refused, as
+``container_v1.dfc`` (written by the v1 generator, in the history before v2) is here.
 """
 
 from __future__ import annotations
@@ -14,30 +15,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diffc.container import FORMAT_VERSION, MAGIC, read_container, truncate
+from diffc.container import FORMAT_VERSION, MAGIC, ContainerError, read_container, truncate
 from diffc.decoders import decode_state, reconstruct
 from diffc.encoder import encode
+from diffc.ledger import file_ledger
 
 GOLDEN = Path(__file__).parent / "golden"
-DATA = (GOLDEN / "container_v1.dfc").read_bytes()
-META = json.loads((GOLDEN / "container_v1.json").read_text())
+DATA = (GOLDEN / "container_v2.dfc").read_bytes()
+META = json.loads((GOLDEN / "container_v2.json").read_text())
 
 
 def _generator():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("generate_container_v1",
-                                                  GOLDEN / "generate_container_v1.py")
+    spec = importlib.util.spec_from_file_location("generate_container_v2",
+                                                  GOLDEN / "generate_container_v2.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_golden_header() -> None:
+def test_golden_header_and_layout() -> None:
     c = read_container(DATA)
-    assert DATA[:4] == MAGIC and DATA[4] == FORMAT_VERSION == 1
+    assert DATA[:1] == MAGIC and DATA[1] == FORMAT_VERSION == 2
     h = c.header
     assert h.shape == tuple(META["shape"]) and h.seed == META["seed"]
+    assert h.value_range == tuple(META["value_range"])
     assert (h.rule, h.index_code, h.chunk_bits, h.headroom_bits) == ("pfr", "zipf_truncated", 4, 8)
-    assert c.n_steps == h.stop_step == len(META["mmse_by_stop"])
+    assert c.n_steps == h.stop_step == len(META["mmse_by_stop"]) and not c.truncated
+    assert c.header_bytes == META["header_bytes"] and list(c.record_ends) == META["record_ends"]
+    assert file_ledger(c).to_dict() == META["ledger"]
 
 
 def test_golden_file_decodes_to_the_frozen_reconstructions() -> None:
@@ -53,7 +58,7 @@ def test_golden_file_decodes_to_the_frozen_reconstructions() -> None:
 def test_encoder_reproduces_the_golden_file_byte_for_byte() -> None:
     generator = _generator()
     x, oracle, schedule, channel = generator.setup()
-    data = encode(x, oracle, schedule, channel, seed=generator.SEED, value_range=(-4.0, 4.0)).data
+    data = encode(x, oracle, schedule, channel, seed=generator.SEED, value_range=generator.VALUE_RANGE).data
     assert data == DATA
 
 
@@ -62,3 +67,12 @@ def test_later_stops_are_closer(k: int) -> None:
     x = np.array([float.fromhex(v) for v in META["x"]])
     err = [np.mean((np.array([float.fromhex(v) for v in m]) - x) ** 2) for m in META["mmse_by_stop"]]
     assert err[k] < err[k - 1]
+
+
+def test_the_v1_golden_file_is_refused_with_a_clear_message() -> None:
+    v1 = (GOLDEN / "container_v1.dfc").read_bytes()
+    with pytest.raises(ContainerError, match="a DiffC v1 file; v1 files are no longer decoded.*re-encode"):
+        read_container(v1)
+    x, oracle, schedule, _ = _generator().setup()
+    with pytest.raises(ContainerError, match="DiffC v1 file"):
+        decode_state(v1, oracle, schedule)

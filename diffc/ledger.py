@@ -1,0 +1,197 @@
+"""The bit ledger of a DiffC file: where every bit goes, per step and in total.
+
+A file's bits split exactly into ``header + sum over steps of (framing + side + index)``:
+
+* **header**: the container header (:func:`diffc.container.encode_header`);
+* **framing**: a record's length varint and check (:func:`diffc.container.framing_bytes`);
+* **side**: the channel's side information at the start of each message (chunk budget growth,
+  chunk count, partition trial, quantized KL: :class:`rcc.gaussian_channel.GaussianChannel`);
+* **index**: the rest of the message, the coded chunk indices (with the code's final padding).
+
+Beside the real bits, what the step should have cost and how well it was packed:
+
+* ``kl_bits``, the sum of the step's chunk KLs: the index bits' ideal; ``index_overhead_bits``
+  is their difference;
+* ``slack``, the mean chunk KL over the chunk budget (1: every chunk filled to its budget; the
+  search always spends the full budget plus headroom, so a low slack is rate spent on nothing);
+* ``shortfall_bits``, the KL minus the realized log-ratio ``log2 q(z)/p(z)`` at the sample sent:
+  near zero (noisy) for an unbiased channel, positive where truncation bites.
+
+Two sources, one ledger. The encoder's (:func:`step_from_channel`) takes the exact KLs and the
+realized log-ratios from the channel's statistics. A file's (:func:`file_ledger`, what ``diffc
+info`` prints, no model needed) reads each message's side information: its KL is the quantized
+total the side information carries (``None`` for the fixed-length index code, which sends none)
+and its shortfall is unknown (``None``), since only the encoder knows the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from diffc.container import Container
+
+__all__ = ["ChannelStats", "Ledger", "StepBits", "file_ledger", "step_from_channel"]
+
+
+class ChannelStats(Protocol):
+    """What the ledger reads from :class:`rcc.gaussian_channel.GaussianChannelStats`."""
+
+    kl_bits: float
+    bits: int
+    side_bits: int
+    n_chunks: int
+    chunk_budget_bits: int
+
+    @property
+    def log_ratio_bits(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class StepBits:
+    """One step's line of the ledger (see the module docstring)."""
+
+    step: int
+    framing_bits: int
+    side_bits: int
+    index_bits: int
+    n_chunks: int
+    budget_bits: int
+    kl_bits: float | None
+    log_ratio_bits: float | None = None
+
+    @property
+    def record_bits(self) -> int:
+        return self.framing_bits + self.side_bits + self.index_bits
+
+    @property
+    def index_overhead_bits(self) -> float | None:
+        return None if self.kl_bits is None else self.index_bits - self.kl_bits
+
+    @property
+    def slack(self) -> float | None:
+        return None if self.kl_bits is None else self.kl_bits / (self.n_chunks * self.budget_bits)
+
+    @property
+    def shortfall_bits(self) -> float | None:
+        return None if self.log_ratio_bits is None else self.kl_bits - self.log_ratio_bits
+
+
+def step_from_channel(step: int, framing_bits: int, stats: ChannelStats) -> StepBits:
+    """The encoder's line for a step: the channel's own statistics, nothing recomputed."""
+    return StepBits(step, framing_bits, stats.side_bits, stats.bits - stats.side_bits, stats.n_chunks,
+                    stats.chunk_budget_bits, stats.kl_bits, stats.log_ratio_bits)
+
+
+def _total(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) else float(sum(values))
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A file's ledger: the header and one :class:`StepBits` per record; totals as properties."""
+
+    header_bits: int
+    steps: tuple[StepBits, ...]
+
+    @property
+    def framing_bits(self) -> int:
+        return sum(s.framing_bits for s in self.steps)
+
+    @property
+    def side_bits(self) -> int:
+        return sum(s.side_bits for s in self.steps)
+
+    @property
+    def index_bits(self) -> int:
+        return sum(s.index_bits for s in self.steps)
+
+    @property
+    def file_bits(self) -> int:
+        return self.header_bits + self.framing_bits + self.side_bits + self.index_bits
+
+    @property
+    def kl_bits(self) -> float | None:
+        return _total([s.kl_bits for s in self.steps])
+
+    @property
+    def index_overhead_bits(self) -> float | None:
+        kl = self.kl_bits
+        return None if kl is None else self.index_bits - kl
+
+    @property
+    def slack(self) -> float | None:
+        """Total KL over the total chunk budget (the chunk-weighted mean of the steps' slacks)."""
+        kl = self.kl_bits
+        return None if kl is None else kl / sum(s.n_chunks * s.budget_bits for s in self.steps)
+
+    @property
+    def shortfall_bits(self) -> float | None:
+        return _total([s.shortfall_bits for s in self.steps])
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: the totals and the per-step lines, with the derived columns."""
+        derived = ("record_bits", "index_overhead_bits", "slack", "shortfall_bits")
+        steps = [{**vars(s), **{name: getattr(s, name) for name in derived}} for s in self.steps]
+        totals = {name: getattr(self, name) for name in ("header_bits", "framing_bits", "side_bits",
+                                                         "index_bits", "file_bits", "kl_bits",
+                                                         "index_overhead_bits", "slack", "shortfall_bits")}
+        return {"total": totals, "steps": steps}
+
+    def format(self) -> str:
+        """A fixed-width table, one line per step, then the totals ("-" where a value is unknown)."""
+        def cell(v: float | None, fmt: str) -> str:
+            return "-" if v is None else format(v, fmt)
+
+        head = (f"{'step':>4} {'record':>7} {'framing':>7} {'side':>5} {'index':>7} {'chunks':>6} "
+                f"{'budget':>6} {'KL':>9} {'index-KL':>8} {'slack':>5} {'shortfall':>9}")
+        lines = [head]
+        for s in self.steps:
+            lines.append(f"{s.step:>4} {s.record_bits:>7} {s.framing_bits:>7} {s.side_bits:>5} "
+                         f"{s.index_bits:>7} {s.n_chunks:>6} {s.budget_bits:>6} {cell(s.kl_bits, '9.2f')} "
+                         f"{cell(s.index_overhead_bits, '8.2f')} {cell(s.slack, '5.2f')} "
+                         f"{cell(s.shortfall_bits, '9.2f')}")
+        lines.append(f"{'all':>4} {self.file_bits - self.header_bits:>7} {self.framing_bits:>7} "
+                     f"{self.side_bits:>5} {self.index_bits:>7} {sum(s.n_chunks for s in self.steps):>6} "
+                     f"{'':>6} {cell(self.kl_bits, '9.2f')} {cell(self.index_overhead_bits, '8.2f')} "
+                     f"{cell(self.slack, '5.2f')} {cell(self.shortfall_bits, '9.2f')}")
+        lines.append(f"header {self.header_bits} bits; file {self.file_bits} bits = header + framing "
+                     f"{self.framing_bits} + side {self.side_bits} + index {self.index_bits}")
+        return "\n".join(lines)
+
+
+def file_ledger(container: Container) -> Ledger:
+    """The ledger of a parsed file, from its bytes alone (the channel named by its header)."""
+    from rcc.gaussian_channel import KL_QUANTUM, GaussianChannel
+
+    h = container.header
+    channel = GaussianChannel(**h.channel_params)
+    steps = []
+    for k, (message, framing) in enumerate(zip(container.messages, container.framing_bytes, strict=True)):
+        side = _side_info(channel, message)
+        kl = None if h.index_code == "fixed" else side.kl_quanta / KL_QUANTUM
+        steps.append(StepBits(k, 8 * framing, side.side_bits, 8 * len(message) - side.side_bits,
+                              side.n_chunks, side.budget_bits, kl))
+    return Ledger(8 * container.header_bytes, tuple(steps))
+
+
+@dataclass(frozen=True)
+class _SideInfo:
+    budget_bits: int
+    n_chunks: int
+    trial: int
+    kl_quanta: int
+    side_bits: int
+
+
+def _side_info(channel: object, message: bytes) -> _SideInfo:
+    # TEMPORARY until rcc's GaussianChannel.side_info lands ([channel-format-final]): the current
+    # message's byte-aligned side information, read as GaussianChannel.decode reads it.
+    from rcc.codes import BitReader, elias_gamma_read
+
+    reader = BitReader(message)
+    budget = channel.chunk_bits + elias_gamma_read(reader) - 1
+    n_chunks = elias_gamma_read(reader)
+    trial = reader.read(channel.partition_trial_bits)
+    kl_quanta = elias_gamma_read(reader) - 1 if channel.index_code != "fixed" else 0
+    return _SideInfo(budget, n_chunks, trial, kl_quanta, 8 * -(-reader.bits_read // 8))

@@ -1,0 +1,61 @@
+"""Write ``container_v2.dfc`` and ``container_v2.json``: a frozen DiffC v2 file and what it decodes to.
+
+The file encodes a fixed 8x8 Gaussian "image" with the exact oracle (4 steps, default channel),
+the setup of the v1 golden file. The JSON holds the input, the MMSE reconstruction at every stop
+as ``float.hex`` strings, the header fields and the file's bit ledger. Run once; never regenerate
+an existing file (a new format gets a new version).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from diffc.container import read_container, truncate
+from diffc.decoders import decode_state, reconstruct
+from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.encoder import encode
+from diffc.ledger import file_ledger
+from diffc.schedules import ContinuousVP, EncodingSchedule, uniform_log_snr
+from rcc.gaussian_channel import GaussianChannel
+
+HERE = Path(__file__).parent
+SHAPE = (8, 8)
+SEED = 20261122
+VALUE_RANGE = (-4.0, 4.0)
+
+
+def setup() -> tuple[np.ndarray, GaussianOracle, EncodingSchedule, GaussianChannel]:
+    vp = ContinuousVP("cosine", -15.0, 15.0)
+    lam = power_law_spectrum(SHAPE, exponent=2.0)
+    oracle = GaussianOracle(vp, lam, basis=DCT2Basis())
+    schedule = uniform_log_snr(vp, 4, -3.0, 2.0)
+    x = DCT2Basis().inverse(np.sqrt(lam) * np.random.default_rng(SEED).standard_normal(SHAPE))
+    return x, oracle, schedule, GaussianChannel()
+
+
+def build() -> tuple[bytes, dict]:
+    x, oracle, schedule, channel = setup()
+    data = encode(x, oracle, schedule, channel, seed=SEED, value_range=VALUE_RANGE).data
+    mmse = []
+    for k in range(1, len(schedule) + 1):
+        state = decode_state(truncate(data, k), oracle, schedule)
+        x_hat = reconstruct(state.model, state.z, state.t, method="mmse")
+        mmse.append([float(v).hex() for v in x_hat.ravel()])
+    container = read_container(data)
+    return data, {"version": 2, "seed": SEED, "shape": list(SHAPE), "value_range": list(VALUE_RANGE),
+                  "header_bytes": container.header_bytes, "record_ends": list(container.record_ends),
+                  "ledger": file_ledger(container).to_dict(),
+                  "x": [float(v).hex() for v in x.ravel()], "mmse_by_stop": mmse}
+
+
+if __name__ == "__main__":
+    if (HERE / "container_v2.dfc").exists() and "--force" not in sys.argv:
+        sys.exit("container_v2.dfc exists; golden files are frozen (use a new version instead)")
+    data, meta = build()
+    (HERE / "container_v2.dfc").write_bytes(data)
+    (HERE / "container_v2.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"wrote {len(data)} bytes")
