@@ -140,21 +140,21 @@ class Ledger:
 
     def format(self) -> str:
         """A fixed-width table, one line per step, then the totals ("-" where a value is unknown)."""
-        def cell(v: float | None, fmt: str) -> str:
-            return "-" if v is None else format(v, fmt)
+        def cells(kl: float | None, overhead: float | None, slack: float | None,
+                  shortfall: float | None) -> str:
+            return " ".join("-".rjust(width) if v is None else f"{v:{width}.2f}"
+                            for v, width in ((kl, 9), (overhead, 8), (slack, 5), (shortfall, 9)))
 
-        head = (f"{'step':>4} {'record':>7} {'framing':>7} {'side':>5} {'index':>7} {'chunks':>6} "
-                f"{'budget':>6} {'KL':>9} {'index-KL':>8} {'slack':>5} {'shortfall':>9}")
-        lines = [head]
+        lines = [f"{'step':>4} {'record':>7} {'framing':>7} {'side':>5} {'index':>7} {'chunks':>6} "
+                 f"{'budget':>6} {'KL':>9} {'index-KL':>8} {'slack':>5} {'shortfall':>9}"]
         for s in self.steps:
             lines.append(f"{s.step:>4} {s.record_bits:>7} {s.framing_bits:>7} {s.side_bits:>5} "
-                         f"{s.index_bits:>7} {s.n_chunks:>6} {s.budget_bits:>6} {cell(s.kl_bits, '9.2f')} "
-                         f"{cell(s.index_overhead_bits, '8.2f')} {cell(s.slack, '5.2f')} "
-                         f"{cell(s.shortfall_bits, '9.2f')}")
+                         f"{s.index_bits:>7} {s.n_chunks:>6} {s.budget_bits:>6} "
+                         + cells(s.kl_bits, s.index_overhead_bits, s.slack, s.shortfall_bits))
         lines.append(f"{'all':>4} {self.file_bits - self.header_bits:>7} {self.framing_bits:>7} "
                      f"{self.side_bits:>5} {self.index_bits:>7} {sum(s.n_chunks for s in self.steps):>6} "
-                     f"{'':>6} {cell(self.kl_bits, '9.2f')} {cell(self.index_overhead_bits, '8.2f')} "
-                     f"{cell(self.slack, '5.2f')} {cell(self.shortfall_bits, '9.2f')}")
+                     f"{'':>6} " + cells(self.kl_bits, self.index_overhead_bits, self.slack,
+                                          self.shortfall_bits))
         lines.append(f"header {self.header_bits} bits; file {self.file_bits} bits = header + framing "
                      f"{self.framing_bits} + side {self.side_bits} + index {self.index_bits}")
         return "\n".join(lines)
