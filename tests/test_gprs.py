@@ -1,0 +1,112 @@
+"""Greedy Poisson rejection sampling: the stretch function against direct quadrature, exactness of
+the global and branch-and-bound samplers (jointly for a channel), their runtimes, refusals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from rcc import bounds, testing
+from rcc.coders import BranchAndBoundGPRS, GreedyPoissonRejectionSampling
+from rcc.coders.gprs import stretch_function
+from rcc.coders.grs import ratio_excess
+from rcc.distributions import Categorical, Custom, Normal, ScipyContinuous, Uniform
+
+N_SAMPLES = 2500  # KS resolves CDF errors of about 0.06
+N_POWER = 8000  # about 0.033
+
+
+@pytest.mark.parametrize(("q", "p"), [(Normal(1.0, 0.5), Normal(0.0, 1.0)),
+                                      (Normal(0.01, 0.01), Normal(0.0, 1.0))], ids=["1bit", "7bit"])
+def test_stretch_function_matches_direct_quadrature(q, p) -> None:
+    sigma, excess = stretch_function(q, p), ratio_excess(q, p)
+    for fraction in (1e-3, 0.3, 0.9, 0.999):
+        h = fraction * sigma.r_max
+        ref, _ = integrate.quad(lambda eta: 1 / excess(eta), 0, h, limit=200, epsabs=0,
+                                epsrel=1e-13)
+        # T just below and just above sigma(h): the decision must flip there.
+        t = np.array([ref * (1 - 1e-9), ref * (1 + 1e-9)])
+        np.testing.assert_array_equal(sigma.accepts(t, np.full(2, math.log(h))), [True, False])
+
+
+def test_uniform_pairs_use_the_closed_form_stretch() -> None:
+    sigma = stretch_function(Uniform(0.2, 0.45), Uniform(0.0, 1.0))
+    log_r = math.log(0.5 * sigma.r_max)
+    closed = -sigma.r_max * math.log(0.5)
+    np.testing.assert_array_equal(sigma.accepts(np.array([closed * 0.999, closed * 1.001]),
+                                                np.full(2, log_r)), [True, False])
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("coder", [GreedyPoissonRejectionSampling(), BranchAndBoundGPRS()],
+                         ids=["global", "branch-and-bound"])
+def test_gprs_samples_a_gaussian_target(coder) -> None:
+    q, p = Normal(1.0, 0.5), Normal(0.0, 1.0)
+    run = testing.assert_exact_coder(coder, q, p, n=N_SAMPLES, seed=21)
+    if isinstance(coder, GreedyPoissonRejectionSampling):  # E[N] = 2^D_inf (finite variance)
+        expected = bounds.grs_expected_proposals(q.divergences(p).dinf_bits)
+        assert run.proposals.mean() == pytest.approx(expected, rel=0.15)
+
+
+@pytest.mark.statistical
+def test_global_gprs_samples_a_categorical_target() -> None:
+    q = Categorical([0.02, 0.5, 0.08, 0.3, 0.1])
+    p = Categorical([0.3, 0.2, 0.2, 0.1, 0.2])
+    testing.assert_exact_coder(GreedyPoissonRejectionSampling(), q, p, n=N_SAMPLES, seed=4)
+
+
+@pytest.mark.slow
+@pytest.mark.statistical
+@pytest.mark.parametrize("coder", [GreedyPoissonRejectionSampling(), BranchAndBoundGPRS()],
+                         ids=["global", "branch-and-bound"])
+@pytest.mark.parametrize(("q", "p"), [
+    (Normal(-0.4, 0.3), Normal(0.2, 1.5)),
+    (Uniform(0.3, 0.5), Uniform(0.0, 1.0)),
+], ids=["normal", "uniform"])
+def test_gprs_with_power(coder, q, p) -> None:
+    testing.assert_exact_coder(coder, q, p, n=N_POWER, seed=6)
+
+
+@pytest.mark.slow
+@pytest.mark.statistical
+def test_branch_and_bound_gprs_on_a_quadrature_pair() -> None:
+    """N(0.3, 0.5^2) known by its log-density against Laplace(0, 1): excess by quadrature, mode on
+    a grid."""
+    target = stats.norm(0.3, 0.5)
+    p = ScipyContinuous(stats.laplace(0.0, 1.0))
+    x = np.linspace(-20, 20, 400_001)
+    dinf = float(np.max(target.logpdf(x) - p.log_prob(x))) / math.log(2) + 1e-9
+    q = Custom(target.logpdf, dinf_bits=dinf, interval=(-20.0, 20.0))
+    run = testing.run_coder(BranchAndBoundGPRS(), q, p, 1200, seed=9)
+    testing.assert_ks(run.samples, target.cdf, what="branch-and-bound GPRS by quadrature")
+
+
+@pytest.mark.slow
+@pytest.mark.statistical
+def test_branch_and_bound_gprs_simulates_a_channel_jointly() -> None:
+    rho = 0.8
+    inputs = np.random.default_rng(9).standard_normal(1200)  # a stretch table per input
+    testing.assert_channel_exact(BranchAndBoundGPRS(),
+                                 lambda x: Normal(rho * x, math.sqrt(1 - rho**2)),
+                                 Normal(0.0, 1.0), inputs, seed=500)
+
+
+def test_branch_and_bound_gprs_runtime_is_linear_in_dinf() -> None:
+    """D_inf of 12 bits: global GPRS needs about 4096 proposals; the path down the tree is short,
+    below the leading term D_inf / log2(4/3) of its bound plus a few steps."""
+    q, p = Normal(0.3, 2.0**-11.5), Normal(0.0, 1.0)
+    dinf = q.divergences(p).dinf_bits
+    run = testing.run_coder(BranchAndBoundGPRS(), q, p, n=200, seed=0)
+    assert run.proposals.mean() < dinf / math.log2(4 / 3) + 4
+
+
+def test_gprs_refusals() -> None:
+    with pytest.raises(ValueError, match="bounded density ratio"):
+        GreedyPoissonRejectionSampling().encode(Normal(1.0, 1.0), Normal(0.0, 1.0), seed=0)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        BranchAndBoundGPRS().encode(Categorical([0.5, 0.5]), Categorical([0.3, 0.7]), seed=0)
+    with pytest.raises(ValueError, match="max_dinf_bits"):
+        GreedyPoissonRejectionSampling().encode(Normal(0.0, 1e-9), Normal(0.0, 1.0), seed=0)
