@@ -50,3 +50,53 @@ def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             raise
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def default_model_dir() -> Path:
+    """The shipped default model (``diffc/models/default``)."""
+    return Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """``--model``, ``--device``, ``--dtype`` and ``--quiet``: how every tool loads a model."""
+    p.add_argument("--model", type=existing_path, default=None,
+                   help="diffusers pipeline or UNet folder (default: the shipped default model)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    p.add_argument("--dtype", default="float32", help="torch dtype of the network (default: float32)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_channel_args(p: argparse.ArgumentParser) -> None:
+    """The Gaussian channel's settings (they are written into every file)."""
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="encoding steps of the schedule (default: the codec's, 16)")
+    p.add_argument("--coder", choices=("pfr", "orc", "mrc"), default="pfr", help="candidate selection rule")
+    p.add_argument("--chunk-bits", type=positive_int, default=None, help="KL budget per chunk (bits)")
+    p.add_argument("--headroom-bits", type=int, default=None, help="extra candidates per chunk (bits)")
+    p.add_argument("--seed", type=int, default=0, help="shared-randomness seed written into the file")
+
+
+def load_model_from(args: argparse.Namespace) -> object:
+    from diffc.models.unet import load_model
+
+    path = args.model if args.model is not None else default_model_dir()
+    if not path.exists():
+        raise UsageError(f"no model given and no default model at {path}: pass --model DIR")
+    return load_model(path, device=args.device, dtype=args.dtype)
+
+
+def codec_from(args: argparse.Namespace) -> object:
+    """The :class:`diffc.codec.DiffCCodec` the arguments describe."""
+    from diffc.codec import DEFAULT_STEPS, DiffCCodec
+    from rcc.gaussian_channel import GaussianChannel
+
+    settings = {"rule": getattr(args, "coder", "pfr")}
+    for name in ("chunk_bits", "headroom_bits"):
+        if getattr(args, name, None) is not None:
+            settings[name] = getattr(args, name)
+    try:
+        channel = GaussianChannel(**settings)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    steps = getattr(args, "steps", None) or DEFAULT_STEPS
+    return DiffCCodec(load_model_from(args), channel, steps=steps, progress=not args.quiet)

@@ -1,0 +1,264 @@
+"""Rate sweeps: DiffC decoders and classical codecs on the same images, in CompressAI's JSON layout.
+
+A sweep is a list of jobs, one per image (stable job id: a hash of the image's pixels, the model
+fingerprint, the codec settings and the sweep settings). A job encodes its image **once** into a
+progressive file, decodes the file's prefixes at every stop point with every decoder (metrics are
+computed on what the decoder produced from the file's bytes, never on the encoder's state), and
+codes the image with every classical baseline at the quality whose bpp is nearest the DiffC file's
+real bpp at that stop. Each finished job writes ``jobs/<image>.json`` atomically (temporary name,
+then rename) with its files (``files/<image>/``), so a rerun skips finished jobs and an interrupted
+sweep resumes.
+
+:func:`merge` rebuilds, from the job results alone, one CompressAI JSON per method (``name``,
+``description``, ``results`` with lists ``bpp``, ``psnr-rgb``, ``ms-ssim-rgb``, ``lpips``,
+``encoding_time``, ``decoding_time``: one entry per stop point, each the mean over the images), the
+RD plot and one image grid per image. Metrics a small image cannot have (MS-SSIM needs more than 10
+pixels a side, LPIPS 31) are ``null`` and left out of the means.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from diffc.codec import DiffCCodec
+from diffc.container import truncate
+from diffc.tools import metrics as image_metrics
+from diffc.tools.images import read_image, write_png
+
+__all__ = ["METHOD_NAMES", "SweepConfig", "find_images", "job_id", "load_images", "merge", "run_image_job",
+           "run_sweep"]
+
+METHOD_NAMES = {"ode": "DiffC-F", "sde": "DiffC-A", "mmse": "DiffC-MMSE"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+METRICS = {"psnr-rgb": image_metrics.psnr, "ms-ssim-rgb": image_metrics.ms_ssim, "lpips": image_metrics.lpips}
+JOB_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What every job of a sweep does (part of each job's id).
+
+    ``stops``: the numbers of encoding steps to decode at (default: four points spread over the
+    second half of the schedule, where the images are recognisable); ``methods``: decoders among
+    :data:`METHOD_NAMES`; ``baselines``: classical codec names (default: all available here);
+    ``grid_stops``: how many stop points the image grid shows.
+    """
+
+    stops: tuple[int, ...] | None = None
+    methods: tuple[str, ...] = ("ode", "sde", "mmse")
+    baselines: tuple[str, ...] | None = None
+    seed: int = 0
+    solver_steps: int = 20
+    grid_stops: int = 3
+
+    def __post_init__(self) -> None:
+        unknown = set(self.methods) - set(METHOD_NAMES)
+        if unknown or not self.methods:
+            raise ValueError(f"methods must be among {sorted(METHOD_NAMES)}, got {self.methods}")
+        if self.stops is not None and (not self.stops or min(self.stops) < 1):
+            raise ValueError(f"stops must be positive step counts, got {self.stops}")
+
+
+def find_images(paths: Sequence[str | Path]) -> dict[str, Path]:
+    """Image files named by ``paths`` (files, or folders searched non-recursively), by unique name."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such image or folder")
+    named: dict[str, Path] = {}
+    for f in files:
+        name, n = f.stem, 1
+        while name in named:
+            n += 1
+            name = f"{f.stem}-{n}"
+        named[name] = f
+    if not named:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(map(str, paths))}")
+    return named
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _measure(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for key, fn in METRICS.items():
+        try:
+            value = fn(reference, decoded)
+        except ValueError:  # too small for this metric
+            value = None
+        out[key] = None if value is None or math.isinf(value) else float(value)
+    return out
+
+
+def _stops(config: SweepConfig, n_steps: int) -> list[int]:
+    if config.stops is not None:
+        return sorted({min(k, n_steps) for k in config.stops})
+    return sorted({int(round(v)) for v in np.linspace(n_steps / 2, n_steps, 4)})
+
+
+def job_id(codec: DiffCCodec, image: np.ndarray, config: SweepConfig) -> str:
+    h = hashlib.sha256(f"diffc-sweep-job/{JOB_FORMAT}\x00".encode())
+    h.update(codec.model.fingerprint())
+    h.update(repr((codec.channel.rule, codec.channel.index_code, codec.channel.chunk_bits,
+                   codec.channel.headroom_bits, codec.channel.partition_trial_bits, codec.steps)).encode())
+    h.update(json.dumps(asdict(config), sort_keys=True).encode())
+    h.update(repr(image.shape).encode() + image.tobytes())
+    return h.hexdigest()[:16]
+
+
+def run_image_job(codec: DiffCCodec, name: str, image: np.ndarray, config: SweepConfig, out: Path) -> dict:
+    """Encode once, decode every stop with every method, match every baseline; write the job's files."""
+    from diffc.tools.baselines import available_codecs, match_bpp
+
+    files = out / "files" / name
+    files.mkdir(parents=True, exist_ok=True)
+    write_png(files / "original.png", image)
+    encoded = codec.compress(image, seed=config.seed)
+    _atomic_write(files / f"{name}.dfc", encoded.data)
+    pixels = image.shape[0] * image.shape[1]
+    codecs = available_codecs()
+    baselines = [b for b in (config.baselines or tuple(codecs)) if b in codecs]
+    rows: dict[str, list[dict]] = {m: [] for m in (*(METHOD_NAMES[m] for m in config.methods), *baselines)}
+    for k in _stops(config, len(encoded.steps)):
+        prefix = truncate(encoded.data, k)
+        bpp = 8 * len(prefix) / pixels
+        enc_s = sum(s.seconds for s in encoded.steps[:k])
+        ideal = sum(s.kl_bits for s in encoded.steps[:k]) / pixels
+        for method in config.methods:
+            dec = codec.decompress(prefix, method=method, solver_steps=config.solver_steps)
+            png = files / f"{METHOD_NAMES[method]}_k{k:03d}.png"
+            write_png(png, dec.image)
+            rows[METHOD_NAMES[method]].append({
+                "stop": k, "t": dec.t, "bpp": bpp, "ideal_bpp": ideal, **_measure(image, dec.image),
+                "encoding_time": enc_s, "decoding_time": dec.seconds, "png": str(png.relative_to(out))})
+        for b in baselines:
+            res = match_bpp(codecs[b], image, bpp)
+            png = files / f"{b}_k{k:03d}.png"
+            write_png(png, res.decoded)
+            rows[b].append({"stop": k, "target_bpp": bpp, "bpp": res.bpp, "quality": res.quality,
+                            **_measure(image, res.decoded), "encoding_time": res.encode_seconds,
+                            "decoding_time": res.decode_seconds, "png": str(png.relative_to(out))})
+    result = {"format": JOB_FORMAT, "job_id": job_id(codec, image, config), "image": name,
+              "size": list(image.shape[:2]), "file_bpp": encoded.bpp, "file_ideal_bpp": encoded.ideal_bpp,
+              "steps": len(encoded.steps), "methods": rows}
+    (out / "jobs").mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "jobs" / f"{name}.json", json.dumps(result, indent=1).encode())
+    return result
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
+          description: Mapping[str, str] | None = None) -> dict[str, dict]:
+    """CompressAI JSON per method, the RD plot and image grids, rebuilt from job results."""
+    from diffc.tools.plots import rd_plot
+
+    methods: dict[str, dict] = {}
+    keys = ("bpp", *METRICS, "encoding_time", "decoding_time")
+    for name in dict.fromkeys(m for r in results for m in r["methods"]):
+        per_stop: dict[int, list[dict]] = {}
+        for r in results:
+            for row in r["methods"].get(name, []):
+                per_stop.setdefault(row["stop"], []).append(row)
+        stops = sorted(per_stop)
+        methods[name] = {
+            "name": name,
+            "description": (description or {}).get(name, name),
+            "results": {"stop": stops, "images": [len(per_stop[k]) for k in stops],
+                        **{key: [_mean([row.get(key) for row in per_stop[k]]) for k in stops]
+                           for key in keys}},
+        }
+        _atomic_write(out / f"{name}.json", json.dumps(methods[name], indent=1).encode())
+    partial = expected is not None and len(results) < expected
+    title = f"{len(results)} image(s)" + (f" (partial: {len(results)} of {expected})" if partial else "")
+    if methods:
+        rd_plot(list(methods.values()), out / "rd.png", title=title)
+    for r in results:
+        _grid(r, out)
+    return methods
+
+
+def _grid(result: Mapping, out: Path) -> None:
+    from diffc.tools.plots import image_grid
+
+    original = read_image(out / "files" / result["image"] / "original.png")
+    stops = sorted({row["stop"] for rows in result["methods"].values() for row in rows})
+    if not stops:
+        return
+    shown = [stops[int(round(i))] for i in np.linspace(0, len(stops) - 1, min(3, len(stops)))]
+    rows = []
+    for k in dict.fromkeys(shown):
+        row = [("original", original, result["image"])]
+        for name, entries in result["methods"].items():
+            entry = next((e for e in entries if e["stop"] == k), None)
+            if entry is None:
+                row.append(None)
+                continue
+            psnr = entry.get("psnr-rgb")
+            caption = f"{entry['bpp']:.3f} bpp" + (f", {psnr:.1f} dB" if psnr is not None else "")
+            row.append((name, read_image(out / entry["png"]), caption))
+        rows.append(row)
+    (out / "grids").mkdir(exist_ok=True)
+    image_grid(rows, out / "grids" / f"{result['image']}.png", title=f"{result['image']}: rows = stop points")
+
+
+def _finished(out: Path, name: str, jid: str) -> dict | None:
+    path = out / "jobs" / f"{name}.json"
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return result if result.get("job_id") == jid else None
+
+
+def run_sweep(codec: DiffCCodec, images: Mapping[str, np.ndarray], config: SweepConfig, out: Path, *,
+              progress: bool = True, on_result: Callable[[dict], None] | None = None) -> dict[str, dict]:
+    """Run (or resume) a sweep in this process; returns the merged CompressAI results by method."""
+    from tqdm.auto import tqdm
+
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name, image in tqdm(list(images.items()), desc="images", unit="image", disable=not progress):
+        result = _finished(out, name, job_id(codec, image, config))
+        if result is None:
+            result = run_image_job(codec, name, image, config, out)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return merge(results, out, len(images), _descriptions(codec, config))
+
+
+def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
+    from diffc.tools.baselines import available_codecs
+
+    ch = codec.channel
+    setting = (f"{ch.rule}, {ch.chunk_bits}-bit chunks, {ch.headroom_bits} bits of headroom, "
+               f"{ch.index_code} index code, {codec.steps} steps")
+    out = {"DiffC-F": f"DiffC-F: probability-flow ODE (DDIM, {config.solver_steps} steps); {setting}",
+           "DiffC-A": f"DiffC-A: ancestral sampling ({config.solver_steps} steps); {setting}",
+           "DiffC-MMSE": f"DiffC, the denoiser's posterior mean at the stop; {setting}"}
+    return out | {name: c.description for name, c in available_codecs().items()}
+
+
+def load_images(paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
+    """Read the images of :func:`find_images`."""
+    return {name: read_image(path) for name, path in find_images(paths).items()}
