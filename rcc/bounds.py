@@ -36,8 +36,9 @@ __all__ = [
 
 LN2 = math.log(2.0)
 """ln 2: nats per bit."""
-LOG2E_OVER_E = math.log2(math.e) / math.e
-"""log2(e)/e, about 0.5307 bits."""
+LOG2E_OVER_E = 0.530737845423043
+"""log2(e)/e, about 0.5307 bits: the float64 nearest 1/(e ln 2), written out rather than computed
+with libm so that the Zipf parameter it enters is the same bits on every machine."""
 
 
 def _non_negative(value: float, name: str) -> float:

@@ -31,6 +31,7 @@ import constriction
 import numpy as np
 from scipy import special
 
+from rcc import portable
 from rcc.bounds import LOG2E_OVER_E
 
 __all__ = [
@@ -240,20 +241,33 @@ def zipf_alpha(kl_bits: float) -> float:
 _DIRECT_SUM = 256  # ranges this short are summed term by term
 
 
+def _power_sum(lam: float, lo: int, hi: int) -> float:
+    """sum_{m=lo}^{hi-1} m^-lam, term by term: ``m^-lam = exp2(-lam log2 m)``, summed exactly."""
+    m = np.arange(lo, hi, dtype=np.float64)
+    return math.fsum(portable.exp2(-lam * portable.log2(m)))
+
+
+def _midpoint_mass(lam: float, lo: int, hi: int) -> float:
+    """The midpoint rule ``integral_{lo-1/2}^{hi-1/2} x^-lam dx`` (relative error below
+    lam^2 / (24 lo^2)), written with expm1/log1p so that it does not cancel."""
+    s = lam - 1.0
+    a, b = lo - 0.5, hi - 0.5
+    a_s = portable.exp2(-s * portable.log2(a))
+    return -a_s * portable.expm1(-s * portable.log1p((b - a) / a)) / s
+
+
 def _zipf_mass(lam: float, lo: int, hi: int) -> float:
     """sum_{m=lo}^{hi-1} m^-lam for 1 <= lo < hi (hi may be 2**MAX_INDEX_BITS + 1 meaning ~inf).
 
-    Short ranges are summed exactly. Long ranges far from the origin use the midpoint rule
-    (relative error below lam^2 / (24 lo^2)) written with expm1/log1p so it does not cancel;
-    long ranges near the origin use a difference of Hurwitz zeta values, accurate there.
+    Terms below ``_DIRECT_SUM`` (and short ranges) are summed exactly, the rest by the midpoint
+    rule. Only :mod:`rcc.portable` functions and :func:`math.fsum` are used, so the value, and the
+    range coder's tables built from it, are the same bits on every CPU (``docs/determinism.md``).
     """
     if hi - lo <= _DIRECT_SUM:
-        return float(np.sum(np.arange(lo, hi, dtype=np.float64) ** -lam))
-    s = lam - 1.0
+        return _power_sum(lam, lo, hi)
     if lo >= _DIRECT_SUM:
-        a, b = lo - 0.5, hi - 0.5
-        return -(a**-s) * math.expm1(-s * math.log1p((b - a) / a)) / s
-    return float(special.zeta(lam, lo) - special.zeta(lam, hi))
+        return _midpoint_mass(lam, lo, hi)
+    return _power_sum(lam, lo, _DIRECT_SUM) + _midpoint_mass(lam, _DIRECT_SUM, hi)
 
 
 @dataclass(frozen=True)
@@ -356,7 +370,12 @@ class ZipfCode:
 
     @cached_property
     def _log_normaliser(self) -> float:
-        return math.log2(_zipf_mass(self.lam, 1, self._limit + 1))
+        # A statistic, not a coding table (nothing the decoder needs), so scipy's accurate Hurwitz
+        # zeta may serve; short ranges are summed as the tables are.
+        top = self._limit + 1
+        if top - 1 <= _DIRECT_SUM:
+            return math.log2(_power_sum(self.lam, 1, top))
+        return math.log2(float(special.zeta(self.lam, 1) - special.zeta(self.lam, top)))
 
     def log_normaliser(self) -> float:
         """log2 of the sum of ``m^-λ`` over codable values ``m``."""

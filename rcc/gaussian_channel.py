@@ -18,7 +18,9 @@ encoder tries ``2^partition_trial_bits`` shuffles and keeps the one whose larges
 smallest, growing the chunk count until every chunk fits its budget. When a single dimension carries
 more than ``chunk_bits``, no partition can fit it, so the call's chunk budget grows to that
 dimension's KL (every chunk then searches the larger N); past ``max_search_bits`` this is a clear
-error instead, since the search would take too long. The budget growth (Elias gamma), the chunk
+error instead, since the search would take too long. These decisions are integer arithmetic on the
+per-coordinate KL rounded to 2^-KL_GRID_BITS bit, with the first trial winning a tie, so that every
+CPU takes the same ones (``docs/determinism.md``). The budget growth (Elias gamma), the chunk
 count (Elias gamma) and the chosen trial (fixed length) are side information, written into the
 message and counted in its bits.
 
@@ -30,7 +32,6 @@ decoder, so the total KL, quantized to a quarter bit, is sent as side informatio
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,12 @@ __all__ = ["INDEX_CODES", "GaussianChannel", "GaussianChannelStats"]
 INDEX_CODES = ("fixed", "zipf", "zipf_truncated")
 KL_QUANTUM = 4
 """The total KL is sent in units of 1/KL_QUANTUM bit when an index code needs it."""
+KL_GRID_BITS = 20
+"""Every decision about chunks is taken on the per-coordinate KL rounded to multiples of
+2^-KL_GRID_BITS bit, in int64 (``docs/determinism.md``): float sums of the same KL in another
+order, or with another CPU's ``log``, differ in their last bits, and on a tie (one chunk: every
+trial holds the same dimensions) the float argmin picked a different trial on another machine."""
+_ONE_BIT = 1 << KL_GRID_BITS
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,14 @@ def _check_params(mu_q: object, s_q: object, mu_p: object, s_p: object) -> tuple
     if arrays[0].ndim != 1:
         raise ValueError(f"expected one-dimensional parameters, got shape {arrays[0].shape}")
     return tuple(np.ascontiguousarray(a) for a in arrays)
+
+
+def _on_grid(kl: np.ndarray) -> np.ndarray:
+    """Per-coordinate KL (bits) in int64 multiples of 2^-KL_GRID_BITS bit. Values are capped at
+    2^41 bits, beyond any chunk budget, so the budget check still refuses them; once it has passed,
+    every value is at most 40 bits (below 2^26 quanta), so int64 sums over fewer than 2^37
+    dimensions are exact."""
+    return np.rint(np.minimum(kl, 2.0**41) * _ONE_BIT).astype(np.int64)
 
 
 def _chunk_keys(seed: int, domain: Domain, stream: tuple[int, ...], n_chunks: int) -> np.ndarray:
@@ -146,12 +161,13 @@ class GaussianChannel:
         limit = n_candidates if self.index_code == "zipf_truncated" else None
         return ZipfCode.for_kl(mean_kl, limit)
 
-    def _budget(self, kl: np.ndarray) -> int:
+    def _budget(self, kl_grid: np.ndarray) -> int:
         """The call's chunk budget: chunk_bits, grown to fit the heaviest single dimension."""
-        budget = max(self.chunk_bits, math.ceil(kl.max(initial=0.0) - 1e-9))
+        heaviest = int(kl_grid.max(initial=0))
+        budget = max(self.chunk_bits, -(-heaviest // _ONE_BIT))
         if budget + self.headroom_bits > self.max_search_bits:
             raise ValueError(
-                f"one dimension carries {kl.max():.1f} bits: a chunk holding it would search "
+                f"one dimension carries {heaviest / _ONE_BIT:.1f} bits: a chunk holding it would search "
                 f"2^{budget + self.headroom_bits} candidates, beyond max_search_bits="
                 f"{self.max_search_bits}; split the KL over more calls (e.g. more diffusion steps) or "
                 f"raise max_search_bits")
@@ -169,21 +185,22 @@ class GaussianChannel:
         sizes[: dim % n_chunks] += 1
         return np.concatenate([[0], np.cumsum(sizes)])
 
-    def _partition(self, kl: np.ndarray, total: float, budget: int, seed: int,
-                   stream: tuple[int, ...]) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    def _partition(self, kl_grid: np.ndarray, budget: int, seed: int,
+                   stream: tuple[int, ...]) -> tuple[int, np.ndarray, np.ndarray]:
         """Choose the trial, permutation and chunk offsets with every chunk's KL within ``budget``
-        bits; returns them with the chunks' KLs."""
-        dim = kl.size
-        n = max(1, math.ceil(total / budget))
+        bits, in integer arithmetic on the gridded KL; the first trial wins a tie."""
+        dim = kl_grid.size
+        limit = budget * _ONE_BIT
+        n = max(1, -(-int(kl_grid.sum()) // limit))
         perms = [self._permutation(dim, seed, stream, t)
                  for t in range(1 << self.partition_trial_bits)]
         while True:
             offsets = self._offsets(dim, n)
-            chunk_kls = [np.add.reduceat(kl[p], offsets[:-1]) for p in perms]
-            t = int(np.argmin([c.max() for c in chunk_kls]))
-            if chunk_kls[t].max() <= budget or n == dim:
-                return t, perms[t], offsets, chunk_kls[t]
-            n = min(dim, max(n + 1, math.ceil(n * 1.05)))
+            heaviest = [int(np.add.reduceat(kl_grid[p], offsets[:-1]).max()) for p in perms]
+            t = heaviest.index(min(heaviest))
+            if heaviest[t] <= limit or n == dim:
+                return t, perms[t], offsets
+            n = min(dim, n + -(-n // 20))  # grow by 5%, at least one chunk
 
     # -- encoder / decoder ----------------------------------------------------------------------
 
@@ -195,10 +212,10 @@ class GaussianChannel:
         if dim == 0:
             raise ValueError("cannot communicate a zero-dimensional sample")
         kl = gaussian_kl_bits_per_coordinate(mu_q, s_q, mu_p, s_p)
-        total = float(kl.sum())
-        budget = self._budget(kl)
+        kl_grid = _on_grid(kl)
+        budget = self._budget(kl_grid)
         n_candidates = 1 << (budget + self.headroom_bits)
-        trial, perm, offsets, chunk_kl = self._partition(kl, total, budget, seed, stream)
+        trial, perm, offsets = self._partition(kl_grid, budget, seed, stream)
         n_chunks = offsets.size - 1
         ratio = (s_p / s_q)[perm]
         delta = ((mu_q - mu_p) / s_q)[perm]
@@ -214,7 +231,8 @@ class GaussianChannel:
         )
         result = search(problem, self.backend)
         const = np.add.reduceat(np.log(ratio) - 0.5 * delta**2, offsets[:-1])
-        kl_quanta = round(total * KL_QUANTUM)
+        quantum = _ONE_BIT // KL_QUANTUM
+        kl_quanta = (int(kl_grid.sum()) + quantum // 2) // quantum
         writer = BitWriter()
         elias_gamma_write(writer, budget - self.chunk_bits + 1)
         elias_gamma_write(writer, n_chunks)
@@ -225,13 +243,13 @@ class GaussianChannel:
         code = self._code(kl_quanta, n_chunks, n_candidates)
         message = Message(header + code.encode(result.index.tolist()))
         stats = GaussianChannelStats(
-            kl_bits=total,
+            kl_bits=float(kl.sum()),
             bits=message.bits,
             side_bits=8 * len(header),
             n_chunks=n_chunks,
             chunk_budget_bits=budget,
             candidates=n_candidates,
-            chunk_kl_bits=chunk_kl,
+            chunk_kl_bits=np.add.reduceat(kl[perm], offsets[:-1]),
             chunk_log_ratio_bits=(result.log_weight + const) / LN2,
             indices=result.index,
         )

@@ -180,8 +180,11 @@ def _symbol_model(u: np.ndarray, step: np.ndarray, prior: Prior) -> _SymbolModel
         hi = mu + sigma * fam.isf(TAIL, *shapes)
         reach = np.nan_to_num(np.maximum(-lo, hi), nan=np.inf, posinf=np.inf)
     need = np.clip(np.ceil(reach - 0.5), 1, RADIUS_MAX).astype(np.int64)
-    # Round up to a quarter octave: few distinct alphabets, at most 25% wider than needed.
-    grain = np.left_shift(1, np.maximum(np.floor(np.log2(need)).astype(np.int64) - 2, 0))
+    # Round up to a quarter octave: few distinct alphabets, at most 25% wider than needed. The
+    # octave floor(log2 need) is read off the exponent (exact) rather than from log2, whose last
+    # bit depends on the CPU and would move a power of two to the octave below.
+    octave = np.frexp(need.astype(np.float64))[1].astype(np.int64) - 1
+    grain = np.left_shift(1, np.maximum(octave - 2, 0))
     radius = -(-need // grain) * grain
     return _SymbolModel(center, mu, sigma, radius, tuple(shapes))
 
