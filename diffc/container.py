@@ -69,6 +69,7 @@ __all__ = [
     "check_compatible",
     "checked_int",
     "encode_header",
+    "encode_records",
     "fingerprint_id",
     "framing_bytes",
     "read_container",
@@ -267,19 +268,21 @@ def framing_bytes(message_bytes: int) -> int:
     return len(_varint(message_bytes)) + CHECK_BYTES
 
 
+def encode_records(header_bytes: bytes, messages: list[bytes] | tuple[bytes, ...]) -> bytes:
+    """Step records 0, 1, ... of ``messages``, their checks keyed with ``header_bytes``."""
+    if any(len(m) >= 2 ** (7 * MAX_RECORD_VARINT) for m in messages):
+        raise ValueError("a step message is too long for the format")
+    key = _header_key(header_bytes)
+    bodies = [_varint(len(m)) + bytes(m) for m in messages]
+    return b"".join(body + _check(key, k, body) for k, body in enumerate(bodies))
+
+
 def write_container(header: Header, messages: list[bytes] | tuple[bytes, ...]) -> bytes:
     """Serialize a header and its step messages (as many as ``header.stop_step``)."""
     if len(messages) != header.stop_step:
         raise ValueError(f"header says {header.stop_step} steps, got {len(messages)} messages")
-    if any(len(m) >= 2 ** (7 * MAX_RECORD_VARINT) for m in messages):
-        raise ValueError("a step message is too long for the format")
     head = encode_header(header)
-    key = _header_key(head)
-    records = []
-    for k, message in enumerate(messages):
-        body = _varint(len(message)) + bytes(message)
-        records.append(body + _check(key, k, body))
-    return head + b"".join(records)
+    return head + encode_records(head, messages)
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -81,7 +81,10 @@ class Decoded:
 def _default_channel(container: Container) -> Channel:
     from rcc.gaussian_channel import GaussianChannel
 
-    return GaussianChannel(**container.header.channel_params)
+    try:
+        return GaussianChannel(**container.header.channel_params)
+    except ValueError as err:  # coder fields in range one by one, not together
+        raise ContainerError(f"the file's coder is not a channel this version builds: {err}") from err
 
 
 def _check_shape(shape: tuple[int, ...], denoiser: Denoiser, channels: int | None, max_values: int) -> None:
