@@ -28,6 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from rcc.coders.batch import BatchCoder, CandidateBatchCoder
 from rcc.coders.intervals import (
     Split,
     UnimodalRatio,
@@ -46,7 +47,7 @@ __all__ = ["AStarCoding", "BranchAndBoundAStarCoding"]
 
 
 @dataclass(frozen=True)
-class AStarCoding:
+class AStarCoding(CandidateBatchCoder):
     """Global A* coding (exact): ``code`` defaults to Elias delta; ``max_dinf_bits`` refuses pairs
     that would need more than about ``2^max_dinf_bits`` proposals."""
 
@@ -90,7 +91,7 @@ def _make_node(ratio: UnimodalRatio, keys: tuple[np.ndarray, np.ndarray], node: 
 
 
 @dataclass(frozen=True)
-class BranchAndBoundAStarCoding:
+class BranchAndBoundAStarCoding(BatchCoder):
     """A* coding with branch and bound (exact) for univariate pairs with a unimodal ratio.
 
     ``split``: ``"dyadic"`` (AD*, the default: short indices) or ``"sample"`` (AS*). ``code``: the

@@ -38,6 +38,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from rcc.coders.batch import BatchCoder, CandidateBatchCoder
 from rcc.coders.grs import Excess, ratio_excess
 from rcc.coders.intervals import (
     child,
@@ -130,7 +131,7 @@ def _stretch_cache() -> PairCache:
 
 
 @dataclass(frozen=True)
-class GreedyPoissonRejectionSampling:
+class GreedyPoissonRejectionSampling(CandidateBatchCoder):
     """Global GPRS (exact). ``code`` defaults to Elias delta; ``max_dinf_bits`` refuses pairs that
     would need more than ``2^max_dinf_bits`` proposals on average."""
 
@@ -171,7 +172,7 @@ class GreedyPoissonRejectionSampling:
 
 
 @dataclass(frozen=True)
-class BranchAndBoundGPRS:
+class BranchAndBoundGPRS(BatchCoder):
     """Branch-and-bound GPRS (exact) for univariate pairs with a unimodal ratio; ``code`` codes
     the 0-based heap index (default Elias delta)."""
 

@@ -32,6 +32,7 @@ from scipy import special
 
 import kernels
 from rcc.bounds import LN2, gaussian_dinf_bits
+from rcc.coders.batch import BatchStats, CandidateBatchCoder, grs_normal_batch, normal_pairs
 from rcc.coders.race import (
     PairCache,
     block_sizes,
@@ -159,7 +160,7 @@ class Staircase:
 
 
 @dataclass(frozen=True)
-class GreedyRejectionSampling:
+class GreedyRejectionSampling(CandidateBatchCoder):
     """GRS coder (exact). ``code`` defaults to Elias gamma; ``max_dinf_bits`` refuses pairs that
     would need more than ``2^max_dinf_bits`` proposals on average."""
 
@@ -203,6 +204,12 @@ class GreedyRejectionSampling:
                 j = int(hits[0])
                 return finish(self.index_code, k0 + j, k0 + j + 1, float(lr[j]))
             k0, block = k1, min(2 * block, largest)
+
+    def _encode_fast(self, targets: object, proposal: Proposal, seeds: np.ndarray,
+                     paths: np.ndarray) -> tuple[list[Message], BatchStats] | None:
+        pairs = normal_pairs(targets, proposal)
+        return None if pairs is None else grs_normal_batch(self.index_code, pairs,
+                                                           self.max_dinf_bits, seeds, paths)
 
     def decode(self, message: Message, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> np.ndarray:

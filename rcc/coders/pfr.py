@@ -22,6 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rcc.coders.batch import (
+    BatchStats,
+    CandidateBatchCoder,
+    normal_pairs,
+    pfr_normal_batch,
+)
 from rcc.coders.race import (
     check_candidates,
     check_dinf,
@@ -37,7 +43,7 @@ __all__ = ["PoissonFunctionalRepresentation"]
 
 
 @dataclass(frozen=True)
-class PoissonFunctionalRepresentation:
+class PoissonFunctionalRepresentation(CandidateBatchCoder):
     """PFR coder; exact unless ``max_candidates`` truncates it (see the module docstring).
 
     ``code``: the index code (default: Elias delta when exact, fixed-length when truncated; use
@@ -58,6 +64,10 @@ class PoissonFunctionalRepresentation:
         return self.max_candidates is None
 
     @property
+    def candidate_limit(self) -> int | None:
+        return self.max_candidates
+
+    @property
     def index_code(self) -> IndexCode:
         if self.code is not None:
             return self.code
@@ -70,6 +80,12 @@ class PoissonFunctionalRepresentation:
                      else divergences.dinf_bits)
         result = race(target, proposal, seed, stream, "pfr", self.max_candidates, dinf_bits)
         return finish(self.index_code, result.index, result.proposals, result.log_ratio)
+
+    def _encode_fast(self, targets: object, proposal: Proposal, seeds: np.ndarray,
+                     paths: np.ndarray) -> tuple[list[Message], BatchStats] | None:
+        pairs = normal_pairs(targets, proposal) if self.exact else None
+        return None if pairs is None else pfr_normal_batch(self.index_code, pairs,
+                                                           self.max_dinf_bits, seeds, paths)
 
     def decode(self, message: Message, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 
 import kernels
 from rcc.bounds import LN2
+from rcc.coders.batch import CandidateBatchCoder
 from rcc.codes import FixedLengthCode, IndexCode
 from rcc.core import Divergences, Message, Proposal, Stats, Target, log_ratio
 from rcc.randomness import Domain, key_for
@@ -194,7 +195,7 @@ def decode_candidate(code: IndexCode, message: Message, proposal: Proposal, seed
 
 
 @dataclass(frozen=True)
-class FixedBudgetCoder:
+class FixedBudgetCoder(CandidateBatchCoder):
     """The body shared by the N-candidate coders (ORC, MRC): race ``rule`` over ``n_candidates``
     candidates; ``code`` defaults to ``ceil(log2 N)``-bit indices.
 
@@ -209,6 +210,10 @@ class FixedBudgetCoder:
 
     def __post_init__(self) -> None:
         check_candidates(self.n_candidates)
+
+    @property
+    def candidate_limit(self) -> int:
+        return self.n_candidates
 
     @property
     def index_code(self) -> IndexCode:
