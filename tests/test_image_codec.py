@@ -11,13 +11,18 @@ from tiny_unet import save_tiny_model, smooth_image
 from diffc.codec import DEFAULT_STEPS, DiffCCodec, find_schedule, image_schedule
 from diffc.container import ContainerError, read_container, truncate
 from diffc.models.unet import load_model
+from rcc.gaussian_channel import GaussianChannel
 
 STEPS = 16
+# A cheap channel setting (2^8 candidates per chunk) keeps these tests fast; the CLI tests use the
+# default channel.
+CHANNEL = GaussianChannel(chunk_bits=6, headroom_bits=2)
 
 
 @pytest.fixture(scope="module")
 def codec(tmp_path_factory: pytest.TempPathFactory) -> DiffCCodec:
-    return DiffCCodec(load_model(save_tiny_model(tmp_path_factory.mktemp("m"))), steps=STEPS, progress=False)
+    model = load_model(save_tiny_model(tmp_path_factory.mktemp("m")))
+    return DiffCCodec(model, CHANNEL, steps=STEPS, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +72,7 @@ def test_a_prefix_decodes_and_says_it_is_one(codec: DiffCCodec, encoded: tuple[n
 
 def test_decoding_with_another_model_names_both_fingerprints(
         tmp_path: Path, codec: DiffCCodec, encoded: tuple[np.ndarray, bytes]) -> None:
-    other = DiffCCodec(load_model(save_tiny_model(tmp_path, seed=9)), steps=STEPS, progress=False)
+    other = DiffCCodec(load_model(save_tiny_model(tmp_path, seed=9)), CHANNEL, steps=STEPS, progress=False)
     with pytest.raises(ContainerError, match="wrong model") as err:
         other.decompress(encoded[1])
     assert codec.model.fingerprint().hex()[:16] in str(err.value)
@@ -76,7 +81,7 @@ def test_decoding_with_another_model_names_both_fingerprints(
 
 def test_the_decoder_finds_a_non_default_step_count(codec: DiffCCodec) -> None:
     image = smooth_image(8, 8, seed=1)
-    data = DiffCCodec(codec.model, steps=12, progress=False).compress(image).data
+    data = DiffCCodec(codec.model, CHANNEL, steps=12, progress=False).compress(image).data
     out = codec.decompress(data, method="mmse")  # not this codec's default
     assert out.n_steps == 12
     with pytest.raises(ContainerError, match="schedule"):
@@ -106,21 +111,21 @@ def test_rate_controls(codec: DiffCCodec) -> None:
 
 
 def test_grayscale_model_codes_grayscale_images(tmp_path: Path) -> None:
-    gray = DiffCCodec(load_model(save_tiny_model(tmp_path, channels=1)), steps=8, progress=False)
+    gray = DiffCCodec(load_model(save_tiny_model(tmp_path, channels=1)), CHANNEL, steps=8, progress=False)
     image = smooth_image(9, 11, channels=1)
     out = gray.decompress(gray.compress(image).data, method="mmse")
     assert out.image.shape == (9, 11)
 
 
 def test_an_array_of_the_wrong_channel_count_in_a_file_is_refused(tmp_path: Path, codec: DiffCCodec) -> None:
-    gray = DiffCCodec(load_model(save_tiny_model(tmp_path, channels=1)), steps=8, progress=False)
+    gray = DiffCCodec(load_model(save_tiny_model(tmp_path, channels=1)), CHANNEL, steps=8, progress=False)
     data = gray.compress(smooth_image(6, 6, channels=1)).data
     with pytest.raises(ContainerError, match="3-channel"):
         codec.decompress(data)
 
 
 def test_pixel_limit_applies_before_any_work(codec: DiffCCodec, encoded: tuple[np.ndarray, bytes]) -> None:
-    small = DiffCCodec(codec.model, steps=STEPS, max_pixels=100, progress=False)
+    small = DiffCCodec(codec.model, CHANNEL, steps=STEPS, max_pixels=100, progress=False)
     with pytest.raises(ValueError, match="limit"):
         small.decompress(encoded[1])
     with pytest.raises(ValueError, match="limit"):
