@@ -1,0 +1,377 @@
+"""Training the default DiffC model: a small pixel-space diffusers ``UNet2DModel`` on photographs.
+
+What is trained (every choice is written into the checkpoint and the saved configs)
+-------------------------------------------------------------------------------------
+- **Data**: random ``size`` x ``size`` RGB crops of the photos of a ``diffc data`` folder, each photo
+  first shrunk to a short side of at most 448 px (:func:`diffc.models.data.training_photos`: the
+  scale of the held-out photos), crop positions uniform over all pixels of the set (a photo is drawn
+  with probability proportional to its crop positions), random horizontal flips, values
+  ``x = 2 u / 255 - 1`` in ``[-1, 1]``.
+- **Schedule**: the diffusers ``DDPMScheduler`` with 1000 steps and ``squaredcos_cap_v2`` (the
+  cosine alpha-bar of Nichol & Dhariwal 2021, "Improved denoising diffusion probabilistic models").
+  At 32-128 px the linear table of Ho et al. 2020 spends its last quarter of levels on nearly pure
+  noise; the cosine table spreads the levels evenly in log-SNR over the moderate noise where DiffC
+  encoders stop. ``clip_sample`` is off: DiffC then needs no clipping rule shared by both sides.
+- **Prediction**: ``v_prediction`` (Salimans & Ho 2022): ``v = alpha eps - sigma x``. At high noise an
+  epsilon network's x0 estimate ``(z - sigma eps_hat) / alpha`` amplifies its error by ``1/alpha``,
+  and high noise is exactly where a DiffC encoder spends its first bits; v is well-scaled at every
+  level.
+- **Objective: the ELBO** (Ho et al. 2020 eq. 5; Kingma et al. 2021, "Variational diffusion models").
+  The KL term of level ``i`` is ``1/2 (SNR_{i-1} - SNR_i) ||x - x_hat||^2``, which is exactly the
+  number of nats a DiffC step from ``i`` to ``i-1`` costs (DESIGN section 5). With
+  ``x - x_hat = sigma_i (v - v_hat)`` it is ``1/2 (SNR_{i-1} - SNR_i) sigma_i^2 ||v - v_hat||^2``.
+  Levels are drawn by importance sampling from ``q(i)``, proportional to the increment of the
+  Gaussian rate ``log(1 + c SNR)`` over level ``i`` (``c``: the pixel variance of the training
+  photos; for Gaussian data of that variance ``1/2 log(1 + c SNR)`` is ``I(X; Z)`` per dimension, so
+  every draw costs about the same number of bits), and each draw is weighted by the ELBO term over
+  ``q(i)``. The weights then lie between 1 and ``1/c`` (a few units) instead of spanning the 10^8 of
+  the raw ELBO coefficients, and the loss is an unbiased estimate of the ELBO's KL terms per
+  dimension up to a constant factor. Level 0 (the decoder term of the exact ELBO, not a KL) is
+  approximated by the same form with ``SNR_{-1} = SNR_0^2 / SNR_1`` (the table's geometric
+  extrapolation); :mod:`diffc.models.nelbo` evaluates the exact discrete ELBO.
+- **Optimiser**: AdamW (Loshchilov & Hutter 2019), linear warm-up, gradient clipping at 1, and an
+  exponential moving average of the weights (decay ramping to ``ema_decay``), which is what is saved.
+
+Determinism: every random draw (photo, crop, flip, level, noise) comes from one seeded
+``torch.Generator`` whose state is checkpointed with the model, EMA, optimiser and step, so a resumed
+run continues the same stream and, with the same thread count, gives the same weights as an
+uninterrupted one (tests/test_training.py checks this bit for bit).
+
+The run writes to its ``out`` folder: ``checkpoint.pt`` (atomically, every ``checkpoint_minutes``, on
+SIGTERM/SIGINT and at the end), ``loss.csv`` (one row per step), ``config.json`` and
+``pipeline/`` (a ``DDPMPipeline`` folder: ``model_index.json``, ``unet/`` with the EMA weights,
+``scheduler/``), the folder that :func:`diffc.models.unet.load_model` reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # torch is imported where it is used, so that `diffc --help` stays fast
+    import torch
+
+CHECKPOINT = "checkpoint.pt"
+PIPELINE = "pipeline"
+LOSS_LOG = "loss.csv"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (``steps`` may grow when a run is resumed)."""
+
+    size: int = 64
+    steps: int = 30000
+    batch: int = 8
+    lr: float = 3e-4
+    warmup: int = 200
+    weight_decay: float = 0.0
+    ema_decay: float = 0.999
+    seed: int = 0
+    block_out_channels: tuple[int, ...] = (32, 64, 128, 128)
+    layers_per_block: int = 1
+    attention: bool = True
+    norm_num_groups: int = 32
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+    prediction_type: str = "v_prediction"
+    checkpoint_minutes: float = 5.0
+    threads: int = 2
+    device: str = "cpu"
+
+    def identity(self) -> dict:
+        """The fields a resumed run must share with its checkpoint (all but the step budget, the
+        checkpoint cadence, threads and device)."""
+        d = asdict(self)
+        for key in ("steps", "checkpoint_minutes", "threads", "device"):
+            d.pop(key)
+        d["block_out_channels"] = list(d["block_out_channels"])
+        return d
+
+
+def build_unet(config: TrainConfig):
+    """A diffusers ``UNet2DModel`` for RGB; self-attention only at the lowest resolution."""
+    from diffusers import UNet2DModel
+
+    n = len(config.block_out_channels)
+    lowest_down = "AttnDownBlock2D" if config.attention else "DownBlock2D"
+    lowest_up = "AttnUpBlock2D" if config.attention else "UpBlock2D"
+    return UNet2DModel(
+        sample_size=config.size,
+        in_channels=3,
+        out_channels=3,
+        layers_per_block=config.layers_per_block,
+        block_out_channels=tuple(config.block_out_channels),
+        down_block_types=("DownBlock2D",) * (n - 1) + (lowest_down,),
+        up_block_types=(lowest_up,) + ("UpBlock2D",) * (n - 1),
+        norm_num_groups=config.norm_num_groups,
+    )
+
+
+def build_scheduler(config: TrainConfig):
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(
+        num_train_timesteps=config.num_train_timesteps,
+        beta_schedule=config.beta_schedule,
+        prediction_type=config.prediction_type,
+        clip_sample=False,
+    )
+
+
+def level_weights(alphas_cumprod: torch.Tensor, data_var: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The importance distribution ``q(i)`` over levels and the loss weight of each level.
+
+    ``q`` is proportional to the increment of ``log(1 + c SNR)`` over each level, the weight is the
+    ELBO coefficient of ``||v - v_hat||^2`` over ``q``, normalised to mean 1 under ``q`` (module doc).
+    """
+    import torch
+
+    ab = alphas_cumprod.double()
+    snr = ab / (1 - ab)
+    snr_prev = torch.cat([snr[:1] ** 2 / snr[1:2], snr[:-1]])
+    q = torch.log1p(data_var * snr_prev) - torch.log1p(data_var * snr)
+    q = q / q.sum()
+    elbo = 0.5 * (snr_prev - snr) * (1 - ab)  # sigma_i^2 = 1 - alpha-bar_i
+    weight = elbo / q
+    weight = weight / (q * weight).sum()
+    return q.float(), weight.float()
+
+
+class CropSampler:
+    """Random crops with horizontal flips from a list of photos, drawn from one generator."""
+
+    def __init__(self, photos: list[np.ndarray], size: int):
+        import torch
+
+        small = [p.shape for p in photos if min(p.shape[:2]) < size]
+        if small or not photos:
+            raise ValueError(f"need photos of at least {size} px on each side, got {small or 'none'}")
+        self.photos = [torch.from_numpy(np.array(p, dtype=np.uint8)).permute(2, 0, 1) for p in photos]
+        self.size = size
+        positions = torch.tensor([(p.shape[1] - size + 1) * (p.shape[2] - size + 1) for p in self.photos],
+                                 dtype=torch.float64)
+        self.prob = positions / positions.sum()
+
+    def __call__(self, batch: int, gen: torch.Generator) -> torch.Tensor:
+        import torch
+
+        idx = torch.multinomial(self.prob, batch, replacement=True, generator=gen)
+        u = torch.rand(batch, 3, generator=gen, dtype=torch.float64)
+        crops = []
+        for k, i in enumerate(idx.tolist()):
+            photo = self.photos[i]
+            top = int(u[k, 0] * (photo.shape[1] - self.size + 1))
+            left = int(u[k, 1] * (photo.shape[2] - self.size + 1))
+            crop = photo[:, top:top + self.size, left:left + self.size]
+            crops.append(crop.flip(-1) if u[k, 2] < 0.5 else crop)
+        return torch.stack(crops).float() * (2 / 255) - 1
+
+
+def pixel_variance(photos: list[np.ndarray]) -> float:
+    """Mean per-channel variance of the photos in ``[-1, 1]`` (the ``c`` of :func:`level_weights`)."""
+    values = np.concatenate([(p.reshape(-1, 3) * (2 / 255) - 1) for p in photos])
+    return float(values.var(axis=0).mean())
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint restores: model, EMA weights, optimiser, step and the generator."""
+
+    unet: torch.nn.Module
+    ema: dict[str, torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    gen: torch.Generator
+    step: int = 0
+    data_var: float = 0.0
+    wall_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def _new_state(config: TrainConfig, data_var: float) -> TrainState:
+    import torch
+
+    torch.manual_seed(config.seed)  # the initial weights
+    unet = build_unet(config).to(config.device)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    gen = torch.Generator().manual_seed(config.seed)
+    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    return TrainState(unet, ema, optimizer, gen, 0, data_var)
+
+
+def save_checkpoint(path: Path, state: TrainState, config: TrainConfig) -> None:
+    """Write the checkpoint atomically (a crash mid-write leaves the previous one intact)."""
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save({
+        "config": config.identity(),
+        "unet": state.unet.state_dict(),
+        "ema": state.ema,
+        "optimizer": state.optimizer.state_dict(),
+        "gen": state.gen.get_state(),
+        "step": state.step,
+        "data_var": state.data_var,
+        "wall_s": state.wall_s,
+    }, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, config: TrainConfig) -> TrainState:
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt["config"] != config.identity():
+        old = ckpt["config"]
+        diff = {k: (old.get(k), v) for k, v in config.identity().items() if old.get(k) != v}
+        raise ValueError(f"{path}: checkpoint was trained with other settings (checkpoint, now): {diff}")
+    state = _new_state(config, ckpt["data_var"])
+    state.unet.load_state_dict(ckpt["unet"])
+    state.ema = {k: v.to(config.device) for k, v in ckpt["ema"].items()}
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.gen.set_state(ckpt["gen"])
+    state.step = ckpt["step"]
+    state.wall_s = ckpt["wall_s"]
+    return state
+
+
+def save_pipeline(path: Path, state: TrainState, config: TrainConfig) -> Path:
+    """Save the EMA weights as a ``DDPMPipeline`` folder (``model_index.json``, ``unet/``,
+    ``scheduler/``)."""
+    from diffusers import DDPMPipeline
+
+    unet = build_unet(config)
+    unet.load_state_dict(state.ema)
+    DDPMPipeline(unet=unet, scheduler=build_scheduler(config)).save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def _lr(config: TrainConfig, step: int) -> float:
+    return config.lr * min(1.0, (step + 1) / max(1, config.warmup))
+
+
+def train_step(state: TrainState, config: TrainConfig, sampler: CropSampler, alphas_cumprod: torch.Tensor,
+               q: torch.Tensor, weight: torch.Tensor) -> float:
+    """One optimiser step on the importance-sampled ELBO (module doc); returns the batch loss."""
+    import torch
+
+    # Every draw is made on the CPU generator and then moved, so a run's random stream is the same
+    # on any device.
+    gen, dev = state.gen, config.device
+    x = sampler(config.batch, gen)
+    t = torch.multinomial(q, config.batch, replacement=True, generator=gen)
+    eps = torch.randn(x.shape, generator=gen)
+    x, t, eps = x.to(dev), t.to(dev), eps.to(dev)
+    ab = alphas_cumprod[t].view(-1, 1, 1, 1)
+    alpha, sigma = ab.sqrt(), (1 - ab).sqrt()
+    z = alpha * x + sigma * eps
+    target = alpha * eps - sigma * x if config.prediction_type == "v_prediction" else eps
+    pred = state.unet(z, t).sample
+    loss = (weight[t] * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
+    for group in state.optimizer.param_groups:
+        group["lr"] = _lr(config, state.step)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(state.unet.parameters(), 1.0)
+    state.optimizer.step()
+    state.step += 1
+    _update_ema(state, config)
+    return float(loss.detach())
+
+
+def _update_ema(state: TrainState, config: TrainConfig) -> None:
+    # The warm-up of the decay (as diffusers' EMAModel) keeps the average from remembering the
+    # random initial weights for thousands of steps in a short run.
+    decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
+    for name, value in state.unet.state_dict().items():
+        value = value.detach()
+        if value.dtype.is_floating_point:
+            state.ema[name].lerp_(value, 1 - decay)
+        else:
+            state.ema[name].copy_(value)
+
+
+class _StopRequest:
+    """Turns SIGTERM into a clean stop at the next step boundary (a checkpoint is written)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self) -> _StopRequest:
+        self._old = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGTERM, self._old)
+
+
+def train(photos: list[np.ndarray] | Mapping[str, np.ndarray], out: Path, config: TrainConfig,
+          resume: bool = False, progress: bool = True) -> TrainState:
+    """Train (or resume) a run in ``out`` up to ``config.steps`` steps; save checkpoint and pipeline.
+
+    ``resume=True`` continues from ``out/checkpoint.pt`` (a :class:`ValueError` if it was made with
+    other settings); without it an existing checkpoint is an error rather than silently overwritten.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    torch.set_num_threads(config.threads)
+    photos = list(photos.values()) if isinstance(photos, Mapping) else list(photos)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / CHECKPOINT
+    if resume:
+        if not ckpt_path.is_file():
+            raise OSError(f"{ckpt_path}: no checkpoint to resume from")
+        state = load_checkpoint(ckpt_path, config)
+    elif ckpt_path.exists():
+        raise ValueError(f"{ckpt_path} exists: pass resume to continue it, or choose another folder")
+    else:
+        state = _new_state(config, pixel_variance(photos))
+    run_config = {**asdict(config), "data_var": state.data_var}
+    (out / "config.json").write_text(json.dumps(run_config, indent=1) + "\n")
+    sampler = CropSampler(photos, config.size)
+    alphas_cumprod = build_scheduler(config).alphas_cumprod.float()
+    q, weight = level_weights(alphas_cumprod, state.data_var)
+    alphas_cumprod, weight = alphas_cumprod.to(config.device), weight.to(config.device)
+    state.unet.train()
+    log_exists = (out / LOSS_LOG).is_file()
+    with open(out / LOSS_LOG, "a", newline="", buffering=1) as log, _StopRequest() as stop, \
+            tqdm(total=config.steps, initial=state.step, disable=not progress, desc="train") as bar:
+        writer = csv.writer(log)
+        if not log_exists:
+            writer.writerow(["step", "loss", "lr", "wall_s"])
+        started, last_ckpt = time.monotonic(), time.monotonic()
+        wall0 = state.wall_s
+        try:
+            while state.step < config.steps and not stop.requested:
+                loss = train_step(state, config, sampler, alphas_cumprod, q, weight)
+                if not math.isfinite(loss):
+                    raise RuntimeError(f"loss became {loss} at step {state.step}")
+                state.wall_s = wall0 + time.monotonic() - started
+                writer.writerow([state.step, f"{loss:.6f}", f"{_lr(config, state.step - 1):.3g}",
+                                 f"{state.wall_s:.1f}"])
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}")
+                if time.monotonic() - last_ckpt > 60 * config.checkpoint_minutes:
+                    log.flush()
+                    save_checkpoint(ckpt_path, state, config)
+                    last_ckpt = time.monotonic()
+        finally:
+            log.flush()
+            save_checkpoint(ckpt_path, state, config)
+    save_pipeline(out / PIPELINE, state, config)
+    return state

@@ -1,0 +1,107 @@
+"""Training the default model, on a tiny UNet and generated photos: the level weighting, a few steps,
+bit-exact resume, refusal to mix settings, and the saved pipeline folder loading back."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from diffc.cli import main
+from diffc.models import training
+
+TINY = training.TrainConfig(size=16, steps=4, batch=2, warmup=2, block_out_channels=(8, 16),
+                            norm_num_groups=4, attention=False, checkpoint_minutes=60.0, threads=1)
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    """Smooth random colour fields (a photo-like spectrum), of different sizes."""
+    rng = np.random.default_rng(0)
+    out = []
+    for h, w in ((24, 30), (20, 20), (32, 18)):
+        field = rng.normal(size=(h, w, 3)).cumsum(0).cumsum(1)
+        field = (field - field.min()) / (np.ptp(field) + 1e-9)
+        out.append((255 * field).astype(np.uint8))
+    return out
+
+
+def test_level_weights_are_a_distribution_with_bounded_elbo_weights() -> None:
+    ab = training.build_scheduler(training.TrainConfig()).alphas_cumprod
+    c = 0.25
+    q, weight = training.level_weights(ab, c)
+    assert q.shape == weight.shape == (1000,)
+    assert torch.all(q > 0) and abs(float(q.sum()) - 1) < 1e-5
+    assert abs(float((q * weight).sum()) - 1) < 1e-4
+    # The ELBO weight over q is (1 + c SNR) / (c (1 + SNR)) up to a constant: between 1 and 1/c.
+    ratio = weight.max() / weight.min()
+    assert 1 <= float(ratio) <= 1 / c + 1e-3
+
+
+def test_a_few_steps_write_log_checkpoint_and_a_loadable_pipeline(photos: list[np.ndarray],
+                                                                   tmp_path: Path) -> None:
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    state = training.train(photos, tmp_path, TINY, progress=False)
+    assert state.step == TINY.steps
+    rows = (tmp_path / training.LOSS_LOG).read_text().splitlines()
+    assert rows[0] == "step,loss,lr,wall_s" and len(rows) == TINY.steps + 1
+    pipe = tmp_path / training.PIPELINE
+    assert (pipe / "model_index.json").is_file()
+    unet = UNet2DModel.from_pretrained(pipe / "unet", local_files_only=True)
+    scheduler = DDPMScheduler.from_pretrained(pipe / "scheduler", local_files_only=True)
+    assert scheduler.config.prediction_type == "v_prediction" and not scheduler.config.clip_sample
+    assert scheduler.config.beta_schedule == "squaredcos_cap_v2"
+    saved = unet.state_dict()
+    assert all(torch.equal(saved[k], state.ema[k]) for k in saved)  # the EMA weights are what ships
+    assert any(not torch.equal(saved[k], v) for k, v in state.unet.state_dict().items())
+
+
+def test_the_saved_pipeline_loads_through_the_model_loader(photos: list[np.ndarray], tmp_path: Path) -> None:
+    from diffc.models.unet import load_model
+
+    training.train(photos, tmp_path, replace(TINY, steps=1), progress=False)
+    model = load_model(tmp_path / training.PIPELINE)
+    assert model.channels == 3 and not model.clip
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(photos: list[np.ndarray],
+                                                               tmp_path: Path) -> None:
+    straight = training.train(photos, tmp_path / "a", TINY, progress=False)
+    training.train(photos, tmp_path / "b", replace(TINY, steps=2), progress=False)
+    resumed = training.train(photos, tmp_path / "b", TINY, resume=True, progress=False)
+    assert resumed.step == straight.step == TINY.steps
+    for name, value in straight.unet.state_dict().items():
+        assert torch.equal(value, resumed.unet.state_dict()[name]), name
+        assert torch.equal(straight.ema[name], resumed.ema[name]), name
+    losses = [(tmp_path / d / training.LOSS_LOG).read_text().splitlines() for d in "ab"]
+    assert [r.split(",")[:2] for r in losses[0]] == [r.split(",")[:2] for r in losses[1]]
+
+
+def test_resume_refuses_other_settings_and_a_fresh_run_refuses_to_overwrite(photos: list[np.ndarray],
+                                                                             tmp_path: Path) -> None:
+    training.train(photos, tmp_path, replace(TINY, steps=1), progress=False)
+    with pytest.raises(ValueError, match="other settings.*lr"):
+        training.train(photos, tmp_path, replace(TINY, lr=1e-3), resume=True, progress=False)
+    with pytest.raises(ValueError, match="exists"):
+        training.train(photos, tmp_path, TINY, progress=False)
+    with pytest.raises(OSError, match="no checkpoint"):
+        training.train(photos, tmp_path / "new", TINY, resume=True, progress=False)
+
+
+def test_photos_smaller_than_the_crop_are_rejected(photos: list[np.ndarray], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 64 px"):
+        training.train(photos, tmp_path, replace(TINY, size=64), progress=False)
+
+
+def test_cli_train_errors(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    args = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet"]
+    assert main(args) == 1  # no manifest.json in the data folder
+    if not torch.cuda.is_available():
+        assert main([*args, "--device", "cuda"]) == 2
