@@ -41,6 +41,7 @@ from rcc.randomness import Domain, key_for
 Split = Literal["sample", "dyadic"]
 MAX_DEPTH = 61
 """Deepest node: heap indices stay below 2**62, the index codes' range."""
+RESOLUTION_ULPS = 2**16
 GRID_POINTS = 4097
 GRID_TAIL = 1e-12
 
@@ -126,6 +127,12 @@ def unimodal_ratio(target: Target, proposal: Proposal, coder: str,
     else:
         lo, hi = _grid_mode(target, proposal, coder)
     mode = tuple(float(v) for v in proposal.cdf(np.array([lo, hi])))
+    # Q lives on quantile intervals of P-mass about 2^-D_inf around the mode: they must span many
+    # representable quantiles there, or the tree cannot be refined (and sampling would be coarse).
+    if 2.0**-dinf_bits < RESOLUTION_ULPS * np.spacing(max(abs(mode[0]), abs(mode[1]))):
+        raise _refusal(coder, "a target that is not too concentrated for double-precision "
+                       f"quantiles of the proposal (D_inf = {dinf_bits:.1f} bits at quantile "
+                       f"{mode[0]:.3g})")
     return UnimodalRatio(target, proposal, mode, dinf_bits * LN2)
 
 
