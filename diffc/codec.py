@@ -37,7 +37,7 @@ from functools import lru_cache
 import numpy as np
 
 from diffc.container import ContainerError, read_container
-from diffc.decoders import decode_state, reconstruct
+from diffc.decoders import DecodedState, decode_state, reconstruct
 from diffc.denoisers import power_law_spectrum
 from diffc.encoder import StepStats, encode
 from diffc.models.unet import PixelModel
@@ -133,6 +133,19 @@ class DecompressOutput:
         return self.n_steps < self.stop_step
 
 
+def _decoder(method: str, solver: str, solver_steps: int) -> tuple[str, int]:
+    """The :func:`diffc.decoders.reconstruct` method name and the model evaluations it makes."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    if solver not in ("ddim", "heun"):
+        raise ValueError(f"solver must be 'ddim' or 'heun', got {solver!r}")
+    if isinstance(solver_steps, bool) or not isinstance(solver_steps, int) \
+            or not 1 <= solver_steps <= MAX_SOLVER_STEPS:
+        raise ValueError(f"solver_steps must be an integer in [1, {MAX_SOLVER_STEPS}]")
+    evals = 1 if method == "mmse" else solver_steps * (2 if solver == "heun" else 1)
+    return ("heun" if (method == "ode" and solver == "heun") else METHODS[method]), evals
+
+
 class _Counted:
     """Calls ``fn`` and ticks ``tick`` once per model evaluation (progress bars)."""
 
@@ -222,6 +235,24 @@ class DiffCCodec:
         digest = bytes(header.schedule_digest)
         return find_schedule(self.vp, shape, lambda s: s.digest()[:len(digest)] == digest, self.steps)
 
+    def decode_state(self, data: bytes) -> DecodedState:
+        """``Z_t`` of a file (or a progressive prefix of one): the part every decoding method shares."""
+        schedule = self._schedule_of(data)
+        with _bar(read_container(data).n_steps, "read", not self.progress) as bar:
+            return decode_state(data, self._denoiser(bar), schedule, channels=self.model.channels,
+                                max_values=self.model.channels * self.max_pixels)
+
+    def reconstruct(self, state: DecodedState, *, method: str = "ode", eta: float | None = None,
+                    solver_steps: int = DEFAULT_SOLVER_STEPS, solver: str = "ddim",
+                    seed: int | None = None) -> np.ndarray:
+        """The ``uint8`` image that ``method`` makes from a decoded state (see :meth:`decompress`)."""
+        name, evals = _decoder(method, solver, solver_steps)
+        with _bar(evals, method, not self.progress) as bar:
+            model = dataclasses.replace(state.model, denoiser=self._denoiser(bar))
+            x = reconstruct(model, state.z, state.t, method=name, steps=solver_steps, eta=eta,
+                            seed=state.container.header.seed if seed is None else seed)
+        return self.model.from_model(x)
+
     def decompress(self, data: bytes, *, method: str = "ode", eta: float | None = None,
                    solver_steps: int = DEFAULT_SOLVER_STEPS, solver: str = "ddim",
                    seed: int | None = None) -> DecompressOutput:
@@ -230,22 +261,11 @@ class DiffCCodec:
         ``seed`` seeds DiffC-A's noise (default: the file's seed); ``solver_steps`` bounds the
         decoder's model evaluations (about twice that for Heun).
         """
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-        if solver not in ("ddim", "heun"):
-            raise ValueError(f"solver must be 'ddim' or 'heun', got {solver!r}")
-        if not isinstance(solver_steps, int) or not 1 <= solver_steps <= MAX_SOLVER_STEPS:
-            raise ValueError(f"solver_steps must be an integer in [1, {MAX_SOLVER_STEPS}]")
-        schedule = self._schedule_of(data)
+        _decoder(method, solver, solver_steps)
         started = time.perf_counter()
-        container = read_container(data)
-        n = container.n_steps
-        total = n + (1 if method == "mmse" else solver_steps * (2 if solver == "heun" else 1))
-        with _bar(total, "decode", not self.progress) as bar:
-            state = decode_state(data, self._denoiser(bar), schedule)
-            name = "heun" if (method == "ode" and solver == "heun") else METHODS[method]
-            x = reconstruct(state.model, state.z, state.t, method=name, steps=solver_steps, eta=eta,
-                            seed=container.header.seed if seed is None else seed)
-        size = tuple(container.header.shape[1:])
-        return DecompressOutput(self.model.from_model(x), 8 * len(data) / (size[0] * size[1]), n,
-                                container.header.stop_step, state.t, time.perf_counter() - started)
+        state = self.decode_state(data)
+        image = self.reconstruct(state, method=method, eta=eta, solver_steps=solver_steps, solver=solver,
+                                 seed=seed)
+        h = state.container.header
+        return DecompressOutput(image, 8 * len(data) / math.prod(h.shape[1:]), state.container.n_steps,
+                                h.stop_step, state.t, time.perf_counter() - started)
