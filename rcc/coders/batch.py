@@ -1,8 +1,11 @@
 """The batched API: many independent targets against one proposal, one seed and stream per item.
 
->>> targets = NormalTargets(loc=[0.1, -0.3], scale=[0.5, 0.4])                # doctest: +SKIP
->>> messages, stats = coder.encode_batch(targets, Normal(0.0, 1.0), seeds=[0, 1])
->>> samples = coder.decode_batch(messages, Normal(0.0, 1.0), seeds=[0, 1])
+>>> from rcc.coders import PoissonFunctionalRepresentation
+>>> coder, proposal = PoissonFunctionalRepresentation(), Normal(0.0, 1.0)
+>>> targets = NormalTargets(loc=[0.1, -0.3], scale=[0.5, 0.4])
+>>> messages, stats = coder.encode_batch(targets, proposal, seeds=[0, 1])
+>>> coder.decode_batch(messages, proposal, seeds=[0, 1]).shape
+(2,)
 
 Item ``i`` is exactly the per-item call ``coder.encode(targets[i], proposal, seeds[i],
 streams[i])``: same message, same statistics, same decoded sample (the tests check it). Every

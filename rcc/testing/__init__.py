@@ -17,6 +17,10 @@ Tests pick ``n`` so that the bugs they target sit well beyond these limits.
 
 Joint behaviour matters: :func:`assert_independent` checks that the error of a channel does not
 depend on its input, with a chi-square test on a contingency table of quantile bins.
+
+For users' own property tests, :mod:`rcc.testing.strategies` draws target/proposal pairs and seeds
+with hypothesis, and :mod:`rcc.testing.plugin` (a pytest plugin) reports the checks a run made
+against the budget (``docs/testing.md``).
 """
 
 from __future__ import annotations
