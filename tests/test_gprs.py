@@ -40,6 +40,18 @@ def test_uniform_pairs_use_the_closed_form_stretch() -> None:
                                                 np.full(2, log_r)), [True, False])
 
 
+def test_categorical_closed_form_stretch_matches_quadrature() -> None:
+    """The excess is piecewise linear between ratio values: sigma is a sum of logarithms."""
+    q, p = Categorical([0.02, 0.5, 0.08, 0.3, 0.1]), Categorical([0.3, 0.2, 0.2, 0.1, 0.2])
+    sigma, excess = stretch_function(q, p), ratio_excess(q, p)
+    kinks = sorted(q.probs / p.probs)
+    for h in (0.05, 0.4, 1.0, 2.6, 2.99):
+        ref, _ = integrate.quad(lambda eta: 1 / excess(eta), 0, h, points=[k for k in kinks if k < h],
+                                limit=200, epsabs=0, epsrel=1e-13)
+        t = np.array([ref * (1 - 1e-9), ref * (1 + 1e-9)])
+        np.testing.assert_array_equal(sigma.accepts(t, np.full(2, math.log(h))), [True, False])
+
+
 @pytest.mark.statistical
 @pytest.mark.parametrize("coder", [GreedyPoissonRejectionSampling(), BranchAndBoundGPRS()],
                          ids=["global", "branch-and-bound"])

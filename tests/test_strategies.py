@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 
 from rcc.testing import strategies as rst
@@ -51,6 +52,7 @@ def test_the_documented_example_runs_through_the_plugin(tmp_path: Path) -> None:
     assert "rcc statistical checks: 3 of 2000 made" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_plugin_fails_a_run_beyond_the_budget(tmp_path: Path) -> None:
     result = _run_pytest(tmp_path, "test_many_checks.py", (
         "from rcc import testing\n\n"

@@ -10,6 +10,10 @@
   in D_inf (AS* and AD*).
 * :class:`GreedyPoissonRejectionSampling` — exact, E[#proposals] = 2^D_inf;
   :class:`BranchAndBoundGPRS` — exact for 1-D unimodal ratios, runtime linear in D_inf.
+
+Every coder also has ``encode_batch`` / ``decode_batch`` (:mod:`rcc.coders.batch`): many
+independent targets against one proposal, one seed and stream per item, identical to the per-item
+calls, compiled for exact PFR and GRS on univariate Normal pairs.
 """
 
 from rcc.coders.astar import AStarCoding, BranchAndBoundAStarCoding

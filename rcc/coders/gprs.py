@@ -10,7 +10,8 @@ The accepted location follows Q **exactly**. The denominator is ``E_P[(r - eta)^
 excess that climbs greedy rejection sampling's staircase (:func:`rcc.coders.grs.ratio_excess`):
 GPRS is GRS in continuous time. The excess is closed-form for Normal pairs, Uniform pairs and
 categorical pairs and computed by quadrature for other univariate pairs (as in GRS). ``sigma``
-itself is closed-form for Uniform pairs (``-r_max log(1 - h / r_max)``); for every other pair,
+itself is closed-form for Uniform pairs (``-r_max log(1 - h / r_max)``) and categorical pairs (the
+excess is piecewise linear in eta, so sigma is a sum of logarithms); for every other pair,
 Gaussians included, it has no elementary antiderivative and is tabulated once per pair by 8-point
 Gauss-Legendre quadrature in ``v = -log2(1 - eta / r_max)`` (where the integrand is smooth, about
 1e-14 relative error), and each accept/reject decision that falls between two table nodes is
@@ -33,6 +34,7 @@ settled by integrating from the lower node to the point's own level. Ratios with
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -58,7 +60,7 @@ from rcc.coders.race import (
 )
 from rcc.codes import EliasDeltaCode, IndexCode
 from rcc.core import Message, Proposal, Stats, Target
-from rcc.distributions import Uniform
+from rcc.distributions import Categorical, Uniform
 from rcc.randomness import Domain, key_for
 
 __all__ = ["BranchAndBoundGPRS", "GreedyPoissonRejectionSampling", "StretchFunction"]
@@ -71,19 +73,23 @@ FIRST_BLOCK = 16
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
 
 
+ClosedForm = Callable[[np.ndarray], np.ndarray]
+"""``gap -> sigma(r_max e^gap)`` for gaps ``log r - log r_max <= 0``."""
+
+
 class StretchFunction:
     """``sigma`` of one pair, with exact accept/reject decisions ``T <= sigma(r)``.
 
-    ``excess``: ``eta -> E_P[(r - eta)^+]``; ``log_r_max``: D_inf in nats; ``uniform``: the ratio
-    takes only the values 0 and ``r_max`` (Uniform pairs), where ``sigma`` is closed-form.
+    ``excess``: ``eta -> E_P[(r - eta)^+]``; ``log_r_max``: D_inf in nats; ``closed_form``: sigma
+    as a function of the gap ``log r - log r_max``, where one is known (else it is tabulated).
     """
 
-    def __init__(self, excess: Excess, log_r_max: float, uniform: bool = False) -> None:
+    def __init__(self, excess: Excess, log_r_max: float, closed_form: ClosedForm | None = None) -> None:
         self._excess = excess
         self.log_r_max = log_r_max
         self.r_max = math.exp(log_r_max)
-        self._uniform = uniform
-        if not uniform:
+        self._closed_form = closed_form
+        if closed_form is None:
             # Geometric panels towards v = 0, where the excess is smooth but not analytic (its
             # correction term behaves like eta^(1 + k)), then equal panels up to the top.
             first = 1.0 / NODES_PER_BIT
@@ -104,13 +110,13 @@ class StretchFunction:
     def accepts(self, arrivals: np.ndarray, log_ratios: np.ndarray) -> np.ndarray:
         """``T <= sigma(r)`` for each point (arrival ``T``, ``log r`` in nats)."""
         t = np.asarray(arrivals, dtype=np.float64)
-        lr = np.asarray(log_ratios, dtype=np.float64)
-        gap = np.minimum(lr - self.log_r_max, 0.0)
+        gap = np.minimum(np.asarray(log_ratios, dtype=np.float64) - self.log_r_max, 0.0)
         with np.errstate(divide="ignore"):
             v = -np.log2(-np.expm1(gap))  # +inf at the top, 0 where r = 0
         top = v >= TOP_BITS
-        if self._uniform:  # sigma(eta(v)) = r_max v ln 2
-            return top | (t <= self.r_max * v * math.log(2))
+        if self._closed_form is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return top | (t <= self._closed_form(gap))
         j = np.minimum(np.searchsorted(self._v, v, side="right") - 1, self._v.size - 2)
         lower, upper = self._sigma[j], self._sigma[j + 1]
         out = top | (t <= lower)
@@ -119,11 +125,43 @@ class StretchFunction:
         return out
 
 
+def _uniform_sigma(r_max: float) -> ClosedForm:
+    """r is 0 or r_max, the excess ``1 - eta / r_max``: ``sigma(h) = -r_max log(1 - h / r_max)``."""
+    return lambda gap: -r_max * np.log(-np.expm1(gap))
+
+
+def _categorical_sigma(q: Categorical, p: Categorical, log_r_max: float) -> ClosedForm:
+    """Between consecutive ratio values the excess is linear, ``A_j - B_j eta`` (the Q- and P-mass
+    of the symbols with ``r > eta``), so sigma is a sum of logarithms."""
+    support = p.probs > 0
+    r = np.sort(q.probs[support] / p.probs[support])
+    pk = p.probs[support][np.argsort(q.probs[support] / p.probs[support])]
+    a = np.cumsum((r * pk)[::-1])[::-1]  # Q-mass of the symbols from j up
+    b = np.cumsum(pk[::-1])[::-1]
+    starts = np.concatenate(([0.0], r[:-1]))  # piece j covers levels [starts[j], r[j])
+    with np.errstate(divide="ignore"):
+        pieces = np.log((a - b * starts) / np.maximum(a - b * r, 0.0)) / b
+    knots = np.concatenate(([0.0], np.cumsum(pieces)))  # sigma(starts[j])
+    r_max = math.exp(log_r_max)
+
+    def sigma(gap: np.ndarray) -> np.ndarray:
+        h = r_max * np.exp(gap)
+        j = np.minimum(np.searchsorted(r, h, side="right"), r.size - 1)
+        return knots[j] + np.log((a[j] - b[j] * starts[j]) / (a[j] - b[j] * h)) / b[j]
+
+    return sigma
+
+
 def stretch_function(target: Target, proposal: Proposal) -> StretchFunction:
-    """The pair's stretch function (D_inf must be finite)."""
+    """The pair's stretch function (D_inf must be finite): closed-form for Uniform and categorical
+    pairs, tabulated from the excess otherwise."""
     log_r_max = target.divergences(proposal).dinf_bits * math.log(2)
-    return StretchFunction(ratio_excess(target, proposal), log_r_max,
-                           uniform=isinstance(target, Uniform) and isinstance(proposal, Uniform))
+    closed_form = None
+    if isinstance(target, Uniform) and isinstance(proposal, Uniform):
+        closed_form = _uniform_sigma(math.exp(log_r_max))
+    elif isinstance(target, Categorical) and isinstance(proposal, Categorical):
+        closed_form = _categorical_sigma(target, proposal, log_r_max)
+    return StretchFunction(ratio_excess(target, proposal), log_r_max, closed_form)
 
 
 def _stretch_cache() -> PairCache:
