@@ -333,11 +333,13 @@ def _grs_normal(cand_keys, accept_keys, params, logs, first, largest, out_index,
                 r = np.exp(lr)
                 width = upper - lower
                 prob = (min(r, upper) - min(r, lower)) / width if width > 0 else 1.0
-                u0, _ = _block_uniforms(accept_keys[i, 0], accept_keys[i, 1], np.uint64(0),
-                                        np.uint64(k))
-                if u0 < prob:
-                    out_index[i], out_lr[i], found = k, lr, True
-                    break
+                # prob = 0 rejects whatever the uniform (which lies in (0, 1)): skip drawing it.
+                if prob > 0:
+                    u0, _ = _block_uniforms(accept_keys[i, 0], accept_keys[i, 1], np.uint64(0),
+                                            np.uint64(k))
+                    if u0 < prob:
+                        out_index[i], out_lr[i], found = k, lr, True
+                        break
                 lower = upper
             k0, block = k0 + block, min(2 * block, largest)
 
