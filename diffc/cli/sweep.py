@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from diffc.cli._common import UsageError, codec_from
-    from diffc.tools.sweep import SweepConfig, load_images, run_sweep
+    from diffc.tools.sweep import SweepConfig, load_images, run_sweep, table
 
     try:
         config = SweepConfig(stops=args.stops, methods=args.methods, baselines=args.baselines,
@@ -52,20 +52,9 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from err
     images = load_images(args.images)
-    results = run_sweep(codec_from(args), images, config, args.out, progress=not args.quiet)
-    print_table(results)
+    codec = codec_from(args)
+    codec.progress = False  # the sweep shows one bar per image instead
+    results = run_sweep(codec, images, config, args.out, progress=not args.quiet)
+    print(table(results))
     print(f"\nresults in {args.out}/: one CompressAI JSON per method, rd.png, grids/, files/")
     return 0
-
-
-def print_table(results: dict[str, dict]) -> None:
-    """bpp, PSNR, MS-SSIM and LPIPS per method and stop point (means over the images)."""
-    def cell(v: float | None, fmt: str) -> str:
-        return format(v, fmt) if v is not None else "-"
-
-    print(f"{'method':<12} {'stop':>4} {'bpp':>7} {'PSNR':>6} {'MS-SSIM':>8} {'LPIPS':>6}")
-    for name, method in results.items():
-        r = method["results"]
-        for i, k in enumerate(r["stop"]):
-            print(f"{name:<12} {k:>4} {cell(r['bpp'][i], '7.4f')} {cell(r['psnr-rgb'][i], '6.2f')} "
-                  f"{cell(r['ms-ssim-rgb'][i], '8.4f')} {cell(r['lpips'][i], '6.3f')}")

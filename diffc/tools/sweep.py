@@ -35,7 +35,7 @@ from diffc.tools import metrics as image_metrics
 from diffc.tools.images import read_image, write_png
 
 __all__ = ["METHOD_NAMES", "SweepConfig", "find_images", "job_id", "load_images", "merge", "run_image_job",
-           "run_sweep"]
+           "run_sweep", "table"]
 
 METHOD_NAMES = {"ode": "DiffC-F", "sde": "DiffC-A", "mmse": "DiffC-MMSE"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
@@ -123,20 +123,29 @@ def job_id(codec: DiffCCodec, image: np.ndarray, config: SweepConfig) -> str:
     return h.hexdigest()[:16]
 
 
-def run_image_job(codec: DiffCCodec, name: str, image: np.ndarray, config: SweepConfig, out: Path) -> dict:
-    """Encode once, decode every stop with every method, match every baseline; write the job's files."""
+def run_image_job(codec: DiffCCodec, name: str, image: np.ndarray, config: SweepConfig, out: Path,
+                  progress: bool = False) -> dict:
+    """Encode once, decode every stop with every method, match every baseline; write the job's files.
+
+    ``progress``: one tqdm bar for this image (encode, then each stop's decoders and baselines)."""
+    from tqdm.auto import tqdm
+
     from diffc.tools.baselines import available_codecs, match_bpp
 
     files = out / "files" / name
     files.mkdir(parents=True, exist_ok=True)
     write_png(files / "original.png", image)
-    encoded = codec.compress(image, seed=config.seed)
-    _atomic_write(files / f"{name}.dfc", encoded.data)
-    pixels = image.shape[0] * image.shape[1]
     codecs = available_codecs()
     baselines = [b for b in (config.baselines or tuple(codecs)) if b in codecs]
+    bar = tqdm(total=1, desc=name, unit="task", disable=not progress)
+    encoded = codec.compress(image, seed=config.seed)
+    _atomic_write(files / f"{name}.dfc", encoded.data)
+    stops = _stops(config, len(encoded.steps))
+    bar.total = 1 + len(stops) * (len(config.methods) + len(baselines))
+    bar.update()
+    pixels = image.shape[0] * image.shape[1]
     rows: dict[str, list[dict]] = {m: [] for m in (*(METHOD_NAMES[m] for m in config.methods), *baselines)}
-    for k in _stops(config, len(encoded.steps)):
+    for k in stops:
         prefix = truncate(encoded.data, k)
         bpp = 8 * len(prefix) / pixels
         enc_s = sum(s.seconds for s in encoded.steps[:k])
@@ -153,6 +162,7 @@ def run_image_job(codec: DiffCCodec, name: str, image: np.ndarray, config: Sweep
             rows[METHOD_NAMES[method]].append({
                 "stop": k, "t": state.t, "bpp": bpp, "ideal_bpp": ideal, **_measure(image, decoded),
                 "encoding_time": enc_s, "decoding_time": dec_s, "png": str(png.relative_to(out))})
+            bar.update()
         for b in baselines:
             res = match_bpp(codecs[b], image, bpp)
             png = files / f"{b}_k{k:03d}.png"
@@ -160,6 +170,8 @@ def run_image_job(codec: DiffCCodec, name: str, image: np.ndarray, config: Sweep
             rows[b].append({"stop": k, "target_bpp": bpp, "bpp": res.bpp, "quality": res.quality,
                             **_measure(image, res.decoded), "encoding_time": res.encode_seconds,
                             "decoding_time": res.decode_seconds, "png": str(png.relative_to(out))})
+            bar.update()
+    bar.close()
     result = {"format": JOB_FORMAT, "job_id": job_id(codec, image, config), "image": name,
               "size": list(image.shape[:2]), "file_bpp": encoded.bpp, "file_ideal_bpp": encoded.ideal_bpp,
               "steps": len(encoded.steps), "methods": rows}
@@ -238,15 +250,14 @@ def _finished(out: Path, name: str, jid: str) -> dict | None:
 
 def run_sweep(codec: DiffCCodec, images: Mapping[str, np.ndarray], config: SweepConfig, out: Path, *,
               progress: bool = True, on_result: Callable[[dict], None] | None = None) -> dict[str, dict]:
-    """Run (or resume) a sweep in this process; returns the merged CompressAI results by method."""
-    from tqdm.auto import tqdm
-
+    """Run (or resume) a sweep in this process, a progress bar per image; returns the merged
+    CompressAI results by method."""
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for name, image in tqdm(list(images.items()), desc="images", unit="image", disable=not progress):
+    for name, image in images.items():
         result = _finished(out, name, job_id(codec, image, config))
         if result is None:
-            result = run_image_job(codec, name, image, config, out)
+            result = run_image_job(codec, name, image, config, out, progress)
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -263,6 +274,20 @@ def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
            "DiffC-A": f"DiffC-A: ancestral sampling ({config.solver_steps} steps); {setting}",
            "DiffC-MMSE": f"DiffC, the denoiser's posterior mean at the stop; {setting}"}
     return out | {name: c.description for name, c in available_codecs().items()}
+
+
+def table(results: Mapping[str, Mapping]) -> str:
+    """bpp, PSNR, MS-SSIM and LPIPS per method and stop point (means over the images), as text."""
+    def cell(v: float | None, fmt: str) -> str:
+        return format(v, fmt) if v is not None else "-"
+
+    lines = [f"{'method':<12} {'stop':>4} {'bpp':>7} {'PSNR':>6} {'MS-SSIM':>8} {'LPIPS':>6}"]
+    for name, method in results.items():
+        r = method["results"]
+        lines += [f"{name:<12} {k:>4} {cell(r['bpp'][i], '7.4f')} {cell(r['psnr-rgb'][i], '6.2f')} "
+                  f"{cell(r['ms-ssim-rgb'][i], '8.4f')} {cell(r['lpips'][i], '6.3f')}"
+                  for i, k in enumerate(r["stop"])]
+    return "\n".join(lines)
 
 
 def load_images(paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
