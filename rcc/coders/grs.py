@@ -102,14 +102,20 @@ QUADRATURE_PANELS = 4096
 QUADRATURE_TAIL = 1e-13
 
 
+def target_range(target: Target, tail: float) -> tuple[float, float]:
+    """Where a univariate target lives: its ``[F^-1(tail), F^-1(1 - tail)]`` when it has a ppf,
+    else its support (possibly infinite)."""
+    ppf = getattr(target, "ppf", None)
+    if ppf is not None:
+        lo, hi = (float(v) for v in ppf(np.array([tail, 1 - tail])))
+        return lo, hi
+    return target.support() if hasattr(target, "support") else (-math.inf, math.inf)
+
+
 def _quadrature_excess(target: Target, proposal: Proposal) -> Excess:
     """E_P[(r - L)^+] = integral of (q - L p)^+ over the target's quantile range, by 8-point
     Gauss-Legendre on equal panels; q and p are evaluated once, each level costs one dot product."""
-    ppf = getattr(target, "ppf", None)
-    if ppf is not None:
-        lo, hi = (float(v) for v in ppf(np.array([QUADRATURE_TAIL, 1 - QUADRATURE_TAIL])))
-    else:
-        lo, hi = target.support() if hasattr(target, "support") else (-math.inf, math.inf)
+    lo, hi = target_range(target, QUADRATURE_TAIL)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise TypeError("greedy rejection sampling of a general univariate target needs its ppf "
                         f"or a finite support, which {type(target).__name__} does not give")

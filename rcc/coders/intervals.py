@@ -32,6 +32,7 @@ from scipy import optimize
 
 import kernels
 from rcc.bounds import LN2
+from rcc.coders.grs import target_range
 from rcc.coders.race import check_dinf, check_pair
 from rcc.codes import IndexCode
 from rcc.core import Message, Proposal, Target, log_ratio
@@ -61,11 +62,7 @@ def _normal_mode(q: Normal, p: Normal) -> tuple[float, float]:
 
 def _grid_mode(target: Target, proposal: Proposal, coder: str) -> tuple[float, float]:
     """Mode of a log-ratio that must be unimodal on a grid of the target's quantile range."""
-    ppf = getattr(target, "ppf", None)
-    if ppf is not None:
-        lo, hi = (float(v) for v in ppf(np.array([GRID_TAIL, 1 - GRID_TAIL])))
-    else:
-        lo, hi = target.support() if hasattr(target, "support") else (-math.inf, math.inf)
+    lo, hi = target_range(target, GRID_TAIL)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise _refusal(coder, "a target with a ppf or a finite support, to find the mode of dQ/dP")
     x = np.linspace(lo, hi, GRID_POINTS)
