@@ -137,3 +137,14 @@ def test_decoder_arguments_are_checked(codec: DiffCCodec, encoded: tuple[np.ndar
                 {"solver_steps": 10**10}, {"method": "eta"}, {"method": "ode", "eta": 0.3}):
         with pytest.raises(ValueError):
             codec.decompress(encoded[1], **bad)
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction", "sample"])
+def test_every_prediction_type_round_trips(tmp_path: Path, prediction: str) -> None:
+    model = load_model(save_tiny_model(tmp_path, prediction=prediction))
+    codec = DiffCCodec(model, CHANNEL, steps=STEPS, progress=False)
+    image = smooth_image(9, 10, seed=4)
+    data = codec.compress(image, seed=1).data
+    out = codec.decompress(data, method="ode", solver_steps=2)
+    assert out.image.shape == image.shape and out.n_steps == STEPS
+    assert np.array_equal(out.image, codec.decompress(data, method="ode", solver_steps=2).image)
