@@ -18,7 +18,7 @@ from rcc.coders import (
 )
 from rcc.coders.batch import NormalTargets, _first_indices, item_keys, messages_for
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, ZipfCode
-from rcc.core import Message
+from rcc.core import Coder, Message
 from rcc.distributions import Categorical, Normal
 from rcc.randomness import Domain, key_for
 
@@ -79,6 +79,8 @@ def test_batch_messages_are_the_codes_own(code) -> None:
 
 @pytest.mark.parametrize("coder", CODERS, ids=_name)
 def test_every_coder_batch_equals_per_item_calls(coder) -> None:
+    assert isinstance(coder, Coder) and coder.exact == (getattr(coder, "max_candidates", None) is None
+                                                        and not hasattr(coder, "n_candidates"))
     seeds = np.arange(100, 112)
     streams = np.stack([np.arange(12), np.full(12, 3)], axis=1)
     _assert_batch_is_per_item(coder, _targets(12), P, seeds, streams)

@@ -384,15 +384,10 @@ def _eligible(dinf_nats: np.ndarray, max_dinf_bits: float) -> bool:
     return bool(np.all(dinf_nats / LN2 <= max_dinf_bits))
 
 
-def _keys(seeds: np.ndarray, paths: np.ndarray, domain: Domain) -> np.ndarray:
-    return item_keys(seeds, domain, paths)
-
-
 def pfr_normal_batch(code: IndexCode, pairs: np.ndarray, max_dinf_bits: float, seeds: np.ndarray,
-                     paths: np.ndarray) -> tuple[list[Message], BatchStats] | None:
-    """Exact PFR of univariate Normal pairs, compiled; None when an item needs the per-item path."""
-    from rcc.coders.race import FIRST_BLOCK, MAX_BLOCK_VALUES
-
+                     paths: np.ndarray, blocks: tuple[int, int]) -> tuple[list[Message], BatchStats] | None:
+    """Exact PFR of univariate Normal pairs, compiled; None when an item needs the per-item path.
+    ``blocks``: the per-item search's first and largest block (its arrival times depend on them)."""
     log_w_max = _dinf_nats(pairs)
     if not _eligible(log_w_max, max_dinf_bits):
         return None
@@ -400,17 +395,15 @@ def pfr_normal_batch(code: IndexCode, pairs: np.ndarray, max_dinf_bits: float, s
     params = np.stack([pairs[:, 0], pairs[:, 1], np.log(pairs[:, 1]), pairs[:, 2], pairs[:, 3],
                        np.log(pairs[:, 3])], axis=1)
     index, proposals, lr = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n)
-    _pfr_normal(_keys(seeds, paths, Domain.CANDIDATES), _keys(seeds, paths, Domain.ARRIVALS),
-                params, log_w_max, FIRST_BLOCK, MAX_BLOCK_VALUES, index, proposals, lr)
+    _pfr_normal(item_keys(seeds, Domain.CANDIDATES, paths), item_keys(seeds, Domain.ARRIVALS, paths),
+                params, log_w_max, *blocks, index, proposals, lr)
     return _finish_batch(code, index, proposals, lr)
 
 
 def grs_normal_batch(code: IndexCode, pairs: np.ndarray, max_dinf_bits: float, seeds: np.ndarray,
-                     paths: np.ndarray) -> tuple[list[Message], BatchStats] | None:
-    """GRS of univariate Normal pairs, compiled; None when an item needs the per-item path."""
-    from rcc.coders.grs import FIRST_BLOCK
-    from rcc.coders.race import MAX_BLOCK_VALUES
-
+                     paths: np.ndarray, blocks: tuple[int, int]) -> tuple[list[Message], BatchStats] | None:
+    """GRS of univariate Normal pairs, compiled; None when an item needs the per-item path.
+    ``blocks``: the per-item search's first and largest block."""
     log_r_max = _dinf_nats(pairs)
     if not _eligible(log_r_max, max_dinf_bits):
         return None
@@ -421,8 +414,8 @@ def grs_normal_batch(code: IndexCode, pairs: np.ndarray, max_dinf_bits: float, s
     params = np.stack([m_q, s_q, m_p, s_p, a, x0, log_r_max], axis=1)
     logs = np.stack([np.log(s_q), np.log(s_p)], axis=1)
     index, lr = np.empty(n, np.int64), np.empty(n)
-    _grs_normal(_keys(seeds, paths, Domain.CANDIDATES), _keys(seeds, paths, Domain.ACCEPT), params,
-                logs, FIRST_BLOCK, MAX_BLOCK_VALUES, index, lr)
+    _grs_normal(item_keys(seeds, Domain.CANDIDATES, paths), item_keys(seeds, Domain.ACCEPT, paths),
+                params, logs, *blocks, index, lr)
     return _finish_batch(code, index, index + 1, lr)
 
 
@@ -439,7 +432,7 @@ def decode_candidates_batch(code: IndexCode, messages: Sequence[Message], propos
     if limit is not None and index.size and index.max() >= limit:
         raise ValueError(f"corrupt message: index {int(index.max())} beyond the {limit} candidates")
     out = np.empty(index.size)
-    _normal_candidates(_keys(seeds, paths, Domain.CANDIDATES), index, float(proposal.loc),
+    _normal_candidates(item_keys(seeds, Domain.CANDIDATES, paths), index, float(proposal.loc),
                        float(proposal.scale), out)
     return out
 

@@ -29,6 +29,7 @@ from rcc.coders.batch import (
     pfr_normal_batch,
 )
 from rcc.coders.race import (
+    block_sizes,
     check_candidates,
     check_dinf,
     check_pair,
@@ -85,7 +86,8 @@ class PoissonFunctionalRepresentation(CandidateBatchCoder):
                      paths: np.ndarray) -> tuple[list[Message], BatchStats] | None:
         pairs = normal_pairs(targets, proposal) if self.exact else None
         return None if pairs is None else pfr_normal_batch(self.index_code, pairs,
-                                                           self.max_dinf_bits, seeds, paths)
+                                                           self.max_dinf_bits, seeds, paths,
+                                                           block_sizes(()))
 
     def decode(self, message: Message, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> np.ndarray:
