@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from diffc.tools.images import as_image
+
 try:
     import pillow_jxl  # noqa: F401  (importing it registers the JXL format with Pillow)
 except ImportError:  # optional: the `baselines` extra; jpeg-xl is then simply not available
@@ -60,21 +62,8 @@ __all__ = [
     "Codec",
     "PillowCodec",
     "available_codecs",
-    "check_image",
     "match_bpp",
 ]
-
-
-def check_image(image: np.ndarray) -> None:
-    """Raise unless ``image`` is a non-empty uint8 (H, W) or (H, W, 3) array (TypeError / ValueError)."""
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"image must be uint8, got {image.dtype}")
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise ValueError(f"image must be (H, W) grayscale or (H, W, 3) RGB, got shape {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image is empty: shape {image.shape}")
 
 
 class Codec(ABC):
@@ -90,7 +79,7 @@ class Codec(ABC):
 
     def encode(self, image: np.ndarray, quality: int) -> bytes:
         """Compress a uint8 (H, W) or (H, W, 3) image at ``quality`` into the codec's file format."""
-        check_image(image)
+        image = as_image(image)
         if isinstance(quality, bool) or not isinstance(quality, int | np.integer):
             raise TypeError(f"quality must be an integer, got {type(quality).__name__}")
         low, high = self.quality_range
@@ -219,7 +208,7 @@ def match_bpp(codec: Codec, image: np.ndarray, target_bpp: float) -> BaselineRes
     outer neighbours are compared and the nearest wins (ties: the lower quality). A target outside
     the reachable range returns the nearest end. At most ceil(log2(range)) + 4 encodes, each done once.
     """
-    check_image(image)
+    image = as_image(image)
     if isinstance(target_bpp, bool) or not isinstance(target_bpp, int | float | np.floating | np.integer):
         raise TypeError(f"target_bpp must be a number, got {type(target_bpp).__name__}")
     if not (math.isfinite(target_bpp) and target_bpp > 0):

@@ -30,19 +30,20 @@ class ImageError(ValueError):
     """The input is not an 8-bit RGB or grayscale image the codec can take."""
 
 
-def as_image(array: object) -> np.ndarray:
-    """Check that ``array`` is a non-empty ``uint8`` image ``(H, W)`` or ``(H, W, 3)``."""
-    a = np.asarray(array)
-    if a.dtype != np.uint8:
-        raise ImageError(f"expected an 8-bit image (uint8), got dtype {a.dtype}")
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
+def as_image(array: np.ndarray, name: str = "image") -> np.ndarray:
+    """The one image contract of the image layer: a non-empty ``uint8`` array ``(H, W)``,
+    ``(H, W, 1)`` (returned as ``(H, W)``) or ``(H, W, 3)``; ``TypeError`` for a non-array,
+    :class:`ImageError` otherwise."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
+    if array.dtype != np.uint8:
+        raise ImageError(f"{name} must be an 8-bit image (uint8), got dtype {array.dtype}")
+    a = array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)):
-        if a.ndim == 3 and a.shape[2] == 4:
-            raise ImageError("RGBA arrays are not supported: drop or composite the alpha channel first")
-        raise ImageError(f"expected an image of shape (H, W) or (H, W, 3), got {a.shape}")
+        rgba = " (RGBA: drop or composite the alpha channel first)" if a.ndim == 3 and a.shape[2] == 4 else ""
+        raise ImageError(f"{name} must have shape (H, W), (H, W, 1) or (H, W, 3), got {a.shape}{rgba}")
     if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ImageError(f"the image is empty ({a.shape[0]}x{a.shape[1]} pixels)")
+        raise ImageError(f"{name} is empty ({a.shape[0]}x{a.shape[1]} pixels)")
     return a
 
 

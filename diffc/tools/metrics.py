@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
 
+from diffc.tools.images import as_image
 from diffc.tools.lpips import AlexNetLPIPS, load_alexnet_lpips
 
 DATA_RANGE = 255.0
@@ -41,15 +42,8 @@ LPIPS_MIN_SIDE = 31
 
 
 def _check_pair(reference: np.ndarray, decoded: np.ndarray) -> None:
-    for name, image in (("reference", reference), ("decoded", decoded)):
-        if not isinstance(image, np.ndarray):
-            raise TypeError(f"{name} must be a numpy array, got {type(image).__name__}")
-        if image.dtype != np.uint8:
-            raise ValueError(f"{name} must be uint8 (8-bit pixels), got {image.dtype}")
-        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
-            raise ValueError(f"{name} must have shape (H, W), (H, W, 1) or (H, W, 3), got {image.shape}")
-        if image.size == 0:
-            raise ValueError(f"{name} is empty: shape {image.shape}")
+    as_image(reference, "reference")
+    as_image(decoded, "decoded")
     if reference.shape != decoded.shape:
         raise ValueError(f"shape mismatch: reference {reference.shape}, decoded {decoded.shape}")
 

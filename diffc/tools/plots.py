@@ -30,7 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from diffc.tools.baselines import check_image
+from diffc.tools.images import as_image
 
 __all__ = ["DEFAULT_METRICS", "Tile", "image_grid", "rd_plot"]
 
@@ -188,7 +188,7 @@ def image_grid(
     if not tiles:
         raise ValueError("image_grid needs at least one tile")
     for label, image, caption in tiles:
-        check_image(image)
+        as_image(image)
         if not isinstance(label, str) or not isinstance(caption, str):
             raise TypeError("a tile's label and caption must be strings")
     largest = max(max(image.shape[:2]) for _, image, _ in tiles)
