@@ -98,6 +98,14 @@ def test_compiled_kernels_equal_per_item_calls(coder) -> None:
     _assert_batch_is_per_item(coder, listed, P, np.arange(20) + 2**40, None)
 
 
+def test_compiled_pfr_filters_change_nothing_at_high_dinf() -> None:
+    """About 2^9 candidates per item, most of them skipped by the kernel's filters."""
+    rng = np.random.default_rng(9)
+    targets = NormalTargets(0.2 + 0.01 * rng.standard_normal(40), np.full(40, 0.004))
+    assert targets[0].divergences(P).dinf_bits > 8
+    _assert_batch_is_per_item(PoissonFunctionalRepresentation(), targets, P, np.arange(40), (2,))
+
+
 def test_categorical_batches_use_the_per_item_loop() -> None:
     q = [Categorical([0.7, 0.1, 0.2]), Categorical([0.1, 0.1, 0.8])]
     p = Categorical([0.3, 0.3, 0.4])

@@ -276,26 +276,65 @@ def _exponential(key: np.ndarray, k: int) -> float:
     return -np.log(u0)
 
 
+SKIP_MARGIN_NATS = 1e-9
+"""Slack of the filters below: far above the rounding of a log-ratio (about 1e-14 nats)."""
+REFRESH = 64
+"""Skipped candidates between refreshes of the filter (which tightens as arrivals grow)."""
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _hopeful_quantiles(gap: float, curvature: float, x0: float, m_p: float,
+                       s_p: float) -> tuple[float, float]:
+    """Quantiles of P outside of which a candidate's log-ratio is at most ``log w_max - gap``:
+    ``log r = log w_max - curvature (x - x0)^2``, widened by the slack on both scales."""
+    if gap == np.inf:
+        return -1.0, 2.0
+    w = math.sqrt(max(gap + SKIP_MARGIN_NATS, 0.0) / curvature)
+    return (_ndtr((x0 - w - m_p) / s_p) - 1e-12, _ndtr((x0 + w - m_p) / s_p) + 1e-12)
+
+
 @njit(parallel=True, **JIT_OPTIONS)
 def _pfr_normal(cand_keys, arr_keys, params, log_w_max, first, largest, out_index,  # noqa: ANN001
                 out_proposals, out_lr) -> None:
-    """Exact PFR of each item; ``params`` rows: m_q, s_q, log s_q, m_p, s_p, log s_p."""
+    """Exact PFR of each item; ``params`` rows: m_q, s_q, log s_q, m_p, s_p, log s_p, curvature
+    ``(1/s_q^2 - 1/s_p^2) / 2`` and mode ``x0`` of the log-ratio.
+
+    Every decision is the per-item search's, computed the same way; two filters only skip work
+    whose outcome is already certain. A candidate improves the best score only if
+    ``log r > log A - best``; with ``log A >= L`` (an earlier arrival's log) that needs its quantile
+    inside :func:`_hopeful_quantiles` of ``gap = log w_max + best - L``, so the others skip their
+    normal, log-densities and log-arrival. The stopping rule ``log A - log w_max >= best`` needs
+    the logarithm only once ``A`` comes within a relative 1e-12 of ``exp(best + log w_max)``.
+    """
     for i in prange(cand_keys.shape[0]):
-        m_q, s_q, l_q, m_p, s_p, l_p = params[i]
+        m_q, s_q, l_q, m_p, s_p, l_p, curvature, x0 = params[i]
+        lwm = log_w_max[i]
         best_s, best_k, best_lr = np.inf, -1, -np.inf
+        stop_arrival, lo, hi, floor_log_a, skipped = np.inf, -1.0, 2.0, -np.inf, 0
         carry, k0, block, stop = 0.0, 0, first, -1
         while stop < 0:
             c = 0.0
             for k in range(k0, k0 + block):
                 c += _exponential(arr_keys[i], k)
-                log_a = np.log(carry + c)
-                if log_a - log_w_max[i] >= best_s:
+                a = carry + c
+                if a >= stop_arrival and np.log(a) - lwm >= best_s:
                     stop = k
                     break
-                x = _candidate(cand_keys[i], k, m_p, s_p)
+                u0, _ = _block_uniforms(cand_keys[i, 0], cand_keys[i, 1], np.uint64(0), np.uint64(k))
+                if not lo < u0 < hi:
+                    skipped += 1
+                    if skipped % REFRESH == 0:  # arrivals grew: tighten the filter
+                        floor_log_a = np.log(a)
+                        lo, hi = _hopeful_quantiles(lwm + best_s - floor_log_a, curvature, x0, m_p, s_p)
+                    continue
+                log_a = np.log(a)
+                x = m_p + s_p * _ndtri(u0)
                 lr = _normal_log_prob(x, m_q, s_q, l_q) - _normal_log_prob(x, m_p, s_p, l_p)
                 if log_a - lr < best_s:
                     best_s, best_k, best_lr = log_a - lr, k, lr
+                    stop_arrival = math.exp(best_s + lwm) * (1 - 1e-12)
+                floor_log_a = log_a
+                lo, hi = _hopeful_quantiles(lwm + best_s - floor_log_a, curvature, x0, m_p, s_p)
             carry += c
             k0, block = k0 + block, min(2 * block, largest)
         out_index[i], out_proposals[i], out_lr[i] = best_k, stop, best_lr
@@ -392,8 +431,10 @@ def pfr_normal_batch(code: IndexCode, pairs: np.ndarray, max_dinf_bits: float, s
     if not _eligible(log_w_max, max_dinf_bits):
         return None
     n = pairs.shape[0]
-    params = np.stack([pairs[:, 0], pairs[:, 1], np.log(pairs[:, 1]), pairs[:, 2], pairs[:, 3],
-                       np.log(pairs[:, 3])], axis=1)
+    m_q, s_q, m_p, s_p = pairs.T
+    curvature = 0.5 * (1 / s_q**2 - 1 / s_p**2)
+    x0 = (m_q / s_q**2 - m_p / s_p**2) / (2 * curvature)
+    params = np.stack([m_q, s_q, np.log(s_q), m_p, s_p, np.log(s_p), curvature, x0], axis=1)
     index, proposals, lr = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n)
     _pfr_normal(item_keys(seeds, Domain.CANDIDATES, paths), item_keys(seeds, Domain.ARRIVALS, paths),
                 params, log_w_max, *blocks, index, proposals, lr)
