@@ -20,18 +20,29 @@ more than ``chunk_bits``, no partition can fit it, so the call's chunk budget gr
 dimension's KL (every chunk then searches the larger N); past ``max_search_bits`` this is a clear
 error instead, since the search would take too long. These decisions are integer arithmetic on the
 per-coordinate KL rounded to 2^-KL_GRID_BITS bit, with the first trial winning a tie, so that every
-CPU takes the same ones (``docs/determinism.md``). The budget growth (Elias gamma), the chunk
-count (Elias gamma) and the chosen trial (fixed length) are side information, written into the
-message and counted in its bits.
+CPU takes the same ones (``docs/determinism.md``).
+
+Message: the side information, then the index code's bits, in one bit stream padded once to a byte.
+The side information (:class:`SideInfo`, read by :meth:`GaussianChannel.side_info`) is
+
+* the budget growth ``budget - chunk_bits``, Elias gamma of ``growth + 1`` (1 bit when none);
+* the chunk count, Elias delta (``log2 n + 2 log2 log2 n + 1`` bits: 1 for one chunk, 14 for 200);
+* the partition trial, ``partition_trial_bits`` bits, only when there is more than one chunk (one
+  chunk holds every dimension whatever the shuffle).
 
 Index codes (``index_code``): ``"fixed"`` writes ``log2 N`` bits per chunk; ``"zipf"`` and
-``"zipf_truncated"`` range-code each index with Li & El Gamal's Zipf law for the mean chunk KL
-(:class:`rcc.codes.ZipfCode`), untruncated or truncated at N. The Zipf codes need the KL at the
-decoder, so the total KL, quantized to a quarter bit, is sent as side information too.
+``"zipf_truncated"`` range-code each index with Li & El Gamal's Zipf law (:class:`rcc.codes.ZipfCode`),
+untruncated or truncated at N, and the message loses the trailing bytes of the range coder's last
+word that its decoder does not need (it reads them as zeros). The Zipf law is the one for a chunk KL
+of half the budget, which the decoder knows: sending the mean chunk KL (in 1 to 8 bits per call)
+bought less in index bits than it cost, on every mix of calls measured (one chunk of 0.2 to 9 bits,
+hundreds of chunks; budgets of 4 and 10 bits), since the chunks' mean KL stays near half the budget
+and the code's length is flat in it.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,17 +56,20 @@ from rcc.codes import (
     FixedLengthCode,
     IndexCode,
     ZipfCode,
+    elias_delta_read,
+    elias_delta_write,
     elias_gamma_read,
     elias_gamma_write,
+    trim,
 )
 from rcc.core import Message
 from rcc.randomness import Domain, key_for
 
-__all__ = ["INDEX_CODES", "GaussianChannel", "GaussianChannelStats"]
+__all__ = ["INDEX_CODES", "GaussianChannel", "GaussianChannelStats", "SideInfo"]
 
 INDEX_CODES = ("fixed", "zipf", "zipf_truncated")
-KL_QUANTUM = 4
-"""The total KL is sent in units of 1/KL_QUANTUM bit when an index code needs it."""
+_RANGE_CODED_SLACK = 4
+"""Trailing bytes a range-coded message may lose (the coder's last 32-bit word)."""
 KL_GRID_BITS = 20
 """Every decision about chunks is taken on the per-coordinate KL rounded to multiples of
 2^-KL_GRID_BITS bit, in int64 (``docs/determinism.md``): float sums of the same KL in another
@@ -94,6 +108,21 @@ class GaussianChannelStats:
 
 
 
+@dataclass(frozen=True)
+class SideInfo:
+    """The side information at the start of a message (module docstring), as the decoder reads it.
+
+    ``budget_bits``: the chunk budget (``chunk_bits`` or grown); ``n_chunks``; ``trial``: the
+    partition trial (0 for one chunk, where none is sent); ``side_bits``: the bits it occupies
+    (the index code starts there).
+    """
+
+    budget_bits: int
+    n_chunks: int
+    trial: int
+    side_bits: int
+
+
 def _check_params(mu_q: object, s_q: object, mu_p: object, s_p: object) -> tuple[np.ndarray, ...]:
     arrays = gaussian_params(mu_q, s_q, mu_p, s_p)
     if arrays[0].ndim != 1:
@@ -107,6 +136,22 @@ def _on_grid(kl: np.ndarray) -> np.ndarray:
     every value is at most 40 bits (below 2^26 quanta), so int64 sums over fewer than 2^37
     dimensions are exact."""
     return np.rint(np.minimum(kl, 2.0**41) * _ONE_BIT).astype(np.int64)
+
+
+def _message_bytes(message: Message | bytes) -> bytes:
+    data = message.data if isinstance(message, Message) else message
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"a message is bytes or a Message, got {type(message).__name__}")
+    return bytes(data)
+
+
+@functools.lru_cache(maxsize=64)
+def _index_code(index_code: str, budget: int, headroom: int) -> IndexCode:
+    """The index code of a call; shared between calls, so a Zipf code's tables are built once."""
+    n_candidates = 1 << (budget + headroom)
+    if index_code == "fixed":
+        return FixedLengthCode(n_candidates)
+    return ZipfCode.for_kl(budget / 2, n_candidates if index_code == "zipf_truncated" else None)
 
 
 def _chunk_keys(seed: int, domain: Domain, stream: tuple[int, ...], n_chunks: int) -> np.ndarray:
@@ -154,12 +199,60 @@ class GaussianChannel:
         if not 0 <= self.partition_trial_bits <= 8:
             raise ValueError("partition_trial_bits must be in [0, 8]")
 
-    def _code(self, kl_quanta: int, n_chunks: int, n_candidates: int) -> IndexCode:
-        if self.index_code == "fixed":
-            return FixedLengthCode(n_candidates)
-        mean_kl = kl_quanta / KL_QUANTUM / n_chunks
-        limit = n_candidates if self.index_code == "zipf_truncated" else None
-        return ZipfCode.for_kl(mean_kl, limit)
+    def _code(self, side: SideInfo) -> IndexCode:
+        return _index_code(self.index_code, side.budget_bits, self.headroom_bits)
+
+    # -- side information -----------------------------------------------------------------------
+
+    def _write_side(self, writer: BitWriter, side: SideInfo) -> None:
+        elias_gamma_write(writer, side.budget_bits - self.chunk_bits + 1)
+        elias_delta_write(writer, side.n_chunks)
+        if side.n_chunks > 1:
+            writer.write(side.trial, self.partition_trial_bits)
+
+    def _read_side(self, reader: BitReader) -> SideInfo:
+        budget = self.chunk_bits + elias_gamma_read(reader) - 1
+        if budget + self.headroom_bits > self.max_search_bits:
+            raise ValueError(f"corrupt message: chunk budget {budget} beyond max_search_bits")
+        n_chunks = elias_delta_read(reader)
+        trial = reader.read(self.partition_trial_bits) if n_chunks > 1 else 0
+        return SideInfo(budget, n_chunks, trial, reader.bits_read)
+
+    def side_info(self, message: Message | bytes) -> SideInfo:
+        """The side information of a message, without decoding it (what a bit ledger counts)."""
+        return self._read_side(BitReader(_message_bytes(message)))
+
+    def _pack(self, side: SideInfo, indices: list[int], dim: int) -> bytes:
+        """Side information and coded indices in one bit stream; a range-coded one loses the
+        trailing bytes its decoder does not need."""
+        writer = BitWriter()
+        self._write_side(writer, side)
+        code = self._code(side)
+        payload = code.encode(indices)
+        if isinstance(code, FixedLengthCode):  # its bytes end in padding: keep the indices' bits only
+            bits = len(indices) * code.width
+            writer.write(int.from_bytes(payload, "big") >> (8 * len(payload) - bits), bits)
+            return writer.to_bytes()
+        writer.write(int.from_bytes(payload, "big"), 8 * len(payload))
+        data = writer.to_bytes(fill=1)  # a range-coded tail reads as ones (rcc.codes.pad_words)
+        return trim(data, lambda prefix: self._unpack(prefix, dim)[1] == indices, _RANGE_CODED_SLACK)
+
+    def _unpack(self, data: bytes, dim: int) -> tuple[SideInfo, list[int]]:
+        """The one parser of a message: its side information and the chunk indices."""
+        reader = BitReader(data)
+        side = self._read_side(reader)
+        if not 1 <= side.n_chunks <= dim:
+            raise ValueError(f"corrupt message: {side.n_chunks} chunks for {dim} dimensions")
+        code = self._code(side)
+        if isinstance(code, FixedLengthCode) and 8 * len(data) - side.n_chunks * code.width not in range(
+                side.side_bits, side.side_bits + 8):
+            raise ValueError("corrupt message: its length does not match its chunk count "
+                             "(or the prior has another dimension than the encoder's)")
+        indices = code.decode(reader.rest(fill=1), side.n_chunks)
+        n_candidates = 1 << (side.budget_bits + self.headroom_bits)
+        if max(indices) >= n_candidates:
+            raise ValueError(f"corrupt message: an index beyond the {n_candidates} candidates")
+        return side, indices
 
     def _budget(self, kl_grid: np.ndarray) -> int:
         """The call's chunk budget: chunk_bits, grown to fit the heaviest single dimension."""
@@ -231,21 +324,12 @@ class GaussianChannel:
         )
         result = search(problem, self.backend)
         const = np.add.reduceat(np.log(ratio) - 0.5 * delta**2, offsets[:-1])
-        quantum = _ONE_BIT // KL_QUANTUM
-        kl_quanta = (int(kl_grid.sum()) + quantum // 2) // quantum
-        writer = BitWriter()
-        elias_gamma_write(writer, budget - self.chunk_bits + 1)
-        elias_gamma_write(writer, n_chunks)
-        writer.write(trial, self.partition_trial_bits)
-        if self.index_code != "fixed":
-            elias_gamma_write(writer, kl_quanta + 1)
-        header = writer.to_bytes()
-        code = self._code(kl_quanta, n_chunks, n_candidates)
-        message = Message(header + code.encode(result.index.tolist()))
+        side = SideInfo(budget, n_chunks, trial, 0)
+        message = Message(self._pack(side, result.index.tolist(), dim))
         stats = GaussianChannelStats(
             kl_bits=float(kl.sum()),
             bits=message.bits,
-            side_bits=8 * len(header),
+            side_bits=self.side_info(message).side_bits,
             n_chunks=n_chunks,
             chunk_budget_bits=budget,
             candidates=n_candidates,
@@ -263,30 +347,12 @@ class GaussianChannel:
         if mu_p.ndim != 1 or mu_p.size == 0 or not np.all(np.isfinite(mu_p)) or np.any(~(s_p > 0)):
             raise ValueError("prior must be one-dimensional, finite, with positive scales")
         dim = mu_p.size
-        data = message.data if isinstance(message, Message) else bytes(message)
-        reader = BitReader(data)
-        budget = self.chunk_bits + elias_gamma_read(reader) - 1
-        if budget + self.headroom_bits > self.max_search_bits:
-            raise ValueError(f"corrupt message: chunk budget {budget} beyond max_search_bits")
-        n_candidates = 1 << (budget + self.headroom_bits)
-        n_chunks = elias_gamma_read(reader)
-        if not 1 <= n_chunks <= dim:
-            raise ValueError(f"corrupt message: {n_chunks} chunks for {dim} dimensions")
-        trial = reader.read(self.partition_trial_bits)
-        kl_quanta = elias_gamma_read(reader) - 1 if self.index_code != "fixed" else 0
-        header_bytes = -(-reader.bits_read // 8)
-        code = self._code(kl_quanta, n_chunks, n_candidates)
-        if isinstance(code, FixedLengthCode) and len(data) != header_bytes + -(-n_chunks * code.width // 8):
-            raise ValueError("corrupt message: its length does not match its chunk count "
-                             "(or the prior has another dimension than the encoder's)")
-        indices = code.decode(data[header_bytes:], n_chunks)
-        perm = self._permutation(dim, seed, stream, trial)
-        offsets = self._offsets(dim, n_chunks)
-        keys = _chunk_keys(seed, Domain.CANDIDATES, stream, n_chunks)
+        side, indices = self._unpack(_message_bytes(message), dim)
+        perm = self._permutation(dim, seed, stream, side.trial)
+        offsets = self._offsets(dim, side.n_chunks)
+        keys = _chunk_keys(seed, Domain.CANDIDATES, stream, side.n_chunks)
         noise = np.empty(dim)
         for c, k in enumerate(indices):
-            if k >= n_candidates:
-                raise ValueError(f"corrupt message: index {k} beyond the {n_candidates} candidates")
             lo, hi = offsets[c], offsets[c + 1]
             noise[perm[lo:hi]] = regenerate(keys[c], k, hi - lo)
         return mu_p + s_p * noise

@@ -19,6 +19,7 @@ from rcc.codes import (
     ZipfCode,
     elias_gamma_read,
     elias_gamma_write,
+    trim,
     zipf_alpha,
 )
 
@@ -115,7 +116,9 @@ def test_bad_input_gets_a_clear_error() -> None:
     with pytest.raises(ValueError, match="corrupt"):
         FixedLengthCode(5).decode(bytes([0b11100000]), 1)  # 7 >= 5
     with pytest.raises(ValueError, match="corrupt"):
-        ZipfCode.for_kl(1.0).decode(b"\x00\x01\x02", 1)
+        ZipfCode.for_kl(0.0, n=2).decode(b"\xff" * 14, 20)  # constriction's AssertionError, wrapped
+    with pytest.raises(TypeError):
+        ZipfCode.for_kl(1.0).decode("abc", 1)
     for bad in (float("nan"), -1.0, math.inf):
         with pytest.raises(ValueError):
             zipf_alpha(bad)
@@ -128,3 +131,21 @@ def test_bad_input_gets_a_clear_error() -> None:
     writer = BitWriter()
     with pytest.raises(ValueError, match="does not fit"):
         writer.write(8, 3)
+
+
+def test_trimmed_zipf_streams_decode_as_zero_padded() -> None:
+    code = ZipfCode.for_kl(3.0, n=4096)
+    indices = [0, 5, 17, 2, 900, 1]
+    data = code.encode(indices)
+    trimmed = trim(data, lambda d: code.decode(d, len(indices)) == indices, max_cut=3)
+    assert len(trimmed) < len(data) and code.decode(trimmed, len(indices)) == indices
+
+
+@pytest.mark.parametrize("alpha", [2.0**40 * 1.5, 1e300, 2.0**53])
+def test_a_zipf_code_too_flat_to_build_is_a_value_error(alpha: float) -> None:
+    """lambda = 1 + 1/alpha rounds to 1 for alpha >= 2^53 (a ZeroDivisionError, once)."""
+    with pytest.raises(ValueError, match="alpha"):
+        ZipfCode(alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        ZipfCode.for_kl(alpha)
+    assert ZipfCode(2.0**40).encode([3]) != b""

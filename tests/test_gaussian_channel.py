@@ -10,7 +10,8 @@ from scipy import stats
 
 from rcc import testing
 from rcc.bounds import gaussian_kl_bits
-from rcc.gaussian_channel import GaussianChannel
+from rcc.codes import BitWriter, elias_delta_write, elias_gamma_write
+from rcc.gaussian_channel import GaussianChannel, SideInfo
 
 
 def _equal_variance_problem(rng: np.random.Generator, dim: int, kl_bits: float, scale: float = 0.3):
@@ -152,8 +153,11 @@ def test_corrupt_messages_are_clear_errors() -> None:
         ch.decode(message.data[:1], mu_p, s_p, seed=1)
     with pytest.raises(ValueError, match="corrupt"):
         ch.decode(b"\x00\x00\x00\x01" + message.data, mu_p, s_p, seed=1)  # budget grown by 2^31
+    writer = BitWriter()
+    elias_gamma_write(writer, 1)
+    elias_delta_write(writer, 2**32)
     with pytest.raises(ValueError, match="chunks"):
-        ch.decode(b"\x80\x00\x00\x00\x80" + message.data, mu_p, s_p, seed=1)  # 2^32 chunks
+        ch.decode(writer.to_bytes() + message.data, mu_p, s_p, seed=1)  # 2^32 chunks
     with pytest.raises(ValueError, match="length"):
         ch.decode(message.data + b"\x00", mu_p, s_p, seed=1)
 
@@ -195,3 +199,49 @@ def test_100k_dimensions_2000_bits_round_trip() -> None:
     assert st.bits == 8 * len(message.data) and 2000 < st.bits < 2 * 2000
     assert abs(st.shortfall_bits) < 5 * math.sqrt(2 * 2000 / math.log(2))  # 5 sd of a sum of chunks
     assert _realized_bits(z, mu_q, s_p, mu_p) == pytest.approx(st.log_ratio_bits, abs=1e-6)
+
+
+def _gamma_bits(n: int) -> int:
+    return 2 * n.bit_length() - 1
+
+
+@pytest.mark.parametrize("index_code", ["fixed", "zipf", "zipf_truncated"])
+@pytest.mark.parametrize(("dim", "kl"), [(64, 2.0), (300, 40.0), (20, 0.0)])
+def test_side_info_is_what_the_decoder_reads(index_code: str, dim: int, kl: float) -> None:
+    """The side information: budget growth (gamma), chunk count (delta), the trial only for more
+    than one chunk; the index code's bits follow without padding."""
+    mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(6), dim, kl)
+    ch = GaussianChannel(index_code=index_code)
+    message, st = ch.encode(mu_q, s_q, mu_p, s_p, seed=4)
+    side = ch.side_info(message)
+    assert side == ch.side_info(message.data)
+    growth = st.chunk_budget_bits - ch.chunk_bits
+    n = st.n_chunks
+    trial_bits = ch.partition_trial_bits if n > 1 else 0
+    expected_bits = _gamma_bits(growth + 1) + _gamma_bits(n.bit_length()) + n.bit_length() - 1 + trial_bits
+    assert side == SideInfo(st.chunk_budget_bits, n, side.trial, expected_bits) == SideInfo(
+        st.chunk_budget_bits, n, side.trial, st.side_bits)
+    assert n > 1 or side.trial == 0
+    if index_code == "fixed":
+        assert 8 * len(message.data) - 8 < st.side_bits + n * (st.candidates - 1).bit_length() <= st.bits
+    z = ch.decode(message, mu_p, s_p, seed=4)
+    assert _realized_bits(z, mu_q, s_p, mu_p) == pytest.approx(st.log_ratio_bits, abs=1e-8)
+
+
+def test_range_coded_messages_lose_their_slack() -> None:
+    """The range coder's last word is trimmed: one byte fewer no longer decodes to the same sample."""
+    mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(7), 200, 30.0)
+    ch = GaussianChannel()
+    message, st = ch.encode(mu_q, s_q, mu_p, s_p, seed=5)
+    z = ch.decode(message, mu_p, s_p, seed=5)
+    try:
+        shorter = ch.decode(message.data[:-1], mu_p, s_p, seed=5)
+    except ValueError:
+        return
+    assert not np.array_equal(shorter, z)
+
+
+def test_one_chunk_costs_two_side_bits() -> None:
+    mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(8), 64, 2.5)
+    message, st = GaussianChannel().encode(mu_q, s_q, mu_p, s_p, seed=6)
+    assert st.n_chunks == 1 and st.side_bits == 2 and GaussianChannel().side_info(message).trial == 0

@@ -41,13 +41,13 @@ the fixed-point model differs from it by at most the leakage of 2^-24 per alphab
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import constriction
 import numpy as np
 from scipy import integrate, stats
 
+from rcc.codes import pad_words, trim
 from rcc.core import finite_array
 
 __all__ = ["MAX_INDEX", "CodingStats", "Prior", "decode", "dithered_rate_bits", "encode"]
@@ -333,18 +333,9 @@ def encode(k: object, u: object, step: object, prior: Prior) -> tuple[bytes, Cod
         _encode_excess(coder, excess)
     data = coder.get_compressed().astype(">u4").tobytes()
     if u_arr.size <= TRIM_ELEMENTS:
-        data = _trim(data, lambda d: np.array_equal(_decode_relative(d, prior, m), rel))
+        data = trim(data, lambda d: np.array_equal(_decode_relative(d, prior, m), rel), max_cut=3)
     return data, CodingStats(bits=8 * len(data), model_bits=_information_bits(prior, m, rel),
                              escapes=len(escapes), elements=int(u_arr.size))
-
-
-def _trim(data: bytes, decodes: Callable[[bytes], bool]) -> bytes:
-    """Drop trailing bytes of the last 32-bit word while the zero-padded stream still decodes to
-    the same indices (the range coder's final word is often partly slack)."""
-    for cut in (3, 2, 1):
-        if len(data) >= cut and decodes(data[:-cut]):
-            return data[:-cut]
-    return data
 
 
 def decode(data: bytes, u: object, step: object, prior: Prior) -> np.ndarray:
@@ -362,8 +353,7 @@ def decode(data: bytes, u: object, step: object, prior: Prior) -> np.ndarray:
 
 def _decode_relative(data: bytes, prior: Prior, m: _SymbolModel) -> np.ndarray:
     """Indices relative to the model's centres, under a model already prepared."""
-    padded = data + bytes(-len(data) % 4)  # the encoder may have trimmed the last word
-    decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(padded, dtype=">u4").astype(np.uint32))
+    decoder = constriction.stream.queue.RangeDecoder(pad_words(data))  # the encoder may have trimmed it
     try:
         return _decode_symbols(decoder, prior, m)
     except AssertionError as err:  # constriction's report of data no model could have produced
