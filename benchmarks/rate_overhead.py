@@ -19,85 +19,27 @@ the same run: the noise floor), and the plug-in entropy of the index (``index_en
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_meta, parse_args, write_json  # noqa: E402
 
-from rcc import bounds, testing  # noqa: E402
+from rcc import testing  # noqa: E402
 from rcc.coders import (  # noqa: E402
-    GreedyRejectionSampling,
     MinimalRandomCoding,
     OrderedRandomCoding,
     PoissonFunctionalRepresentation,
 )
-from rcc.codes import FixedLengthCode, ZipfCode  # noqa: E402
-from rcc.distributions import Categorical, Normal  # noqa: E402
+from rcc.codes import FixedLengthCode  # noqa: E402
+from rcc.distributions import Categorical  # noqa: E402
+from rcc.experiments import overhead  # noqa: E402
+from rcc.experiments.overhead import GRS_MAX_DINF_BITS, HEADROOM_BITS  # noqa: E402
 
-GRS_MAX_DINF_BITS = 10.0  # GRS levels are a sequential recursion: ~2^D_inf Python steps a sample
-HEADROOM_BITS = 2  # fixed-N coders get N = 2^(ceil(D) + HEADROOM_BITS) candidates
-
-
-# -- families -----------------------------------------------------------------------------------
-
-
-def gaussian_pair(kl_bits: float) -> tuple[Normal, Normal]:
-    """Q = N(s/2, s^2), P = N(0, 1) with D_KL[Q||P] = kl_bits >= 0.2 (D_inf - D below a bit)."""
-    def gap(log_s: float) -> float:
-        s = math.exp(log_s)
-        return bounds.gaussian_kl_bits(s / 2, s, 0.0, 1.0) - kl_bits
-
-    s = math.exp(optimize.brentq(gap, -40.0, -1e-3))
-    return Normal(s / 2, s), Normal(0.0, 1.0)
-
-
-def categorical_pair(kl_bits: float) -> tuple[Categorical, Categorical, int]:
-    """Q = 0.9 Uniform(first M) + 0.1 P, P uniform on 2^(ceil(D) + 3) symbols; M by bisection."""
-    size = 2 ** (math.ceil(kl_bits) + 3)
-    p = np.full(size, 1.0 / size)
-
-    def target(m: int) -> np.ndarray:
-        q = 0.1 * p.copy()
-        q[:m] += 0.9 / m
-        return q
-
-    lo, hi = 1, size  # KL decreases in M
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if Categorical(target(mid)).divergences(Categorical(p)).kl_bits \
-            > kl_bits else (lo, mid)
-    return Categorical(target(hi)), Categorical(p), hi
-
-
-# -- part 1 -------------------------------------------------------------------------------------
-
-
-def _coders(kl: float, dinf: float) -> list[tuple[str, object, int | None]]:
-    """(name, coder, number of candidates or None when unbounded)."""
-    n = 2 ** (math.ceil(kl) + HEADROOM_BITS)
-    zipf = ZipfCode.for_kl(kl)
-    coders = [("pfr", PoissonFunctionalRepresentation(code=zipf), None)]
-    if dinf <= GRS_MAX_DINF_BITS:
-        coders.append(("grs", GreedyRejectionSampling(code=zipf), None))
-    coders += [("pfr_truncated", PoissonFunctionalRepresentation(max_candidates=n), n),
-               ("orc", OrderedRandomCoding(n, code=ZipfCode.for_kl(kl, n=n)), n),
-               ("mrc", MinimalRandomCoding(n, code=FixedLengthCode(n)), n)]
-    return coders
-
-
-def _fidelity(family: str, samples: np.ndarray, q: object, support: int | None) -> dict:
-    if family == "gaussian":
-        res = stats.kstest(samples, q.cdf)
-        return {"ks": float(res.statistic), "ks_pvalue": float(res.pvalue)}
-    mass = float(q.probs[:support].sum())
-    n = samples.size
-    return {"tv": abs(float(np.mean(samples < support)) - mass),
-            "tv_noise": math.sqrt(2 * mass * (1 - mass) / (math.pi * n))}
+# -- part 1: the families, coders and rows live in rcc.experiments.overhead (shared with `rcc overhead`)
 
 
 def overhead_rows(kl_grid: tuple[float, ...], max_samples: int,
@@ -105,41 +47,9 @@ def overhead_rows(kl_grid: tuple[float, ...], max_samples: int,
     """Rows of part 1; a row draws ``max_samples`` samples, fewer where 2^D candidates a sample
     would exceed ``candidate_budget`` candidates in all."""
     rows = []
-    for family in ("gaussian", "categorical"):
-        for kl_target in kl_grid:
-            if family == "gaussian":
-                (q, p), support = gaussian_pair(kl_target), None
-            else:
-                q, p, support = categorical_pair(kl_target)
-            div = q.divergences(p)
-            kl, dinf = div.kl_bits, div.dinf_bits
-            n_samples = max(20, min(max_samples, candidate_budget >> math.ceil(kl)))
-            for name, coder, candidates in _coders(kl, dinf):
-                run = testing.run_coder(coder, q, p, n_samples, seed=1)
-                code = coder.index_code
-                stream_bits = 8 * len(code.encode([int(k) for k in run.index]))
-                row = {
-                    "protocol": "overhead", "coder": name, "exact": coder.exact,
-                    "family": family, "kl_bits": kl, "dinf_bits": dinf,
-                    "candidates": candidates,
-                    "index_code": type(code).__name__,
-                    "mean_bits": stream_bits / n_samples,
-                    "ideal_bits": float(np.mean([code.ideal_bits(int(k)) for k in run.index])),
-                    "single_message_bits": float(run.bits.mean()),
-                    "bound_bits": bounds.pfr_entropy_bound(kl),
-                    "bound_tight_bits": bounds.li2025_bound(kl),
-                    "mean_log2_index": float(np.mean(np.log2(run.index + 1.0))),
-                    "log_index_bound_bits": bounds.pfr_log_index_bound(kl),
-                    "mean_proposals": float(run.proposals.mean()),
-                    "expected_proposals": (bounds.grs_expected_proposals(dinf)
-                                           if name == "grs" else None),
-                    "mean_log_ratio_bits": float(run.log_ratio_bits.mean()),
-                    "n_samples": n_samples,
-                } | _fidelity(family, run.samples, q, support)
-                rows.append(row)
-                print(f"{family:>11} D={kl:6.2f} {name:>13}: {row['mean_bits']:7.2f} bits "
-                      f"(bound {row['bound_bits']:.2f}, Li 2025 {row['bound_tight_bits']:.2f}), "
-                      f"{row['mean_proposals']:.1f} proposals")
+    for job in overhead.jobs(kl_grid, max_samples=max_samples, candidate_budget=candidate_budget):
+        rows.append(overhead.overhead_row(job.args))
+        print(overhead.describe(rows[-1]))
     return rows
 
 
@@ -192,23 +102,7 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    over = [r for r in rows if r["protocol"] == "overhead"]
-    ax = axes[0]
-    coders = sorted({r["coder"] for r in over})
-    for (coder, family) in sorted({(r["coder"], r["family"]) for r in over}):
-        pts = [r for r in sorted(over, key=lambda r: r["kl_bits"])
-               if r["coder"] == coder and r["family"] == family]
-        ax.plot([r["kl_bits"] for r in pts], [r["mean_bits"] - r["kl_bits"] for r in pts],
-                color=f"C{coders.index(coder)}", marker="o" if family == "gaussian" else "s",
-                linestyle="-" if pts[0]["exact"] else "--", label=f"{coder} ({family})",
-                alpha=0.8)
-    grid = np.linspace(0.3, max(r["kl_bits"] for r in over), 100)
-    ax.plot(grid, [bounds.pfr_entropy_bound(d) - d for d in grid], "k--",
-            label="Li & El Gamal: log2(I+1)+4")
-    ax.plot(grid, [bounds.li2025_bound(d) - d for d in grid], "k:", label="Li 2025: log2(I+3.4)+1")
-    ax.set(xlabel="D_KL [bits]", ylabel="real bits - D_KL",
-           title="Rate overhead (real bits; dashed: fixed N, approximate)")
-    ax.legend(fontsize=6)
+    overhead.plot_overhead(axes[0], rows)
     ty = [r for r in rows if r["protocol"] == "theis_yosri"]
     for coder in sorted({r["coder"] for r in ty}):
         pts = sorted((r["candidates"], r["tv"], r["index_entropy_bits"]) for r in ty
