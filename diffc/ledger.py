@@ -19,9 +19,11 @@ Beside the real bits, what the step should have cost and how well it was packed:
 
 Two sources, one ledger. The encoder's (:func:`step_from_channel`) takes the exact KLs and the
 realized log-ratios from the channel's statistics. A file's (:func:`file_ledger`, what ``diffc
-info`` prints, no model needed) reads each message's side information: its KL is the quantized
-total the side information carries (``None`` for the fixed-length index code, which sends none)
-and its shortfall is unknown (``None``), since only the encoder knows the target.
+info`` prints, no model needed) reads each message's side information
+(:meth:`rcc.gaussian_channel.GaussianChannel.side_info`): the real bits, chunk counts and budgets
+are all there, but the KL, and with it the index overhead, the slack and the shortfall, are
+unknown (``None``): the channel does not send the KL (its index model depends on the budget only)
+and only the encoder knows the target.
 """
 
 from __future__ import annotations
@@ -162,36 +164,12 @@ class Ledger:
 
 def file_ledger(container: Container) -> Ledger:
     """The ledger of a parsed file, from its bytes alone (the channel named by its header)."""
-    from rcc.gaussian_channel import KL_QUANTUM, GaussianChannel
+    from rcc.gaussian_channel import GaussianChannel
 
-    h = container.header
-    channel = GaussianChannel(**h.channel_params)
+    channel = GaussianChannel(**container.header.channel_params)
     steps = []
     for k, (message, framing) in enumerate(zip(container.messages, container.framing_bytes, strict=True)):
-        side = _side_info(channel, message)
-        kl = None if h.index_code == "fixed" else side.kl_quanta / KL_QUANTUM
+        side = channel.side_info(message)
         steps.append(StepBits(k, 8 * framing, side.side_bits, 8 * len(message) - side.side_bits,
-                              side.n_chunks, side.budget_bits, kl))
+                              side.n_chunks, side.budget_bits, kl_bits=None))
     return Ledger(8 * container.header_bytes, tuple(steps))
-
-
-@dataclass(frozen=True)
-class _SideInfo:
-    budget_bits: int
-    n_chunks: int
-    trial: int
-    kl_quanta: int
-    side_bits: int
-
-
-def _side_info(channel: object, message: bytes) -> _SideInfo:
-    # TEMPORARY until rcc's GaussianChannel.side_info lands ([channel-format-final]): the current
-    # message's byte-aligned side information, read as GaussianChannel.decode reads it.
-    from rcc.codes import BitReader, elias_gamma_read
-
-    reader = BitReader(message)
-    budget = channel.chunk_bits + elias_gamma_read(reader) - 1
-    n_chunks = elias_gamma_read(reader)
-    trial = reader.read(channel.partition_trial_bits)
-    kl_quanta = elias_gamma_read(reader) - 1 if channel.index_code != "fixed" else 0
-    return _SideInfo(budget, n_chunks, trial, kl_quanta, 8 * -(-reader.bits_read // 8))

@@ -109,7 +109,7 @@ def corpus(files: tuple[bytes, ...], seed: int = 20261201) -> Iterator[tuple[str
         yield from (("truncation", f[:n]) for n in range(len(f)))
         yield from (("bit-flip", bytes(f[:i // 8]) + bytes([f[i // 8] ^ 1 << i % 8]) + f[i // 8 + 1:])
                     for i in range(8 * len(f)))
-    for _ in range(4500):
+    for _ in range(5000):
         yield "damage", _damage(rng.choice(files), rng)
     a, b = parsed[0], parsed[1]
     heads = (files[0][:a.header_bytes], files[1][:b.header_bytes])

@@ -15,7 +15,7 @@ from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
 from diffc.encoder import encode
 from diffc.ledger import Ledger, StepBits, file_ledger
 from diffc.schedules import ContinuousVP, uniform_log_snr
-from rcc.gaussian_channel import KL_QUANTUM, GaussianChannel
+from rcc.gaussian_channel import GaussianChannel
 
 VP = ContinuousVP("cosine", -15.0, 15.0)
 LAM = power_law_spectrum((8, 8), exponent=2.0)
@@ -45,16 +45,15 @@ def test_the_ledger_adds_up_to_the_file(encoded) -> None:  # noqa: ANN001
 
 
 def test_the_file_ledger_agrees_with_the_encoder(encoded) -> None:  # noqa: ANN001
-    """From the bytes alone: the same framing, side, index, chunks and budgets; the KL to the
-    quantum the side information carries; no shortfall (only the encoder knows the target)."""
+    """From the bytes alone: the same framing, side, index, chunks and budgets; no KL (the channel
+    does not send it) and so no slack, overhead or shortfall."""
     ours, theirs = encoded.ledger, file_ledger(read_container(encoded.data))
-    assert theirs.header_bits == ours.header_bits
+    assert theirs.header_bits == ours.header_bits and theirs.file_bits == ours.file_bits
     for a, b in zip(ours.steps, theirs.steps, strict=True):
         assert (a.framing_bits, a.side_bits, a.index_bits, a.n_chunks, a.budget_bits) == (
             b.framing_bits, b.side_bits, b.index_bits, b.n_chunks, b.budget_bits)
-        assert abs(a.kl_bits - b.kl_bits) <= 0.5 / KL_QUANTUM + 1e-6
-        assert b.log_ratio_bits is None and b.shortfall_bits is None
-    assert theirs.shortfall_bits is None and theirs.to_dict()["total"]["shortfall_bits"] is None
+        assert b.kl_bits is None and b.slack is None and b.shortfall_bits is None
+    assert theirs.to_dict()["total"]["shortfall_bits"] is None
     prefix = file_ledger(read_container(truncate(encoded.data, 2)))
     assert prefix.steps == theirs.steps[:2]
 

@@ -2,9 +2,10 @@
 
 Prints the header fields, the 64-bit model and schedule fingerprints in hex, the steps present
 (and "truncated" when the file is a progressive prefix of what the encoder wrote), and the bit
-ledger (:mod:`diffc.ledger`): header, framing, side information and index bits per step and in
-total, with the KL the side information carries and the partition slack. The realized-information
-shortfall needs the encoder's target and shows as "-" (``null`` in JSON).
+ledger (:mod:`diffc.ledger`): header, framing, side information and index bits, chunk counts and
+budgets, per step and in total. The KL, and so the index overhead, the partition slack and the
+realized-information shortfall, are the encoder's statistics (the file does not carry the KL):
+they show as "-" (``null`` in JSON).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _text(path: Path, info: dict[str, object], ledger_table: str) -> str:
         f"  coder        {coder['rule']}, {coder['index_code']} index code, chunk {coder['chunk_bits']} "
         f"bits, headroom {coder['headroom_bits']} bits, {coder['partition_trial_bits']} partition-trial bits",
         f"  steps        {steps}",
-        "bit ledger (bits; KL: the side information's quarter-bit total; shortfall needs the encoder)",
+        "bit ledger (bits; KL, slack and shortfall are the encoder's: the file does not carry the KL)",
     ]
     return "\n".join(lines + ["  " + line for line in ledger_table.splitlines()])
 
