@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from diffc.cli._common import add_channel_args, add_model_args, existing_path, positive_int
+from rcc.cli import add_executor_args
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -39,22 +40,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baselines", type=_names, default=None,
                    help="classical codecs, e.g. jpeg-420,webp,avif (default: all available)")
     p.add_argument("--solver-steps", type=positive_int, default=20, help="decoder steps (default: 20)")
+    add_executor_args(p)
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from diffc.cli._common import UsageError, codec_from
-    from diffc.tools.sweep import SweepConfig, load_images, run_sweep, table
+    from diffc.cli._common import EXIT_FAILURE, UsageError, default_model_dir
+    from diffc.codec import DEFAULT_STEPS
+    from diffc.tools.sweep import CodecSpec, SweepConfig, load_images, sweep, table
+    from rcc.experiments.runner import executor_from
 
+    spec = CodecSpec(model=None if args.model is None else str(args.model.resolve()), device=args.device,
+                     dtype=args.dtype, rule=args.coder, chunk_bits=args.chunk_bits,
+                     headroom_bits=args.headroom_bits, steps=args.steps or DEFAULT_STEPS)
     try:
         config = SweepConfig(stops=args.stops, methods=args.methods, baselines=args.baselines,
                              seed=args.seed, solver_steps=args.solver_steps)
+        spec.channel()
+        executor = executor_from(args.workers, args.ray, gpus=args.device.startswith("cuda"))
     except ValueError as err:
         raise UsageError(str(err)) from err
+    if args.model is None and not default_model_dir().exists():
+        raise UsageError(f"no model given and no default model at {default_model_dir()}: pass --model DIR")
     images = load_images(args.images)
-    codec = codec_from(args)
-    codec.progress = False  # the sweep shows one bar per image instead
-    results = run_sweep(codec, images, config, args.out, progress=not args.quiet)
+    results, report = sweep(spec, images, config, args.out, executor=executor, retries=args.retries,
+                            progress=not args.quiet)
     print(table(results))
-    print(f"\nresults in {args.out}/: one CompressAI JSON per method, rd.png, grids/, files/")
-    return 0
+    for name, failure in report.failed.items():
+        print(f"failed: {name} after {failure['attempts']} attempt(s): {failure['error'].splitlines()[0]}")
+    state = "" if report.complete else (f" (partial: {len(report.results)} of {len(images)} images"
+                                        f"{', interrupted' if report.interrupted else ''}; see sweep.json)")
+    print(f"\nresults in {args.out}/: one CompressAI JSON per method, rd.png, grids/, files/{state}")
+    return 130 if report.interrupted else (0 if report.complete else EXIT_FAILURE)

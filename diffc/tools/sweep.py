@@ -5,23 +5,30 @@ fingerprint, the codec settings and the sweep settings). A job encodes its image
 progressive file, decodes the file's prefixes at every stop point with every decoder (metrics are
 computed on what the decoder produced from the file's bytes, never on the encoder's state), and
 codes the image with every classical baseline at the quality whose bpp is nearest the DiffC file's
-real bpp at that stop. Each finished job writes ``jobs/<image>.json`` atomically (temporary name,
-then rename) with its files (``files/<image>/``), so a rerun skips finished jobs and an interrupted
-sweep resumes.
+real bpp at that stop. Jobs run on :mod:`rcc.experiments.runner`: in this process, on local
+processes or on Ray, each worker loading the model once (:class:`CodecSpec`). A job computes from
+its image and the sweep's settings alone, so the ``.dfc`` files are byte-identical and the metrics
+the same on every executor (only the timings differ). The driver writes each finished job's files
+(``files/<image>/``) and then ``jobs/<image>.json``, atomically (temporary name, then rename), so a
+rerun skips finished jobs, an interrupted sweep resumes, and a job that keeps failing is recorded in
+``jobs/<image>.failed.json`` without stopping the others.
 
 :func:`merge` rebuilds, from the job results alone, one CompressAI JSON per method (``name``,
 ``description``, ``results`` with lists ``bpp``, ``psnr-rgb``, ``ms-ssim-rgb``, ``lpips``,
 ``encoding_time``, ``decoding_time``: one entry per stop point, each the mean over the images), the
 RD plot and one image grid per image. Metrics a small image cannot have (MS-SSIM needs more than 10
-pixels a side, LPIPS 31) are ``null`` and left out of the means.
+pixels a side, LPIPS 31) are ``null`` and left out of the means. When images are missing (failed,
+or an interrupted run) the merged outputs are labelled partial, and ``sweep.json`` lists what is
+missing and why.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -29,13 +36,15 @@ from pathlib import Path
 
 import numpy as np
 
-from diffc.codec import DiffCCodec
+from diffc.codec import DEFAULT_STEPS, DiffCCodec
 from diffc.container import truncate
 from diffc.tools import metrics as image_metrics
-from diffc.tools.images import read_image, write_png
+from diffc.tools.images import as_image, read_image
+from rcc.experiments.runner import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
+from rcc.gaussian_channel import GaussianChannel
 
-__all__ = ["METHOD_NAMES", "SweepConfig", "find_images", "job_id", "load_images", "merge", "run_image_job",
-           "run_sweep", "table"]
+__all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "find_images", "image_job", "job_id", "load_images",
+           "merge", "run_sweep", "sweep", "table"]
 
 METHOD_NAMES = {"ode": "DiffC-F", "sde": "DiffC-A", "mmse": "DiffC-MMSE"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
@@ -90,10 +99,41 @@ def find_images(paths: Sequence[str | Path]) -> dict[str, Path]:
     return named
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+@dataclass(frozen=True)
+class CodecSpec:
+    """How every worker builds the sweep's codec (picklable, so it travels to processes and Ray
+    actors; each loads the model once). ``model``: a model folder, or None for the shipped default
+    (found on each worker, wherever the package is installed there)."""
+
+    model: str | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+    rule: str = "pfr"
+    chunk_bits: int | None = None
+    headroom_bits: int | None = None
+    steps: int = DEFAULT_STEPS
+
+    def channel(self) -> GaussianChannel:
+        """The channel simulator (a ValueError for settings it refuses)."""
+        settings = {k: v for k, v in (("chunk_bits", self.chunk_bits), ("headroom_bits", self.headroom_bits))
+                    if v is not None}
+        return GaussianChannel(rule=self.rule, **settings)
+
+    def build(self, device: str | None = None) -> DiffCCodec:
+        """The codec, with its model on ``device`` (default: the spec's)."""
+        from diffc.cli._common import default_model_dir
+        from diffc.models.unet import load_model
+
+        model = load_model(self.model or default_model_dir(), device=device or self.device, dtype=self.dtype)
+        return DiffCCodec(model, self.channel(), steps=self.steps, progress=False)
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(as_image(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _measure(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float | None]:
@@ -123,23 +163,25 @@ def job_id(codec: DiffCCodec, image: np.ndarray, config: SweepConfig) -> str:
     return h.hexdigest()[:16]
 
 
-def run_image_job(codec: DiffCCodec, name: str, image: np.ndarray, config: SweepConfig, out: Path,
-                  progress: bool = False) -> dict:
-    """Encode once, decode every stop with every method, match every baseline; write the job's files.
+def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarray],
+              progress: bool = False) -> JobOutput:
+    """Encode one image once, decode every stop with every method, match every baseline.
 
-    ``progress``: one tqdm bar for this image (encode, then each stop's decoders and baselines)."""
+    ``args``: (name, image). Returns the job's result and files (``files/<name>/...``), written by
+    the runner. ``progress``: one tqdm bar for this image (encode, then each stop's decoders and
+    baselines)."""
     from tqdm.auto import tqdm
 
     from diffc.tools.baselines import available_codecs, match_bpp
 
-    files = out / "files" / name
-    files.mkdir(parents=True, exist_ok=True)
-    write_png(files / "original.png", image)
+    name, image = args
+    folder = f"files/{name}"
+    files = {f"{folder}/original.png": _png(image)}
     codecs = available_codecs()
     baselines = [b for b in (config.baselines or tuple(codecs)) if b in codecs]
     bar = tqdm(total=1, desc=name, unit="task", disable=not progress)
     encoded = codec.compress(image, seed=config.seed)
-    _atomic_write(files / f"{name}.dfc", encoded.data)
+    files[f"{folder}/{name}.dfc"] = encoded.data
     stops = _stops(config, len(encoded.steps))
     bar.total = 1 + len(stops) * (len(config.methods) + len(baselines))
     bar.update()
@@ -157,27 +199,24 @@ def run_image_job(codec: DiffCCodec, name: str, image: np.ndarray, config: Sweep
             started = time.perf_counter()
             decoded = codec.reconstruct(state, method=method, solver_steps=config.solver_steps)
             dec_s = read_s + time.perf_counter() - started
-            png = files / f"{METHOD_NAMES[method]}_k{k:03d}.png"
-            write_png(png, decoded)
+            png = f"{folder}/{METHOD_NAMES[method]}_k{k:03d}.png"
+            files[png] = _png(decoded)
             rows[METHOD_NAMES[method]].append({
                 "stop": k, "t": state.t, "bpp": bpp, "ideal_bpp": ideal, **_measure(image, decoded),
-                "encoding_time": enc_s, "decoding_time": dec_s, "png": str(png.relative_to(out))})
+                "encoding_time": enc_s, "decoding_time": dec_s, "png": png})
             bar.update()
         for b in baselines:
             res = match_bpp(codecs[b], image, bpp)
-            png = files / f"{b}_k{k:03d}.png"
-            write_png(png, res.decoded)
+            png = f"{folder}/{b}_k{k:03d}.png"
+            files[png] = _png(res.decoded)
             rows[b].append({"stop": k, "target_bpp": bpp, "bpp": res.bpp, "quality": res.quality,
                             **_measure(image, res.decoded), "encoding_time": res.encode_seconds,
-                            "decoding_time": res.decode_seconds, "png": str(png.relative_to(out))})
+                            "decoding_time": res.decode_seconds, "png": png})
             bar.update()
     bar.close()
-    result = {"format": JOB_FORMAT, "job_id": job_id(codec, image, config), "image": name,
-              "size": list(image.shape[:2]), "file_bpp": encoded.bpp, "file_ideal_bpp": encoded.ideal_bpp,
-              "steps": len(encoded.steps), "methods": rows}
-    (out / "jobs").mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "jobs" / f"{name}.json", json.dumps(result, indent=1).encode())
-    return result
+    result = {"format": JOB_FORMAT, "image": name, "size": list(image.shape[:2]), "file_bpp": encoded.bpp,
+              "file_ideal_bpp": encoded.ideal_bpp, "steps": len(encoded.steps), "methods": rows}
+    return JobOutput(result, files)
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -187,11 +226,14 @@ def _mean(values: list[float | None]) -> float | None:
 
 def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
           description: Mapping[str, str] | None = None) -> dict[str, dict]:
-    """CompressAI JSON per method, the RD plot and image grids, rebuilt from job results."""
+    """CompressAI JSON per method, the RD plot and image grids, rebuilt from job results; fewer
+    results than ``expected`` images label every description and the plot title partial."""
     from diffc.tools.plots import rd_plot
 
     methods: dict[str, dict] = {}
     keys = ("bpp", *METRICS, "encoding_time", "decoding_time")
+    partial = expected is not None and len(results) < expected
+    label = f" [partial: {len(results)} of {expected} images]" if partial else ""
     for name in dict.fromkeys(m for r in results for m in r["methods"]):
         per_stop: dict[int, list[dict]] = {}
         for r in results:
@@ -200,13 +242,12 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
         stops = sorted(per_stop)
         methods[name] = {
             "name": name,
-            "description": (description or {}).get(name, name),
+            "description": (description or {}).get(name, name) + label,
             "results": {"stop": stops, "images": [len(per_stop[k]) for k in stops],
                         **{key: [_mean([row.get(key) for row in per_stop[k]]) for k in stops]
                            for key in keys}},
         }
-        _atomic_write(out / f"{name}.json", json.dumps(methods[name], indent=1).encode())
-    partial = expected is not None and len(results) < expected
+        atomic_write(out / f"{name}.json", json.dumps(methods[name], indent=1).encode())
     title = f"{len(results)} image(s)" + (f" (partial: {len(results)} of {expected})" if partial else "")
     if methods:
         rd_plot(list(methods.values()), out / "rd.png", title=title)
@@ -239,29 +280,46 @@ def _grid(result: Mapping, out: Path) -> None:
     image_grid(rows, out / "grids" / f"{result['image']}.png", title=f"{result['image']}: rows = stop points")
 
 
-def _finished(out: Path, name: str, jid: str) -> dict | None:
-    path = out / "jobs" / f"{name}.json"
-    try:
-        result = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return result if result.get("job_id") == jid else None
+def _worker(spec: CodecSpec, config: SweepConfig) -> Callable[[tuple[str, np.ndarray]], JobOutput]:
+    """Worker factory: load the model once, then run image jobs."""
+    return functools.partial(image_job, spec.build(), config)
 
 
-def run_sweep(codec: DiffCCodec, images: Mapping[str, np.ndarray], config: SweepConfig, out: Path, *,
-              progress: bool = True, on_result: Callable[[dict], None] | None = None) -> dict[str, dict]:
-    """Run (or resume) a sweep in this process, a progress bar per image; returns the merged
-    CompressAI results by method."""
+def sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray], config: SweepConfig, out: Path, *,
+          executor: Executor | None = None, retries: int = 1, progress: bool = True,
+          on_result: Callable[[dict], None] | None = None) -> tuple[dict[str, dict], Report]:
+    """Run (or resume) a sweep on ``executor`` (default: in this process) and merge what is finished.
+
+    ``codec``: a :class:`CodecSpec` (any executor: each worker builds the codec once) or a built
+    codec (in this process only). Returns the merged CompressAI results by method and the runner's
+    report; ``out/sweep.json`` says which images are missing or failed."""
+    executor = executor or InProcess()
+    in_process = isinstance(executor, InProcess)
+    if not isinstance(codec, CodecSpec):
+        if not in_process:
+            raise ValueError("a sweep on other processes or Ray needs a CodecSpec, not a built codec")
+        local = codec
+    else:
+        # Elsewhere the driver's copy only names jobs and describes methods: the fingerprint does not
+        # depend on the device, so the CPU will do.
+        local = codec.build() if in_process else codec.build(device="cpu")
+    factory = (lambda: functools.partial(image_job, local, config, progress=progress)) if in_process \
+        else functools.partial(_worker, codec, config)
     out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for name, image in images.items():
-        result = _finished(out, name, job_id(codec, image, config))
-        if result is None:
-            result = run_image_job(codec, name, image, config, out, progress)
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-    return merge(results, out, len(images), _descriptions(codec, config))
+    jobs = [Job(name, job_id(local, image, config), (name, image)) for name, image in images.items()]
+    report = run_jobs(jobs, factory, out, executor=executor, retries=retries, progress=progress,
+                      desc="sweep", on_result=None if on_result is None else lambda _, r: on_result(r))
+    atomic_write(out / "sweep.json", json.dumps(report.summary(), indent=1).encode())
+    return merge(list(report.results.values()), out, len(images), _descriptions(local, config)), report
+
+
+def run_sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray], config: SweepConfig, out: Path,
+              **options: object) -> dict[str, dict]:
+    """:func:`sweep`'s merged results alone; an interrupt still merges what is finished, then re-raises."""
+    results, report = sweep(codec, images, config, out, **options)
+    if report.interrupted:
+        raise KeyboardInterrupt
+    return results
 
 
 def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
