@@ -5,15 +5,16 @@ A file's bits split exactly into ``header + sum over steps of (framing + side + 
 * **header**: the container header (:func:`diffc.container.encode_header`);
 * **framing**: a record's length varint and check (:func:`diffc.container.framing_bytes`);
 * **side**: the channel's side information at the start of each message (chunk budget growth,
-  chunk count, partition trial, quantized KL: :class:`rcc.gaussian_channel.GaussianChannel`);
+  chunk count, partition trial: :class:`rcc.gaussian_channel.SideInfo`);
 * **index**: the rest of the message, the coded chunk indices (with the code's final padding).
 
 Beside the real bits, what the step should have cost and how well it was packed:
 
 * ``kl_bits``, the sum of the step's chunk KLs: the index bits' ideal; ``index_overhead_bits``
   is their difference;
-* ``slack``, the mean chunk KL over the chunk budget (1: every chunk filled to its budget; the
-  search always spends the full budget plus headroom, so a low slack is rate spent on nothing);
+* ``slack``, the mean chunk KL over the chunk budget (1: every chunk filled to its budget; a low
+  slack means more chunks than the KL needs, each with its own index overhead -- a fixed-length
+  index costs the budget plus the headroom whatever its chunk's KL);
 * ``shortfall_bits``, the KL minus the realized log-ratio ``log2 q(z)/p(z)`` at the sample sent:
   near zero (noisy) for an unbiased channel, positive where truncation bites.
 
