@@ -118,3 +118,25 @@ def test_diffc_gaussian(tmp_path: Path) -> None:
         assert row["rd_bound_mse"] < min(row["mse_mmse"], row["mse_f"], row["mse_a"])
     assert [r["real_bits"] for r in rows] == sorted(r["real_bits"] for r in rows)
     assert rows[-1]["mse_a"] < rows[0]["mse_a"]
+
+
+@pytest.mark.slow
+def test_exact_coders(tmp_path) -> None:
+    """benchmarks/exact_coders.py --quick, at a third of its sample counts: JSON keys and sanity."""
+    module = load_benchmark("exact_coders")
+    out = tmp_path / "exact_coders.json"
+    module.main(["--quick", "--json", str(out)], scale=0.3)
+    data = json.loads(out.read_text())
+    assert data["meta"]["quick"] is True and out.with_suffix(".png").stat().st_size > 1000
+    runtime = [r for r in data["rows"] if r["protocol"] == "runtime"]
+    required = {"coder", "kind", "kl_bits", "dinf_bits", "mean_steps", "steps_bound", "mean_bits",
+                "bound_bits", "bound_tight_bits", "ks", "ks_pvalue", "n_samples"}
+    for r in runtime:
+        assert required <= r.keys() and r["mean_steps"] >= 1 and 0 <= r["ks"] <= 1
+    assert {"pfr", "grs", "gprs_global", "astar_dyadic", "gprs_bnb"} <= {r["coder"] for r in runtime}
+    # Branch and bound stays far below 2^D_inf at the largest D_inf of the run.
+    deepest = max(runtime, key=lambda r: r["dinf_bits"])
+    assert deepest["kind"] == "branch_and_bound" and deepest["mean_steps"] < 2 ** (deepest["dinf_bits"] / 2)
+    batch = [r for r in data["rows"] if r["protocol"] == "batch"]
+    assert {r["coder"] for r in batch} == {"pfr", "grs"}
+    assert all(r["identical"] and r["speedup"] > 0 for r in batch)
