@@ -163,6 +163,14 @@ def test_bad_encoder_arguments_are_value_errors(kwargs: dict, match: str) -> Non
         encode(X, ORACLE, SCHEDULE, CHANNEL, **args)
 
 
+def test_empty_or_oversized_inputs_and_float_counts_are_value_errors(encoded) -> None:  # noqa: ANN001
+    for x in (np.zeros((0, 8)), np.zeros((1,) * 9)):
+        with pytest.raises(ValueError, match="dimension"):
+            encode(x, ORACLE, SCHEDULE, CHANNEL, seed=0, value_range=(-4.0, 4.0))
+    with pytest.raises(ValueError, match="n_steps must be an integer"):
+        encoded.bits_through(2.0)
+
+
 def test_bad_decoder_arguments_are_value_errors(encoded) -> None:  # noqa: ANN001
     state = decode_state(truncate(encoded.data, 1), ORACLE, SCHEDULE)
     for steps in (1.5, 0, 10**10, True):
