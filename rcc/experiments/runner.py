@@ -196,9 +196,10 @@ def _pin_threads(threads: int | None) -> None:
 
 
 class Executor(Protocol):
-    """``start(factory)`` gives a session: ``submit(job)``, ``next()`` (the next finished attempt)."""
+    """``start(factory, jobs)`` gives a session for ``jobs`` jobs (it starts no more workers than
+    that): ``submit(job, hooks)``, then ``next()``, the next finished attempt."""
 
-    def start(self, factory: WorkerFactory) -> AbstractContextManager[Session]: ...
+    def start(self, factory: WorkerFactory, jobs: int) -> AbstractContextManager[Session]: ...
 
 
 class Session(Protocol):
@@ -212,7 +213,7 @@ class InProcess:
 
     name = "in-process"
 
-    def start(self, factory: WorkerFactory) -> AbstractContextManager[Session]:
+    def start(self, factory: WorkerFactory, jobs: int) -> AbstractContextManager[Session]:
         return _InProcessSession(factory())
 
 
@@ -251,11 +252,11 @@ class Processes:
     threads: int | None = None
     name = "processes"
 
-    def start(self, factory: WorkerFactory) -> AbstractContextManager[Session]:
+    def start(self, factory: WorkerFactory, jobs: int) -> AbstractContextManager[Session]:
         if self.workers < 1:
             raise ValueError(f"workers must be positive, got {self.workers}")
         threads = self.threads or max(1, (os.cpu_count() or 1) // self.workers)
-        return _ProcessSession(pickle.dumps(factory), self.workers, threads)
+        return _ProcessSession(pickle.dumps(factory), min(self.workers, jobs), threads)
 
 
 class _ProcessSession:
@@ -351,24 +352,24 @@ class Ray:
     num_cpus: float = 1
     name = "ray"
 
-    def start(self, factory: WorkerFactory) -> AbstractContextManager[Session]:
-        return _RaySession(self, factory)
+    def start(self, factory: WorkerFactory, jobs: int) -> AbstractContextManager[Session]:
+        return _RaySession(self, factory, jobs)
 
 
 class _Actor:
-    def __init__(self, factory: WorkerFactory, threads: int | None) -> None:
-        _pin_threads(threads)
-        self.fn = factory()
+    def __init__(self, factory: bytes, threads: int | None) -> None:
+        _pin_threads(threads)  # before unpickling the factory imports numerical libraries
+        self.fn = pickle.loads(factory)()
 
     def run(self, job: Job, hooks: Mapping[str, str]) -> Outcome:
         return _attempt(self.fn, job, hooks)
 
 
 class _RaySession:
-    def __init__(self, spec: Ray, factory: WorkerFactory) -> None:
+    def __init__(self, spec: Ray, factory: WorkerFactory, jobs: int) -> None:
         import ray
 
-        self.ray, self.spec, self.factory = ray, spec, factory
+        self.ray, self.spec, self.factory, self.jobs = ray, spec, factory, jobs
         self.started = False
         self.queue: deque = deque()
         self.idle: list = []
@@ -385,11 +386,10 @@ class _RaySession:
         slots = int(resources.get(kind, 0) // (1 if self.spec.gpus else self.spec.num_cpus))
         if slots < 1:
             raise RuntimeError(f"the Ray cluster has no {kind} to run workers on ({resources})")
-        self.n_actors = min(self.spec.workers or slots, slots)
-        factory = ray.put(self.factory)
+        self.n_actors = min(self.spec.workers or slots, slots, self.jobs)
+        self.factory_ref = ray.put(ray.cloudpickle.dumps(self.factory))
         self.remote = ray.remote(_Actor).options(num_cpus=self.spec.num_cpus,
                                                  num_gpus=1 if self.spec.gpus else 0, max_restarts=0)
-        self.factory_ref = factory
         self.idle = [self._actor() for _ in range(self.n_actors)]
         return self
 
@@ -503,7 +503,7 @@ def _execute(pending: Iterable[Job], factory: WorkerFactory, executor: Executor,
         return
     hooks = _hooks()
     errors: dict[str, list[str]] = {j.name: [] for j in pending}
-    with executor.start(factory) as session:
+    with executor.start(factory, len(pending)) as session:
         for job in pending:
             session.submit(job, hooks)
         outstanding = len(pending)

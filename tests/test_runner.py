@@ -1,0 +1,111 @@
+"""The experiment runner on the rcc rate-overhead grid: ids, resume, interrupts, local processes and
+faults (a worker killed in the middle of a job, a job that raises); ``rcc overhead`` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rcc.cli import main
+from rcc.experiments import overhead
+from rcc.experiments.runner import (
+    EXIT_HOOK,
+    RAISE_HOOK,
+    InProcess,
+    Job,
+    Processes,
+    executor_from,
+    run_jobs,
+    stable_id,
+)
+
+GRID = {"kl_grid": (0.5, 2.0), "families": ("gaussian",), "coders": ("pfr", "orc"), "max_samples": 20,
+        "candidate_budget": 2**10}
+ARGV = ("overhead", "--kl", "0.5,2", "--families", "gaussian", "--coders", "pfr,orc", "--samples", "20",
+        "--candidate-budget", "1024", "--quiet")
+
+
+def records(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "jobs").iterdir())
+
+
+def test_stable_ids_follow_parameters_not_their_order() -> None:
+    assert stable_id({"a": 1, "b": 2.5}) == stable_id({"b": 2.5, "a": 1})
+    assert stable_id({"a": 1}) != stable_id({"a": 2})
+    a, b = overhead.jobs(**GRID), overhead.jobs(**GRID)
+    assert [j.id for j in a] == [j.id for j in b] and len({j.id for j in a}) == len(a) == 4
+    assert {j.name for j in a} == {"gaussian-kl0.5-pfr", "gaussian-kl0.5-orc", "gaussian-kl2-pfr",
+                                   "gaussian-kl2-orc"}
+    assert executor_from().name == "in-process" and executor_from(workers=3).workers == 3
+    assert executor_from(ray="auto").address == "auto" and executor_from(ray=True).address is None
+    with pytest.raises(ValueError, match="unique"):
+        run_jobs([Job("x", "1"), Job("x", "2")], overhead.worker, Path("unused"))
+
+
+def test_rows_match_the_benchmark_and_a_rerun_skips_finished_jobs(tmp_path: Path) -> None:
+    jobs = overhead.jobs(**GRID)
+    report = overhead.run(jobs, tmp_path, progress=False)
+    assert report.complete and report.skipped == 0 and not report.failed
+    written = json.loads((tmp_path / "rate_overhead.json").read_text())
+    assert written["rows"] == [overhead.overhead_row(j.args) for j in jobs]
+    assert written["meta"]["partial"] is False and (tmp_path / "rate_overhead.png").stat().st_size > 0
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "jobs").iterdir()}
+    again = overhead.run(jobs, tmp_path, progress=False)
+    assert again.skipped == 4 and again.results == report.results
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "jobs").iterdir()}
+
+
+def test_an_interrupted_sweep_resumes_with_only_the_missing_jobs(tmp_path: Path) -> None:
+    jobs = overhead.jobs(**GRID)
+
+    def interrupt(job: Job, result: dict) -> None:
+        raise KeyboardInterrupt
+
+    report = run_jobs(jobs, overhead.worker, tmp_path, progress=False, on_result=interrupt)
+    assert report.interrupted and len(report.results) == 1 and len(report.missing) == 3
+    ran: list[str] = []
+    resumed = run_jobs(jobs, overhead.worker, tmp_path, progress=False,
+                       on_result=lambda job, _: ran.append(job.name))
+    assert resumed.complete and resumed.skipped == 1 and ran == [j.name for j in jobs[1:]]
+    assert records(tmp_path) == sorted(f"{j.name}.json" for j in jobs)
+
+
+@pytest.mark.slow
+def test_processes_survive_a_killed_worker_and_record_a_raising_job(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    reference = tmp_path / "in-process"
+    assert main([*ARGV, "--out", str(reference)]) == 0
+    killed, raising = "gaussian-kl0.5-orc", "gaussian-kl2-pfr"
+    monkeypatch.setenv(EXIT_HOOK, f"{killed}={tmp_path / 'exited'}")
+    monkeypatch.setenv(RAISE_HOOK, raising)
+    out = tmp_path / "processes"
+    assert main([*ARGV, "--out", str(out), "--workers", "2"]) == 1  # partial: one job failed
+    assert (tmp_path / "exited").exists()  # the hook did kill a worker in the middle of that job
+    assert "failed: gaussian-kl2-pfr after 2 attempt(s): RuntimeError: test fault" in capsys.readouterr().out
+    names = [j.name for j in overhead.jobs(**GRID)]
+    assert records(out) == sorted([*(f"{n}.json" for n in names if n != raising), f"{raising}.failed.json"])
+    jobs = {n: json.loads((out / "jobs" / f"{n}.json").read_text()) for n in names if n != raising}
+    assert jobs[killed]["attempts"] == 2 and all(jobs[n]["attempts"] == 1 for n in jobs if n != killed)
+    failure = json.loads((out / "jobs" / f"{raising}.failed.json").read_text())
+    assert failure["attempts"] == 2 and len(failure["errors"]) == 2 and "test fault" in failure["error"]
+    partial = json.loads((out / "rate_overhead.json").read_text())
+    assert partial["meta"]["partial"] is True and list(partial["meta"]["failed"]) == [raising]
+    full = json.loads((reference / "rate_overhead.json").read_text())["rows"]
+    assert partial["rows"] == [r for r, n in zip(full, names, strict=True) if n != raising]
+
+    monkeypatch.delenv(RAISE_HOOK)
+    assert main([*ARGV, "--out", str(out), "--workers", "2"]) == 0  # the same command: the failed job only
+    assert "4 of 4 jobs (3 from earlier runs), complete" in capsys.readouterr().out
+    assert records(out) == sorted(f"{n}.json" for n in names)
+    assert json.loads((out / "rate_overhead.json").read_text())["rows"] == full
+
+
+def test_in_process_ignores_the_exit_hook_and_processes_check_their_count(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = overhead.jobs(**GRID)[:1]
+    monkeypatch.setenv(EXIT_HOOK, f"{jobs[0].name}={tmp_path / 'exited'}")
+    assert run_jobs(jobs, overhead.worker, tmp_path, executor=InProcess(), progress=False).complete
+    with pytest.raises(ValueError, match="workers"):
+        run_jobs(jobs, overhead.worker, tmp_path / "p", executor=Processes(0), progress=False)
