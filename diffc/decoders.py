@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import kernels
-from diffc.container import Container, ContainerError, check_compatible, checked_int, read_container
+from diffc.container import MAX_SEED, Container, ContainerError, check_compatible, checked_int, read_container
 from diffc.denoisers import Denoiser
 from diffc.encoder import Channel, step_prior
 from diffc.reverse import ReverseModel
@@ -182,7 +182,7 @@ def reconstruct(model: ReverseModel, z: np.ndarray, t: float, *, method: str = "
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     steps = checked_int(steps, "steps", 1, MAX_SOLVER_STEPS)
-    seed = checked_int(seed, "seed", 0, 2**64 - 1)
+    seed = checked_int(seed, "seed", 0, MAX_SEED)
     valid_eta = eta is None or (isinstance(eta, numbers.Real) and not isinstance(eta, bool) and 0 <= eta <= 1)
     if (eta is not None) != (method == "eta") or not valid_eta:
         raise ValueError('give eta in [0, 1] exactly when method="eta"')
