@@ -3,6 +3,7 @@ bit-exact resume, refusal to mix settings, and the saved pipeline folder loading
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def test_the_saved_pipeline_loads_through_the_model_loader(photos: list[np.ndarr
 
     training.train(photos, tmp_path, replace(TINY, steps=1), progress=False)
     model = load_model(tmp_path / training.PIPELINE)
-    assert model.channels == 3 and not model.clip
+    assert model.channels == 3
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(photos: list[np.ndarray],
@@ -105,3 +106,66 @@ def test_cli_train_errors(tmp_path: Path) -> None:
     assert main(args) == 1  # no manifest.json in the data folder
     if not torch.cuda.is_available():
         assert main([*args, "--device", "cuda"]) == 2
+
+
+class _StubModel:
+    """An ELBO model whose ``x_hat`` is a fixed shrinkage of the true image (known exact NELBO)."""
+
+    def __init__(self, x: torch.Tensor, shrink: float):
+        self.alphas_cumprod = training.build_scheduler(training.TrainConfig()).alphas_cumprod.double()
+        self.x, self.shrink = x.double(), shrink
+
+    def x_hat(self, z: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        return self.shrink * self.x
+
+
+def test_nelbo_estimate_is_unbiased_against_the_exact_sum_over_levels() -> None:
+    from diffc.models import nelbo
+
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.randint(0, 256, (3, 3, 4, 4), generator=gen).double() * (2 / 255) - 1)
+    model = _StubModel(x, 0.9)
+    ab = model.alphas_cumprod
+    snr = ab / (1 - ab)
+    err = (0.1 * x).pow(2).flatten(1).sum(1)
+    exact_kl = 0.5 * (snr[:-1] - snr[1:]).sum() * err
+    prior = 0.5 * (ab[-1] * x.pow(2) - ab[-1] - torch.log1p(-ab[-1])).flatten(1).sum(1)
+    decoder = nelbo.discretized_gaussian_nll(x, 0.9 * x, float((1 - ab[0]).sqrt()))
+    exact = prior + decoder + exact_kl
+    q, _ = training.level_weights(ab, 0.3)
+    draws = nelbo.nelbo_draws(model, x, 4000, gen, q.double())
+    mean, se = draws.mean(0), draws.std(0) / math.sqrt(draws.shape[0])
+    assert torch.all((mean - exact).abs() < 5 * se), (mean, exact, se)
+
+
+def test_discretized_gaussian_puts_all_mass_on_the_bins() -> None:
+    from diffc.models import nelbo
+
+    levels = torch.arange(256, dtype=torch.float64) * (2 / 255) - 1
+    mean = torch.full((256,), 0.3141, dtype=torch.float64)
+    nll = nelbo.discretized_gaussian_nll(levels.view(256, 1, 1, 1), mean.view(256, 1, 1, 1), 0.05)
+    assert abs(float(torch.exp(-nll).sum()) - 1) < 1e-9
+    # A perfect mean with std a quarter of the bin width: 99.99 % of the mass in the right bin.
+    exact = nelbo.discretized_gaussian_nll(levels.view(256, 1, 1, 1), levels.view(256, 1, 1, 1), 0.001)
+    assert float(exact.max()) < 1e-3
+
+
+def test_nelbo_of_a_saved_pipeline_beside_png_and_webp(photos: list[np.ndarray], tmp_path: Path) -> None:
+    from diffc.models import nelbo
+
+    training.train(photos, tmp_path, replace(TINY, steps=1), progress=False)
+    images = {"a": photos[0], "b": photos[2]}
+    result = nelbo.evaluate(tmp_path / training.PIPELINE, size=16, draws=2, progress=False, photos=images)
+    assert result["crops"] == sum(r["crops"] for r in result["per_photo"].values()) > 0
+    assert result["nelbo_bpd"] > 0 and 0 < result["nelbo_bpd_stderr"] < result["nelbo_bpd"]
+    assert result["crops"] == 3 and result["per_photo"]["b"]["crops"] == 2
+    assert 0 < result["webp_lossless_bpd"] < 16 and 0 < result["png_bpd"] < 16
+
+
+def test_export_pipeline_from_a_running_or_finished_run(photos: list[np.ndarray], tmp_path: Path) -> None:
+    from diffusers import UNet2DModel
+
+    state = training.train(photos, tmp_path / "run", replace(TINY, steps=2), progress=False)
+    assert training.export_pipeline(tmp_path / "run", tmp_path / "copy").step == 2
+    unet = UNet2DModel.from_pretrained(tmp_path / "copy" / "unet", local_files_only=True)
+    assert all(torch.equal(v, state.ema[k]) for k, v in unet.state_dict().items())

@@ -11,7 +11,8 @@ What is trained (every choice is written into the checkpoint and the saved confi
   cosine alpha-bar of Nichol & Dhariwal 2021, "Improved denoising diffusion probabilistic models").
   At 32-128 px the linear table of Ho et al. 2020 spends its last quarter of levels on nearly pure
   noise; the cosine table spreads the levels evenly in log-SNR over the moderate noise where DiffC
-  encoders stop. ``clip_sample`` is off: DiffC then needs no clipping rule shared by both sides.
+  encoders stop. ``clip_sample`` is off; DiffC clips x0 to the data range ``[-1, 1]`` on both sides
+  anyway (:mod:`diffc.models.unet`), and so does :mod:`diffc.models.nelbo`.
 - **Prediction**: ``v_prediction`` (Salimans & Ho 2022): ``v = alpha eps - sigma x``. At high noise an
   epsilon network's x0 estimate ``(z - sigma eps_hat) / alpha`` amplifies its error by ``1/alpha``,
   and high noise is exactly where a DiffC encoder spends its first bits; v is well-scaled at every
@@ -374,4 +375,16 @@ def train(photos: list[np.ndarray] | Mapping[str, np.ndarray], out: Path, config
             log.flush()
             save_checkpoint(ckpt_path, state, config)
     save_pipeline(out / PIPELINE, state, config)
+    return state
+
+
+def export_pipeline(run: Path, dest: Path) -> TrainState:
+    """Save the EMA pipeline of a run's latest checkpoint to ``dest`` (the run may still be going:
+    the checkpoint is replaced atomically)."""
+    saved = json.loads((Path(run) / "config.json").read_text())
+    saved.pop("data_var")
+    saved["block_out_channels"] = tuple(saved["block_out_channels"])
+    config = TrainConfig(**saved)
+    state = load_checkpoint(Path(run) / CHECKPOINT, config)
+    save_pipeline(Path(dest), state, config)
     return state

@@ -1,0 +1,239 @@
+"""The negative ELBO of a discrete-time diffusion model in bits per dimension: DiffC's lossless rate.
+
+For 8-bit images ``x`` in ``[-1, 1]`` and a diffusers scheduler with alpha-bar table ``a_0 .. a_{T-1}``
+(index ``i`` here is ``t = i + 1`` in Ho et al. 2020, "Denoising diffusion probabilistic models",
+section 3.3 and eq. 5), the negative ELBO is
+
+    L_T + sum_{i=1}^{T-1} L_i + L_0,
+    L_T = KL(q(z_{T-1} | x) || N(0, I))                      (exact, closed form)
+    L_i = KL(q(z_{i-1} | z_i, x) || p(z_{i-1} | z_i))
+        = 1/2 (SNR_{i-1} - SNR_i) ||x - x_hat(z_i, i)||^2     (p with the posterior variance, as DiffC)
+
+``x_hat`` is the network's estimate converted from its prediction type and clipped to the data range
+exactly as :mod:`diffc.models.unet` does for DiffC (clipping projects onto a box that contains ``x``,
+so it never increases ``||x - x_hat||``).
+    L_0 = -log p(x | z_0): the discretized Gaussian of Ho et al. eq. 13 around x_hat(z_0, 0) with
+          variance beta_0 = 1 - a_0, on the 256 bins of width 2/255 (the outer bins extend to +-inf).
+
+With the posterior variance on both sides ``L_i`` is exactly the number of nats a DiffC step from
+``Z_i`` to ``Z_{i-1}`` costs (Theis et al. 2022; Kingma et al. 2021, "Variational diffusion models",
+for the SNR form), so the negative ELBO is the rate of lossless DiffC: the cost of sending every
+step down to ``Z_0`` plus an entropy-coded ``x`` given ``Z_0``. It is an ideal rate (no header, no
+channel-simulation overhead).
+
+Estimation: ``L_T`` is exact; ``L_0`` and the sum over ``i`` are Monte Carlo, each draw one ``z_0``
+and one level ``i ~ r(i)`` (``L_i / r(i)`` estimates the sum), with ``r`` proportional to the increment
+of ``log(1 + c SNR)`` (``c`` the pixel variance of the crops; :func:`diffc.models.training.
+level_weights`), which keeps the importance weights bounded. Every draw is an unbiased estimate of
+a crop's negative ELBO; the standard error is that of the mean over the fixed set of crops,
+``sqrt(sum_c s_c^2 / K) / C`` for ``C`` crops with ``K`` draws and per-crop sample variances ``s_c^2``.
+
+The crops tile each held-out photo (:func:`diffc.models.data.held_out_photos`) without overlap from
+its top-left corner (the remainder at the right and bottom is dropped). PNG (Pillow, level 9) and
+lossless WebP (Pillow, method 6) are measured on the same crops, one file per crop, headers
+included, and on the whole photos for reference.
+
+Run ``python -m diffc.models.nelbo --model diffc/models/default --json nelbo.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+LOG2 = math.log(2.0)
+BIN = 1.0 / 255.0  # half a bin of 8-bit data in [-1, 1]
+
+
+def tile(image: np.ndarray, size: int) -> list[np.ndarray]:
+    """Non-overlapping ``size`` x ``size`` crops from the top-left corner (remainders dropped)."""
+    h, w = image.shape[:2]
+    return [image[r:r + size, c:c + size] for r in range(0, h - size + 1, size)
+            for c in range(0, w - size + 1, size)]
+
+
+def codec_bpd(crops: list[np.ndarray], codec: str) -> float:
+    """Mean bits per dimension of lossless PNG or WebP files of each crop (headers included)."""
+    from PIL import Image
+
+    total_bits, dims = 0, 0
+    for crop in crops:
+        buf = io.BytesIO()
+        if codec == "png":
+            Image.fromarray(crop).save(buf, format="PNG", compress_level=9, optimize=True)
+        elif codec == "webp":
+            Image.fromarray(crop).save(buf, format="WEBP", lossless=True, quality=100, method=6)
+        else:
+            raise ValueError(f"unknown codec {codec}")
+        total_bits += 8 * buf.tell()
+        dims += crop.size
+    return total_bits / dims
+
+
+def discretized_gaussian_nll(x: torch.Tensor, mean: torch.Tensor, std: float) -> torch.Tensor:
+    """``-log P(x)`` per image (nats) for 8-bit ``x`` in [-1, 1] under N(mean, std^2) binned as in
+    Ho et al. eq. 13 (outer bins open-ended); float64, probabilities floored at 1e-12 as there."""
+    import torch
+
+    x, mean = x.double(), mean.double()
+    upper = (x + BIN - mean) / std
+    lower = (x - BIN - mean) / std
+    log_cdf_upper = torch.special.log_ndtr(upper)
+    log_sf_lower = torch.special.log_ndtr(-lower)
+    mid = (torch.special.ndtr(upper) - torch.special.ndtr(lower)).clamp_min(1e-12).log()
+    logp = torch.where(x < -1 + 1e-6, log_cdf_upper, torch.where(x > 1 - 1e-6, log_sf_lower, mid))
+    return -logp.flatten(1).sum(1)
+
+
+class DiffusionModel:
+    """A diffusers UNet and scheduler folder as the ``x_hat(z_i, i)`` of the ELBO."""
+
+    def __init__(self, path: Path, device: str = "cpu"):
+        from diffusers import DDPMScheduler, UNet2DModel
+
+        path = Path(path)
+        self.unet = UNet2DModel.from_pretrained(path / "unet", local_files_only=True).to(device).eval()
+        scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
+        self.prediction = scheduler.config.prediction_type
+        # As diffc.models.unet: pixel models always clip x0 to the data range, the scheduler's own
+        # range when it sets clip_sample.
+        clip = scheduler.config.clip_sample
+        self.clip_range = float(scheduler.config.get("clip_sample_range", 1.0)) if clip else 1.0
+        self.alphas_cumprod = scheduler.alphas_cumprod.double()
+        self.device = device
+
+    def x_hat(self, z: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        ab = self.alphas_cumprod[i].view(-1, 1, 1, 1)
+        alpha, sigma = ab.sqrt(), (1 - ab).sqrt()
+        with torch.no_grad():
+            out = self.unet(z.float().to(self.device), i.to(self.device)).sample.double().cpu()
+        if self.prediction == "v_prediction":
+            x = alpha * z - sigma * out
+        elif self.prediction == "epsilon":
+            x = (z - sigma * out) / alpha
+        elif self.prediction == "sample":
+            x = out
+        else:
+            raise ValueError(f"unknown prediction_type {self.prediction}")
+        # DiffC clips x0 identically on both sides, so the p whose ELBO is its rate does too.
+        return x.clamp(-self.clip_range, self.clip_range)
+
+
+def nelbo_draws(model: DiffusionModel, x: torch.Tensor, draws: int, gen: torch.Generator,
+                level_prob: torch.Tensor) -> torch.Tensor:
+    """``draws`` unbiased estimates (nats) of each image's negative ELBO: shape (draws, batch)."""
+    import torch
+
+    ab = model.alphas_cumprod
+    snr = ab / (1 - ab)
+    x = x.double()
+    n = x.shape[0]
+    prior = 0.5 * (ab[-1] * x.pow(2) - ab[-1] - torch.log1p(-ab[-1])).flatten(1).sum(1)
+    r = level_prob[1:] / level_prob[1:].sum()  # levels 1 .. T-1 carry the KL terms
+    out = []
+    for _ in range(draws):
+        zero = torch.zeros(n, dtype=torch.long)
+        eps0 = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+        z0 = ab[0].sqrt() * x + (1 - ab[0]).sqrt() * eps0
+        decoder = discretized_gaussian_nll(x, model.x_hat(z0, zero), float((1 - ab[0]).sqrt()))
+        i = 1 + torch.multinomial(r, n, replacement=True, generator=gen)
+        eps = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+        abi = ab[i].view(-1, 1, 1, 1)
+        z = abi.sqrt() * x + (1 - abi).sqrt() * eps
+        err = (x - model.x_hat(z, i)).pow(2).flatten(1).sum(1)
+        kl = 0.5 * (snr[i - 1] - snr[i]) * err
+        out.append(prior + decoder + kl / r[i - 1])
+    return torch.stack(out)
+
+
+def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, batch: int = 64,
+             device: str = "cpu", progress: bool = True, photos: dict[str, np.ndarray] | None = None) -> dict:
+    """NELBO (bpd, with its Monte Carlo standard error) beside PNG and lossless WebP on the tiled
+    held-out photos (or ``photos``); see the module docstring for what is exact and estimated."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from diffc.models.data import held_out_photos
+    from diffc.models.training import level_weights
+
+    started = time.monotonic()
+    photos = held_out_photos() if photos is None else photos
+    crops = {name: tile(image, size) for name, image in photos.items()}
+    flat = [c for cs in crops.values() for c in cs]
+    x_all = torch.from_numpy(np.stack(flat)).permute(0, 3, 1, 2).double() * (2 / 255) - 1
+    model = DiffusionModel(model_path, device)
+    level_prob, _ = level_weights(model.alphas_cumprod, float(x_all.var(dim=(0, 2, 3)).mean()))
+    gen = torch.Generator().manual_seed(seed)
+    estimates = []
+    for start in tqdm(range(0, len(flat), batch), disable=not progress, desc="nelbo"):
+        estimates.append(nelbo_draws(model, x_all[start:start + batch], draws, gen, level_prob.double()))
+    est = torch.cat(estimates, dim=1) / (LOG2 * 3 * size * size)  # bits per dimension
+    per_crop_mean, per_crop_var = est.mean(0), est.var(0, unbiased=True)
+    n_crops = est.shape[1]
+    stderr = float((per_crop_var.sum() / draws).sqrt() / n_crops)
+    offsets = np.cumsum([0] + [len(cs) for cs in crops.values()])
+    per_photo = {name: {
+        "crops": len(cs),
+        "nelbo_bpd": float(per_crop_mean[offsets[k]:offsets[k + 1]].mean()),
+        "png_bpd": codec_bpd(cs, "png"),
+        "webp_bpd": codec_bpd(cs, "webp"),
+    } for k, (name, cs) in enumerate(crops.items())}
+    return {
+        "model": str(model_path),
+        "crop_size": size,
+        "crops": n_crops,
+        "draws_per_crop": draws,
+        "seed": seed,
+        "nelbo_bpd": float(per_crop_mean.mean()),
+        "nelbo_bpd_stderr": stderr,
+        "png_bpd": codec_bpd(flat, "png"),
+        "webp_lossless_bpd": codec_bpd(flat, "webp"),
+        "whole_photo_png_bpd": codec_bpd(list(photos.values()), "png"),
+        "whole_photo_webp_lossless_bpd": codec_bpd(list(photos.values()), "webp"),
+        "per_photo": per_photo,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m diffc.models.nelbo", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="pipeline folder (unet/, scheduler/)")
+    parser.add_argument("--size", type=int, default=64, help="crop size in px (default 64)")
+    parser.add_argument("--draws", type=int, default=8, help="Monte Carlo draws per crop (default 8)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    result = evaluate(args.model, args.size, args.draws, args.seed, args.batch, args.device, not args.quiet)
+    print(f"{result['crops']} crops of {result['crop_size']} px from the held-out photos, "
+          f"{result['draws_per_crop']} draws each, seed {result['seed']}:")
+    print(f"  NELBO          {result['nelbo_bpd']:.4f} +- {result['nelbo_bpd_stderr']:.4f} bpd (1 s.e.)")
+    print(f"  PNG            {result['png_bpd']:.4f} bpd (whole photos {result['whole_photo_png_bpd']:.4f})")
+    print(f"  WebP lossless  {result['webp_lossless_bpd']:.4f} bpd "
+          f"(whole photos {result['whole_photo_webp_lossless_bpd']:.4f})")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
