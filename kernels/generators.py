@@ -19,13 +19,18 @@ from typing import Literal
 import numpy as np
 
 from kernels import cpu, reference
+from kernels.errors import InvalidTypeError
 from kernels.variates import KINDS
 
-__all__ = ["BACKENDS", "bits", "exponential", "generate", "normal", "to_numpy", "uniform"]
+__all__ = ["BACKENDS", "MAX_VALUES", "bits", "exponential", "generate", "normal", "to_numpy", "uniform"]
 
 Backend = Literal["numpy", "cpu", "gpu"]
 BACKENDS: tuple[str, ...] = ("numpy", "cpu", "gpu")
 _U64 = 1 << 64
+MAX_VALUES = 1 << 30
+"""Most values (8-byte floats, or 4-byte words counted in pairs) one call may return: 8 GiB, checked
+before allocating, so that a count read from a corrupt file or a mistaken argument cannot ask for
+terabytes."""
 _REFERENCE = {
     "uniform": reference.uniform_at,
     "normal": reference.normal_at,
@@ -40,14 +45,19 @@ def _check_key(key: object) -> tuple[np.uint32, np.uint32]:
     return k[0], k[1]
 
 
-def _check_range(start: int, stop: int, count: int, offset: int, what: str) -> None:
+def _check_range(start: int, stop: int, count: int, offset: int, what: str, per_value: int) -> None:
+    """Integers in the 64-bit index range, and a request of at most MAX_VALUES values, checked before
+    anything is allocated."""
     for name, v in (("start", start), ("stop", stop), (what, count), ("offset", offset)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
-    if not 0 <= int(start) <= int(stop) <= _U64:
-        raise ValueError(f"need 0 <= start <= stop <= 2**64, got start={start}, stop={stop}")
-    if int(count) < 0 or not 0 <= int(offset) <= _U64 - int(count):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise InvalidTypeError(f"{name} must be an integer, got {type(v).__name__}")
+    if not 0 <= int(start) < _U64 or not int(start) <= int(stop) <= _U64:
+        raise ValueError(f"need 0 <= start < 2**64 and start <= stop <= 2**64, got {start}, {stop}")
+    if int(count) < 0 or not 0 <= int(offset) < _U64 or int(offset) + int(count) > _U64:
         raise ValueError(f"{what}={count} at offset {offset} leaves the 64-bit index range")
+    if (int(stop) - int(start)) * int(count) * per_value > MAX_VALUES:
+        raise ValueError(f"{int(stop) - int(start)} x {count} values exceed the limit of {MAX_VALUES} per "
+                         f"call ({8 * MAX_VALUES >> 30} GiB); request them in blocks")
 
 
 def to_numpy(values: object) -> np.ndarray:
@@ -62,7 +72,7 @@ def generate(kind: str, key: object, start: int, stop: int, dim: int, *, coord_s
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     key0, key1 = _check_key(key)
-    _check_range(start, stop, dim, coord_start, "dim")
+    _check_range(start, stop, dim, coord_start, "dim", 1)
     rows = int(stop) - int(start)
     if backend == "numpy":
         cand, coord = reference.grid(int(start), int(stop), int(dim), int(coord_start))
@@ -103,7 +113,7 @@ def bits(key: object, start: int, stop: int, blocks: int, *, block_start: int = 
          backend: Backend = "cpu") -> np.ndarray:
     """Raw Philox output words, shape (stop - start, blocks, 4), dtype uint32."""
     key0, key1 = _check_key(key)
-    _check_range(start, stop, blocks, block_start, "blocks")
+    _check_range(start, stop, blocks, block_start, "blocks", 2)
     rows = int(stop) - int(start)
     if backend == "numpy":
         cand = np.arange(rows, dtype=np.uint64)[:, None] + np.uint64(start)

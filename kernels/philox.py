@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.errors import InvalidTypeError
+
 __all__ = [
     "PHILOX_M0",
     "PHILOX_M1",
@@ -121,7 +123,7 @@ def _as_words(values: object, n: int, name: str) -> np.ndarray:
     if words.shape != (n,):
         raise ValueError(f"{name} must hold exactly {n} 32-bit words, got shape {words.shape}")
     if not np.issubdtype(words.dtype, np.integer):
-        raise TypeError(f"{name} must be integers, got dtype {words.dtype}")
+        raise InvalidTypeError(f"{name} must be integers, got dtype {words.dtype}")
     if np.any(words.astype(object) < 0) or np.any(words.astype(object) > 0xFFFFFFFF):
         raise ValueError(f"{name} words must lie in [0, 2**32), got {words.tolist()}")
     return words.astype(np.uint32)

@@ -37,6 +37,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import cpu, generators, reference
+from kernels.errors import InvalidTypeError
 
 __all__ = [
     "MRC",
@@ -85,6 +86,9 @@ class SearchProblem:
             raise ValueError("offsets must start at 0, end at the dimension, and leave no chunk empty")
         if self.quad is not None and self.quad.shape != self.lin.shape:
             raise ValueError("quad must have the shape of lin")
+        n = self.n_candidates
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise InvalidTypeError(f"n_candidates must be an integer, got {self.n_candidates!r}")
         if not 1 <= self.n_candidates < 2**62:
             raise ValueError(f"n_candidates must be in [1, 2**62), got {self.n_candidates}")
         if self.rule not in RULES.values():

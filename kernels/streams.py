@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from kernels.errors import InvalidTypeError
 from kernels.philox import philox4x32_10_cpu
 
 __all__ = ["STREAM_TAG", "stream_key", "stream_keys"]
@@ -26,7 +27,7 @@ _U64 = 1 << 64
 
 def _check_u64(value: object, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+        raise InvalidTypeError(f"{name} must be an integer, got {type(value).__name__}")
     v = int(value)
     if not 0 <= v < _U64:
         raise ValueError(f"{name} must lie in [0, 2**64), got {v}")

@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from rcc.core import finite_array
+
 __all__ = [
     "LN2",
     "LOG2E_OVER_E",
@@ -49,17 +51,22 @@ def _non_negative(value: float, name: str) -> float:
 
 
 def gaussian_params(m_q: object, s_q: object, m_p: object, s_p: object) -> tuple[np.ndarray, ...]:
-    """The four parameters as broadcast float64 arrays; ValueError unless finite with positive scales."""
-    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (m_q, s_q, m_p, s_p)))
-    if not all(np.all(np.isfinite(a)) for a in arrays):
-        raise ValueError("Gaussian parameters must be finite (got NaN or inf)")
+    """The four parameters as broadcast float64 arrays; ValueError unless real, finite, with
+    positive scales, and of shapes that broadcast."""
+    names = ("mean of Q", "scale of Q", "mean of P", "scale of P")
+    arrays = np.broadcast_arrays(*(finite_array(a, name) for a, name in zip((m_q, s_q, m_p, s_p), names,
+                                                                            strict=True)))
     if np.any(arrays[1] <= 0) or np.any(arrays[3] <= 0):
         raise ValueError("Gaussian scales must be positive")
     return arrays
 
 
 def _kl_bits(m_q: np.ndarray, s_q: np.ndarray, m_p: np.ndarray, s_p: np.ndarray) -> np.ndarray:
-    nats = np.log(s_p / s_q) + (s_q**2 + (m_q - m_p) ** 2) / (2 * s_p**2) - 0.5
+    with np.errstate(over="ignore", invalid="ignore"):
+        nats = np.log(s_p / s_q) + (s_q**2 + (m_q - m_p) ** 2) / (2 * s_p**2) - 0.5
+    # Parameters beyond ~1e154 overflow the squares (inf / inf = NaN): report an infinite KL, which
+    # every consumer refuses, rather than a NaN that would slip through comparisons.
+    nats = np.where(np.isnan(nats), np.inf, nats)
     return np.maximum(nats, 0.0) / LN2  # rounding can leave -1e-17 for equal laws
 
 

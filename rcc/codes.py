@@ -34,6 +34,7 @@ import constriction
 import numpy as np
 from scipy import special
 
+from kernels.errors import InvalidTypeError
 from rcc import portable
 from rcc.bounds import LOG2E_OVER_E
 
@@ -56,6 +57,8 @@ __all__ = [
 
 MAX_INDEX_BITS = 62
 """Indices must be below 2**62 (coders never get near; the cap keeps every code finite)."""
+MAX_COUNT = 1 << 22
+"""Most indices one decode call reads (a channel call has at most one chunk per dimension)."""
 MAX_ALPHA = 2.0**40
 """Largest Zipf alpha (a KL of about 2^40 bits per index): beyond it ``lambda = 1 + 1/alpha``
 comes too close to 1 for the octave masses (and at 2^53 it rounds to 1, a division by zero)."""
@@ -91,7 +94,7 @@ class BitReader:
 
     def __init__(self, data: bytes) -> None:
         if not isinstance(data, (bytes, bytearray)):
-            raise TypeError(f"expected bytes, got {type(data).__name__}")
+            raise InvalidTypeError(f"expected bytes, got {type(data).__name__}")
         self._bits = "".join(format(b, "08b") for b in data)
         self.bits_read = 0
 
@@ -194,17 +197,23 @@ class IndexCode(Protocol):
 
 
 def _check_index(index: object, limit: int) -> int:
-    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-        raise TypeError(f"an index must be an integer, got {type(index).__name__}")
+    if not _is_int(index):
+        raise InvalidTypeError(f"an index must be an integer, got {type(index).__name__}")
     k = int(index)
     if not 0 <= k < limit:
         raise ValueError(f"index {k} is outside the code's range [0, {limit})")
     return k
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_count(count: int) -> int:
-    if not isinstance(count, (int, np.integer)) or count < 0:
-        raise ValueError(f"count must be a non-negative integer, got {count!r}")
+    """A decoder's count of indices, refused above MAX_COUNT before anything is allocated (a code of
+    one index, or a range code, reads any count from a few bytes)."""
+    if not _is_int(count) or not 0 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be an integer in [0, {MAX_COUNT}], got {count!r}")
     return int(count)
 
 
@@ -215,7 +224,7 @@ class FixedLengthCode:
     n: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.n, (int, np.integer)) or not 1 <= self.n <= 1 << MAX_INDEX_BITS:
+        if not _is_int(self.n) or not 1 <= self.n <= 1 << MAX_INDEX_BITS:
             raise ValueError(f"n must be an integer in [1, 2**{MAX_INDEX_BITS}], got {self.n!r}")
 
     @property
@@ -230,7 +239,11 @@ class FixedLengthCode:
 
     def decode(self, data: bytes, count: int) -> list[int]:
         reader = BitReader(data)
-        out = [reader.read(self.width) for _ in range(_check_count(count))]
+        count = _check_count(count)
+        if count * self.width > reader.bits_left:
+            raise ValueError(f"message truncated: {count} indices of {self.width} bits, "
+                             f"{reader.bits_left} bits left")
+        out = [reader.read(self.width) for _ in range(count)]
         if any(k >= self.n for k in out):
             raise ValueError(f"corrupt message: index beyond n={self.n}")
         return out
@@ -327,7 +340,7 @@ class ZipfCode:
         if (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float, np.integer, np.floating))
                 or not 0 < self.alpha <= MAX_ALPHA):
             raise ValueError(f"alpha must be a number in (0, {MAX_ALPHA:g}], got {self.alpha!r}")
-        if self.n is not None and (not isinstance(self.n, (int, np.integer))
+        if self.n is not None and (not _is_int(self.n)
                                    or not 1 <= self.n <= 1 << MAX_INDEX_BITS):
             raise ValueError(f"n must be None or an integer in [1, 2**{MAX_INDEX_BITS}]")
 
@@ -403,7 +416,7 @@ class ZipfCode:
         """The ``count`` indices at the start of ``data``, which may be cut inside its last word
         (:func:`pad_words`); ``ValueError`` when constriction rejects the data."""
         if not isinstance(data, (bytes, bytearray)):
-            raise TypeError(f"expected bytes, got {type(data).__name__}")
+            raise InvalidTypeError(f"expected bytes, got {type(data).__name__}")
         count = _check_count(count)
         decoder = constriction.stream.queue.RangeDecoder(pad_words(data))
         try:

@@ -31,10 +31,13 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from kernels.errors import InvalidTypeError
+
 __all__ = [
     "Coder",
     "Distribution",
     "Divergences",
+    "InvalidTypeError",
     "Message",
     "Proposal",
     "Stats",
@@ -103,14 +106,22 @@ class Target(Distribution, Protocol):
 
 
 def finite_array(value: object, name: str) -> np.ndarray:
-    """``value`` as a float64 array; TypeError when it is not numeric, ValueError when not finite."""
+    """``value`` as a float64 array; :class:`InvalidTypeError` when it is not real numbers (complex
+    values would silently lose their imaginary part), ValueError when not finite."""
+    if np.iscomplexobj(value):
+        raise InvalidTypeError(f"{name} must be real, got complex values")
     try:
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numeric, got {value!r}") from err
+    except (TypeError, ValueError, OverflowError) as err:
+        raise InvalidTypeError(f"{name} must be real numbers, got {_short(value)}") from err
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (got NaN or inf)")
     return arr
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def log_ratio(target: Distribution, proposal: Distribution, x: np.ndarray) -> np.ndarray:

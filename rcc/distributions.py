@@ -25,6 +25,7 @@ import numpy as np
 from scipy import special, stats
 
 import kernels
+from kernels.errors import InvalidTypeError
 from rcc.bounds import LN2, gaussian_divergences_bits
 from rcc.core import Distribution, Divergences, finite_array
 
@@ -201,7 +202,7 @@ class Categorical:
 
     def divergences(self, proposal: Distribution) -> Divergences:
         if not isinstance(proposal, Categorical):
-            raise TypeError("a categorical target needs a categorical proposal, got "
+            raise InvalidTypeError("a categorical target needs a categorical proposal, got "
                             f"{type(proposal).__name__}")
         if proposal.size != self.size:
             raise ValueError(f"alphabet sizes differ: target {self.size}, proposal {proposal.size}")
@@ -224,7 +225,7 @@ class ScipyContinuous:
 
     def __post_init__(self) -> None:
         if not isinstance(getattr(self.dist, "dist", None), stats.rv_continuous):
-            raise TypeError("expected a frozen continuous scipy.stats distribution, got "
+            raise InvalidTypeError("expected a frozen continuous scipy.stats distribution, got "
                             f"{self.dist!r}; use Categorical for finite alphabets")
 
     @property
@@ -274,9 +275,9 @@ class Custom:
 
     def __post_init__(self) -> None:
         if not callable(self.log_density):
-            raise TypeError("log_density must be callable")
+            raise InvalidTypeError("log_density must be callable")
         if self.sampler is not None and not callable(self.sampler):
-            raise TypeError("sampler must be callable or None")
+            raise InvalidTypeError("sampler must be callable or None")
         if self.n_uniforms < 1:
             raise ValueError(f"n_uniforms must be at least 1, got {self.n_uniforms}")
         for name in ("kl_bits", "dinf_bits"):
@@ -292,7 +293,7 @@ class Custom:
 
     def candidates(self, key: np.ndarray, start: int, stop: int) -> np.ndarray:
         if self.sampler is None:
-            raise TypeError("this Custom distribution has no sampler and cannot be a proposal")
+            raise InvalidTypeError("this Custom distribution has no sampler and cannot be a proposal")
         out = np.asarray(self.sampler(kernels.uniform(key, start, stop, self.n_uniforms)))
         if out.shape != (stop - start, *self.event_shape):
             raise ValueError(f"sampler returned shape {out.shape}, expected "

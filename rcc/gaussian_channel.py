@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import kernels
+from kernels.errors import InvalidTypeError
 from kernels.search import RULES, SearchProblem, regenerate, search
 from rcc.bounds import LN2, gaussian_kl_bits_per_coordinate, gaussian_params
 from rcc.codes import (
@@ -62,7 +63,7 @@ from rcc.codes import (
     elias_gamma_write,
     trim,
 )
-from rcc.core import Message
+from rcc.core import Message, finite_array
 from rcc.randomness import Domain, key_for
 
 __all__ = ["INDEX_CODES", "GaussianChannel", "GaussianChannelStats", "SideInfo"]
@@ -141,7 +142,7 @@ def _on_grid(kl: np.ndarray) -> np.ndarray:
 def _message_bytes(message: Message | bytes) -> bytes:
     data = message.data if isinstance(message, Message) else message
     if not isinstance(data, (bytes, bytearray)):
-        raise TypeError(f"a message is bytes or a Message, got {type(message).__name__}")
+        raise InvalidTypeError(f"a message is bytes or a Message, got {type(message).__name__}")
     return bytes(data)
 
 
@@ -187,6 +188,16 @@ class GaussianChannel:
     exact = False
 
     def __post_init__(self) -> None:
+        for name in ("chunk_bits", "headroom_bits", "partition_trial_bits", "max_search_bits"):
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise InvalidTypeError(f"{name} must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        for name in ("rule", "index_code", "backend"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidTypeError(f"{name} must be a string, got {getattr(self, name)!r}")
+        if self.backend not in kernels.BACKENDS:
+            raise ValueError(f"backend must be one of {kernels.BACKENDS}, got {self.backend!r}")
         if not 1 <= self.chunk_bits <= 30 or not 0 <= self.headroom_bits <= 16:
             raise ValueError("need 1 <= chunk_bits <= 30 and 0 <= headroom_bits <= 16")
         if not self.chunk_bits + self.headroom_bits <= self.max_search_bits <= 40:
@@ -343,9 +354,9 @@ class GaussianChannel:
                stream: tuple[int, ...] = ()) -> np.ndarray:
         """The sample the encoder selected, rebuilt from the message and the shared seed."""
         mu_p, s_p = (np.ascontiguousarray(a) for a in np.broadcast_arrays(
-            np.asarray(mu_p, dtype=np.float64), np.asarray(s_p, dtype=np.float64)))
-        if mu_p.ndim != 1 or mu_p.size == 0 or not np.all(np.isfinite(mu_p)) or np.any(~(s_p > 0)):
-            raise ValueError("prior must be one-dimensional, finite, with positive scales")
+            finite_array(mu_p, "prior mean"), finite_array(s_p, "prior scale")))
+        if mu_p.ndim != 1 or mu_p.size == 0 or np.any(s_p <= 0):
+            raise ValueError("prior must be one-dimensional and non-empty, with positive scales")
         dim = mu_p.size
         side, indices = self._unpack(_message_bytes(message), dim)
         perm = self._permutation(dim, seed, stream, side.trial)
@@ -355,4 +366,8 @@ class GaussianChannel:
         for c, k in enumerate(indices):
             lo, hi = offsets[c], offsets[c + 1]
             noise[perm[lo:hi]] = regenerate(keys[c], k, hi - lo)
-        return mu_p + s_p * noise
+        with np.errstate(over="ignore"):
+            sample = mu_p + s_p * noise
+        if not np.all(np.isfinite(sample)):
+            raise ValueError("the prior's scale is too large: the sample overflows float64")
+        return sample

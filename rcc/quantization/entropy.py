@@ -47,6 +47,7 @@ import constriction
 import numpy as np
 from scipy import integrate, stats
 
+from kernels.errors import InvalidTypeError
 from rcc.codes import pad_words, trim
 from rcc.core import finite_array
 
@@ -84,7 +85,8 @@ class Prior:
 
     def __post_init__(self) -> None:
         if not isinstance(self.family, stats.rv_continuous):
-            raise TypeError(f"family must be a continuous scipy.stats distribution, got {self.family!r}")
+            raise InvalidTypeError(
+                f"family must be a continuous scipy.stats distribution, got {self.family!r}")
         loc = finite_array(self.loc, "prior loc")
         scale = finite_array(self.scale, "prior scale")
         if np.any(scale <= 0):
@@ -111,7 +113,7 @@ class Prior:
         """Any frozen continuous scipy.stats distribution, e.g. ``scipy.stats.t(3, loc, scale)``."""
         family = getattr(dist, "dist", None)
         if not isinstance(family, stats.rv_continuous):
-            raise TypeError(f"expected a frozen continuous scipy.stats distribution, got {dist!r}")
+            raise InvalidTypeError(f"expected a frozen continuous scipy.stats distribution, got {dist!r}")
         # scipy's own argument parser splits positional/keyword arguments into shapes, loc, scale.
         shapes, loc, scale = family._parse_args(*dist.args, **dist.kwds)
         return cls(family, loc, scale, tuple(shapes))
@@ -290,7 +292,7 @@ def _decode_excess(decoder: object) -> int:
 
 def _prepare(u: object, step: object, prior: Prior) -> tuple[np.ndarray, _SymbolModel]:
     if not isinstance(prior, Prior):
-        raise TypeError(f"prior must be an rcc.quantization.Prior, got {type(prior).__name__}")
+        raise InvalidTypeError(f"prior must be an rcc.quantization.Prior, got {type(prior).__name__}")
     u_arr = finite_array(u, "dither")
     return u_arr, _symbol_model(u_arr, check_step(step), prior)
 
@@ -300,7 +302,7 @@ def _relative(k: object, u: np.ndarray, m: _SymbolModel) -> np.ndarray:
     if k_arr.shape != u.shape:
         raise ValueError(f"indices of shape {k_arr.shape} do not match the dither's {u.shape}")
     if not np.issubdtype(k_arr.dtype, np.integer):
-        raise TypeError(f"indices must be integers, got {k_arr.dtype}")
+        raise InvalidTypeError(f"indices must be integers, got {k_arr.dtype}")
     k_arr = k_arr.ravel().astype(np.int64)
     if np.any(np.abs(k_arr) >= MAX_INDEX):
         raise ValueError("indices must satisfy |k| < 2^52")
@@ -346,7 +348,7 @@ def decode(data: bytes, u: object, step: object, prior: Prior) -> np.ndarray:
     some indices, as with any entropy coder.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+        raise InvalidTypeError(f"data must be bytes, got {type(data).__name__}")
     u_arr, m = _prepare(u, step, prior)
     return (_decode_relative(bytes(data), prior, m) + m.center).reshape(u_arr.shape)
 

@@ -33,6 +33,7 @@ import numpy as np
 from scipy import stats
 
 import kernels
+from kernels.errors import InvalidTypeError
 from rcc.bounds import LN2
 from rcc.coders.race import check_dinf, race
 from rcc.codes import EliasDeltaCode, IndexCode
@@ -54,7 +55,7 @@ def prior_for(proposal: Proposal) -> Prior:
         return Prior.from_scipy(proposal.dist)
     if isinstance(proposal, Uniform):
         return Prior.from_scipy(stats.uniform(proposal.low, proposal.width))
-    raise TypeError("hybrid coding needs a univariate Normal, Uniform or ScipyContinuous proposal, "
+    raise InvalidTypeError("hybrid coding needs a univariate Normal, Uniform or ScipyContinuous proposal, "
                     f"got {type(proposal).__name__}")
 
 
@@ -186,7 +187,7 @@ class HybridCoding:
                     streams: list[Stream]) -> np.ndarray:
         """The samples of :meth:`encode_many`, in order."""
         if not isinstance(data, bytes | bytearray):
-            raise TypeError(f"data must be bytes, got {type(data).__name__}")
+            raise InvalidTypeError(f"data must be bytes, got {type(data).__name__}")
         start, size = _read_varint(bytes(data))
         head, body = bytes(data)[start:start + size], bytes(data)[start + size:]
         indices = self.index_code.decode(head, len(streams))
@@ -204,5 +205,5 @@ class HybridCoding:
     def decode(self, message: Message, proposal: Proposal, seed: int,
                stream: Stream = ()) -> np.ndarray:
         if not isinstance(message, Message):
-            raise TypeError(f"expected an rcc.core.Message, got {type(message).__name__}")
+            raise InvalidTypeError(f"expected an rcc.core.Message, got {type(message).__name__}")
         return self.decode_many(message.data, proposal, seed, [stream])[0]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import kernels
+from kernels.errors import InvalidTypeError
 from rcc.core import Stream, finite_array
 from rcc.quantization import entropy
 from rcc.quantization.entropy import MAX_INDEX, CodingStats, Prior, check_step
@@ -36,7 +37,10 @@ __all__ = ["DitheredQuantizer", "UniversalQuantizer", "dither", "quantize", "rec
 
 
 def _shape(shape: int | tuple[int, ...]) -> tuple[int, ...]:
-    out = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
+    out = (shape,) if isinstance(shape, int | np.integer) else shape
+    if not isinstance(out, tuple | list) or not all(
+            isinstance(d, int | np.integer) and not isinstance(d, bool | np.bool_) for d in out):
+        raise InvalidTypeError(f"shape must be an integer or a tuple of integers, got {shape!r}")
     if any(int(d) < 0 for d in out):
         raise ValueError(f"shape must be non-negative, got {shape}")
     return tuple(int(d) for d in out)
@@ -65,7 +69,7 @@ def reconstruct(k: object, step: object, u: object) -> np.ndarray:
     """Decoder output ``y = step * (K + u)``."""
     k_arr = np.asarray(k)
     if not np.issubdtype(k_arr.dtype, np.integer):
-        raise TypeError(f"indices must be integers, got {k_arr.dtype}")
+        raise InvalidTypeError(f"indices must be integers, got {k_arr.dtype}")
     return check_step(step) * (k_arr + finite_array(u, "dither"))
 
 
