@@ -14,9 +14,10 @@ and GRS on univariate Normal targets against a univariate Normal proposal run co
 (Numba, parallel over items) that follow the per-item arithmetic operation for operation: the
 Philox variates come from the same compiled rules, log-densities are evaluated in numpy's order
 with the same host-computed logarithms of the scales, and arrival times keep the per-item block
-structure (within a block ``carry + cumsum``). The one difference is the logarithm of arrival
-times and the exponential of log-ratios, evaluated by the compiled libm instead of numpy's SIMD
-loops; they may differ by an ulp, which changes a decision only when two scores tie to an ulp.
+structure (within a block ``carry + cumsum``); work whose outcome is already certain is skipped
+(see :func:`_pfr_normal`). The one difference is the logarithm of arrival times and the
+exponential of log-ratios, evaluated by the compiled libm instead of numpy's SIMD loops; they may
+differ by an ulp, which changes a decision only when two scores tie to an ulp.
 
 Index codes: Elias gamma and delta and fixed-length messages of a batch are written by integer
 arithmetic that reproduces :class:`rcc.codes.BitWriter` bit for bit; other codes are called per item.
@@ -410,32 +411,33 @@ def normal_pairs(targets: object, proposal: Proposal) -> np.ndarray | None:
     return np.stack([loc, scale, np.full_like(loc, m_p), np.full_like(loc, s_p)], axis=1)
 
 
-def _dinf_nats(pairs: np.ndarray) -> np.ndarray:
-    """D_inf in nats per pair, by the operations of rcc.bounds (elementwise, not summed):
-    ``(log(s_p / s_q) + d^2 / (2 (s_p^2 - s_q^2))) / ln 2 * ln 2``."""
+def _dinf_nats(pairs: np.ndarray, max_dinf_bits: float) -> np.ndarray | None:
+    """D_inf in nats per pair as the per-item path computes it (the operations of rcc.bounds,
+    elementwise: bits, then times ln 2), or None when an item exceeds ``max_dinf_bits`` (the
+    per-item path then raises its error)."""
     m_q, s_q, m_p, s_p = pairs.T
     bits = (np.log(s_p / s_q) + (m_q - m_p) ** 2 / (2 * (s_p**2 - s_q**2))) / LN2
-    return bits * LN2
+    return bits * LN2 if np.all(bits <= max_dinf_bits) else None
 
 
-def _eligible(dinf_nats: np.ndarray, max_dinf_bits: float) -> bool:
-    """Whether every item passes the per-item checks (otherwise the per-item loop raises)."""
-    return bool(np.all(dinf_nats / LN2 <= max_dinf_bits))
+def _ratio_shape(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``x0`` of ``log r = log r_max - a (x - x0)^2``, as rcc.coders.grs computes them."""
+    m_q, s_q, m_p, s_p = pairs.T
+    a = 0.5 * (1 / s_q**2 - 1 / s_p**2)
+    return a, (m_q / s_q**2 - m_p / s_p**2) / (2 * a)
 
 
 def pfr_normal_batch(code: IndexCode, pairs: np.ndarray, max_dinf_bits: float, seeds: np.ndarray,
                      paths: np.ndarray, blocks: tuple[int, int]) -> tuple[list[Message], BatchStats] | None:
     """Exact PFR of univariate Normal pairs, compiled; None when an item needs the per-item path.
     ``blocks``: the per-item search's first and largest block (its arrival times depend on them)."""
-    log_w_max = _dinf_nats(pairs)
-    if not _eligible(log_w_max, max_dinf_bits):
+    log_w_max = _dinf_nats(pairs, max_dinf_bits)
+    if log_w_max is None:
         return None
-    n = pairs.shape[0]
     m_q, s_q, m_p, s_p = pairs.T
-    curvature = 0.5 * (1 / s_q**2 - 1 / s_p**2)
-    x0 = (m_q / s_q**2 - m_p / s_p**2) / (2 * curvature)
-    params = np.stack([m_q, s_q, np.log(s_q), m_p, s_p, np.log(s_p), curvature, x0], axis=1)
-    index, proposals, lr = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n)
+    params = np.stack([m_q, s_q, np.log(s_q), m_p, s_p, np.log(s_p), *_ratio_shape(pairs)], axis=1)
+    index, proposals, lr = (np.empty(len(pairs), np.int64), np.empty(len(pairs), np.int64),
+                            np.empty(len(pairs)))
     _pfr_normal(item_keys(seeds, Domain.CANDIDATES, paths), item_keys(seeds, Domain.ARRIVALS, paths),
                 params, log_w_max, *blocks, index, proposals, lr)
     return _finish_batch(code, index, proposals, lr)
@@ -445,16 +447,13 @@ def grs_normal_batch(code: IndexCode, pairs: np.ndarray, max_dinf_bits: float, s
                      paths: np.ndarray, blocks: tuple[int, int]) -> tuple[list[Message], BatchStats] | None:
     """GRS of univariate Normal pairs, compiled; None when an item needs the per-item path.
     ``blocks``: the per-item search's first and largest block."""
-    log_r_max = _dinf_nats(pairs)
-    if not _eligible(log_r_max, max_dinf_bits):
+    log_r_max = _dinf_nats(pairs, max_dinf_bits)
+    if log_r_max is None:
         return None
-    n = pairs.shape[0]
     m_q, s_q, m_p, s_p = pairs.T
-    a = 0.5 * (1 / s_q**2 - 1 / s_p**2)
-    x0 = (m_q / s_q**2 - m_p / s_p**2) / (2 * a)
-    params = np.stack([m_q, s_q, m_p, s_p, a, x0, log_r_max], axis=1)
+    params = np.stack([m_q, s_q, m_p, s_p, *_ratio_shape(pairs), log_r_max], axis=1)
     logs = np.stack([np.log(s_q), np.log(s_p)], axis=1)
-    index, lr = np.empty(n, np.int64), np.empty(n)
+    index, lr = np.empty(len(pairs), np.int64), np.empty(len(pairs))
     _grs_normal(item_keys(seeds, Domain.CANDIDATES, paths), item_keys(seeds, Domain.ACCEPT, paths),
                 params, logs, *blocks, index, lr)
     return _finish_batch(code, index, index + 1, lr)
