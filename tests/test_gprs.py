@@ -122,3 +122,6 @@ def test_gprs_refusals() -> None:
         BranchAndBoundGPRS().encode(Categorical([0.5, 0.5]), Categorical([0.3, 0.7]), seed=0)
     with pytest.raises(ValueError, match="max_dinf_bits"):
         GreedyPoissonRejectionSampling().encode(Normal(0.0, 1e-9), Normal(0.0, 1.0), seed=0)
+    with pytest.raises(TypeError, match="univariate.*exact PFR"):
+        GreedyPoissonRejectionSampling().encode(Normal([0.0, 0.1], 0.5), Normal([0.0, 0.0], 1.0),
+                                                seed=0)

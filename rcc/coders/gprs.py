@@ -155,13 +155,19 @@ def _categorical_sigma(q: Categorical, p: Categorical, log_r_max: float) -> Clos
 def stretch_function(target: Target, proposal: Proposal) -> StretchFunction:
     """The pair's stretch function (D_inf must be finite): closed-form for Uniform and categorical
     pairs, tabulated from the excess otherwise."""
+    try:
+        excess = ratio_excess(target, proposal)
+    except TypeError as err:
+        raise TypeError("greedy Poisson rejection sampling needs a categorical or univariate "
+                        "continuous pair (its stretch function integrates E_P[(r - eta)^+]); use "
+                        "exact PFR or global A* coding for this pair") from err
     log_r_max = target.divergences(proposal).dinf_bits * math.log(2)
     closed_form = None
     if isinstance(target, Uniform) and isinstance(proposal, Uniform):
         closed_form = _uniform_sigma(math.exp(log_r_max))
     elif isinstance(target, Categorical) and isinstance(proposal, Categorical):
         closed_form = _categorical_sigma(target, proposal, log_r_max)
-    return StretchFunction(ratio_excess(target, proposal), log_r_max, closed_form)
+    return StretchFunction(excess, log_r_max, closed_form)
 
 
 def _stretch_cache() -> PairCache:
