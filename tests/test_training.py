@@ -104,6 +104,7 @@ def test_cli_train_errors(tmp_path: Path) -> None:
     assert exc.value.code == 2
     args = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet"]
     assert main(args) == 1  # no manifest.json in the data folder
+    assert main([*args, "--size", "20"]) == 2  # four levels need a multiple of 8
     if not torch.cuda.is_available():
         assert main([*args, "--device", "cuda"]) == 2
 

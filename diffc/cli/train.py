@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=d.batch, help=f"crops per step (default {d.batch})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
     p.add_argument("--channels", type=_channels, default=d.block_out_channels,
-                   help="UNet block widths, comma-separated (default %(default)s)")
+                   help="UNet block widths, comma-separated (default "
+                   f"{','.join(map(str, d.block_out_channels))})")
     p.add_argument("--no-attention", action="store_true", help="no self-attention at the lowest level")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
@@ -60,6 +61,10 @@ def _run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise UsageError("--device cuda: no CUDA device is available")
+    multiple = 2 ** (len(args.channels) - 1)
+    if args.size % multiple:
+        levels = len(args.channels)
+        raise UsageError(f"--size {args.size}: a UNet with {levels} levels needs a multiple of {multiple}")
     config = training.TrainConfig(
         size=args.size, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
         block_out_channels=args.channels, attention=not args.no_attention, threads=args.threads,
