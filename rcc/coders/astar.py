@@ -28,7 +28,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from rcc.coders.batch import BatchCoder, CandidateBatchCoder
+from rcc.coders.batch import (
+    BatchCoder,
+    BatchStats,
+    CandidateBatchCoder,
+    normal_pairs,
+    pfr_normal_batch,
+)
 from rcc.coders.intervals import (
     Split,
     UnimodalRatio,
@@ -38,7 +44,7 @@ from rcc.coders.intervals import (
     position,
     unimodal_ratio,
 )
-from rcc.coders.race import check_dinf, check_pair, decode_candidate, finish, race
+from rcc.coders.race import block_sizes, check_dinf, check_pair, decode_candidate, finish, race
 from rcc.codes import EliasDeltaCode, IndexCode
 from rcc.core import Message, Proposal, Stats, Target
 from rcc.randomness import Domain, key_for
@@ -64,6 +70,13 @@ class AStarCoding(CandidateBatchCoder):
         dinf_bits = check_dinf(check_pair(target, proposal), "global A* coding", self.max_dinf_bits)
         result = race(target, proposal, seed, stream, "pfr", None, dinf_bits)
         return finish(self.index_code, result.index, result.proposals, result.log_ratio)
+
+    def _encode_fast(self, targets: object, proposal: Proposal, seeds: np.ndarray,
+                     paths: np.ndarray) -> tuple[list[Message], BatchStats] | None:
+        pairs = normal_pairs(targets, proposal)  # the search is exact PFR's: so is its kernel
+        return None if pairs is None else pfr_normal_batch(self.index_code, pairs,
+                                                           self.max_dinf_bits, seeds, paths,
+                                                           block_sizes(()))
 
     def decode(self, message: Message, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> np.ndarray:
