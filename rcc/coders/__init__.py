@@ -13,7 +13,8 @@
 
 Every coder also has ``encode_batch`` / ``decode_batch`` (:mod:`rcc.coders.batch`): many
 independent targets against one proposal, one seed and stream per item, identical to the per-item
-calls, compiled for exact PFR and GRS on univariate Normal pairs.
+calls, compiled for exact PFR (and global A*, the same search) and GRS on univariate Normal
+pairs.
 """
 
 from rcc.coders.astar import AStarCoding, BranchAndBoundAStarCoding

@@ -9,15 +9,16 @@
 
 Item ``i`` is exactly the per-item call ``coder.encode(targets[i], proposal, seeds[i],
 streams[i])``: same message, same statistics, same decoded sample (the tests check it). Every
-coder gets the batched methods from :class:`BatchCoder`, which loops over the items; exact PFR
-and GRS on univariate Normal targets against a univariate Normal proposal run compiled kernels
-(Numba, parallel over items) that follow the per-item arithmetic operation for operation: the
-Philox variates come from the same compiled rules, log-densities are evaluated in numpy's order
-with the same host-computed logarithms of the scales, and arrival times keep the per-item block
-structure (within a block ``carry + cumsum``); work whose outcome is already certain is skipped
-(see :func:`_pfr_normal`). The one difference is the logarithm of arrival times and the
-exponential of log-ratios, evaluated by the compiled libm instead of numpy's SIMD loops; they may
-differ by an ulp, which changes a decision only when two scores tie to an ulp.
+coder gets the batched methods from :class:`BatchCoder`, which loops over the items. Exact PFR
+(and global A* coding, the same search) and GRS on univariate Normal targets against a
+univariate Normal proposal run compiled kernels (Numba, parallel over items) that follow the
+per-item arithmetic operation for operation: the Philox variates come from the same compiled
+rules, log-densities are evaluated in numpy's order with the same host-computed logarithms of
+the scales, and arrival times keep the per-item block structure (within a block ``carry +
+cumsum``); work whose outcome is already certain is skipped (see :func:`_pfr_normal`). The one
+difference is the logarithm of arrival times and the exponential of log-ratios, evaluated by the
+compiled libm instead of numpy's SIMD loops; they may differ by an ulp, which changes a decision
+only when two scores tie to an ulp.
 
 Index codes: Elias gamma and delta and fixed-length messages of a batch are written by integer
 arithmetic that reproduces :class:`rcc.codes.BitWriter` bit for bit; other codes are called per item.
