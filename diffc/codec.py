@@ -12,11 +12,17 @@ The file names its schedule by digest only, so the decoder must be able to build
 knows: the model's VP table, the image shape (in the header) and the number of steps, which
 :func:`find_schedule` recovers by trying step counts until the digest matches (the default first,
 so this costs one try for files written with the defaults). :func:`image_schedule` sends the
-noisiest ``Z`` of the table first (almost free: it carries about 0.1 bit), then spaces the
-remaining steps so that each adds the same information ``I(X; Z_t)`` under a 1/f^2 Gaussian model
-of photographs (:func:`diffc.denoisers.power_law_spectrum`, per-pixel variance 0.25 in [-1, 1]),
-up to log-SNR ``LAST_LOG_SNR``. That prior is only a spacing rule: the learned model decides the
-real cost of every step. Rate control stops the progressive file early (``bpp``, ``psnr``,
+noisiest ``Z`` of the table first (almost free), then spaces the remaining steps so that each
+costs the same expected number of bits under a 1/f^2 Gaussian model of photographs
+(:func:`diffc.denoisers.power_law_spectrum`, per-pixel variance 0.25 in [-1, 1]), up to log-SNR
+``LAST_LOG_SNR``. With the posterior variance on both sides a step from SNR ``g`` to ``g'`` costs
+``(g' - g) mmse(g) / (2 ln 2)`` bits per value (:mod:`diffc.gaussian_theory`), so the SNRs follow
+``g' = g + c / mmse(g)`` with ``c`` set by bisection to land on the last SNR: small steps while
+the estimate is poor, larger ones later. Equal steps keep every step's largest per-value KL small
+(a single heavy value makes the chunked channel search a larger candidate set for every chunk),
+and they come within about 1.1x of ``I(X; Z_t)`` at 16 steps on that model, where equal-information
+spacing pays about 3x in its first step. The model is only a spacing rule: the learned model decides
+the real cost of every step. Rate control stops the progressive file early (``bpp``, ``psnr``,
 ``stop_t``); decoding any prefix works.
 
 Decoding methods: ``"ode"`` is DiffC-F (probability-flow ODE, DDIM's first-order solver, or Heun
@@ -37,11 +43,11 @@ from functools import lru_cache
 import numpy as np
 
 from diffc.container import ContainerError, read_container
-from diffc.decoders import DecodedState, decode_state, reconstruct
+from diffc.decoders import MAX_SOLVER_STEPS, DecodedState, decode_state, reconstruct
 from diffc.denoisers import power_law_spectrum
 from diffc.encoder import StepStats, encode
 from diffc.models.unet import PixelModel
-from diffc.schedules import DiscreteVP, EncodingSchedule, equal_kl
+from diffc.schedules import DiscreteVP, EncodingSchedule
 from diffc.tools.images import as_image
 from rcc.gaussian_channel import GaussianChannel
 
@@ -53,7 +59,6 @@ MAX_STEPS = 128
 LAST_LOG_SNR = 4.0
 PIXEL_VARIANCE = 0.25
 DEFAULT_SOLVER_STEPS = 20
-MAX_SOLVER_STEPS = 1000
 MAX_PIXELS = 4096 * 4096
 METHODS = {"ode": "ddim", "sde": "ancestral", "mmse": "mmse", "eta": "eta"}
 
@@ -65,22 +70,40 @@ def _spectrum(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(lam, return_counts=True)
 
 
+def _equal_cost_snrs(mmse: Callable[[float], float], first: float, last: float, gaps: int) -> list[float]:
+    """SNRs ``first = g_0 < ... < g_gaps = last`` with ``(g_{k+1} - g_k) mmse(g_k)`` the same for all k."""
+    def walk(c: float) -> list[float]:
+        snrs = [first]
+        for _ in range(gaps):
+            snrs.append(snrs[-1] + c / mmse(snrs[-1]))
+        return snrs
+
+    lo, hi = 0.0, (last - first) * mmse(first)  # one gap of this cost already reaches ``last``
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if walk(mid)[-1] < last else (lo, mid)
+    return [*walk(hi)[:-1], last]
+
+
 @lru_cache(maxsize=256)
 def image_schedule(vp: DiscreteVP, shape: tuple[int, ...], steps: int = DEFAULT_STEPS) -> EncodingSchedule:
     """The codec's encoding schedule for model-space arrays of ``shape = (C, H, W)``."""
     if not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be in [1, {MAX_STEPS}], got {steps}")
     values, counts = _spectrum(tuple(shape[-2:]))
-    channels = math.prod(shape[:-2])
+    weights = counts / counts.sum()
 
-    def bits(log_snr: float) -> float:
-        return channels * float(np.dot(counts, np.log1p(math.exp(log_snr) * values))) / (2 * math.log(2))
+    def mmse(snr: float) -> float:
+        return float(np.dot(weights, values / (1.0 + snr * values)))
 
     first = vp.t_max
     if steps == 1:
         return EncodingSchedule(vp, (first,))
-    rest = equal_kl(vp, steps - 1, bits, LAST_LOG_SNR).times
-    return EncodingSchedule(vp, (first, *(t for t in rest if t < first)))
+    snrs = _equal_cost_snrs(mmse, math.exp(vp.log_snr(first)), math.exp(LAST_LOG_SNR), steps - 1)
+    times = [vp.t_from_log_snr(math.log(g)) for g in snrs[1:]]
+    if len(set(times)) != len(times) or min(times) >= first:
+        raise ValueError(f"{steps} steps do not fit distinct times of this model's table")
+    return EncodingSchedule(vp, (first, *times))
 
 
 def find_schedule(vp: DiscreteVP, shape: tuple[int, ...], matches: Callable[[EncodingSchedule], bool],

@@ -14,8 +14,10 @@ last entry, where ``Z`` is pure noise and no Gaussian channel step exists. ``pre
 ("epsilon", "v_prediction", "sample") is converted to epsilon by
 :class:`~diffc.denoisers.ConvertedDenoiser`; a learned-variance UNet (twice the output channels)
 contributes its first half, the mean, since DiffC uses the posterior variance on both sides.
-``clip_sample`` (diffusers' default True) turns on x0 clipping to ``[-clip_sample_range,
-clip_sample_range]``, which the encoder and every decoder then apply identically.
+Pixel models always clip x0 to the data range, identically in the encoder and every decoder: the
+data lie in ``[-1, 1]``, and an unclipped estimate far outside it makes single pixels carry many
+bits in one step. The range is ``[-clip_sample_range, clip_sample_range]`` when the scheduler sets
+``clip_sample`` (diffusers' samplers' own clipping), ``[-1, 1]`` otherwise.
 
 Sizes: DiffC codes exactly the image's pixels, never padding. The network needs sizes divisible by
 ``2^(down blocks - 1)``, so every evaluation reflect-pads ``z`` to that multiple
@@ -209,6 +211,5 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32",
     multiple = 2 ** (len(cfg.down_block_types) - 1)
     denoiser = ConvertedDenoiser(_evaluator(unet, channels, multiple, batch_size), _vp_table(sched),
                                  prediction, _weights_digest(unet, dict(cfg)))
-    clip = bool(sched.config.get("clip_sample", False))
-    limit = float(sched.config.get("clip_sample_range", 1.0))
-    return PixelModel(denoiser, channels, multiple, clip, (-limit, limit) if clip else (-1.0, 1.0), str(path))
+    limit = float(sched.config.get("clip_sample_range", 1.0)) if sched.config.get("clip_sample") else 1.0
+    return PixelModel(denoiser, channels, multiple, True, (-limit, limit), str(path))
