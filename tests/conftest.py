@@ -1,4 +1,5 @@
-"""Test harness: hypothesis profiles, markers, the CUDA simulator and the statistical budget."""
+"""Test harness: hypothesis profiles, markers and the CUDA simulator. The statistical budget is
+reported and enforced by the rcc.testing pytest plugin (an entry point of this package)."""
 
 from __future__ import annotations
 
@@ -41,22 +42,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
-    from rcc import testing
-
-    made = testing.checks_made()
-    terminalreporter.write_line(
-        f"statistical checks: {made} made, budget {testing.MAX_CHECKS} at alpha={testing.ALPHA:.1e} "
-        f"each (suite false-failure budget {testing.SUITE_FALSE_FAILURE_BUDGET:g})"
-    )
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from rcc import testing
-
-    if testing.checks_made() > testing.MAX_CHECKS:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        print(f"\nERROR: {testing.checks_made()} statistical checks exceed MAX_CHECKS="
-              f"{testing.MAX_CHECKS}; raise the budget split or cut checks")
