@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from rcc.core import finite_array
+from rcc.core import finite_array, real_scalar
 
 __all__ = [
     "LN2",
@@ -44,7 +44,7 @@ with libm so that the Zipf parameter it enters is the same bits on every machine
 
 
 def _non_negative(value: float, name: str) -> float:
-    v = float(value)
+    v = real_scalar(value, name)
     if math.isnan(v) or v < 0:
         raise ValueError(f"{name} must be non-negative, got {value}")
     return v
@@ -62,7 +62,7 @@ def gaussian_params(m_q: object, s_q: object, m_p: object, s_p: object) -> tuple
 
 
 def _kl_bits(m_q: np.ndarray, s_q: np.ndarray, m_p: np.ndarray, s_p: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         nats = np.log(s_p / s_q) + (s_q**2 + (m_q - m_p) ** 2) / (2 * s_p**2) - 0.5
     # Parameters beyond ~1e154 overflow the squares (inf / inf = NaN): report an infinite KL, which
     # every consumer refuses, rather than a NaN that would slip through comparisons.
@@ -127,7 +127,8 @@ def li2025_bound(info_bits: float) -> float:
 def grs_expected_proposals(dinf_bits: float) -> float:
     """Expected number of proposals of greedy rejection sampling (and any exact global sampler
     that draws i.i.d. candidates): ``2^D_inf``."""
-    return 2.0 ** _non_negative(dinf_bits, "dinf_bits")
+    d = _non_negative(dinf_bits, "dinf_bits")
+    return math.inf if d >= 1024 else 2.0**d  # 2^1024 overflows float64
 
 
 def fixed_n_tv_bound(expected_log2_k: float, n: int) -> float:

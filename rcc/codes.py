@@ -37,6 +37,7 @@ from scipy import special
 from kernels.errors import InvalidTypeError
 from rcc import portable
 from rcc.bounds import LOG2E_OVER_E
+from rcc.core import real_scalar
 
 __all__ = [
     "BitReader",
@@ -209,6 +210,12 @@ def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _check_indices(indices: Iterable[int], limit: int) -> list[int]:
+    if isinstance(indices, (str, bytes)) or not isinstance(indices, Iterable):
+        raise InvalidTypeError(f"indices must be an iterable of integers, got {type(indices).__name__}")
+    return [_check_index(k, limit) for k in indices]
+
+
 def _check_count(count: int) -> int:
     """A decoder's count of indices, refused above MAX_COUNT before anything is allocated (a code of
     one index, or a range code, reads any count from a few bytes)."""
@@ -233,8 +240,8 @@ class FixedLengthCode:
 
     def encode(self, indices: Iterable[int]) -> bytes:
         writer = BitWriter()
-        for k in indices:
-            writer.write(_check_index(k, self.n), self.width)
+        for k in _check_indices(indices, self.n):
+            writer.write(k, self.width)
         return writer.to_bytes()
 
     def decode(self, data: bytes, count: int) -> list[int]:
@@ -257,8 +264,8 @@ class FixedLengthCode:
 class _EliasCode:
     def encode(self, indices: Iterable[int]) -> bytes:
         writer = BitWriter()
-        for k in indices:
-            self._write(writer, _check_index(k, 1 << MAX_INDEX_BITS) + 1)
+        for k in _check_indices(indices, 1 << MAX_INDEX_BITS):
+            self._write(writer, k + 1)
         return writer.to_bytes()
 
     def decode(self, data: bytes, count: int) -> list[int]:
@@ -287,9 +294,10 @@ class EliasDeltaCode(_EliasCode):
 
 def zipf_alpha(kl_bits: float) -> float:
     """Li & El Gamal's Zipf parameter ``α = D + log2(e)/e + 1`` for a KL of ``kl_bits``."""
-    if not math.isfinite(kl_bits) or kl_bits < 0:
+    kl = real_scalar(kl_bits, "kl_bits")
+    if not math.isfinite(kl) or kl < 0:
         raise ValueError(f"kl_bits must be finite and non-negative, got {kl_bits}")
-    return kl_bits + LOG2E_OVER_E + 1
+    return kl + LOG2E_OVER_E + 1
 
 
 _DIRECT_SUM = 256  # ranges this short are summed term by term
@@ -394,7 +402,7 @@ class ZipfCode:
         return p
 
     def encode(self, indices: Iterable[int]) -> bytes:
-        values = [_check_index(k, self._limit) + 1 for k in indices]
+        values = [k + 1 for k in _check_indices(indices, self._limit)]
         octaves = np.array([m.bit_length() - 1 for m in values], dtype=np.int32)
         bits, probs = [], []
         for m in values:

@@ -44,6 +44,7 @@ __all__ = [
     "Target",
     "finite_array",
     "log_ratio",
+    "real_scalar",
 ]
 
 Stream = tuple[int, ...]
@@ -117,6 +118,20 @@ def finite_array(value: object, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (got NaN or inf)")
     return arr
+
+
+def real_scalar(value: object, name: str) -> float:
+    """``value`` as a float; :class:`InvalidTypeError` unless it is one real number (NaN and inf
+    pass: callers check their ranges)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or np.iscomplexobj(value):
+        raise InvalidTypeError(f"{name} must be a real number, got {_short(value)}")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise InvalidTypeError(f"{name} must be a real number, got {_short(value)}") from err
+    if arr.ndim:
+        raise InvalidTypeError(f"{name} must be one number, got an array of shape {arr.shape}")
+    return float(arr)
 
 
 def _short(value: object) -> str:

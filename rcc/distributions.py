@@ -27,7 +27,7 @@ from scipy import special, stats
 import kernels
 from kernels.errors import InvalidTypeError
 from rcc.bounds import LN2, gaussian_divergences_bits
-from rcc.core import Distribution, Divergences, finite_array
+from rcc.core import Distribution, Divergences, finite_array, real_scalar
 
 __all__ = ["Categorical", "Custom", "Normal", "ScipyContinuous", "Uniform"]
 
@@ -112,10 +112,9 @@ class Uniform:
     high: float
 
     def __post_init__(self) -> None:
-        low = float(finite_array(self.low, "low"))
-        high = float(finite_array(self.high, "high"))
-        if not low < high:
-            raise ValueError(f"need low < high, got low={low}, high={high}")
+        low, high = real_scalar(self.low, "low"), real_scalar(self.high, "high")
+        if not low < high or not math.isfinite(high - low):
+            raise ValueError(f"need finite low < high, got low={low}, high={high}")
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
 

@@ -19,9 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels
+from rcc.bounds import fixed_n_tv_bound, gaussian_kl_bits, grs_expected_proposals, pfr_entropy_bound
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, ZipfCode
 from rcc.core import InvalidTypeError, Message
-from rcc.distributions import Custom, Normal
+from rcc.distributions import Categorical, Custom, Normal, Uniform
 from rcc.gaussian_channel import GaussianChannel
 from rcc.quantization import HybridCoding, LayeredQuantizer, Prior, UniversalQuantizer
 
@@ -175,8 +176,11 @@ def test_messages_of_the_wrong_type_are_refused_before_allocating() -> None:
 
 # -- public functions: wrong types, NaN/inf, huge counts, empty arrays ----------------------------
 
+# Integers are small, or beyond every size limit: a valid request of a billion values would only
+# test the machine's memory.
 JUNK = st.one_of(st.none(), st.booleans(), st.floats(allow_nan=True, allow_infinity=True),
-                 st.integers(-(2**70), 2**70), st.sampled_from([2**64, 2**64 - 1, 2**40, -1, 0]),
+                 st.integers(-(2**70), 300), st.integers(2**31, 2**70),
+                 st.sampled_from([2**64, 2**64 - 1, 2**40, -1, 0]),
                  st.complex_numbers(), st.text(max_size=3), st.binary(max_size=3),
                  st.lists(st.integers(-3, 3), max_size=3))
 
@@ -230,6 +234,37 @@ def test_channel_encode_and_decode_take_only_checked_parameters(mu_q, s_q, mu_p,
         assert np.all(np.isfinite(z))
     if encoded is not None:
         assert isinstance(encoded[0], Message)
+
+
+CODES = (FixedLengthCode(8), EliasGammaCode(), EliasDeltaCode(), ZipfCode(2.0, 100), ZipfCode(1.0))
+
+
+@settings(max_examples=150)
+@given(value=JUNK, code=st.sampled_from(CODES))
+def test_index_codes_take_only_checked_arguments(value, code) -> None:
+    for call in (lambda: FixedLengthCode(value), lambda: ZipfCode(value), lambda: ZipfCode(2.0, value),
+                 lambda: ZipfCode.for_kl(value), lambda: code.encode(value), lambda: code.encode([value]),
+                 lambda: code.decode(b"\x5a\x00", value), lambda: code.ideal_bits(value)):
+        _only_value_errors(call)
+
+
+@settings(max_examples=100)
+@given(value=JUNK)
+def test_quantizers_bounds_and_laws_take_only_checked_arguments(value) -> None:
+    quantizer = UniversalQuantizer(0.5)
+    prior = Prior.gaussian()
+    for call in (lambda: UniversalQuantizer(value), lambda: LayeredQuantizer(value),
+                 lambda: Prior.gaussian(value, 1.0), lambda: Prior.logistic(0.0, value),
+                 lambda: quantizer.compress(value, prior, seed=1),
+                 lambda: quantizer.compress([1.0], prior, seed=value),
+                 lambda: quantizer.decompress(b"", prior, value, seed=1),
+                 lambda: quantizer.decompress(value, prior, 2, seed=1),
+                 lambda: quantizer.decode(value, seed=1), lambda: HybridCoding(value),
+                 lambda: Normal(value, 1.0), lambda: Normal(0.0, value), lambda: Uniform(value, 1.0),
+                 lambda: Categorical(value), lambda: gaussian_kl_bits(value, 1.0),
+                 lambda: pfr_entropy_bound(value), lambda: fixed_n_tv_bound(1.0, value),
+                 lambda: fixed_n_tv_bound(value, 4), lambda: grs_expected_proposals(value)):
+        _only_value_errors(call)
 
 
 def test_the_fuzz_findings_in_rcc_and_kernels_are_clear_errors() -> None:

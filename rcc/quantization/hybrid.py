@@ -37,7 +37,7 @@ from kernels.errors import InvalidTypeError
 from rcc.bounds import LN2
 from rcc.coders.race import check_dinf, race
 from rcc.codes import EliasDeltaCode, IndexCode
-from rcc.core import Message, Proposal, Stats, Stream, Target, log_ratio
+from rcc.core import Message, Proposal, Stats, Stream, Target, log_ratio, real_scalar
 from rcc.distributions import Normal, ScipyContinuous, Uniform
 from rcc.quantization import entropy
 from rcc.quantization.entropy import Prior, check_step
@@ -137,7 +137,7 @@ class HybridCoding:
     exact: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "step", float(check_step(self.step)))
+        object.__setattr__(self, "step", float(check_step(real_scalar(self.step, "step"))))
 
     @property
     def index_code(self) -> IndexCode:
