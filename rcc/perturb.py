@@ -30,7 +30,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["MATH_FUNCTIONS", "NUMPY_FUNCTIONS", "perturbed_transcendentals"]
+__all__ = ["MATH_FUNCTIONS", "NUMPY_FUNCTIONS", "perturbed_transcendentals", "simd_extensions"]
 
 NUMPY_FUNCTIONS = ("log", "exp", "power", "sqrt", "log1p", "expm1", "log2", "exp2")
 MATH_FUNCTIONS = ("log", "exp", "pow", "sqrt", "log1p", "expm1", "log2")
@@ -77,3 +77,13 @@ def perturbed_transcendentals(seed: int = 0) -> Iterator[np.random.Generator]:
     finally:
         for module, name, real in saved:
             setattr(module, name, real)
+
+
+def simd_extensions() -> str:
+    """The SIMD line of ``numpy.show_runtime()`` (baseline, dispatch targets found and not found), to
+    print when bytes differ from a file written on another machine."""
+    from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_dispatch__, __cpu_features__
+
+    found = [f for f in __cpu_dispatch__ if __cpu_features__[f]]
+    missing = [f for f in __cpu_dispatch__ if not __cpu_features__[f]]
+    return f"numpy SIMD: baseline {__cpu_baseline__}, found {found}, not found {missing}"

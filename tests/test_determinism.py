@@ -13,7 +13,7 @@ from rcc import portable
 from rcc.bounds import gaussian_kl_bits_per_coordinate
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, ZipfCode, _zipf_mass
 from rcc.gaussian_channel import INDEX_CODES, KL_GRID_BITS, GaussianChannel
-from rcc.perturb import perturbed_transcendentals
+from rcc.perturb import perturbed_transcendentals, simd_extensions
 from rcc.quantization import LayeredQuantizer, Prior, UniversalQuantizer, entropy
 
 SEEDS = (0, 1, 2)
@@ -59,6 +59,11 @@ def test_exact_cases() -> None:
 
 
 # -- the harness is live --------------------------------------------------------------------------
+
+
+def test_simd_extensions_name_this_cpu() -> None:
+    line = simd_extensions()
+    assert line.startswith("numpy SIMD: baseline") and "not found" in line
 
 
 def test_the_perturbation_moves_every_function_and_is_undone() -> None:
