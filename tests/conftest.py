@@ -1,5 +1,7 @@
 """Test harness: hypothesis profiles, markers and the CUDA simulator. The statistical budget is
-reported and enforced by the rcc.testing pytest plugin (an entry point of this package)."""
+reported and enforced by the rcc.testing pytest plugin's hooks, imported here once the simulator is
+chosen (pyproject.toml blocks the plugin's entry point for this suite, which would import numba
+first)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ if not REAL_GPU:
 
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+
+from rcc.testing.plugin import pytest_sessionfinish, pytest_terminal_summary  # noqa: E402, F401
 
 # deadline=None: Numba compiles on first call, which would trip hypothesis' per-example deadline.
 settings.register_profile(
