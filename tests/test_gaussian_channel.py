@@ -11,7 +11,7 @@ from scipy import stats
 from rcc import testing
 from rcc.bounds import gaussian_kl_bits
 from rcc.codes import BitWriter, elias_delta_write, elias_gamma_write
-from rcc.gaussian_channel import GaussianChannel, SideInfo
+from rcc.gaussian_channel import MEAN_KL_BITS, GaussianChannel, SideInfo
 
 
 def _equal_variance_problem(rng: np.random.Generator, dim: int, kl_bits: float, scale: float = 0.3):
@@ -218,9 +218,13 @@ def test_side_info_is_what_the_decoder_reads(index_code: str, dim: int, kl: floa
     growth = st.chunk_budget_bits - ch.chunk_bits
     n = st.n_chunks
     trial_bits = ch.partition_trial_bits if n > 1 else 0
-    expected_bits = _gamma_bits(growth + 1) + _gamma_bits(n.bit_length()) + n.bit_length() - 1 + trial_bits
-    assert side == SideInfo(st.chunk_budget_bits, n, side.trial, expected_bits) == SideInfo(
-        st.chunk_budget_bits, n, side.trial, st.side_bits)
+    kl_bits = 0 if index_code == "fixed" else MEAN_KL_BITS
+    expected_bits = (_gamma_bits(growth + 1) + _gamma_bits(n.bit_length()) + n.bit_length() - 1 + trial_bits
+                     + kl_bits)
+    assert side == SideInfo(st.chunk_budget_bits, n, side.trial, side.kl_quanta, expected_bits) == SideInfo(
+        st.chunk_budget_bits, n, side.trial, side.kl_quanta, st.side_bits)
+    if index_code != "fixed":
+        assert abs(side.mean_kl_bits - st.kl_bits / n) <= st.chunk_budget_bits / 2**MEAN_KL_BITS
     assert n > 1 or side.trial == 0
     if index_code == "fixed":
         assert 8 * len(message.data) - 8 < st.side_bits + n * (st.candidates - 1).bit_length() <= st.bits
@@ -241,7 +245,8 @@ def test_range_coded_messages_lose_their_slack() -> None:
     assert not np.array_equal(shorter, z)
 
 
-def test_one_chunk_costs_two_side_bits() -> None:
+def test_one_chunk_costs_two_side_bits_and_the_mean_kl() -> None:
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(8), 64, 2.5)
     message, st = GaussianChannel().encode(mu_q, s_q, mu_p, s_p, seed=6)
-    assert st.n_chunks == 1 and st.side_bits == 2 and GaussianChannel().side_info(message).trial == 0
+    assert st.n_chunks == 1 and st.side_bits == 2 + MEAN_KL_BITS
+    assert GaussianChannel().side_info(message).trial == 0
