@@ -19,6 +19,7 @@ from diffc.container import FORMAT_VERSION, MAGIC, ContainerError, read_containe
 from diffc.decoders import decode_state, reconstruct
 from diffc.encoder import encode
 from diffc.ledger import file_ledger
+from rcc.perturb import simd_extensions
 
 GOLDEN = Path(__file__).parent / "golden"
 DATA = (GOLDEN / "container_v2.dfc").read_bytes()
@@ -59,7 +60,7 @@ def test_encoder_reproduces_the_golden_file_byte_for_byte() -> None:
     generator = _generator()
     x, oracle, schedule, channel = generator.setup()
     data = encode(x, oracle, schedule, channel, seed=generator.SEED, value_range=generator.VALUE_RANGE).data
-    assert data == DATA
+    assert data == DATA, f"golden bytes differ on this CPU ({simd_extensions()}): see docs/determinism.md"
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
