@@ -49,6 +49,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def add_executor_args(p: argparse.ArgumentParser) -> None:
     """``--workers N`` and ``--ray [ADDRESS]``: where a sweep's jobs run (shared with ``diffc sweep``)."""
     p.add_argument("--workers", type=_positive, default=None,
@@ -56,7 +63,7 @@ def add_executor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="run jobs on Ray: no ADDRESS starts a local cluster, 'auto' joins a running one, "
                         "ray://HOST:PORT connects to a remote one (needs the 'cluster' extra)")
-    p.add_argument("--retries", type=int, default=1,
+    p.add_argument("--retries", type=_non_negative, default=1,
                    help="attempts after the first for a job whose worker fails or dies (default: 1)")
 
 

@@ -41,6 +41,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import signal
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -77,12 +78,11 @@ class JobOutput:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One attempt at a job: its output, or the error (``lost``: the worker died with it)."""
+    """One attempt at a job: its output, or the error (an exception, or the worker's death)."""
 
     job: Job
     output: JobOutput | None = None
     error: str | None = None
-    lost: bool = False
 
 
 WorkerFactory = Callable[[], Callable[[Any], JobOutput]]
@@ -236,6 +236,7 @@ class _InProcessSession:
 
 
 def _process_main(conn: Connection, factory: bytes, threads: int | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the driver stops us
     _pin_threads(threads)  # before the factory's imports start thread pools
     fn = pickle.loads(factory)()
     conn.send(None)  # ready
@@ -335,7 +336,7 @@ class _ProcessSession:
         self._spawn()
         if job is None:
             raise RuntimeError(f"a worker process exited with code {proc.exitcode} while starting")
-        return Outcome(job, error=f"worker process exited with code {proc.exitcode}", lost=True)
+        return Outcome(job, error=f"worker process exited with code {proc.exitcode}")
 
 
 @dataclass
@@ -421,7 +422,7 @@ class _RaySession:
         except self.ray.exceptions.RayError as err:  # the actor died or its node was lost
             self.ray.kill(actor)
             actor = self._actor()
-            outcome = Outcome(job, error=f"{type(err).__name__}: {str(err).splitlines()[0]}", lost=True)
+            outcome = Outcome(job, error=f"{type(err).__name__}: {str(err).splitlines()[0]}")
         self.idle.append(actor)
         self._dispatch()
         return outcome
