@@ -378,7 +378,12 @@ class GaussianChannel:
         if mu_p.ndim != 1 or mu_p.size == 0 or np.any(s_p <= 0):
             raise ValueError("prior must be one-dimensional and non-empty, with positive scales")
         dim = mu_p.size
-        side, indices = self._unpack(_message_bytes(message), dim)
+        data = _message_bytes(message)
+        side, indices = self._unpack(data, dim)
+        if self._pack(side, indices, dim) != data:
+            # A range-coded message decodes with extra or altered trailing bytes too; only the
+            # encoder's own bytes are accepted, so every sample has exactly one message.
+            raise ValueError("corrupt message: not the canonical encoding of its indices")
         perm = self._permutation(dim, seed, stream, side.trial)
         offsets = self._offsets(dim, side.n_chunks)
         keys = _chunk_keys(seed, Domain.CANDIDATES, stream, side.n_chunks)

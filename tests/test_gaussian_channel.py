@@ -162,6 +162,17 @@ def test_corrupt_messages_are_clear_errors() -> None:
         ch.decode(message.data + b"\x00", mu_p, s_p, seed=1)
 
 
+@pytest.mark.parametrize("index_code", ["zipf", "zipf_truncated"])
+def test_only_the_canonical_range_coded_message_decodes(index_code: str) -> None:
+    mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(5), 200, 60.0)
+    ch = GaussianChannel(chunk_bits=6, headroom_bits=2, index_code=index_code)
+    message, _ = ch.encode(mu_q, s_q, mu_p, s_p, seed=2)
+    ch.decode(message, mu_p, s_p, seed=2)
+    for tail in (b"\xff", b"\x00", b"\xff\xff"):  # range decoders read past these without noticing
+        with pytest.raises(ValueError, match="canonical|corrupt"):
+            ch.decode(message.data + tail, mu_p, s_p, seed=2)
+
+
 def test_heavy_dimension_grows_the_chunk_budget() -> None:
     """A dimension with more KL than chunk_bits cannot be split: the call's budget grows to fit."""
     mu_p, s = np.zeros(20), np.ones(20)
