@@ -9,8 +9,10 @@ executor's; ``speedup_with_cluster_start`` adds ``ray_init_s`` to Ray's; ``speed
 takes ``fixed_s`` out. ``rows_identical``: the rows
 equal the in-process rows. The in-process run follows its own trivial sweep, so its JIT compilation
 is in its ``fixed_s``, not in its ``wall_s``. ``--quick``: a 4-KL grid of 1,000 samples a row; the
-full run is the rate-overhead benchmark's own grid. The load average is recorded: on a shared
-machine the other processes take CPUs from the workers.
+full run is the rate-overhead benchmark's own grid. In-process runs Numba's parallel kernels on
+every core, while each worker gets ``cpu_count // workers`` threads, so with as many workers as
+cores only the serial parts gain. The load average is recorded: on a shared machine the other
+processes take CPUs from the workers.
 """
 
 from __future__ import annotations
