@@ -50,8 +50,8 @@ def test_diffc_sweep_on_ray_equals_in_process(cluster: object, tmp_path: Path,
     images.mkdir()
     write_png(images / "one.png", smooth_image(12, 12, seed=1))
     write_png(images / "two.png", smooth_image(10, 14, seed=2))
-    argv = ["sweep", str(images), "--model", str(model), "--steps", "6", "--stops", "3,6",
-            "--methods", "ode,mmse", "--baselines", "jpeg-420", "--solver-steps", "2", "--quiet"]
+    argv = ["sweep", str(images), "--model", str(model), "--stops", "8,16", "--methods", "ode,mmse",
+            "--baselines", "jpeg-420", "--solver-steps", "2", "--quiet"]
     local, remote = tmp_path / "local", tmp_path / "ray"
     assert diffc_main([*argv, "--out", str(local)]) == 0
     assert diffc_main([*argv, "--out", str(remote), "--ray"]) == 0

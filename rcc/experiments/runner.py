@@ -387,11 +387,10 @@ class _RaySession:
         slots = int(resources.get(kind, 0) // (1 if self.spec.gpus else self.spec.num_cpus))
         if slots < 1:
             raise RuntimeError(f"the Ray cluster has no {kind} to run workers on ({resources})")
-        self.n_actors = min(self.spec.workers or slots, slots, self.jobs)
         self.factory_ref = ray.put(ray.cloudpickle.dumps(self.factory))
         self.remote = ray.remote(_Actor).options(num_cpus=self.spec.num_cpus,
                                                  num_gpus=1 if self.spec.gpus else 0, max_restarts=0)
-        self.idle = [self._actor() for _ in range(self.n_actors)]
+        self.idle = [self._actor() for _ in range(min(self.spec.workers or slots, slots, self.jobs))]
         return self
 
     def _actor(self) -> Any:
