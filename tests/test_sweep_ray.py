@@ -1,7 +1,7 @@
-"""Sweeps on a local Ray cluster (2 CPUs, started once for this module): ``diffc sweep --ray`` with a
-tiny random UNet and ``rcc overhead --ray`` give what the in-process run gives (byte-identical .dfc
-files, the same metrics and rows), and an actor killed in the middle of a job or a job that raises
-leaves the sweep complete but for the raising job."""
+"""Sweeps on a local Ray cluster (2 CPUs, started once for this module): ``diffc sweep --ray`` (and
+``--workers 2``) with a tiny random UNet and ``rcc overhead --ray`` give what the in-process run
+gives (byte-identical .dfc and PNG files, the same metrics and rows), and an actor killed in the
+middle of a job or a job that raises leaves the sweep complete but for the raising job."""
 
 from __future__ import annotations
 
@@ -43,19 +43,8 @@ def untimed(value: object) -> object:
     return value
 
 
-def test_diffc_sweep_on_ray_equals_in_process(cluster: object, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    model = save_tiny_model(tmp_path / "model")
-    images = tmp_path / "images"
-    images.mkdir()
-    write_png(images / "one.png", smooth_image(12, 12, seed=1))
-    write_png(images / "two.png", smooth_image(10, 14, seed=2))
-    argv = ["sweep", str(images), "--model", str(model), "--stops", "8,16", "--methods", "ode,mmse",
-            "--baselines", "jpeg-420", "--solver-steps", "2", "--quiet"]
-    local, remote = tmp_path / "local", tmp_path / "ray"
-    assert diffc_main([*argv, "--out", str(local)]) == 0
-    assert diffc_main([*argv, "--out", str(remote), "--ray"]) == 0
-    capsys.readouterr()
+def same_outputs(local: Path, remote: Path) -> None:
+    """The same files, job results and merged results, timings aside."""
     for name in ("one", "two"):
         assert (remote / "files" / name / f"{name}.dfc").read_bytes() \
             == (local / "files" / name / f"{name}.dfc").read_bytes()
@@ -70,6 +59,23 @@ def test_diffc_sweep_on_ray_equals_in_process(cluster: object, tmp_path: Path,
             == untimed(json.loads((local / f"{method}.json").read_text()))
     assert json.loads((remote / "sweep.json").read_text())["partial"] is False
     assert (remote / "rd.png").exists() and (remote / "grids" / "two.png").exists()
+
+
+def test_diffc_sweep_on_ray_and_processes_equals_in_process(cluster: object, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    model = save_tiny_model(tmp_path / "model")
+    images = tmp_path / "images"
+    images.mkdir()
+    write_png(images / "one.png", smooth_image(12, 12, seed=1))
+    write_png(images / "two.png", smooth_image(10, 14, seed=2))
+    argv = ["sweep", str(images), "--model", str(model), "--stops", "8,16", "--methods", "ode,mmse",
+            "--baselines", "jpeg-420", "--solver-steps", "2", "--quiet"]
+    local = tmp_path / "local"
+    assert diffc_main([*argv, "--out", str(local)]) == 0
+    for remote, executor in ((tmp_path / "ray", ["--ray"]), (tmp_path / "processes", ["--workers", "2"])):
+        assert diffc_main([*argv, "--out", str(remote), *executor]) == 0
+        same_outputs(local, remote)
+    capsys.readouterr()
 
 
 def test_rcc_overhead_on_ray_equals_in_process_and_survives_faults(
