@@ -63,22 +63,26 @@ def tile(image: np.ndarray, size: int) -> list[np.ndarray]:
             for c in range(0, w - size + 1, size)]
 
 
-def codec_bpd(crops: list[np.ndarray], codec: str) -> float:
-    """Mean bits per dimension of lossless PNG or WebP files of each crop (headers included)."""
+def codec_bits(images: list[np.ndarray], codec: str) -> np.ndarray:
+    """The size in bits of a lossless PNG or WebP file of each image (headers included)."""
     from PIL import Image
 
-    total_bits, dims = 0, 0
-    for crop in crops:
+    if codec not in ("png", "webp"):
+        raise ValueError(f"unknown codec {codec}")
+    bits = []
+    for image in images:
         buf = io.BytesIO()
         if codec == "png":
-            Image.fromarray(crop).save(buf, format="PNG", compress_level=9, optimize=True)
-        elif codec == "webp":
-            Image.fromarray(crop).save(buf, format="WEBP", lossless=True, quality=100, method=6)
+            Image.fromarray(image).save(buf, format="PNG", compress_level=9, optimize=True)
         else:
-            raise ValueError(f"unknown codec {codec}")
-        total_bits += 8 * buf.tell()
-        dims += crop.size
-    return total_bits / dims
+            Image.fromarray(image).save(buf, format="WEBP", lossless=True, quality=100, method=6)
+        bits.append(8 * buf.tell())
+    return np.array(bits, dtype=np.int64)
+
+
+def codec_bpd(images: list[np.ndarray], codec: str) -> float:
+    """Bits per dimension of lossless PNG or WebP files of each image, over all of them."""
+    return float(codec_bits(images, codec).sum() / sum(image.size for image in images))
 
 
 def discretized_gaussian_nll(x: torch.Tensor, mean: torch.Tensor, std: float) -> torch.Tensor:
@@ -185,12 +189,17 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
     n_crops = est.shape[1]
     stderr = float((per_crop_var.sum() / draws).sqrt() / n_crops)
     offsets = np.cumsum([0] + [len(cs) for cs in crops.values()])
-    per_photo = {name: {
-        "crops": len(cs),
-        "nelbo_bpd": float(per_crop_mean[offsets[k]:offsets[k + 1]].mean()),
-        "png_bpd": codec_bpd(cs, "png"),
-        "webp_bpd": codec_bpd(cs, "webp"),
-    } for k, (name, cs) in enumerate(crops.items())}
+    dims = 3 * size * size
+    bits = {codec: codec_bits(flat, codec) for codec in ("png", "webp")}
+    per_photo = {}
+    for k, (name, cs) in enumerate(crops.items()):
+        part = slice(offsets[k], offsets[k + 1])
+        per_photo[name] = {
+            "crops": len(cs),
+            "nelbo_bpd": float(per_crop_mean[part].mean()),
+            "png_bpd": float(bits["png"][part].sum() / (len(cs) * dims)),
+            "webp_bpd": float(bits["webp"][part].sum() / (len(cs) * dims)),
+        }
     return {
         "model": str(model_path),
         "crop_size": size,
@@ -199,8 +208,8 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
         "seed": seed,
         "nelbo_bpd": float(per_crop_mean.mean()),
         "nelbo_bpd_stderr": stderr,
-        "png_bpd": codec_bpd(flat, "png"),
-        "webp_lossless_bpd": codec_bpd(flat, "webp"),
+        "png_bpd": float(bits["png"].sum() / (n_crops * dims)),
+        "webp_lossless_bpd": float(bits["webp"].sum() / (n_crops * dims)),
         "whole_photo_png_bpd": codec_bpd(list(photos.values()), "png"),
         "whole_photo_webp_lossless_bpd": codec_bpd(list(photos.values()), "webp"),
         "per_photo": per_photo,
