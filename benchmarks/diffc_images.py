@@ -140,14 +140,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped one)")
     args = parser.parse_args(argv)
 
-    from diffc.cli._common import default_model_dir
+    from diffc.cli._common import default_model_dir, set_torch_threads
     from diffc.codec import DiffCCodec
     from diffc.demo import centre_crop
     from diffc.models.data import held_out_photos
     from diffc.models.unet import load_model
 
-    size, n_images, stops, solver_steps = (32, 2, [8, 16], 4) if args.quick else (64, 8, [8, 11, 14, 16], 16)
+    size, n_images, stops, solver_steps = (32, 2, [8, 16], 4) if args.quick else (64, 8, [2, 4, 8, 16], 10)
     seed = 2024
+    set_torch_threads(1)
     model = _instrument(load_model(args.model or default_model_dir()))
     codec = DiffCCodec(model, progress=False)
     photos = dict(list(held_out_photos().items())[:n_images])

@@ -36,14 +36,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from diffc.container import ContainerError, read_container
-from diffc.decoders import MAX_SOLVER_STEPS, DecodedState, decode_state, reconstruct
+from diffc.decoders import MAX_SOLVER_STEPS, DecodedState, decode_states, reconstruct
 from diffc.denoisers import power_law_spectrum
 from diffc.encoder import StepStats, encode
 from diffc.models.unet import PixelModel
@@ -260,10 +261,14 @@ class DiffCCodec:
 
     def decode_state(self, data: bytes) -> DecodedState:
         """``Z_t`` of a file (or a progressive prefix of one): the part every decoding method shares."""
+        return deque(self.decode_states(data), maxlen=1).pop()  # the last state only
+
+    def decode_states(self, data: bytes) -> Iterator[DecodedState]:
+        """The state after each step of the file, in one pass (what each of its prefixes decodes to)."""
         schedule = self._schedule_of(data)
         with _bar(read_container(data).n_steps, "read", not self.progress) as bar:
-            return decode_state(data, self._denoiser(bar), schedule, channels=self.model.channels,
-                                max_values=self.model.channels * self.max_pixels)
+            yield from decode_states(data, self._denoiser(bar), schedule, channels=self.model.channels,
+                                     max_values=self.model.channels * self.max_pixels)
 
     def reconstruct(self, state: DecodedState, *, method: str = "ode", eta: float | None = None,
                     solver_steps: int = DEFAULT_SOLVER_STEPS, solver: str = "ddim",

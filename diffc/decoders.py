@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +46,7 @@ from diffc.schedules import EncodingSchedule, alpha_sigma
 from rcc.randomness import Domain, key_for
 
 __all__ = ["DEFAULT_MAX_VALUES", "MAX_SOLVER_STEPS", "METHODS", "Decoded", "DecodedState", "decode",
-           "decode_state", "reconstruct"]
+           "decode_state", "decode_states", "reconstruct"]
 
 METHODS = ("ancestral", "ddim", "heun", "eta", "mmse")
 DEFAULT_MAX_VALUES = 2**26
@@ -106,6 +108,16 @@ def decode_state(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *,
     ``channels``: the model's channel count, which the file's first axis must match; ``max_values``:
     the most values a file may hold (see the module docstring).
     """
+    states = decode_states(data, denoiser, schedule, channel=channel, channels=channels,
+                           max_values=max_values)
+    return deque(states, maxlen=1).pop()  # the last state, without keeping the others
+
+
+def decode_states(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *,
+                  channel: Channel | None = None, channels: int | None = None,
+                  max_values: int = DEFAULT_MAX_VALUES) -> Iterator[DecodedState]:
+    """The state after each step of the file in turn (what every prefix decodes to, in one pass);
+    arguments as for :func:`decode_state`. The file is checked before the first state."""
     max_values = checked_int(max_values, "max_values", 1, 2**62)
     container = read_container(data)
     h = container.header
@@ -125,7 +137,7 @@ def decode_state(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *,
             z = channel.decode(message, mu, std, seed=h.seed, stream=(k,)).reshape(h.shape)
         except ValueError as err:  # a message that passed its check but does not parse
             raise ContainerError(f"step {k} does not decode: {err}") from err
-    return DecodedState(z, schedule.times[container.n_steps - 1], model, container)
+        yield DecodedState(z, schedule.times[k], model, container)
 
 
 def _grid(model: ReverseModel, t: float, steps: int) -> list[float]:

@@ -35,13 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder (results/demo)")
     parser.add_argument("--size", type=int, default=64, help="crop side in pixels (default: 64)")
     parser.add_argument("--images", type=int, default=None, help="use only the first N held-out photos")
-    parser.add_argument("--stops", default="8,11,14,16", help="step counts to decode at (8,11,14,16)")
-    parser.add_argument("--solver-steps", type=int, default=16, help="decoder steps (default: 16)")
+    parser.add_argument("--stops", default="2,4,8,16", help="step counts to decode at (2,4,8,16)")
+    parser.add_argument("--solver-steps", type=int, default=10, help="decoder steps (default: 10)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
-    from diffc.cli._common import default_model_dir
+    from diffc.cli._common import default_model_dir, set_torch_threads
     from diffc.codec import DiffCCodec
     from diffc.models.data import held_out_photos
     from diffc.models.unet import load_model
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     checks = check_known_answers()
     ok = all(passed for _, passed in checks)
     print(f"Philox4x32-10 known-answer tests (Random123): {'3 of 3 OK' if ok else 'MISMATCH'}")
+    set_torch_threads(args.threads)
     model_dir = args.model or default_model_dir()
     model = load_model(model_dir)
     print(f"model: {model_dir} (fingerprint {model.fingerprint().hex()[:16]})")
