@@ -42,7 +42,8 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (shared with the ``diffc`` tools)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
@@ -58,7 +59,7 @@ def _non_negative(text: str) -> int:
 
 def add_executor_args(p: argparse.ArgumentParser) -> None:
     """``--workers N`` and ``--ray [ADDRESS]``: where a sweep's jobs run (shared with ``diffc sweep``)."""
-    p.add_argument("--workers", type=_positive, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="run jobs on N local processes (with --ray: at most N Ray actors)")
     p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="run jobs on Ray: no ADDRESS starts a local cluster, 'auto' joins a running one, "
@@ -82,8 +83,8 @@ def _add_overhead(sub: argparse._SubParsersAction) -> None:
                    help=f"target families, comma-separated among {','.join(FAMILIES)}")
     p.add_argument("--kl", type=_floats, default=FULL_GRID,
                    help="KL grid in bits (default: " + ",".join(f"{v:g}" for v in FULL_GRID) + ")")
-    p.add_argument("--samples", type=_positive, default=1000, help="samples per row (default: 1000)")
-    p.add_argument("--candidate-budget", type=_positive, default=2**26,
+    p.add_argument("--samples", type=positive_int, default=1000, help="samples per row (default: 1000)")
+    p.add_argument("--candidate-budget", type=positive_int, default=2**26,
                    help="fewer samples where 2^KL candidates each would exceed this many (default: 2^26)")
     p.add_argument("--seed", type=int, default=1, help="seed of the first sample (default: 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -6,6 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from rcc.cli import positive_int
+
+__all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "UsageError", "add_channel_args", "add_model_args",
+           "codec_from", "default_model_dir", "dispatch", "existing_path", "load_model_from", "positive_int",
+           "set_torch_threads"]
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
@@ -19,13 +25,6 @@ def existing_path(text: str) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
     return path
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
