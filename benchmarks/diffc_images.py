@@ -120,9 +120,9 @@ def _plot(rows: list[dict], path: Path) -> None:
     parts = ("model_s", "search_s", "channel_other_s", "other_s")
     for i, phase in enumerate(("encode", "decode")):
         bottom = 0.0
-        for part in parts:
+        for j, part in enumerate(parts):
             value = float(np.mean([r[f"{phase}_{part}"] for r in rows]))
-            axes[1].bar(i, value, bottom=bottom, label=part if i == 0 else None)
+            axes[1].bar(i, value, bottom=bottom, color=f"C{j}", label=part if i == 0 else None)
             bottom += value
     axes[1].set_xticks([0, 1], ["encode (whole file)", "decode (per stop, 3 decoders)"])
     axes[1].set(ylabel="seconds per image", title="where the time goes")
