@@ -175,13 +175,11 @@ def _stretch_cache() -> PairCache:
 
 
 @dataclass(frozen=True)
-class GreedyPoissonRejectionSampling(CandidateBatchCoder):
-    """Global GPRS (exact). ``code`` defaults to Elias delta; ``max_dinf_bits`` refuses pairs that
-    would need more than ``2^max_dinf_bits`` proposals on average."""
+class _StretchCoder:
+    """What both GPRS variants share: the index code (default Elias delta) and the per-pair cache
+    of stretch functions."""
 
     code: IndexCode | None = None
-    max_dinf_bits: float = 20.0
-    exact: ClassVar[bool] = True
     _stretches: PairCache = field(default_factory=_stretch_cache, init=False, repr=False,
                                   compare=False)
 
@@ -191,6 +189,15 @@ class GreedyPoissonRejectionSampling(CandidateBatchCoder):
 
     def stretch(self, target: Target, proposal: Proposal) -> StretchFunction:
         return self._stretches(target, proposal)
+
+
+@dataclass(frozen=True)
+class GreedyPoissonRejectionSampling(_StretchCoder, CandidateBatchCoder):
+    """Global GPRS (exact). ``code`` defaults to Elias delta; ``max_dinf_bits`` refuses pairs that
+    would need more than ``2^max_dinf_bits`` proposals on average."""
+
+    max_dinf_bits: float = 20.0
+    exact: ClassVar[bool] = True
 
     def encode(self, target: Target, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> tuple[Message, Stats]:
@@ -216,22 +223,12 @@ class GreedyPoissonRejectionSampling(CandidateBatchCoder):
 
 
 @dataclass(frozen=True)
-class BranchAndBoundGPRS(BatchCoder):
+class BranchAndBoundGPRS(_StretchCoder, BatchCoder):
     """Branch-and-bound GPRS (exact) for univariate pairs with a unimodal ratio; ``code`` codes
     the 0-based heap index (default Elias delta)."""
 
-    code: IndexCode | None = None
     max_dinf_bits: float = 40.0
     exact: ClassVar[bool] = True
-    _stretches: PairCache = field(default_factory=_stretch_cache, init=False, repr=False,
-                                  compare=False)
-
-    @property
-    def index_code(self) -> IndexCode:
-        return self.code if self.code is not None else EliasDeltaCode()
-
-    def stretch(self, target: Target, proposal: Proposal) -> StretchFunction:
-        return self._stretches(target, proposal)
 
     def encode(self, target: Target, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> tuple[Message, Stats]:

@@ -168,17 +168,21 @@ def _hooks() -> dict[str, str]:
     return {k: os.environ[k] for k in (EXIT_HOOK, RAISE_HOOK) if os.environ.get(k)}
 
 
+def _first_claim(marker: str) -> bool:
+    """Create ``marker`` atomically; False when it already exists (claimed by an earlier attempt)."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
 def _attempt(fn: Callable[[Any], JobOutput], job: Job, hooks: Mapping[str, str],
              may_exit: bool = True) -> Outcome:
     """Run one job in this worker; an exception becomes an error outcome with its traceback."""
     exit_name, _, marker = hooks.get(EXIT_HOOK, "").partition("=")
-    if may_exit and exit_name == job.name:
-        try:
-            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            pass  # already exited once for this job: run it
-        else:
-            os._exit(70)
+    if may_exit and exit_name == job.name and _first_claim(marker):
+        os._exit(70)  # the test-only hook: die once in the middle of this job; the retry runs it
     try:
         if hooks.get(RAISE_HOOK) == job.name:
             raise RuntimeError(f"test fault ({RAISE_HOOK}) in job {job.name}")
