@@ -106,6 +106,28 @@ def test_compiled_pfr_filters_change_nothing_at_high_dinf() -> None:
     _assert_batch_is_per_item(PoissonFunctionalRepresentation(), targets, P, np.arange(40), (2,))
 
 
+def test_compiled_grs_filter_changes_nothing_at_high_dinf() -> None:
+    """About 2^9 steps per item; most candidates lie outside {r > level} and are skipped."""
+    rng = np.random.default_rng(10)
+    targets = NormalTargets(0.2 + 0.01 * rng.standard_normal(40), np.full(40, 0.004))
+    coder = GreedyRejectionSampling()
+    _assert_batch_is_per_item(coder, targets, P, np.arange(40), (2,))
+    _, stats = coder.encode_batch(targets, P, np.arange(40), (2,))
+    assert stats.proposals.mean() > 100
+
+
+def test_compiled_pfr_follows_other_block_sizes(monkeypatch) -> None:
+    """Blocks that are not whole chunks of the kernel (arrival times are summed per block)."""
+    import rcc.coders.race as race
+
+    monkeypatch.setattr(race, "FIRST_BLOCK", 5)
+    monkeypatch.setattr(race, "MAX_BLOCK_VALUES", 37)
+    assert race.block_sizes(()) == (5, 37)
+    rng = np.random.default_rng(11)
+    targets = NormalTargets(0.2 + 0.05 * rng.standard_normal(30), np.full(30, 0.05))
+    _assert_batch_is_per_item(PoissonFunctionalRepresentation(), targets, P, np.arange(30), (4,))
+
+
 def test_categorical_batches_use_the_per_item_loop() -> None:
     q = [Categorical([0.7, 0.1, 0.2]), Categorical([0.1, 0.1, 0.8])]
     p = Categorical([0.3, 0.3, 0.4])

@@ -15,7 +15,9 @@ univariate Normal proposal run compiled kernels (Numba, parallel over items) tha
 per-item arithmetic operation for operation: the Philox variates come from the same compiled
 rules, log-densities are evaluated in numpy's order with the same host-computed logarithms of
 the scales, and arrival times keep the per-item block structure (within a block ``carry +
-cumsum``); work whose outcome is already certain is skipped (see :func:`_pfr_normal`). The one
+cumsum``); work whose outcome is already certain is skipped (see :func:`_pfr_normal` and
+:func:`_grs_normal`), and the Philox variates of :data:`CHUNK` consecutive candidates are drawn
+together in a loop the compiler vectorizes, before the sequential decisions over them. The one
 difference is the logarithm of arrival times and the exponential of log-ratios, evaluated by the
 compiled libm instead of numpy's SIMD loops; they may differ by an ulp, which changes a decision
 only when two scores tie to an ulp.
@@ -196,10 +198,11 @@ def messages_for(code: IndexCode, index: np.ndarray) -> tuple[list[Message], np.
                 np.array([code.ideal_bits(int(k)) for k in index], dtype=np.float64))
     values, lengths = words
     raw = _shift(values, 64 - lengths, left=True).astype(">u8").tobytes()
-    size = (lengths + 7) // 8
+    ends = (8 * np.arange(index.size) + (lengths + 7) // 8).tolist()
     ideal = (np.full(index.size, math.log2(code.n)) if isinstance(code, FixedLengthCode)
              else lengths.astype(np.float64))
-    return [Message(raw[8 * i:8 * i + int(b)]) for i, b in enumerate(size)], ideal
+    starts = range(0, 8 * index.size, 8)
+    return [Message(raw[b:e]) for b, e in zip(starts, ends, strict=True)], ideal
 
 
 def _first_indices(code: IndexCode, messages: Sequence[Message]) -> np.ndarray:
@@ -208,13 +211,14 @@ def _first_indices(code: IndexCode, messages: Sequence[Message]) -> np.ndarray:
     malformed, so errors are the code's own."""
     data = [m.data for m in messages]
     index = np.full(len(data), -1, dtype=np.int64)
-    short = np.array([len(d) <= 8 for d in data], dtype=bool)
+    size = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+    short = size <= 8
     if isinstance(code, (FixedLengthCode, EliasGammaCode, EliasDeltaCode)) and short.any():
         sel = np.flatnonzero(short)
-        v = np.frombuffer(b"".join(data[i].ljust(8, b"\0") for i in sel), dtype=">u8")
-        v = v.astype(np.uint64)
-        bits = 8 * np.array([len(data[i]) for i in sel], dtype=np.int64)
-        k, ok = _parse_words(code, v, bits)
+        words = (b"".join(d.ljust(8, b"\0") for d in data) if sel.size == len(data)
+                 else b"".join(data[i].ljust(8, b"\0") for i in sel.tolist()))
+        v = np.frombuffer(words, dtype=">u8").astype(np.uint64)
+        k, ok = _parse_words(code, v, 8 * size[sel])
         index[sel[ok]] = k[ok]
     for i in np.flatnonzero(index < 0):
         index[i] = code.decode(data[i], 1)[0]
@@ -243,7 +247,8 @@ def _parse_words(code: IndexCode, v: np.ndarray, bits: np.ndarray) -> tuple[np.n
 def _finish_batch(code: IndexCode, index: np.ndarray, proposals: np.ndarray,
                   log_ratio_nats: np.ndarray) -> tuple[list[Message], BatchStats]:
     messages, ideal = messages_for(code, index)
-    bits = np.array([8 * len(m.data) for m in messages], dtype=np.int64)
+    bits = 8 * np.fromiter(map(len, (m.data for m in messages)), dtype=np.int64,
+                           count=len(messages))
     return messages, BatchStats(index, bits, ideal, proposals, log_ratio_nats / LN2)
 
 
@@ -295,6 +300,14 @@ def _hopeful_quantiles(gap: float, curvature: float, x0: float, m_p: float,
     return (_ndtr((x0 - w - m_p) / s_p) - 1e-12, _ndtr((x0 + w - m_p) / s_p) + 1e-12)
 
 
+CHUNK = 16
+"""Candidates whose Philox variates (and arrival logarithms) are generated in one branch-free
+loop, which the compiler vectorizes, before the sequential decisions over them. Variates past a
+stopping point are computed and discarded; no decision depends on the chunk size."""
+GROUP = 64
+"""Items per unit of parallel work (they share the scratch buffers of one chunk)."""
+
+
 @njit(parallel=True, **JIT_OPTIONS)
 def _pfr_normal(cand_keys, arr_keys, params, log_w_max, first, largest, out_index,  # noqa: ANN001
                 out_proposals, out_lr) -> None:
@@ -307,87 +320,154 @@ def _pfr_normal(cand_keys, arr_keys, params, log_w_max, first, largest, out_inde
     inside :func:`_hopeful_quantiles` of ``gap = log w_max + best - L``, so the others skip their
     normal, log-densities and log-arrival. The stopping rule ``log A - log w_max >= best`` needs
     the logarithm only once ``A`` comes within a relative 1e-12 of ``exp(best + log w_max)``.
+    Each chunk of :data:`CHUNK` candidates first draws its arrival and candidate uniforms and
+    the arrivals' ``-log u``; the arrival times are then summed in the per-item order (within a
+    block ``carry + cumsum``).
     """
-    for i in prange(cand_keys.shape[0]):
-        m_q, s_q, l_q, m_p, s_p, l_p, curvature, x0 = params[i]
-        lwm = log_w_max[i]
-        best_s, best_k, best_lr = np.inf, -1, -np.inf
-        stop_arrival, lo, hi, floor_log_a, skipped = np.inf, -1.0, 2.0, -np.inf, 0
-        carry, k0, block, stop = 0.0, 0, first, -1
-        while stop < 0:
-            c = 0.0
-            for k in range(k0, k0 + block):
-                c += _exponential(arr_keys[i], k)
-                a = carry + c
-                if a >= stop_arrival and np.log(a) - lwm >= best_s:
-                    stop = k
-                    break
-                u0, _ = _block_uniforms(cand_keys[i, 0], cand_keys[i, 1], np.uint64(0), np.uint64(k))
-                if not lo < u0 < hi:
-                    skipped += 1
-                    if skipped % REFRESH == 0:  # arrivals grew: tighten the filter
-                        floor_log_a = np.log(a)
-                        lo, hi = _hopeful_quantiles(lwm + best_s - floor_log_a, curvature, x0, m_p, s_p)
-                    continue
-                log_a = np.log(a)
-                x = m_p + s_p * _ndtri(u0)
-                lr = _normal_log_prob(x, m_q, s_q, l_q) - _normal_log_prob(x, m_p, s_p, l_p)
-                if log_a - lr < best_s:
-                    best_s, best_k, best_lr = log_a - lr, k, lr
-                    stop_arrival = math.exp(best_s + lwm) * (1 - 1e-12)
-                floor_log_a = log_a
-                lo, hi = _hopeful_quantiles(lwm + best_s - floor_log_a, curvature, x0, m_p, s_p)
-            carry += c
-            k0, block = k0 + block, min(2 * block, largest)
-        out_index[i], out_proposals[i], out_lr[i] = best_k, stop, best_lr
+    n = cand_keys.shape[0]
+    for g in prange((n + GROUP - 1) // GROUP):
+        expo, unif = np.empty(CHUNK), np.empty(CHUNK)
+        for i in range(g * GROUP, min(n, (g + 1) * GROUP)):
+            m_q, s_q, l_q, m_p, s_p, l_p, curvature, x0 = params[i]
+            ck0, ck1, ak0, ak1 = cand_keys[i, 0], cand_keys[i, 1], arr_keys[i, 0], arr_keys[i, 1]
+            lwm = log_w_max[i]
+            best_s, best_k, best_lr = np.inf, -1, -np.inf
+            stop_arrival, lo, hi, floor_log_a, skipped = np.inf, -1.0, 2.0, -np.inf, 0
+            carry, k0, block, stop = 0.0, 0, first, -1
+            while stop < 0:
+                c = 0.0
+                for kc in range(k0, k0 + block, CHUNK):
+                    for j in range(CHUNK):  # a whole chunk even past the block's end: it vectorizes
+                        expo[j], _ = _block_uniforms(ak0, ak1, np.uint64(0), np.uint64(kc + j))
+                        unif[j], _ = _block_uniforms(ck0, ck1, np.uint64(0), np.uint64(kc + j))
+                    for j in range(CHUNK):
+                        expo[j] = -np.log(expo[j])
+                    m = min(CHUNK, k0 + block - kc)
+                    # Arrivals increase, so when none of the chunk's candidates is hopeful and its
+                    # last arrival is below the stopping threshold, the chunk only adds its arrivals.
+                    c_end, hopeful = c, False
+                    for j in range(m):
+                        c_end += expo[j]
+                        hopeful |= (lo < unif[j]) & (unif[j] < hi)
+                    if not hopeful and carry + c_end < stop_arrival:
+                        c = c_end
+                        skipped += m
+                        if skipped >= REFRESH:  # arrivals grew: tighten the filter
+                            skipped, floor_log_a = 0, np.log(carry + c)
+                            lo, hi = _hopeful_quantiles(lwm + best_s - floor_log_a, curvature, x0,
+                                                        m_p, s_p)
+                        continue
+                    for j in range(m):
+                        k = kc + j
+                        c += expo[j]
+                        a = carry + c
+                        if a >= stop_arrival and np.log(a) - lwm >= best_s:
+                            stop = k
+                            break
+                        u0 = unif[j]
+                        if not lo < u0 < hi:
+                            skipped += 1
+                            if skipped >= REFRESH:
+                                skipped, floor_log_a = 0, np.log(a)
+                                lo, hi = _hopeful_quantiles(lwm + best_s - floor_log_a, curvature,
+                                                            x0, m_p, s_p)
+                            continue
+                        log_a = np.log(a)
+                        x = m_p + s_p * _ndtri(u0)
+                        lr = _normal_log_prob(x, m_q, s_q, l_q) - _normal_log_prob(x, m_p, s_p, l_p)
+                        if log_a - lr < best_s:
+                            best_s, best_k, best_lr = log_a - lr, k, lr
+                            stop_arrival = math.exp(best_s + lwm) * (1 - 1e-12)
+                        floor_log_a = log_a
+                        lo, hi = _hopeful_quantiles(lwm + best_s - floor_log_a, curvature, x0, m_p,
+                                                    s_p)
+                    if stop >= 0:
+                        break
+                carry += c
+                k0, block = k0 + block, min(2 * block, largest)
+            out_index[i], out_proposals[i], out_lr[i] = best_k, stop, best_lr
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _normal_excess(level: float, q: np.ndarray) -> float:
-    """rcc.coders.grs._normal_excess, ``q`` = (m_q, s_q, m_p, s_p, a, x0, log_r_max)."""
+def _normal_step(level: float, q: np.ndarray) -> tuple[float, float, float]:
+    """rcc.coders.grs._normal_excess at ``level`` (the same operations), ``q`` = (m_q, s_q, m_p,
+    s_p, a, x0, log_r_max, slack), and the P-quantiles of the interval ``{r > level}`` it
+    integrates over, widened by ``slack`` (-1 and 2 where it has none)."""
     m_q, s_q, m_p, s_p, a, x0, log_r_max = q[0], q[1], q[2], q[3], q[4], q[5], q[6]
     if level <= 0:
-        return 1.0 - level
+        return 1.0 - level, -1.0, 2.0
     gap = log_r_max - math.log(level)
     if gap <= 0:
-        return 0.0
+        return 0.0, -1.0, 2.0
     half = math.sqrt(gap / a)
     lo, hi = x0 - half, x0 + half
     q_in = _ndtr((hi - m_q) / s_q) - _ndtr((lo - m_q) / s_q)
-    p_in = _ndtr((hi - m_p) / s_p) - _ndtr((lo - m_p) / s_p)
-    return max(0.0, q_in - level * p_in)
+    p_hi, p_lo = _ndtr((hi - m_p) / s_p), _ndtr((lo - m_p) / s_p)
+    p_in = p_hi - p_lo
+    return max(0.0, q_in - level * p_in), p_lo - q[7], p_hi + q[7]
+
+
+def grs_slack(pairs: np.ndarray) -> np.ndarray:
+    """Widening of the quantile interval ``{r > L}`` of :func:`_normal_step` beyond which a
+    candidate's computed ratio is certainly at most ``L``.
+
+    A candidate with computed ``r > L`` has ``log r > log L - SKIP_MARGIN_NATS`` exactly (the
+    margin dwarfs the rounding of the log-densities), so ``|x - x0| < sqrt((gap + margin) / a)
+    <= half + sqrt(margin / a)``; P's density is at most ``1 / (s_p sqrt(2 pi))``, so its quantile
+    lies within that times ``sqrt(margin / a)`` of the interval's, plus 1e-12 for the rounding of
+    ``ndtr`` and of the candidate's normal."""
+    a, _ = _ratio_shape(pairs)
+    return np.sqrt(SKIP_MARGIN_NATS / a) / (pairs[:, 3] * math.sqrt(2 * math.pi)) + 1e-12
 
 
 @njit(parallel=True, **JIT_OPTIONS)
-def _grs_normal(cand_keys, accept_keys, params, logs, first, largest, out_index,  # noqa: ANN001
-                out_lr) -> None:
-    """GRS of each item, climbing the staircase of rcc.coders.grs level by level."""
-    for i in prange(cand_keys.shape[0]):
-        m_q, s_q, m_p, s_p = params[i, 0], params[i, 1], params[i, 2], params[i, 3]
-        lower, k0, block, found = 0.0, 0, first, False
-        while not found:
-            for k in range(k0, k0 + block):
-                upper = lower + _normal_excess(lower, params[i])
-                x = _candidate(cand_keys[i], k, m_p, s_p)
-                lr = (_normal_log_prob(x, m_q, s_q, logs[i, 0])
-                      - _normal_log_prob(x, m_p, s_p, logs[i, 1]))
-                r = np.exp(lr)
-                width = upper - lower
-                prob = (min(r, upper) - min(r, lower)) / width if width > 0 else 1.0
-                # prob = 0 rejects whatever the uniform (which lies in (0, 1)): skip drawing it.
-                if prob > 0:
-                    u0, _ = _block_uniforms(accept_keys[i, 0], accept_keys[i, 1], np.uint64(0),
-                                            np.uint64(k))
-                    if u0 < prob:
-                        out_index[i], out_lr[i], found = k, lr, True
-                        break
-                lower = upper
-            k0, block = k0 + block, min(2 * block, largest)
+def _grs_normal(cand_keys, accept_keys, params, logs, out_index, out_lr) -> None:  # noqa: ANN001
+    """GRS of each item, climbing the staircase of rcc.coders.grs level by level.
+
+    A candidate whose uniform lies outside the widened quantiles of ``{r > lower}`` has
+    ``r <= lower`` and so acceptance probability exactly 0 (unless the step's width is 0, where
+    the per-item rule accepts): its normal, log-densities and ratio are skipped, and so is the
+    acceptance uniform of every candidate with probability 0 (which lies in (0, 1)). The levels
+    do not depend on the candidates, and the per-item search's blocks change nothing here.
+    """
+    n = cand_keys.shape[0]
+    for g in prange((n + GROUP - 1) // GROUP):
+        unif = np.empty(CHUNK)
+        for i in range(g * GROUP, min(n, (g + 1) * GROUP)):
+            m_q, s_q, m_p, s_p = params[i, 0], params[i, 1], params[i, 2], params[i, 3]
+            ck0, ck1 = cand_keys[i, 0], cand_keys[i, 1]
+            lower, kc, found = 0.0, 0, False
+            while not found:
+                for j in range(CHUNK):
+                    unif[j], _ = _block_uniforms(ck0, ck1, np.uint64(0), np.uint64(kc + j))
+                for j in range(CHUNK):
+                    excess, u_lo, u_hi = _normal_step(lower, params[i])
+                    upper = lower + excess
+                    width = upper - lower
+                    u0 = unif[j]
+                    if width > 0 and not u_lo < u0 < u_hi:  # r <= lower: rejected
+                        lower = upper
+                        continue
+                    x = m_p + s_p * _ndtri(u0)
+                    lr = (_normal_log_prob(x, m_q, s_q, logs[i, 0])
+                          - _normal_log_prob(x, m_p, s_p, logs[i, 1]))
+                    r = np.exp(lr)
+                    prob = (min(r, upper) - min(r, lower)) / width if width > 0 else 1.0
+                    # prob = 0 rejects whatever the uniform (which lies in (0, 1)): skip drawing it.
+                    if prob > 0:
+                        u1, _ = _block_uniforms(accept_keys[i, 0], accept_keys[i, 1],
+                                                np.uint64(0), np.uint64(kc + j))
+                        if u1 < prob:
+                            out_index[i], out_lr[i], found = kc + j, lr, True
+                            break
+                    lower = upper
+                kc += CHUNK
 
 
-@njit(parallel=True, **JIT_OPTIONS)
+@njit(**JIT_OPTIONS)
 def _normal_candidates(keys, index, loc, scale, out) -> None:  # noqa: ANN001
-    for i in prange(keys.shape[0]):
+    """One candidate per item: tens of nanoseconds each, less than handing work to threads."""
+    for i in range(keys.shape[0]):
         out[i] = _candidate(keys[i], index[i], loc, scale)
 
 
@@ -445,18 +525,18 @@ def pfr_normal_batch(code: IndexCode, pairs: np.ndarray, max_dinf_bits: float, s
 
 
 def grs_normal_batch(code: IndexCode, pairs: np.ndarray, max_dinf_bits: float, seeds: np.ndarray,
-                     paths: np.ndarray, blocks: tuple[int, int]) -> tuple[list[Message], BatchStats] | None:
-    """GRS of univariate Normal pairs, compiled; None when an item needs the per-item path.
-    ``blocks``: the per-item search's first and largest block."""
+                     paths: np.ndarray) -> tuple[list[Message], BatchStats] | None:
+    """GRS of univariate Normal pairs, compiled; None when an item needs the per-item path."""
     log_r_max = _dinf_nats(pairs, max_dinf_bits)
     if log_r_max is None:
         return None
     m_q, s_q, m_p, s_p = pairs.T
-    params = np.stack([m_q, s_q, m_p, s_p, *_ratio_shape(pairs), log_r_max], axis=1)
+    params = np.stack([m_q, s_q, m_p, s_p, *_ratio_shape(pairs), log_r_max, grs_slack(pairs)],
+                      axis=1)
     logs = np.stack([np.log(s_q), np.log(s_p)], axis=1)
     index, lr = np.empty(len(pairs), np.int64), np.empty(len(pairs))
     _grs_normal(item_keys(seeds, Domain.CANDIDATES, paths), item_keys(seeds, Domain.ACCEPT, paths),
-                params, logs, *blocks, index, lr)
+                params, logs, index, lr)
     return _finish_batch(code, index, index + 1, lr)
 
 

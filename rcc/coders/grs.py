@@ -214,9 +214,8 @@ class GreedyRejectionSampling(CandidateBatchCoder):
     def _encode_fast(self, targets: object, proposal: Proposal, seeds: np.ndarray,
                      paths: np.ndarray) -> tuple[list[Message], BatchStats] | None:
         pairs = normal_pairs(targets, proposal)
-        blocks = (FIRST_BLOCK, block_sizes(())[1])
         return None if pairs is None else grs_normal_batch(self.index_code, pairs,
-                                                           self.max_dinf_bits, seeds, paths, blocks)
+                                                           self.max_dinf_bits, seeds, paths)
 
     def decode(self, message: Message, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> np.ndarray:
