@@ -18,7 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DIFFC_FIELDS = {"stop_t", "sigma", "ideal_bits", "theory_bits", "real_bits", "mse_a", "mse_a_theory", "mse_f",
-          "mse_f_theory", "mse_mmse", "mse_mmse_theory", "rd_bound_mse", "encode_s", "decode_s"}
+          "mse_f_theory", "mse_mmse", "mse_mmse_theory", "rd_bound_mse", "encode_s", "ratio_mmse", "ratio_f",
+          "ratio_a", "schedule_cost", "slack", "shortfall_bits"}
+LEDGER_PARTS = ("header_bits", "framing_bits", "side_bits", "index_bits")
 
 
 def load_benchmark(name: str) -> ModuleType:
@@ -108,16 +110,32 @@ def test_quantization(tmp_path) -> None:
 
 def test_diffc_gaussian(tmp_path: Path) -> None:
     data = run_benchmark("diffc_gaussian", tmp_path)
-    assert data["meta"]["benchmark"] == "diffc_gaussian"
-    assert data["meta"]["dims"] >= 1024 and len(data["rows"]) >= 8
-    rows = data["rows"]
-    for row in rows:
-        assert DIFFC_FIELDS <= row.keys()
-        # a real file costs at least its ideal rate; no decoder beats the R(D) bound at its rate
-        assert row["real_bits"] > row["ideal_bits"] > 0
-        assert row["rd_bound_mse"] < min(row["mse_mmse"], row["mse_f"], row["mse_a"])
-    assert [r["real_bits"] for r in rows] == sorted(r["real_bits"] for r in rows)
-    assert rows[-1]["mse_a"] < rows[0]["mse_a"]
+    assert data["meta"]["benchmark"] == "diffc_gaussian" and data["meta"]["dims"] >= 1024
+    stops = [r for r in data["rows"] if r["protocol"] == "stop"]
+    summaries = {r["setting"]: r for r in data["rows"] if r["protocol"] == "summary"}
+    assert {"defaults", "c8h2"} <= summaries.keys()
+    for name, summary in summaries.items():
+        rows = [r for r in stops if r["setting"] == name]
+        assert len(rows) >= 8
+        for row in rows:
+            assert DIFFC_FIELDS <= row.keys()
+            # a real file costs at least its ideal rate; no decoder beats the R(D) bound at its rate
+            assert row["real_bits"] > row["ideal_bits"] > 0
+            assert row["rd_bound_mse"] < min(row["mse_mmse"], row["mse_f"], row["mse_a"])
+            # the ledger's parts add up to the prefix's bits
+            assert row["real_bits"] == pytest.approx(sum(row[k] for k in LEDGER_PARTS))
+        assert [r["real_bits"] for r in rows] == sorted(r["real_bits"] for r in rows)
+        assert rows[-1]["mse_a"] < rows[0]["mse_a"]
+        # the headline: real bits at equal MSE over the ideal, above 1 and above the schedule's own cost
+        assert summary["real_bits"] == rows[-1]["real_bits"]
+        for decoder in ("mmse", "f", "a"):
+            assert 0 < summary[f"ideal_at_mse_{decoder}"] < summary["real_bits"]
+        assert summary["ratio_mmse"] > summary["schedule_cost"] > 1.0
+        for key in ("realism_last_kl", "realism_mid_kl", "realism_kl_source", "realism_floor",
+                    "realism_last_w2"):
+            assert 0 <= summary[key] < 1
+        assert summary["encode_s_1thread"] > 0
+        assert summary["identical_2threads"] in (None, True)
 
 
 @pytest.mark.slow
