@@ -11,6 +11,14 @@ entropy coding, regenerating the chosen candidates) and the remainder (container
 excluded). The breakdown is measured by wrapping those functions in this process only. The
 headline ratio is ``bpp / ideal_bpp``: what the real channel and container cost over ideal channel
 simulation. Baseline = the classical codecs measured in the same run.
+
+``--channels`` repeats all of it for several channel settings (a preset name of
+:data:`rcc.gaussian_channel.PRESETS` or ``CHUNK/HEADROOM``), each row naming its ``channel``. A
+biased channel reaches a stop with a worse state than the sum of its KLs pays for, so ``bpp /
+ideal_bpp`` flatters it; the summary rows therefore also give ``bpp_at_equal_psnr``: the real bpp
+over the bpp that the ``exact`` preset's *ideal* curve (its ideal bpp against its DiffC-F PSNR,
+nearly unbiased) needs for the same PSNR, interpolated in log bpp at each stop (None outside that
+curve's range, or when ``exact`` is not among the channels).
 """
 
 from __future__ import annotations
@@ -97,6 +105,46 @@ def _measure_image(codec: object, name: str, image: np.ndarray, stops: list[int]
     return rows
 
 
+def _channel(spec: str) -> object:
+    """A preset name or ``CHUNK/HEADROOM`` (the preset's other settings)."""
+    from rcc.gaussian_channel import preset_channel
+
+    if "/" in spec:
+        chunk, headroom = (int(v) for v in spec.split("/"))
+        return preset_channel(chunk_bits=chunk, headroom_bits=headroom)
+    return preset_channel(spec)
+
+
+def _stop_means(rows: list[dict], key: str) -> dict[int, float]:
+    stops = sorted({r["stop"] for r in rows})
+    return {k: float(np.mean([r[key] for r in rows if r["stop"] == k])) for k in stops}
+
+
+def _summaries(rows: list[dict]) -> list[dict]:
+    """Per channel and stop: means over images, and the real bpp at equal PSNR over the exact
+    preset's ideal curve (module docstring)."""
+    exact = [r for r in rows if r["channel"] == "exact"]
+    curve = None
+    if exact:
+        ideal, psnr = _stop_means(exact, "ideal_bpp"), _stop_means(exact, "ode_psnr-rgb")
+        points = sorted((psnr[k], np.log(ideal[k])) for k in psnr)  # np.interp needs increasing PSNR
+        curve = (np.array([p for p, _ in points]), np.array([b for _, b in points]))
+    out = []
+    for channel in dict.fromkeys(r["channel"] for r in rows):
+        mine = [r for r in rows if r["channel"] == channel]
+        means = {key: _stop_means(mine, key) for key in ("bpp", "ideal_bpp", "ode_psnr-rgb", "ode_lpips",
+                                                          "sde_lpips", "encode_s")}
+        for k in means["bpp"]:
+            row = {"protocol": "summary", "channel": channel, "stop": k,
+                   **{key: values[k] for key, values in means.items()}}
+            row["bpp_over_ideal"] = row["bpp"] / row["ideal_bpp"]
+            inside = curve is not None and curve[0].min() <= row["ode_psnr-rgb"] <= curve[0].max()
+            row["bpp_at_equal_psnr"] = (row["bpp"] / float(np.exp(np.interp(row["ode_psnr-rgb"], *curve)))
+                                        if inside else None)
+            out.append(row)
+    return out
+
+
 def _plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -104,27 +152,34 @@ def _plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    stops = sorted({r["stop"] for r in rows})
+    channels = list(dict.fromkeys(r["channel"] for r in rows))
+    first = [r for r in rows if r["channel"] == channels[0]]
 
-    def mean(key: str) -> list[float]:
-        return [float(np.mean([r[key] for r in rows if r["stop"] == k])) for k in stops]
+    def mean(key: str, subset: list[dict]) -> list[float]:
+        return list(_stop_means(subset, key).values())
 
-    bpp = mean("bpp")
-    for method, label in (("ode", "DiffC-F"), ("sde", "DiffC-A"), ("mmse", "DiffC-MMSE")):
-        axes[0].plot(bpp, mean(f"{method}_psnr-rgb"), "o-", label=label)
-    axes[0].plot(mean("ideal_bpp"), mean("ode_psnr-rgb"), "o--", label="DiffC-F at the ideal bpp")
+    for i, channel in enumerate(channels):
+        mine = [r for r in rows if r["channel"] == channel]
+        bpp = mean("bpp", mine)
+        methods = (("ode", "DiffC-F"), ("sde", "DiffC-A"), ("mmse", "DiffC-MMSE"))
+        for method, label in methods if i == 0 else methods[:1]:
+            axes[0].plot(bpp, mean(f"{method}_psnr-rgb", mine), "o-", label=f"{label} ({channel})")
+        axes[0].plot(mean("ideal_bpp", mine), mean("ode_psnr-rgb", mine), "o--", color=f"C{i}", alpha=0.6,
+                     label=f"DiffC-F at the ideal bpp ({channel})")
     for b in (b for b in BASELINES if f"{b}_bpp" in rows[0]):
-        axes[0].plot(mean(f"{b}_bpp"), mean(f"{b}_psnr-rgb"), "s:", label=b)
+        axes[0].plot(mean(f"{b}_bpp", first), mean(f"{b}_psnr-rgb", first), "s:", label=b)
     axes[0].set(xlabel="bpp", ylabel="PSNR (dB)", title="rate-distortion (means over images)")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=6)
     parts = ("model_s", "search_s", "channel_other_s", "other_s")
-    for i, phase in enumerate(("encode", "decode")):
+    bars = [(f"encode\n{c}", "encode", c) for c in channels] + [("decode (per stop,\n3 decoders)", "decode",
+                                                                  channels[0])]
+    for i, (_, phase, channel) in enumerate(bars):
         bottom = 0.0
         for j, part in enumerate(parts):
-            value = float(np.mean([r[f"{phase}_{part}"] for r in rows]))
+            value = float(np.mean([r[f"{phase}_{part}"] for r in rows if r["channel"] == channel]))
             axes[1].bar(i, value, bottom=bottom, color=f"C{j}", label=part if i == 0 else None)
             bottom += value
-    axes[1].set_xticks([0, 1], ["encode (whole file)", "decode (per stop, 3 decoders)"])
+    axes[1].set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7)
     axes[1].set(ylabel="seconds per image", title="where the time goes")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
@@ -138,6 +193,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI and smoke runs")
     parser.add_argument("--json", type=Path, required=True, help="where to write the results")
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped one)")
+    parser.add_argument("--channels", default="default",
+                        help="comma-separated channel settings: preset names or CHUNK/HEADROOM (default: "
+                             "the default preset)")
+    parser.add_argument("--images", type=int, default=None, help="held-out photos (default 8, quick 2)")
     args = parser.parse_args(argv)
 
     from diffc.cli._common import default_model_dir, set_torch_threads
@@ -147,26 +206,35 @@ def main(argv: list[str] | None = None) -> None:
     from diffc.models.unet import load_model
 
     size, n_images, stops, solver_steps = (32, 2, [8, 16], 4) if args.quick else (64, 8, [2, 4, 8, 16], 10)
+    n_images = args.images or n_images
     seed = 2024
     set_torch_threads(1)
     model = _instrument(load_model(args.model or default_model_dir()))
-    codec = DiffCCodec(model, progress=False)
+    channels = {spec: _channel(spec) for spec in args.channels.split(",")}
     photos = dict(list(held_out_photos().items())[:n_images])
     rows = []
-    for name, photo in photos.items():
-        rows += _measure_image(codec, name, centre_crop(photo, size), stops, solver_steps, seed)
-        print(f"{name}: " + ", ".join(
-            f"stop {r['stop']} {r['bpp']:.3f} bpp ({r['bpp_over_ideal']:.2f}x ideal), "
-            f"F {r['ode_psnr-rgb']:.2f} dB"
-            for r in rows if r["image"] == name))
-    ch = codec.channel
+    for spec, channel in channels.items():
+        codec = DiffCCodec(model, channel, progress=False)
+        for name, photo in photos.items():
+            mine = [r | {"channel": spec}
+                    for r in _measure_image(codec, name, centre_crop(photo, size), stops, solver_steps, seed)]
+            rows += mine
+            print(f"{spec} {name}: " + ", ".join(
+                f"stop {r['stop']} {r['bpp']:.3f} bpp ({r['bpp_over_ideal']:.2f}x ideal), "
+                f"F {r['ode_psnr-rgb']:.2f} dB" for r in mine))
+    summaries = _summaries(rows)
+    for r in summaries:
+        equal = "-" if r["bpp_at_equal_psnr"] is None else f"{r['bpp_at_equal_psnr']:.2f}x"
+        print(f"{r['channel']:>8} stop {r['stop']:2d}: {r['bpp']:.3f} bpp ({r['bpp_over_ideal']:.2f}x its "
+              f"ideal, {equal} the exact ideal at equal PSNR), F {r['ode_psnr-rgb']:.2f} dB, LPIPS F "
+              f"{r['ode_lpips']:.3f} A {r['sde_lpips']:.3f}, encode {r['encode_s']:.1f} s")
+    settings = {spec: {"rule": ch.rule, "chunk_bits": ch.chunk_bits, "headroom_bits": ch.headroom_bits,
+                       "index_code": ch.index_code} for spec, ch in channels.items()}
     meta = machine_meta() | {"quick": args.quick, "size": size, "stops": stops, "solver_steps": solver_steps,
                              "seed": seed, "model": str(args.model or default_model_dir()),
-                             "fingerprint": model.fingerprint().hex()[:16],
-                             "channel": {"rule": ch.rule, "chunk_bits": ch.chunk_bits,
-                                         "headroom_bits": ch.headroom_bits, "index_code": ch.index_code},
+                             "fingerprint": model.fingerprint().hex()[:16], "channels": settings,
                              "steps": codec.steps}
-    write_json(args.json, meta, rows)
+    write_json(args.json, meta, rows + summaries)
     _plot(rows, args.json.with_suffix(".png"))
 
 

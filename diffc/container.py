@@ -1,9 +1,9 @@
-"""DiffC container format, version 2: one compact, self-describing, progressive file per image.
+"""DiffC container format, version 3: one compact, self-describing, progressive file per image.
 
 Layout (DESIGN section 5). "varint" is unsigned LEB128, minimal (no redundant high zero byte)::
 
     magic        u8        0xDF
-    version      u8        2
+    version      u8        3
     model        8 bytes   the first 64 bits of the model's SHA-256 fingerprint
     schedule     8 bytes   the first 64 bits of the encoding schedule's SHA-256 digest
     flags        u8        bits 7-5 ndim - 1 (1..8 axes); bits 4-3 value range kind (0: [-1, 1],
@@ -12,7 +12,7 @@ Layout (DESIGN section 5). "varint" is unsigned LEB128, minimal (no redundant hi
     coder        3 bytes   only with flag bit 0: rule (2 bits; 0 pfr, 1 orc, 2 mrc), index code
                            (2 bits; 0 fixed, 1 zipf, 2 zipf_truncated), chunk_bits - 1 (5),
                            headroom_bits (5), partition_trial_bits (4), 6 zero bits. Without it the
-                           coder is DEFAULT_CODER (pfr, zipf_truncated, 4, 8, 3)
+                           coder is DEFAULT_CODER (pfr, zipf_truncated, 8, 3, 3)
     value range  kind 2: zigzag varints low, high; kind 3: f64 low, high; nothing for kinds 0-1
     dims         ndim varints, each dimension - 1
     seed         varint    shared-randomness seed, < 2^64
@@ -44,8 +44,10 @@ file truncated right after record k (k >= 1) is a valid file that stops at step 
 (:attr:`Container.truncated` says so; :func:`truncate` cuts one); a cut anywhere else, trailing
 bytes, or more records than the stop step are errors. Every malformed input raises
 :class:`ContainerError` and nothing else, and nothing is allocated from a count the file claims
-before it is checked against the bytes that remain. v1 files are recognised and refused with a
-message (their channel messages are in a format this version no longer decodes).
+before it is checked against the bytes that remain. v1 and v2 files are recognised and refused
+with a message (their channel messages are in formats this version no longer decodes: v3 sizes
+each chunk's search to the chunk and names heavy dimensions, :mod:`rcc.gaussian_channel`). The
+header is v2's with the version byte and the default coder changed.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ __all__ = [
 ]
 
 MAGIC = b"\xdf"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 V1_MAGIC = b"DFC\x89"
 FINGERPRINT_BYTES = 8
 RULES = ("pfr", "orc", "mrc")
@@ -89,7 +91,7 @@ RULES = ("pfr", "orc", "mrc")
 # golden files: append only).
 INDEX_CODES = gaussian_channel.INDEX_CODES
 VARIANCE_CODES = reverse.VARIANCES
-DEFAULT_CODER = ("pfr", "zipf_truncated", 4, 8, 3)
+DEFAULT_CODER = ("pfr", "zipf_truncated", 8, 3, 3)
 """(rule, index code, chunk_bits, headroom_bits, partition_trial_bits) of a header without a coder
 word. Part of the format: the channel's defaults may change, this may not."""
 RANGE_PRESETS = ((-1.0, 1.0), (0.0, 1.0))
@@ -329,6 +331,9 @@ def _check_magic(r: _Reader) -> None:
     if r.byte("the magic number") != MAGIC[0]:
         raise ContainerError(f"not a DiffC file (the first byte is not {MAGIC!r})")
     version = r.byte("the version")
+    if version == 2:
+        raise ContainerError("this is a DiffC v2 file; v2 files are no longer decoded by this version (the "
+                             "channel's message format changed with v3): re-encode the original image")
     if version != FORMAT_VERSION:
         raise ContainerError(f"unsupported format version {version} (this reader knows {FORMAT_VERSION})")
 

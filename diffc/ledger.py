@@ -4,17 +4,19 @@ A file's bits split exactly into ``header + sum over steps of (framing + side + 
 
 * **header**: the container header (:func:`diffc.container.encode_header`);
 * **framing**: a record's length varint and check (:func:`diffc.container.framing_bytes`);
-* **side**: the channel's side information at the start of each message (chunk budget growth,
-  chunk count, partition trial: :class:`rcc.gaussian_channel.SideInfo`);
+* **side**: the channel's side information at the start of each message (index-code budget,
+  heavy dimensions, chunk count, partition trial, mean chunk KL:
+  :class:`rcc.gaussian_channel.SideInfo`);
 * **index**: the rest of the message, the coded chunk indices (with the code's final padding).
 
 Beside the real bits, what the step should have cost and how well it was packed:
 
 * ``kl_bits``, the sum of the step's chunk KLs: the index bits' ideal; ``index_overhead_bits``
   is their difference;
-* ``slack``, the mean chunk KL over the chunk budget (1: every chunk filled to its budget; a low
-  slack means more chunks than the KL needs, each with its own index overhead -- a fixed-length
-  index costs the budget plus the headroom whatever its chunk's KL);
+* ``slack``, the mean chunk KL over the channel's ``chunk_bits`` (1: every chunk filled to it; a
+  low slack means more chunks than the KL needs, each with its own index overhead of about
+  ``log2(chunk KL) / 2 + 2`` bits -- a fixed-length index costs the budget plus the headroom
+  whatever its chunk's KL);
 * ``shortfall_bits``, the KL minus the realized log-ratio ``log2 q(z)/p(z)`` at the sample sent:
   near zero (noisy) for an unbiased channel, positive where truncation bites.
 
@@ -29,6 +31,7 @@ and only the encoder knows the target.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +47,7 @@ class ChannelStats(Protocol):
     bits: int
     side_bits: int
     n_chunks: int
+    target_bits: int
     chunk_budget_bits: int
 
     @property
@@ -59,6 +63,7 @@ class StepBits:
     side_bits: int
     index_bits: int
     n_chunks: int
+    target_bits: int
     budget_bits: int
     kl_bits: float | None
     log_ratio_bits: float | None = None
@@ -73,7 +78,7 @@ class StepBits:
 
     @property
     def slack(self) -> float | None:
-        return None if self.kl_bits is None else self.kl_bits / (self.n_chunks * self.budget_bits)
+        return None if self.kl_bits is None else self.kl_bits / (self.n_chunks * self.target_bits)
 
     @property
     def shortfall_bits(self) -> float | None:
@@ -83,7 +88,7 @@ class StepBits:
 def step_from_channel(step: int, framing_bits: int, stats: ChannelStats) -> StepBits:
     """The encoder's line for a step: the channel's own statistics, nothing recomputed."""
     return StepBits(step, framing_bits, stats.side_bits, stats.bits - stats.side_bits, stats.n_chunks,
-                    stats.chunk_budget_bits, stats.kl_bits, stats.log_ratio_bits)
+                    stats.target_bits, stats.chunk_budget_bits, stats.kl_bits, stats.log_ratio_bits)
 
 
 def _total(values: list[float | None]) -> float | None:
@@ -124,9 +129,9 @@ class Ledger:
 
     @property
     def slack(self) -> float | None:
-        """Total KL over the total chunk budget (the chunk-weighted mean of the steps' slacks)."""
+        """Total KL over the chunks' total target (the chunk-weighted mean of the steps' slacks)."""
         kl = self.kl_bits
-        return None if kl is None else kl / sum(s.n_chunks * s.budget_bits for s in self.steps)
+        return None if kl is None else kl / sum(s.n_chunks * s.target_bits for s in self.steps)
 
     @property
     def shortfall_bits(self) -> float | None:
@@ -168,9 +173,10 @@ def file_ledger(container: Container) -> Ledger:
     from rcc.gaussian_channel import GaussianChannel
 
     channel = GaussianChannel(**container.header.channel_params)
+    dim = math.prod(container.header.shape)
     steps = []
     for k, (message, framing) in enumerate(zip(container.messages, container.framing_bytes, strict=True)):
-        side = channel.side_info(message)
+        side = channel.side_info(message, dim)
         steps.append(StepBits(k, 8 * framing, side.side_bits, 8 * len(message) - side.side_bits,
-                              side.n_chunks, side.budget_bits, kl_bits=None))
+                              side.n_chunks, channel.chunk_bits, side.budget_bits, kl_bits=None))
     return Ledger(8 * container.header_bytes, tuple(steps))

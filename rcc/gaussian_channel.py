@@ -3,9 +3,10 @@
 Sends a sample of the target Q = N(mu_q, diag(s_q^2)) with a prior P = N(mu_p, diag(s_p^2)) that
 the decoder knows, as DiffC does at every step (there with s_q = s_p). A single search over
 2^D_KL candidates is hopeless for thousands of bits, so, following Havasi et al. (2019, "Minimal
-random code learning") and Theis et al. (2022, DiffC), the dimensions are split into chunks of at
-most ``chunk_bits`` bits of KL each, and each chunk is communicated independently with a
-candidate search over ``N = 2^(chunk_bits + headroom_bits)`` candidates (:mod:`kernels.search`).
+random code learning") and Theis et al. (2022, DiffC), the dimensions are split into chunks of about
+``chunk_bits`` bits of KL each, and each chunk is communicated independently with a candidate
+search over ``N_c = 2^(b_c + headroom_bits)`` candidates, ``b_c`` the chunk's own KL rounded up
+(:mod:`kernels.search`).
 
 What is exact and what is not: each chunk's sample follows the truncated-PFR / ORC / MRC law, which
 approaches the chunk's target as the headroom grows (total variation at most
@@ -13,30 +14,45 @@ E[log2 K] / log2 N per chunk for PFR; Theis & Yosri 2022). The result is therefo
 ``GaussianChannelStats.shortfall_bits`` estimates the bias (how far the realized information falls
 short of the KL), and ``benchmarks/gaussian_channel.py`` measures it.
 
-Partition: dimensions are assigned to chunks by a seeded shuffle that the decoder reproduces. The
-encoder tries ``2^partition_trial_bits`` shuffles and keeps the one whose largest chunk KL is
-smallest, growing the chunk count until every chunk fits its budget. When a single dimension carries
-more than ``chunk_bits``, no partition can fit it, so the call's chunk budget grows to that
-dimension's KL (every chunk then searches the larger N); past ``max_search_bits`` this is a clear
-error instead, since the search would take too long. These decisions are integer arithmetic on the
-per-coordinate KL rounded to 2^-KL_GRID_BITS bit, with the first trial winning a tie, so that every
-CPU takes the same ones (``docs/determinism.md``).
+Partition, with per-chunk budgets: a chunk's candidate count is
+sized to that chunk, ``N_c = 2^(b_c + headroom_bits)`` with ``b_c`` its own KL rounded up, so a
+chunk need not stay below one budget shared by the call. That lets chunks be *filled*: the
+dimensions are split into ``ceil(KL / chunk_bits)`` chunks of equal size by a seeded shuffle that
+the decoder reproduces, so the mean chunk carries about ``chunk_bits`` bits (a call-wide budget
+that every chunk had to fit kept the mean chunk near a quarter of it, and each chunk pays an index
+overhead of about ``log2(chunk KL) / 2 + 2`` bits). The encoder tries ``2^partition_trial_bits``
+shuffles and keeps the one with the least search work ``sum_c d_c 2^b_c``. A dimension carrying
+more than ``chunk_bits`` on its own is a *heavy* one: it becomes a chunk by itself, named in the side
+information (``ceil(log2 D)`` bits each), so that it costs its own search only (``2^(b + headroom)``
+candidates of one coordinate) instead of growing the search of every chunk, or of the chunk that
+holds it, to its KL. If a chunk still needs more than ``max_search_bits``, the chunk count grows
+by 5% until none does; a heavy dimension beyond ``max_search_bits`` is a clear error. These
+decisions are integer arithmetic on the per-coordinate KL rounded to 2^-KL_GRID_BITS bit, with the
+first trial winning a tie, so that every CPU takes the same ones (``docs/determinism.md``).
 
 Message: the side information, then the index code's bits, in one bit stream padded once to a byte.
 The side information (:class:`SideInfo`, read by :meth:`GaussianChannel.side_info`) is
 
-* the budget growth ``budget - chunk_bits``, Elias gamma of ``growth + 1`` (1 bit when none);
-* the chunk count, Elias delta (``log2 n + 2 log2 log2 n + 1`` bits: 1 for one chunk, 14 for 200);
-* the partition trial, ``partition_trial_bits`` bits, only when there is more than one chunk (one
-  chunk holds every dimension whatever the shuffle);
+* the index code's budget over ``chunk_bits``: Elias gamma of ``max(0, max_c b_c - chunk_bits) + 1``
+  (1 bit when every chunk fits ``chunk_bits``); the truncated codes stop at
+  ``2^(budget + headroom_bits)``, the largest search of the call;
+* the heavy dimensions: Elias gamma of their count + 1 (1 bit when none), then their positions;
+* the chunk count, heavy ones included, Elias delta (1 bit for one chunk, 14 for 200);
+* the partition trial, ``partition_trial_bits`` bits, only when more than one chunk is shuffled;
 * for the Zipf codes, the mean chunk KL in ``MEAN_KL_BITS`` bits, as a fraction of the budget.
 
-Index codes (``index_code``): ``"fixed"`` writes ``log2 N`` bits per chunk; ``"zipf"`` and
-``"zipf_truncated"`` range-code each index with Li & El Gamal's Zipf law (:class:`rcc.codes.ZipfCode`),
-untruncated or truncated at N, and the message loses the trailing bytes of the range coder's last
-word that its decoder does not need. The Zipf law is the one for the transmitted mean chunk KL,
-``(q + 1/2) budget / 2^MEAN_KL_BITS`` bits: two bits of it saved 7% of a 128x128 DiffC file at
-0.45 bpp (the chunks' mean KL was 0.7 bit of a 4-bit budget) and cost under 1% at low rates.
+Index codes (``index_code``): ``"fixed"`` writes ``budget + headroom_bits`` bits per chunk;
+``"zipf"`` and ``"zipf_truncated"`` range-code each index with Li & El Gamal's Zipf law
+(:class:`rcc.codes.ZipfCode`), untruncated or truncated at the call's largest search, and the message
+loses the trailing bytes of the range coder's last word that its decoder does not need. The Zipf
+law is the one for the transmitted mean chunk KL, ``(q + 1) budget / 2^MEAN_KL_BITS`` bits (the
+nearest of four levels): the decoder does not know each chunk's KL, and with filled chunks the
+mean is close to every chunk's. The decoder needs no chunk's own candidate count: candidate ``k``
+of a chunk is the same vector whatever ``N_c`` (:func:`kernels.search.regenerate`).
+
+Presets (:data:`PRESETS`): ``"default"`` is the setting that measured the fewest real bits at equal
+distortion within the encode-time budget on the DiffC benchmarks (``benchmarks/diffc_gaussian.py``,
+README); ``"exact"`` keeps enough headroom that samples are indistinguishable from the target.
 """
 
 from __future__ import annotations
@@ -65,16 +81,17 @@ from rcc.codes import (
 from rcc.core import Message, finite_array
 from rcc.randomness import Domain, key_for
 
-__all__ = ["INDEX_CODES", "MEAN_KL_BITS", "GaussianChannel", "GaussianChannelStats", "SideInfo"]
+__all__ = ["INDEX_CODES", "MEAN_KL_BITS", "PRESETS", "GaussianChannel", "GaussianChannelStats",
+           "SideInfo", "preset_channel"]
 
 INDEX_CODES = ("fixed", "zipf", "zipf_truncated")
 MEAN_KL_BITS = 2
-"""The Zipf codes' mean chunk KL is sent in units of budget / 2^MEAN_KL_BITS."""
+"""The Zipf codes' mean chunk KL is sent as one of 2^MEAN_KL_BITS levels of the budget."""
 _RANGE_CODED_SLACK = 4
 """Trailing bytes a range-coded message may lose (the coder's last 32-bit word)."""
 KL_GRID_BITS = 20
 """Every decision about chunks is taken on the per-coordinate KL rounded to multiples of
-2^-KL_GRID_BITS bit, in int64 (``docs/determinism.md``): float sums of the same KL in another
+2^-KL_GRID_BITS bit, in integers (``docs/determinism.md``): float sums of the same KL in another
 order, or with another CPU's ``log``, differ in their last bits, and on a tie (one chunk: every
 trial holds the same dimensions) the float argmin picked a different trial on another machine."""
 _ONE_BIT = 1 << KL_GRID_BITS
@@ -82,14 +99,23 @@ _ONE_BIT = 1 << KL_GRID_BITS
 
 @dataclass(frozen=True)
 class GaussianChannelStats:
-    """Per-call statistics. Bits are real: counted from the bytes of the message."""
+    """Per-call statistics. Bits are real: counted from the bytes of the message.
+
+    ``chunk_budget_bits`` is the index code's budget (the largest chunk budget, at least
+    ``target_bits``); ``chunk_budgets`` each chunk's own, so chunk ``c`` searched
+    ``2^(chunk_budgets[c] + headroom)`` candidates; ``candidate_dims`` is the call's search work,
+    the sum over chunks of candidates times dimensions.
+    """
 
     kl_bits: float
     bits: int
     side_bits: int
     n_chunks: int
+    n_heavy: int
+    target_bits: int
     chunk_budget_bits: int
-    candidates: int
+    candidate_dims: int
+    chunk_budgets: np.ndarray = field(repr=False)
     chunk_kl_bits: np.ndarray = field(repr=False)
     chunk_log_ratio_bits: np.ndarray = field(repr=False)
     indices: np.ndarray = field(repr=False)
@@ -109,18 +135,19 @@ class GaussianChannelStats:
         return float(np.sum(self.chunk_kl_bits - self.chunk_log_ratio_bits))
 
 
-
 @dataclass(frozen=True)
 class SideInfo:
     """The side information at the start of a message (module docstring), as the decoder reads it.
 
-    ``budget_bits``: the chunk budget (``chunk_bits`` or grown); ``n_chunks``; ``trial``: the
-    partition trial (0 for one chunk, where none is sent); ``kl_quanta``: the mean chunk KL in
-    units of ``budget_bits / 2^MEAN_KL_BITS``, rounded down (None for the fixed-length code);
-    ``side_bits``: the bits it occupies (the index code starts there).
+    ``budget_bits``: the index code's budget; ``heavy``: the positions of the heavy dimensions,
+    one chunk each, in increasing order; ``n_chunks``: all chunks, heavy ones included; ``trial``:
+    the partition trial (0 when at most one chunk is shuffled, and none is sent); ``kl_quanta``: the
+    mean chunk KL level (None for the fixed-length code); ``side_bits``: the bits it occupies (the
+    index code starts there).
     """
 
     budget_bits: int
+    heavy: tuple[int, ...]
     n_chunks: int
     trial: int
     kl_quanta: int | None
@@ -128,10 +155,21 @@ class SideInfo:
 
     @property
     def mean_kl_bits(self) -> float | None:
-        """The mean chunk KL the decoder's Zipf model assumes: the middle of its quantum."""
+        """The mean chunk KL the decoder's Zipf model assumes."""
         if self.kl_quanta is None:
             return None
-        return self.budget_bits * (2 * self.kl_quanta + 1) / (2 << MEAN_KL_BITS)
+        return self.budget_bits * (self.kl_quanta + 1) / (1 << MEAN_KL_BITS)
+
+
+@dataclass(frozen=True)
+class _Partition:
+    """Chunk ``c`` holds coordinates ``coords[offsets[c]:offsets[c + 1]]``, heavy chunks first."""
+
+    trial: int
+    n_heavy: int
+    coords: np.ndarray
+    offsets: np.ndarray
+    budgets: np.ndarray
 
 
 def _check_params(mu_q: object, s_q: object, mu_p: object, s_p: object) -> tuple[np.ndarray, ...]:
@@ -147,6 +185,11 @@ def _on_grid(kl: np.ndarray) -> np.ndarray:
     every value is at most 40 bits (below 2^26 quanta), so int64 sums over fewer than 2^37
     dimensions are exact."""
     return np.rint(np.minimum(kl, 2.0**41) * _ONE_BIT).astype(np.int64)
+
+
+def _ceil_bits(kl_grid: np.ndarray) -> np.ndarray:
+    """KL on the grid rounded up to whole bits: a chunk's budget."""
+    return -(-kl_grid // _ONE_BIT)
 
 
 def _message_bytes(message: Message | bytes) -> bytes:
@@ -169,26 +212,64 @@ def _chunk_keys(seed: int, domain: Domain, stream: tuple[int, ...], n_chunks: in
     return kernels.stream_keys(seed, (int(domain), *stream), range(n_chunks))
 
 
+def _equal_offsets(size: int, n_chunks: int) -> np.ndarray:
+    sizes = np.full(n_chunks, size // n_chunks, dtype=np.int64)
+    sizes[: size % n_chunks] += 1
+    return np.concatenate([[0], np.cumsum(sizes)])
+
+
+def _search_by_budget(problem: dict, offsets: np.ndarray, budgets: np.ndarray, headroom: int,
+                      backend: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every chunk's search over its own ``2^(budget + headroom)`` candidates: one kernel call per
+    distinct budget, over that budget's chunks. Returns the indices and log-weights per chunk."""
+    index = np.empty(budgets.size, dtype=np.int64)
+    log_weight = np.empty(budgets.size)
+    for budget in np.unique(budgets):
+        chunks = np.flatnonzero(budgets == budget)
+        coords = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in chunks])
+        sizes = offsets[chunks + 1] - offsets[chunks]
+        result = search(SearchProblem(
+            lin=problem["lin"][coords],
+            quad=None if problem["quad"] is None else problem["quad"][coords],
+            offsets=np.concatenate([[0], np.cumsum(sizes)]),
+            cand_keys=problem["cand_keys"][chunks],
+            arr_keys=problem["arr_keys"][chunks],
+            n_candidates=1 << int(budget + headroom),
+            rule=problem["rule"],
+        ), backend)
+        index[chunks], log_weight[chunks] = result.index, result.log_weight
+    return index, log_weight
+
+
+PRESETS = {
+    "default": {"chunk_bits": 8, "headroom_bits": 3},
+    "exact": {"chunk_bits": 4, "headroom_bits": 8},
+}
+"""Named settings (module docstring): ``GaussianChannel(**PRESETS[name])``."""
+
+
 @dataclass(frozen=True)
 class GaussianChannel:
     """Chunked Gaussian channel simulator (approximate; see the module docstring).
 
-    ``chunk_bits``: KL budget per chunk; ``headroom_bits``: extra candidates, N = 2^(chunk_bits +
-    headroom_bits); ``rule``: "pfr", "orc" or "mrc"; ``index_code``: one of ``INDEX_CODES``;
-    ``partition_trial_bits``: the encoder tries 2^partition_trial_bits shuffles; ``backend``:
-    "numpy", "cpu" or "gpu" for the search (any backend decodes any message).
+    ``chunk_bits``: the KL a chunk is filled to (a chunk's own budget may be more or less);
+    ``headroom_bits``: extra candidates, ``N_c = 2^(b_c + headroom_bits)``; ``rule``: "pfr",
+    "orc" or "mrc"; ``index_code``: one of ``INDEX_CODES``; ``partition_trial_bits``: the encoder
+    tries 2^partition_trial_bits shuffles; ``max_search_bits``: no chunk searches more than
+    2^max_search_bits candidates; ``backend``: "numpy", "cpu" or "gpu" for the search (any backend
+    decodes any message).
 
-    Defaults (``benchmarks/gaussian_channel.py``, README): 4-bit chunks with 8 bits of headroom
-    are the cheapest setting measured whose samples are indistinguishable from the target (KS
-    p = 0.78 on 1,000 samples of the projection where truncation shows), at 2^12 candidates per
-    chunk, i.e. 4096 x dimension candidate-dimensions per call whatever the KL; the truncated Zipf
-    code then costs about 1.7 bits per bit of KL. Smaller headroom is cheaper in rate and visibly
-    biased (the information density of a chunk of c bits has a standard deviation of
-    sqrt(2 c / ln 2) bits, and the headroom must cover a few of those).
+    The defaults are :data:`PRESETS` ``["default"]``, chosen by measured real bits at equal
+    distortion and encode time on the DiffC benchmarks (README, "Choosing the channel"); they trade
+    a measurable shortfall of the sample's information for fewer bits and a fast search.
+    ``GaussianChannel(**PRESETS["exact"])`` is the setting whose samples the tests cannot tell from
+    the target (KS on the projection where truncation shows). The information density of a chunk
+    of c bits has a standard deviation of sqrt(2 c / ln 2) bits; the headroom must cover a few of
+    those for the sample to be unbiased.
     """
 
-    chunk_bits: int = 4
-    headroom_bits: int = 8
+    chunk_bits: int = PRESETS["default"]["chunk_bits"]
+    headroom_bits: int = PRESETS["default"]["headroom_bits"]
     rule: str = "pfr"
     index_code: str = "zipf_truncated"
     partition_trial_bits: int = 3
@@ -224,40 +305,58 @@ class GaussianChannel:
         return _index_code(self.index_code, side.budget_bits, self.headroom_bits, side.mean_kl_bits)
 
     def _kl_quanta(self, kl_grid: np.ndarray, n_chunks: int, budget: int) -> int | None:
-        """The mean chunk KL in units of budget / 2^MEAN_KL_BITS, rounded down, in integers."""
+        """The level (q + 1) / 2^MEAN_KL_BITS of the budget nearest the mean chunk KL, in integers."""
         if self.index_code == "fixed":
             return None
-        total = int(kl_grid.sum()) << MEAN_KL_BITS
-        return min((1 << MEAN_KL_BITS) - 1, total // (n_chunks * budget * _ONE_BIT))
+        levels = 1 << MEAN_KL_BITS
+        scale = n_chunks * budget * _ONE_BIT
+        nearest = (2 * levels * int(kl_grid.sum()) + scale) // (2 * scale)
+        return min(levels, max(1, nearest)) - 1
 
     # -- side information -----------------------------------------------------------------------
 
-    def _write_side(self, writer: BitWriter, side: SideInfo) -> None:
+    def _write_side(self, writer: BitWriter, side: SideInfo, dim: int) -> None:
         elias_gamma_write(writer, side.budget_bits - self.chunk_bits + 1)
+        elias_gamma_write(writer, len(side.heavy) + 1)
+        width = (dim - 1).bit_length()
+        for position in side.heavy:
+            writer.write(position, width)
         elias_delta_write(writer, side.n_chunks)
-        if side.n_chunks > 1:
+        if side.n_chunks - len(side.heavy) > 1:
             writer.write(side.trial, self.partition_trial_bits)
         if side.kl_quanta is not None:
             writer.write(side.kl_quanta, MEAN_KL_BITS)
 
-    def _read_side(self, reader: BitReader) -> SideInfo:
+    def _read_side(self, reader: BitReader, dim: int) -> SideInfo:
         budget = self.chunk_bits + elias_gamma_read(reader) - 1
         if budget + self.headroom_bits > self.max_search_bits:
             raise ValueError(f"corrupt message: chunk budget {budget} beyond max_search_bits")
+        n_heavy = elias_gamma_read(reader) - 1
+        if n_heavy > dim:
+            raise ValueError(f"corrupt message: {n_heavy} heavy dimensions of {dim}")
+        width = (dim - 1).bit_length()
+        heavy = tuple(reader.read(width) for _ in range(n_heavy))
+        if any(b <= a for a, b in zip(heavy, heavy[1:], strict=False)) or any(h >= dim for h in heavy):
+            raise ValueError("corrupt message: heavy dimensions out of order or out of range")
         n_chunks = elias_delta_read(reader)
-        trial = reader.read(self.partition_trial_bits) if n_chunks > 1 else 0
+        shuffled = n_chunks - n_heavy
+        if not (shuffled == 0 if n_heavy == dim else 1 <= shuffled <= dim - n_heavy):
+            raise ValueError(f"corrupt message: {n_chunks} chunks for {dim} dimensions "
+                             "(or the prior has another dimension than the encoder's)")
+        trial = reader.read(self.partition_trial_bits) if shuffled > 1 else 0
         kl_quanta = None if self.index_code == "fixed" else reader.read(MEAN_KL_BITS)
-        return SideInfo(budget, n_chunks, trial, kl_quanta, reader.bits_read)
+        return SideInfo(budget, heavy, n_chunks, trial, kl_quanta, reader.bits_read)
 
-    def side_info(self, message: Message | bytes) -> SideInfo:
-        """The side information of a message, without decoding it (what a bit ledger counts)."""
-        return self._read_side(BitReader(_message_bytes(message)))
+    def side_info(self, message: Message | bytes, dim: int) -> SideInfo:
+        """The side information of a message for a ``dim``-dimensional prior, without decoding it
+        (what a bit ledger counts)."""
+        return self._read_side(BitReader(_message_bytes(message)), dim)
 
     def _pack(self, side: SideInfo, indices: list[int], dim: int) -> bytes:
         """Side information and coded indices in one bit stream; a range-coded one loses the
         trailing bytes its decoder does not need."""
         writer = BitWriter()
-        self._write_side(writer, side)
+        self._write_side(writer, side, dim)
         code = self._code(side)
         payload = code.encode(indices)
         if isinstance(code, FixedLengthCode):  # its bytes end in padding: keep the indices' bits only
@@ -271,9 +370,7 @@ class GaussianChannel:
     def _unpack(self, data: bytes, dim: int) -> tuple[SideInfo, list[int]]:
         """The one parser of a message: its side information and the chunk indices."""
         reader = BitReader(data)
-        side = self._read_side(reader)
-        if not 1 <= side.n_chunks <= dim:
-            raise ValueError(f"corrupt message: {side.n_chunks} chunks for {dim} dimensions")
+        side = self._read_side(reader, dim)
         code = self._code(side)
         if isinstance(code, FixedLengthCode) and 8 * len(data) - side.n_chunks * code.width not in range(
                 side.side_bits, side.side_bits + 8):
@@ -285,46 +382,65 @@ class GaussianChannel:
             raise ValueError(f"corrupt message: an index beyond the {n_candidates} candidates")
         return side, indices
 
-    def _budget(self, kl_grid: np.ndarray) -> int:
-        """The call's chunk budget: chunk_bits, grown to fit the heaviest single dimension."""
-        heaviest = int(kl_grid.max(initial=0))
-        budget = max(self.chunk_bits, -(-heaviest // _ONE_BIT))
+    # -- partition ------------------------------------------------------------------------------
+
+    def _shuffled(self, rest: np.ndarray, dim: int, seed: int, stream: tuple[int, ...],
+                  trial: int) -> np.ndarray:
+        """The non-heavy coordinates ``rest`` in the order of the trial's shuffle."""
+        key = key_for(seed, Domain.PARTITION, *stream, trial)
+        return rest[np.argsort(kernels.uniform(key, 0, 1, dim)[0][rest], kind="stable")]
+
+    def _layout(self, heavy: np.ndarray, order: np.ndarray, n_shuffled: int) -> tuple[np.ndarray, np.ndarray]:
+        """Coordinates and chunk offsets: one chunk per heavy dimension, then equal chunks of ``order``."""
+        coords = np.concatenate([heavy, order]).astype(np.int64)
+        tail = heavy.size + _equal_offsets(order.size, n_shuffled)[1:] if n_shuffled else []
+        return coords, np.concatenate([np.arange(heavy.size + 1), tail]).astype(np.int64)
+
+    def _partition(self, kl_grid: np.ndarray, seed: int, stream: tuple[int, ...]) -> _Partition:
+        """Heavy dimensions alone, the rest filled to ``chunk_bits`` per chunk; the trial with the
+        least search work wins (the first on a tie), all in integers on the gridded KL."""
+        dim = kl_grid.size
+        target = self.chunk_bits * _ONE_BIT
+        heavy = np.flatnonzero(kl_grid > target)
+        self._check_search(int(kl_grid.max(initial=0)))
+        rest = np.flatnonzero(kl_grid <= target)
+        orders = [self._shuffled(rest, dim, seed, stream, t) for t in range(1 << self.partition_trial_bits)]
+        n = min(rest.size, max(1, -(-int(kl_grid[rest].sum()) // target)))
+        limit = self.max_search_bits - self.headroom_bits
+        while True:
+            layouts = [self._layout(heavy, order, n) for order in orders]
+            budgets = [_ceil_bits(np.add.reduceat(kl_grid[c], o[:-1])) for c, o in layouts]
+            work = [sum(int(d) << int(b) for d, b in zip(np.diff(o), bud, strict=True))
+                    for (_, o), bud in zip(layouts, budgets, strict=True)]
+            t = work.index(min(work))
+            if n >= rest.size or int(budgets[t].max(initial=0)) <= limit:
+                coords, offsets = layouts[t]
+                return _Partition(t if n > 1 else 0, heavy.size, coords, offsets, budgets[t])
+            n = min(rest.size, n + -(-n // 20))  # grow by 5%, at least one chunk
+
+    def _check_search(self, heaviest: int) -> None:
+        budget = -(-heaviest // _ONE_BIT)
         if budget + self.headroom_bits > self.max_search_bits:
             raise ValueError(
                 f"one dimension carries {heaviest / _ONE_BIT:.1f} bits: a chunk holding it would search "
                 f"2^{budget + self.headroom_bits} candidates, beyond max_search_bits="
                 f"{self.max_search_bits}; split the KL over more calls (e.g. more diffusion steps) or "
                 f"raise max_search_bits")
-        return budget
 
-    # -- partition ------------------------------------------------------------------------------
+    def _coordinates(self, side: SideInfo, dim: int, seed: int,
+                     stream: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The decoder's partition, from the side information alone."""
+        heavy = np.asarray(side.heavy, dtype=np.int64)
+        rest = np.setdiff1d(np.arange(dim), heavy)
+        return self._layout(heavy, self._shuffled(rest, dim, seed, stream, side.trial),
+                            side.n_chunks - heavy.size)
 
-    def _permutation(self, dim: int, seed: int, stream: tuple[int, ...], trial: int) -> np.ndarray:
-        key = key_for(seed, Domain.PARTITION, *stream, trial)
-        return np.argsort(kernels.uniform(key, 0, 1, dim)[0], kind="stable")
-
-    @staticmethod
-    def _offsets(dim: int, n_chunks: int) -> np.ndarray:
-        sizes = np.full(n_chunks, dim // n_chunks, dtype=np.int64)
-        sizes[: dim % n_chunks] += 1
-        return np.concatenate([[0], np.cumsum(sizes)])
-
-    def _partition(self, kl_grid: np.ndarray, budget: int, seed: int,
-                   stream: tuple[int, ...]) -> tuple[int, np.ndarray, np.ndarray]:
-        """Choose the trial, permutation and chunk offsets with every chunk's KL within ``budget``
-        bits, in integer arithmetic on the gridded KL; the first trial wins a tie."""
-        dim = kl_grid.size
-        limit = budget * _ONE_BIT
-        n = max(1, -(-int(kl_grid.sum()) // limit))
-        perms = [self._permutation(dim, seed, stream, t)
-                 for t in range(1 << self.partition_trial_bits)]
-        while True:
-            offsets = self._offsets(dim, n)
-            heaviest = [int(np.add.reduceat(kl_grid[p], offsets[:-1]).max()) for p in perms]
-            t = heaviest.index(min(heaviest))
-            if heaviest[t] <= limit or n == dim:
-                return t, perms[t], offsets
-            n = min(dim, n + -(-n // 20))  # grow by 5%, at least one chunk
+    def chunk_coordinates(self, message: Message | bytes, dim: int, *, seed: int,
+                          stream: tuple[int, ...] = ()) -> list[np.ndarray]:
+        """The coordinates of each chunk of a message, in the order the message sends them (heavy
+        dimensions first): what a per-chunk analysis of the decoded sample needs."""
+        coords, offsets = self._coordinates(self.side_info(message, dim), dim, seed, stream)
+        return [coords[lo:hi] for lo, hi in zip(offsets[:-1], offsets[1:], strict=True)]
 
     # -- encoder / decoder ----------------------------------------------------------------------
 
@@ -337,36 +453,36 @@ class GaussianChannel:
             raise ValueError("cannot communicate a zero-dimensional sample")
         kl = gaussian_kl_bits_per_coordinate(mu_q, s_q, mu_p, s_p)
         kl_grid = _on_grid(kl)
-        budget = self._budget(kl_grid)
-        n_candidates = 1 << (budget + self.headroom_bits)
-        trial, perm, offsets = self._partition(kl_grid, budget, seed, stream)
+        part = self._partition(kl_grid, seed, stream)
+        coords, offsets = part.coords, part.offsets
         n_chunks = offsets.size - 1
-        ratio = (s_p / s_q)[perm]
-        delta = ((mu_q - mu_p) / s_q)[perm]
+        ratio = (s_p / s_q)[coords]
+        delta = ((mu_q - mu_p) / s_q)[coords]
         equal_var = bool(np.all(ratio == 1.0))
-        problem = SearchProblem(
-            lin=ratio * delta,
-            quad=None if equal_var else 0.5 * (1.0 - ratio**2),
-            offsets=offsets,
-            cand_keys=_chunk_keys(seed, Domain.CANDIDATES, stream, n_chunks),
-            arr_keys=_chunk_keys(seed, Domain.ARRIVALS, stream, n_chunks),
-            n_candidates=n_candidates,
-            rule=RULES[self.rule],
-        )
-        result = search(problem, self.backend)
+        index, log_weight = _search_by_budget(
+            {"lin": ratio * delta, "quad": None if equal_var else 0.5 * (1.0 - ratio**2),
+             "cand_keys": _chunk_keys(seed, Domain.CANDIDATES, stream, n_chunks),
+             "arr_keys": _chunk_keys(seed, Domain.ARRIVALS, stream, n_chunks), "rule": RULES[self.rule]},
+            offsets, part.budgets, self.headroom_bits, self.backend)
         const = np.add.reduceat(np.log(ratio) - 0.5 * delta**2, offsets[:-1])
-        side = SideInfo(budget, n_chunks, trial, self._kl_quanta(kl_grid, n_chunks, budget), 0)
-        message = Message(self._pack(side, result.index.tolist(), dim))
+        budget = max(self.chunk_bits, int(part.budgets.max()))
+        side = SideInfo(budget, tuple(int(h) for h in coords[:part.n_heavy]), n_chunks, part.trial,
+                        self._kl_quanta(kl_grid, n_chunks, budget), 0)
+        message = Message(self._pack(side, index.tolist(), dim))
         stats = GaussianChannelStats(
             kl_bits=float(kl.sum()),
             bits=message.bits,
-            side_bits=self.side_info(message).side_bits,
+            side_bits=self.side_info(message, dim).side_bits,
             n_chunks=n_chunks,
+            n_heavy=part.n_heavy,
+            target_bits=self.chunk_bits,
             chunk_budget_bits=budget,
-            candidates=n_candidates,
-            chunk_kl_bits=np.add.reduceat(kl[perm], offsets[:-1]),
-            chunk_log_ratio_bits=(result.log_weight + const) / LN2,
-            indices=result.index,
+            candidate_dims=sum(int(d) << int(b + self.headroom_bits)
+                               for d, b in zip(np.diff(offsets), part.budgets, strict=True)),
+            chunk_budgets=part.budgets,
+            chunk_kl_bits=np.add.reduceat(kl[coords], offsets[:-1]),
+            chunk_log_ratio_bits=(log_weight + const) / LN2,
+            indices=index,
         )
         return message, stats
 
@@ -384,15 +500,22 @@ class GaussianChannel:
             # A range-coded message decodes with extra or altered trailing bytes too; only the
             # encoder's own bytes are accepted, so every sample has exactly one message.
             raise ValueError("corrupt message: not the canonical encoding of its indices")
-        perm = self._permutation(dim, seed, stream, side.trial)
-        offsets = self._offsets(dim, side.n_chunks)
+        coords, offsets = self._coordinates(side, dim, seed, stream)
         keys = _chunk_keys(seed, Domain.CANDIDATES, stream, side.n_chunks)
         noise = np.empty(dim)
         for c, k in enumerate(indices):
             lo, hi = offsets[c], offsets[c + 1]
-            noise[perm[lo:hi]] = regenerate(keys[c], k, hi - lo)
+            noise[coords[lo:hi]] = regenerate(keys[c], k, hi - lo)
         with np.errstate(over="ignore"):
             sample = mu_p + s_p * noise
         if not np.all(np.isfinite(sample)):
             raise ValueError("the prior's scale is too large: the sample overflows float64")
         return sample
+
+
+def preset_channel(preset: str = "default", **settings: object) -> GaussianChannel:
+    """``GaussianChannel(**PRESETS[preset])`` with ``settings`` on top (a None setting keeps the
+    preset's value): the one place the tools turn a preset name and options into a channel."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown channel preset {preset!r}; the presets are {sorted(PRESETS)}")
+    return GaussianChannel(**(PRESETS[preset] | {k: v for k, v in settings.items() if v is not None}))

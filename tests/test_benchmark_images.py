@@ -18,12 +18,18 @@ def test_diffc_images_benchmark(tmp_path: Path) -> None:
     model = save_tiny_model(tmp_path / "model")
     out = tmp_path / "diffc_images.json"
     script = ROOT / "benchmarks" / "diffc_images.py"
-    subprocess.run([sys.executable, str(script), "--quick", "--json", str(out), "--model", str(model)],
-                   check=True, cwd=ROOT, capture_output=True, timeout=900)
+    subprocess.run([sys.executable, str(script), "--quick", "--json", str(out), "--model", str(model),
+                    "--channels", "default,exact"], check=True, cwd=ROOT, capture_output=True, timeout=900)
     data = json.loads(out.read_text())
-    assert data["meta"]["quick"] is True and len(data["rows"]) == 4  # 2 images x 2 stops
+    rows = [r for r in data["rows"] if r.get("protocol") != "summary"]
+    summaries = [r for r in data["rows"] if r.get("protocol") == "summary"]
+    assert data["meta"]["quick"] is True and len(rows) == 8  # 2 channels x 2 images x 2 stops
+    assert [(r["channel"], r["stop"]) for r in summaries] == [("default", 8), ("default", 16), ("exact", 8),
+                                                              ("exact", 16)]
+    for r in summaries[2:]:  # the exact preset on its own ideal curve: its bpp over its ideal bpp
+        assert r["bpp_at_equal_psnr"] == pytest.approx(r["bpp_over_ideal"], rel=1e-9)
     assert out.with_suffix(".png").stat().st_size > 1000
-    for row in data["rows"]:
+    for row in rows:
         assert row["bpp"] >= row["ideal_bpp"] > 0 and row["bpp_over_ideal"] == row["bpp"] / row["ideal_bpp"]
         for method in ("ode", "sde", "mmse"):
             assert {f"{method}_psnr-rgb", f"{method}_ms-ssim-rgb", f"{method}_lpips"} <= row.keys()

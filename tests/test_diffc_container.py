@@ -1,4 +1,4 @@
-"""DiffC container v2: byte layout and sizes, progressive truncation, binding of records to their
+"""DiffC container v3: byte layout and sizes, progressive truncation, binding of records to their
 header and position, canonical form, named errors (the fuzzing is in ``test_fuzz_container.py``)."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ TYPICAL = replace(HEADER, shape=(3, 128, 128), seed=7, variance="posterior", cli
 def test_round_trip_and_byte_layout() -> None:
     c = read_container(FILE)
     assert c.header == HEADER and c.messages == MESSAGES and c.n_steps == 4 and not c.truncated
-    assert FILE[:1] == MAGIC and FILE[1] == FORMAT_VERSION == 2
+    assert FILE[:1] == MAGIC and FILE[1] == FORMAT_VERSION == 3
     assert FILE[2:10] == MODEL[:8] and FILE[10:18] == SCHEDULE[:8]
     # flags, coder word (not the default coder), dims 3 x 1 byte, seed 2^63+5 in 10 varint bytes, stop step
     assert c.header_bytes == 18 + 1 + 3 + 3 + 10 + 1
@@ -98,7 +98,7 @@ def test_every_other_cut_is_a_container_error() -> None:
 
 @pytest.mark.parametrize(("mutate", "match"), [
     (lambda b: b"XXXX" + b[4:], "not a DiffC file"),
-    (lambda b: b[:1] + bytes([3]) + b[2:], "version 3"),
+    (lambda b: b[:1] + bytes([4]) + b[2:], "version 4"),
     (lambda b: b[:20] + bytes([b[20] ^ 1]) + b[21:], "check mismatch in step 0"),
     (lambda b: b[:-3] + bytes([b[-3] ^ 0x10]) + b[-2:], "check mismatch in step 3"),
     (lambda b: b + b"\x00", "trailing bytes"),
@@ -130,8 +130,8 @@ def test_non_canonical_spellings_are_refused() -> None:
     long_varint = head[:-1] + bytes([head[-1] | 0x80, 0]) + FILE[len(head):]
     with pytest.raises(ContainerError, match="non-minimal varint"):
         read_container(long_varint)
-    # the default coder spelled out: pfr 0, zipf_truncated 2, chunk 4 - 1, headroom 8, trials 3
-    word = (2 << 20 | 3 << 15 | 8 << 10 | 3 << 6).to_bytes(3, "big")
+    # the default coder spelled out: pfr 0, zipf_truncated 2, chunk 8 - 1, headroom 3, trials 3
+    word = (2 << 20 | 7 << 15 | 3 << 10 | 3 << 6).to_bytes(3, "big")
     typical = encode_header(TYPICAL)
     spelled = typical[:18] + bytes([typical[18] | 1]) + word + typical[19:]
     with pytest.raises(ContainerError, match="canonical"):
@@ -148,9 +148,11 @@ def test_impossible_fields_are_rejected() -> None:
         read_container(huge[:-2] + bytes([0x80, 0x20]) + b"\x00\x00\x00")  # stop step - 1 = 4096
 
 
-def test_v1_files_are_refused_by_name() -> None:
+def test_v1_and_v2_files_are_refused_by_name() -> None:
     with pytest.raises(ContainerError, match="DiffC v1 file; v1 files are no longer decoded"):
         read_container(b"DFC\x89\x01" + bytes(200))
+    with pytest.raises(ContainerError, match="DiffC v2 file; v2 files are no longer decoded.*re-encode"):
+        read_container(MAGIC + bytes([2]) + FILE[2:])
 
 
 def test_compatibility_checks_name_the_mismatch() -> None:

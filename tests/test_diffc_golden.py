@@ -1,9 +1,10 @@
-"""Golden DiffC files: the v2 format, the encoder and the shared randomness stay frozen; v1 is refused.
+"""Golden DiffC files: the v3 format, the encoder and the shared randomness stay frozen; v1 and v2
+are refused.
 
-``tests/golden/container_v2.dfc`` was written once by ``tests/golden/generate_container_v2.py``.
+``tests/golden/container_v3.dfc`` was written once by ``tests/golden/generate_container_v3.py``.
 If an intended change breaks these tests, the container format version must be bumped and a new
 golden file written beside this one; the old one must still be read or clearly refused, as
-``container_v1.dfc`` (written by the v1 generator, in the history before v2) is here.
+``container_v1.dfc`` and ``container_v2.dfc`` (written by their generators, in the history) are here.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from diffc.ledger import file_ledger
 from rcc.perturb import simd_extensions
 
 GOLDEN = Path(__file__).parent / "golden"
-DATA = (GOLDEN / "container_v2.dfc").read_bytes()
-META = json.loads((GOLDEN / "container_v2.json").read_text())
+DATA = (GOLDEN / "container_v3.dfc").read_bytes()
+META = json.loads((GOLDEN / "container_v3.json").read_text())
 
 
 def _generator():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("generate_container_v2",
-                                                  GOLDEN / "generate_container_v2.py")
+    spec = importlib.util.spec_from_file_location("generate_container_v3",
+                                                  GOLDEN / "generate_container_v3.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -36,11 +37,11 @@ def _generator():  # noqa: ANN202
 
 def test_golden_header_and_layout() -> None:
     c = read_container(DATA)
-    assert DATA[:1] == MAGIC and DATA[1] == FORMAT_VERSION == 2
+    assert DATA[:1] == MAGIC and DATA[1] == FORMAT_VERSION == 3
     h = c.header
     assert h.shape == tuple(META["shape"]) and h.seed == META["seed"]
     assert h.value_range == tuple(META["value_range"])
-    assert (h.rule, h.index_code, h.chunk_bits, h.headroom_bits) == ("pfr", "zipf_truncated", 4, 8)
+    assert (h.rule, h.index_code, h.chunk_bits, h.headroom_bits) == ("pfr", "zipf_truncated", 8, 3)
     assert c.n_steps == h.stop_step == len(META["mmse_by_stop"]) and not c.truncated
     assert c.header_bytes == META["header_bytes"] and list(c.record_ends) == META["record_ends"]
     assert file_ledger(c).to_dict() == META["ledger"]
@@ -70,10 +71,12 @@ def test_later_stops_are_closer(k: int) -> None:
     assert err[k] < err[k - 1]
 
 
-def test_the_v1_golden_file_is_refused_with_a_clear_message() -> None:
-    v1 = (GOLDEN / "container_v1.dfc").read_bytes()
-    with pytest.raises(ContainerError, match="a DiffC v1 file; v1 files are no longer decoded.*re-encode"):
-        read_container(v1)
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_golden_files_are_refused_with_a_clear_message(version: int) -> None:
+    old = (GOLDEN / f"container_v{version}.dfc").read_bytes()
+    with pytest.raises(ContainerError, match=f"a DiffC v{version} file; v{version} files are no longer "
+                                             "decoded.*re-encode"):
+        read_container(old)
     x, oracle, schedule, _ = _generator().setup()
-    with pytest.raises(ContainerError, match="DiffC v1 file"):
-        decode_state(v1, oracle, schedule)
+    with pytest.raises(ContainerError, match=f"DiffC v{version} file"):
+        decode_state(old, oracle, schedule)

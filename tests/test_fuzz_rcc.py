@@ -84,7 +84,8 @@ def _channel_targets() -> list[Target]:
             messages.append(ch.encode(mu_p + s * delta, s, mu_p, s, seed=seed)[0].data)
         out.append(Target(f"channel-{code}", tuple(messages),
                           lambda d, ch=ch, mu_p=mu_p, s=s: ch.decode(d, mu_p, s, seed=0), _finite((dim,))))
-        out.append(Target(f"side-info-{code}", tuple(messages), ch.side_info, lambda side: None))
+        out.append(Target(f"side-info-{code}", tuple(messages), lambda d, ch=ch, dim=dim: ch.side_info(d, dim),
+                          lambda side: None))
     return out
 
 
@@ -281,8 +282,9 @@ def test_the_fuzz_findings_in_rcc_and_kernels_are_clear_errors() -> None:
         GaussianChannel(chunk_bits=4.5)
     with pytest.raises(ValueError, match="finite"):
         GaussianChannel().decode(b"\xc0", np.zeros(3), np.full(3, np.inf), seed=0)
+    nothing, _ = GaussianChannel().encode(np.zeros(16), 1.0, np.zeros(16), 1.0, seed=0)
     with pytest.raises(ValueError, match="overflows"):
-        GaussianChannel().decode(b"\xc0", np.full(16, 1.7e308), np.full(16, 1e308), seed=0)
+        GaussianChannel().decode(nothing, np.full(16, 1.7e308), np.full(16, 1e308), seed=0)
     with pytest.raises(InvalidTypeError, match="complex"):
         GaussianChannel().encode(np.array([1 + 1j]), 1.0, 0.0, 1.0, seed=0)
     with pytest.raises(ValueError, match="count"):

@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     from rcc.experiments.runner import executor_from
 
     spec = CodecSpec(model=None if args.model is None else str(args.model.resolve()), device=args.device,
-                     dtype=args.dtype, rule=args.coder, chunk_bits=args.chunk_bits,
+                     dtype=args.dtype, rule=args.coder, preset=args.preset, chunk_bits=args.chunk_bits,
                      headroom_bits=args.headroom_bits, steps=args.steps or DEFAULT_STEPS)
     try:
         config = SweepConfig(stops=args.stops, methods=args.methods, baselines=args.baselines,

@@ -41,7 +41,7 @@ from diffc.container import truncate
 from diffc.tools import metrics as image_metrics
 from diffc.tools.images import as_image, read_image
 from rcc.experiments.runner import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
-from rcc.gaussian_channel import GaussianChannel
+from rcc.gaussian_channel import GaussianChannel, preset_channel
 
 __all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "find_images", "image_job", "job_id", "load_images",
            "merge", "run_sweep", "sweep", "table"]
@@ -109,15 +109,15 @@ class CodecSpec:
     device: str = "cpu"
     dtype: str = "float32"
     rule: str = "pfr"
+    preset: str = "default"
     chunk_bits: int | None = None
     headroom_bits: int | None = None
     steps: int = DEFAULT_STEPS
 
     def channel(self) -> GaussianChannel:
         """The channel simulator (a ValueError for settings it refuses)."""
-        settings = {k: v for k, v in (("chunk_bits", self.chunk_bits), ("headroom_bits", self.headroom_bits))
-                    if v is not None}
-        return GaussianChannel(rule=self.rule, **settings)
+        return preset_channel(self.preset, rule=self.rule, chunk_bits=self.chunk_bits,
+                              headroom_bits=self.headroom_bits)
 
     def build(self, device: str | None = None) -> DiffCCodec:
         """The codec, with its model on ``device`` (default: the spec's)."""

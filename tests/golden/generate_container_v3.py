@@ -1,7 +1,7 @@
-"""Write ``container_v2.dfc`` and ``container_v2.json``: a frozen DiffC v2 file and what it decodes to.
+"""Write ``container_v3.dfc`` and ``container_v3.json``: a frozen DiffC v3 file and what it decodes to.
 
 The file encodes a fixed 8x8 Gaussian "image" with the exact oracle (4 steps, default channel),
-the setup of the v1 golden file. The JSON holds the input, the MMSE reconstruction at every stop
+the setup of the v1 and v2 golden files. The JSON holds the input, the MMSE reconstruction at every stop
 as ``float.hex`` strings, the header fields and the file's bit ledger. Run once; never regenerate
 an existing file (a new format gets a new version).
 """
@@ -46,16 +46,16 @@ def build() -> tuple[bytes, dict]:
         x_hat = reconstruct(state.model, state.z, state.t, method="mmse")
         mmse.append([float(v).hex() for v in x_hat.ravel()])
     container = read_container(data)
-    return data, {"version": 2, "seed": SEED, "shape": list(SHAPE), "value_range": list(VALUE_RANGE),
+    return data, {"version": 3, "seed": SEED, "shape": list(SHAPE), "value_range": list(VALUE_RANGE),
                   "header_bytes": container.header_bytes, "record_ends": list(container.record_ends),
                   "ledger": file_ledger(container).to_dict(),
                   "x": [float(v).hex() for v in x.ravel()], "mmse_by_stop": mmse}
 
 
 if __name__ == "__main__":
-    if (HERE / "container_v2.dfc").exists() and "--force" not in sys.argv:
-        sys.exit("container_v2.dfc exists; golden files are frozen (use a new version instead)")
+    if (HERE / "container_v3.dfc").exists() and "--force" not in sys.argv:
+        sys.exit("container_v3.dfc exists; golden files are frozen (use a new version instead)")
     data, meta = build()
-    (HERE / "container_v2.dfc").write_bytes(data)
-    (HERE / "container_v2.json").write_text(json.dumps(meta, indent=1) + "\n")
+    (HERE / "container_v3.dfc").write_bytes(data)
+    (HERE / "container_v3.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"wrote {len(data)} bytes")
