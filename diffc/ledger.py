@@ -47,6 +47,7 @@ class ChannelStats(Protocol):
     bits: int
     side_bits: int
     n_chunks: int
+    n_heavy: int
     target_bits: int
     chunk_budget_bits: int
 
@@ -67,6 +68,7 @@ class StepBits:
     budget_bits: int
     kl_bits: float | None
     log_ratio_bits: float | None = None
+    n_heavy: int = 0
 
     @property
     def record_bits(self) -> int:
@@ -88,7 +90,8 @@ class StepBits:
 def step_from_channel(step: int, framing_bits: int, stats: ChannelStats) -> StepBits:
     """The encoder's line for a step: the channel's own statistics, nothing recomputed."""
     return StepBits(step, framing_bits, stats.side_bits, stats.bits - stats.side_bits, stats.n_chunks,
-                    stats.target_bits, stats.chunk_budget_bits, stats.kl_bits, stats.log_ratio_bits)
+                    stats.target_bits, stats.chunk_budget_bits, stats.kl_bits, stats.log_ratio_bits,
+                    stats.n_heavy)
 
 
 def _total(values: list[float | None]) -> float | None:
@@ -154,13 +157,14 @@ class Ledger:
                             for v, width in ((kl, 9), (overhead, 8), (slack, 5), (shortfall, 9)))
 
         lines = [f"{'step':>4} {'record':>7} {'framing':>7} {'side':>5} {'index':>7} {'chunks':>6} "
-                 f"{'budget':>6} {'KL':>9} {'index-KL':>8} {'slack':>5} {'shortfall':>9}"]
+                 f"{'heavy':>5} {'budget':>6} {'KL':>9} {'index-KL':>8} {'slack':>5} {'shortfall':>9}"]
         for s in self.steps:
             lines.append(f"{s.step:>4} {s.record_bits:>7} {s.framing_bits:>7} {s.side_bits:>5} "
-                         f"{s.index_bits:>7} {s.n_chunks:>6} {s.budget_bits:>6} "
+                         f"{s.index_bits:>7} {s.n_chunks:>6} {s.n_heavy:>5} {s.budget_bits:>6} "
                          + cells(s.kl_bits, s.index_overhead_bits, s.slack, s.shortfall_bits))
         lines.append(f"{'all':>4} {self.file_bits - self.header_bits:>7} {self.framing_bits:>7} "
                      f"{self.side_bits:>5} {self.index_bits:>7} {sum(s.n_chunks for s in self.steps):>6} "
+                     f"{sum(s.n_heavy for s in self.steps):>5} "
                      f"{'':>6} " + cells(self.kl_bits, self.index_overhead_bits, self.slack,
                                           self.shortfall_bits))
         lines.append(f"header {self.header_bits} bits; file {self.file_bits} bits = header + framing "
@@ -178,5 +182,6 @@ def file_ledger(container: Container) -> Ledger:
     for k, (message, framing) in enumerate(zip(container.messages, container.framing_bytes, strict=True)):
         side = channel.side_info(message, dim)
         steps.append(StepBits(k, 8 * framing, side.side_bits, 8 * len(message) - side.side_bits,
-                              side.n_chunks, channel.chunk_bits, side.budget_bits, kl_bits=None))
+                              side.n_chunks, channel.chunk_bits, side.budget_bits, kl_bits=None,
+                              n_heavy=len(side.heavy)))
     return Ledger(8 * container.header_bytes, tuple(steps))

@@ -50,8 +50,8 @@ def test_the_file_ledger_agrees_with_the_encoder(encoded) -> None:  # noqa: ANN0
     ours, theirs = encoded.ledger, file_ledger(read_container(encoded.data))
     assert theirs.header_bits == ours.header_bits and theirs.file_bits == ours.file_bits
     for a, b in zip(ours.steps, theirs.steps, strict=True):
-        assert (a.framing_bits, a.side_bits, a.index_bits, a.n_chunks, a.budget_bits) == (
-            b.framing_bits, b.side_bits, b.index_bits, b.n_chunks, b.budget_bits)
+        assert (a.framing_bits, a.side_bits, a.index_bits, a.n_chunks, a.n_heavy, a.budget_bits) == (
+            b.framing_bits, b.side_bits, b.index_bits, b.n_chunks, b.n_heavy, b.budget_bits)
         assert b.kl_bits is None and b.slack is None and b.shortfall_bits is None
     assert theirs.to_dict()["total"]["shortfall_bits"] is None
     prefix = file_ledger(read_container(truncate(encoded.data, 2)))
