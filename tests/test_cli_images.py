@@ -12,8 +12,9 @@ from test_images import zero_width_png
 from tiny_unet import save_tiny_model, smooth_image
 
 from diffc.cli import main
-from diffc.container import truncate
+from diffc.container import read_container, truncate
 from diffc.tools.images import read_image, write_png
+from rcc.gaussian_channel import PRESETS
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,21 @@ def test_eta_decoder_and_rate_options(setup: tuple[Path, Path], capsys: pytest.C
     code, _, _ = run(capsys, "decompress", root / "b.dfc", root / "b.png", "--model", model, "--quiet",
                      "--method", "eta", "--eta", 0.5, "--solver-steps", 2)
     assert code == 0
+
+
+def test_channel_presets_reach_the_file(setup: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """--preset picks the channel's settings, --chunk-bits overrides one of them; the header says so."""
+    root, model = setup
+    for argv, expected in (((), PRESETS["default"]), (("--preset", "exact"), PRESETS["exact"]),
+                           (("--preset", "exact", "--chunk-bits", 5), PRESETS["exact"] | {"chunk_bits": 5})):
+        code, _, _ = run(capsys, "compress", root / "a.png", root / "c.dfc", "--model", model, "--quiet",
+                         "--stop-t", 600, *argv)
+        header = read_container((root / "c.dfc").read_bytes()).header
+        assert code == 0 and (header.chunk_bits, header.headroom_bits) == (expected["chunk_bits"],
+                                                                          expected["headroom_bits"])
+    with pytest.raises(SystemExit) as exc:
+        main(["compress", str(root / "a.png"), str(root / "c.dfc"), "--preset", "fast"])
+    assert exc.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
 
 
 def test_usage_errors_exit_2(setup: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
