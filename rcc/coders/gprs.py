@@ -8,15 +8,34 @@ base measure P (``T`` increasing) and accepts the first point that lies under th
 
 The accepted location follows Q **exactly**. The denominator is ``E_P[(r - eta)^+]``, the same
 excess that climbs greedy rejection sampling's staircase (:func:`rcc.coders.grs.ratio_excess`):
-GPRS is GRS in continuous time. The excess is closed-form for Normal pairs, Uniform pairs and
-categorical pairs and computed by quadrature for other univariate pairs (as in GRS). ``sigma``
-itself is closed-form for Uniform pairs (``-r_max log(1 - h / r_max)``) and categorical pairs (the
-excess is piecewise linear in eta, so sigma is a sum of logarithms); for every other pair,
-Gaussians included, it has no elementary antiderivative and is tabulated once per pair by 8-point
-Gauss-Legendre quadrature in ``v = -log2(1 - eta / r_max)`` (where the integrand is smooth, about
-1e-14 relative error), and each accept/reject decision that falls between two table nodes is
-settled by integrating from the lower node to the point's own level. Ratios within ``2^-40`` of
-``r_max``, where ``sigma`` is above every table node, are accepted.
+GPRS is GRS in continuous time. What is closed form and what is numerical:
+
+* Uniform pairs: ``sigma(h) = -r_max log(1 - h / r_max)``, closed form.
+* Categorical pairs: the excess is piecewise linear in eta, so sigma is a sum of logarithms,
+  closed form.
+* Univariate Normal Q = N(m_q, s_q^2) against a wider Normal P: ``log r = log r_max - a (x -
+  x0)^2``, so ``{r >= eta}`` is the interval ``x0 +- sqrt(u / a)`` with ``u = log(r_max / eta)``,
+  and ``w_Q``, ``w_P`` and the excess are closed form in the normal CDF. ``sigma`` itself is not
+  known in closed form: ``1 / (w_Q - eta w_P)`` of such CDF differences has no known
+  antiderivative in elementary or standard special functions, and neither has the inverse
+  ``phi = sigma^-1`` (time to level), which solves ``phi' = w_Q(phi) - phi w_P(phi)``. So sigma
+  is the integral of that closed-form integrand by Gauss-Legendre quadrature (the table below),
+  with the integrand written without cancellation (normal masses from the tail where both CDFs
+  are small, so a mode far in P's tail costs nothing): the CDF form ``Q(I) - eta P(I)`` loses all its digits near the top (at
+  ``u = 1e-10`` its relative error is about 0.3), so for ``u <= 1/16`` the excess is evaluated as
+  ``eta * integral over I of p(x) expm1(u - a (x - x0)^2) dx``, a positive integrand, by 32-point
+  Gauss-Legendre (relative error about 1e-15 up to the table's top). See
+  :func:`_normal_stretch_density`.
+* Every other univariate pair: the excess by quadrature (as in GRS, about 1e-9), then the same
+  table.
+
+The table: sigma is tabulated once per pair by 8-point Gauss-Legendre in ``v = -log2(1 - eta /
+r_max)`` (where the integrand is smooth; about 1e-14 relative error for a closed-form integrand),
+and each accept/reject decision that falls between two table nodes is settled by integrating from
+the lower node to the point's own level. Ratios within ``2^-40`` of ``r_max``, where ``sigma`` is
+above every table node, are accepted. The decision ``T <= sigma(r)`` compares two continuous
+quantities, like the scores of PFR: an ulp of difference in a transcendental function can flip it
+only when ``T`` lies within an ulp of ``sigma(r)``.
 
 * :class:`GreedyPoissonRejectionSampling` -- global GPRS: the points are the i.i.d. candidates of
   P with Poisson arrival times; the index of the accepted candidate is sent. ``E[#proposals] =
@@ -39,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+from scipy import special
 
 from rcc.coders.batch import BatchCoder, CandidateBatchCoder
 from rcc.coders.grs import Excess, ratio_excess
@@ -60,7 +80,7 @@ from rcc.coders.race import (
 )
 from rcc.codes import EliasDeltaCode, IndexCode
 from rcc.core import Message, Proposal, Stats, Target
-from rcc.distributions import Categorical, Uniform
+from rcc.distributions import Categorical, Normal, Uniform
 from rcc.randomness import Domain, key_for
 
 __all__ = ["BranchAndBoundGPRS", "GreedyPoissonRejectionSampling", "StretchFunction"]
@@ -75,44 +95,79 @@ _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
 
 ClosedForm = Callable[[np.ndarray], np.ndarray]
 """``gap -> sigma(r_max e^gap)`` for gaps ``log r - log r_max <= 0``."""
+Density = Callable[[np.ndarray], np.ndarray]
+"""``v -> d sigma / d v`` at levels ``eta = r_max (1 - 2^-v)``."""
+
+
+def _table_level(gap: np.ndarray) -> np.ndarray:
+    """``v = -log2(1 - e^gap)`` to full relative precision (+inf at the top, 0 where r = 0): from
+    ``log1p`` of the exponential below the middle, where ``1 - e^gap`` would round."""
+    with np.errstate(divide="ignore", over="ignore"):
+        return np.where(gap < -1, -np.log1p(-np.exp(gap)), -np.log(-np.expm1(gap))) / math.log(2)
+
+
+def _table_gap(v: np.ndarray) -> np.ndarray:
+    """``u = -log(1 - 2^-v)`` (the gap below the top, nats) to full relative precision."""
+    with np.errstate(divide="ignore"):
+        return np.where(v >= 1, -np.log1p(-np.exp2(-v)), -np.log(-np.expm1(-v * math.log(2))))
 
 
 class StretchFunction:
     """``sigma`` of one pair, with exact accept/reject decisions ``T <= sigma(r)``.
 
     ``excess``: ``eta -> E_P[(r - eta)^+]``; ``log_r_max``: D_inf in nats; ``closed_form``: sigma
-    as a function of the gap ``log r - log r_max``, where one is known (else it is tabulated).
+    as a function of the gap ``log r - log r_max``, where one is known (else it is tabulated);
+    ``density``: the integrand ``d sigma / d v`` of the table, where the pair gives a better one
+    than ``(d eta / d v) / excess(eta)``.
     """
 
-    def __init__(self, excess: Excess, log_r_max: float, closed_form: ClosedForm | None = None) -> None:
+    def __init__(self, excess: Excess, log_r_max: float, closed_form: ClosedForm | None = None,
+                 density: Density | None = None) -> None:
         self._excess = excess
         self.log_r_max = log_r_max
         self.r_max = math.exp(log_r_max)
         self._closed_form = closed_form
+        self._density = density if density is not None else self._density_from_excess
         if closed_form is None:
             # Geometric panels towards v = 0, where the excess is smooth but not analytic (its
             # correction term behaves like eta^(1 + k)), then equal panels up to the top.
             first = 1.0 / NODES_PER_BIT
             self._v = np.concatenate(([0.0], first * np.exp2(-np.arange(GRADED_PANELS, 0, -1)),
                                       np.arange(1, TOP_BITS * NODES_PER_BIT + 1) * first))
-            self._sigma = np.concatenate(([0.0], np.cumsum(
-                [self._integral(a, b) for a, b in zip(self._v[:-1], self._v[1:], strict=True)])))
+            half = 0.5 * np.diff(self._v)[:, None]
+            nodes = self._v[:-1, None] + half * (_GL_NODES + 1)  # all panels' nodes in one call
+            panels = (half * self._density(nodes.ravel()).reshape(nodes.shape)) @ _GL_WEIGHTS
+            self._sigma = np.concatenate(([0.0], np.cumsum(panels)))
+
+    def _density_from_excess(self, v: np.ndarray) -> np.ndarray:
+        deta_dv = self.r_max * math.log(2) * np.exp2(-v)
+        excess = np.array([self._excess(self.r_max * -math.expm1(-t * math.log(2))) for t in v])
+        with np.errstate(divide="ignore"):  # the excess underflows to 0 only at the very top
+            return deta_dv / excess
 
     def _integral(self, v0: float, v1: float) -> float:
         """sigma(eta(v1)) - sigma(eta(v0)) with ``eta(v) = r_max (1 - 2^-v)``, by Gauss-Legendre."""
         half = 0.5 * (v1 - v0)
-        v = v0 + half * (_GL_NODES + 1)
-        deta_dv = self.r_max * math.log(2) * np.exp2(-v)
-        excess = np.array([self._excess(self.r_max * -math.expm1(-t * math.log(2))) for t in v])
-        with np.errstate(divide="ignore"):  # the excess underflows to 0 only at the very top
-            return float(half * np.dot(_GL_WEIGHTS, deta_dv / excess))
+        return float(half * np.dot(_GL_WEIGHTS, self._density(v0 + half * (_GL_NODES + 1))))
+
+    def __call__(self, log_ratios: np.ndarray) -> np.ndarray:
+        """``sigma(r)`` at log-ratios ``log r`` (nats); inf within ``2^-TOP_BITS`` of the top."""
+        gap = np.minimum(np.asarray(log_ratios, dtype=np.float64) - self.log_r_max, 0.0)
+        v = _table_level(gap)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self._closed_form is not None:
+                return np.where(v >= TOP_BITS, np.inf, self._closed_form(gap))
+        j = np.minimum(np.searchsorted(self._v, v, side="right") - 1, self._v.size - 2)
+        out = np.full(v.shape, np.inf)
+        for i in np.flatnonzero(v < TOP_BITS):
+            out[i] = self._sigma[j[i]] + self._integral(float(self._v[j[i]]), float(v[i]))
+        return out
 
     def accepts(self, arrivals: np.ndarray, log_ratios: np.ndarray) -> np.ndarray:
         """``T <= sigma(r)`` for each point (arrival ``T``, ``log r`` in nats)."""
         t = np.asarray(arrivals, dtype=np.float64)
         gap = np.minimum(np.asarray(log_ratios, dtype=np.float64) - self.log_r_max, 0.0)
-        with np.errstate(divide="ignore"):
-            v = -np.log2(-np.expm1(gap))  # +inf at the top, 0 where r = 0
+        v = _table_level(gap)
         top = v >= TOP_BITS
         if self._closed_form is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -152,9 +207,64 @@ def _categorical_sigma(q: Categorical, p: Categorical, log_r_max: float) -> Clos
     return sigma
 
 
+NORMAL_SWITCH_NATS = 1 / 16
+"""Gaps ``u = log(r_max / eta)`` at or below which the Normal excess is integrated (no
+cancellation) rather than taken from normal CDFs (which lose about ``1e-16 / u^1.5`` relatively)."""
+_GL32_NODES, _GL32_WEIGHTS = np.polynomial.legendre.leggauss(32)
+
+
+def _interval_mass(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``Phi(hi) - Phi(lo)`` from the tail where both CDFs are small (no 1 - 1 cancellation)."""
+    upper = lo > 0
+    return np.where(upper, special.ndtr(-lo) - special.ndtr(-hi), special.ndtr(hi) - special.ndtr(lo))
+
+
+def _normal_stretch_density(q: Normal, p: Normal, log_r_max: float) -> Density:
+    """``d sigma / d v`` of a univariate Normal pair with ``s_q < s_p``, from closed forms.
+
+    With ``u = log(r_max / eta) = -log(1 - 2^-v)`` and ``J = excess / eta``, ``d sigma / d v =
+    log(2) / (expm1(v log 2) J(u))``. ``J`` is ``e^u Q(I) / r_max - P(I)`` over ``I = x0 +-
+    sqrt(u / a)`` above :data:`NORMAL_SWITCH_NATS` and ``integral over I of p(x) expm1(u - a (x -
+    x0)^2) dx`` (32-point Gauss-Legendre, positive terms) at and below it. The switch comes down
+    for pairs whose P-density varies by more than a factor of about e^4 across ``I`` there (a mode
+    ``x0`` far in P's tail), so that the 32 points stay exact.
+    """
+    m_q, s_q, m_p, s_p = (float(v) for v in (q.loc, q.scale, p.loc, p.scale))
+    a = 0.5 * (1 / s_q**2 - 1 / s_p**2)
+    x0 = (m_q / s_q**2 - m_p / s_p**2) / (2 * a)
+    r_max = math.exp(log_r_max)
+    width = min(4 * s_p**2 / abs(x0 - m_p) if x0 != m_p else math.inf, 2 * s_p)
+    switch = min(NORMAL_SWITCH_NATS, a * width**2)
+    norm = 1 / (s_p * math.sqrt(2 * math.pi))
+
+    def j_of(u: np.ndarray) -> np.ndarray:
+        out = np.empty(u.shape)
+        near = u <= switch
+        half = np.sqrt(u[~near] / a)
+        lo, hi = x0 - half, x0 + half
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[~near] = (np.exp(u[~near]) / r_max * _interval_mass((lo - m_q) / s_q, (hi - m_q) / s_q)
+                          - _interval_mass((lo - m_p) / s_p, (hi - m_p) / s_p))
+        half = np.sqrt(u[near] / a)
+        x = x0 + half[:, None] * _GL32_NODES
+        terms = (norm * np.exp(-0.5 * ((x - m_p) / s_p) ** 2)
+                 * np.expm1(u[near, None] * (1 - _GL32_NODES**2)))
+        out[near] = half * (terms @ _GL32_WEIGHTS)
+        return out
+
+    def density(v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float64)
+        u = _table_gap(v)
+        with np.errstate(divide="ignore"):
+            return math.log(2) / (np.expm1(v * math.log(2)) * np.maximum(j_of(u), 0.0))
+
+    return density
+
+
 def stretch_function(target: Target, proposal: Proposal) -> StretchFunction:
     """The pair's stretch function (D_inf must be finite): closed-form for Uniform and categorical
-    pairs, tabulated from the excess otherwise."""
+    pairs; tabulated from a closed-form integrand for univariate Normal pairs and from the excess
+    otherwise (see the module docstring)."""
     try:
         excess = ratio_excess(target, proposal)
     except TypeError as err:
@@ -167,6 +277,10 @@ def stretch_function(target: Target, proposal: Proposal) -> StretchFunction:
         closed_form = _uniform_sigma(math.exp(log_r_max))
     elif isinstance(target, Categorical) and isinstance(proposal, Categorical):
         closed_form = _categorical_sigma(target, proposal, log_r_max)
+    elif (isinstance(target, Normal) and isinstance(proposal, Normal) and target.event_shape == ()
+          and float(target.scale) < float(proposal.scale)):
+        return StretchFunction(excess, log_r_max,
+                               density=_normal_stretch_density(target, proposal, log_r_max))
     return StretchFunction(excess, log_r_max, closed_form)
 
 
