@@ -76,7 +76,7 @@ from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noq
 from diffc.encoder import Encoded, encode  # noqa: E402
 from diffc.ledger import Ledger  # noqa: E402
 from diffc.schedules import ContinuousVP, EncodingSchedule, equal_kl  # noqa: E402
-from rcc.gaussian_channel import GaussianChannel  # noqa: E402
+from rcc.gaussian_channel import PRESETS, GaussianChannel  # noqa: E402
 
 LOG_SNR_LAST = 4.0
 HEUN_STEPS = 30
@@ -108,15 +108,17 @@ def _chunks(chunk_bits: int, headroom_bits: int) -> dict[str, object]:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("defaults", quick=True, two_threads=True),
-    Setting("c4h8", _chunks(4, 8)),
-    Setting("c8h8", _chunks(8, 8)),
+    Setting("defaults", quick=True, two_threads=True),  # GaussianChannel(): PRESETS["default"]
+    Setting("exact", PRESETS["exact"], two_threads=True),
     Setting("c8h2", _chunks(8, 2), quick=True, two_threads=True),
     Setting("c8h4", _chunks(8, 4)),
-    Setting("c12h2", _chunks(12, 2)),
+    Setting("c7h3", _chunks(7, 3)),
+    Setting("c6h4", _chunks(6, 4)),
+    Setting("c10h2", _chunks(10, 2)),
     Setting("c10h3", _chunks(10, 3)),
-    Setting("public_c16h2", _chunks(16, 2), images=2),  # the public DiffC implementation's setting
-    Setting("c8h8_exact", _chunks(8, 8), variance="exact"),  # the old benchmark's setting
+    Setting("c12h2", _chunks(12, 2), images=3),
+    Setting("public_c16h2", _chunks(16, 2), images=1),  # the public DiffC implementation's setting
+    Setting("c8h8_exact", _chunks(8, 8), variance="exact", images=3),  # the old benchmark's setting
 )
 
 

@@ -10,9 +10,9 @@ Layout (DESIGN section 5). "varint" is unsigned LEB128, minimal (no redundant hi
                            1: [0, 1], 2: two zigzag varints, integer bounds, 3: two big-endian f64);
                            bit 2 variance (0 posterior, 1 exact); bit 1 clip; bit 0 coder word present
     coder        3 bytes   only with flag bit 0: rule (2 bits; 0 pfr, 1 orc, 2 mrc), index code
-                           (2 bits; 0 fixed, 1 zipf, 2 zipf_truncated), chunk_bits - 1 (5),
+                           (2 bits; 0 fixed, 1 zipf, 2 zipf_truncated, 3 pfr_lognormal), chunk_bits - 1 (5),
                            headroom_bits (5), partition_trial_bits (4), 6 zero bits. Without it the
-                           coder is DEFAULT_CODER (pfr, zipf_truncated, 8, 3, 3)
+                           coder is DEFAULT_CODER (pfr, pfr_lognormal, 8, 3, 3)
     value range  kind 2: zigzag varints low, high; kind 3: f64 low, high; nothing for kinds 0-1
     dims         ndim varints, each dimension - 1
     seed         varint    shared-randomness seed, < 2^64
@@ -91,7 +91,7 @@ RULES = ("pfr", "orc", "mrc")
 # golden files: append only).
 INDEX_CODES = gaussian_channel.INDEX_CODES
 VARIANCE_CODES = reverse.VARIANCES
-DEFAULT_CODER = ("pfr", "zipf_truncated", 8, 3, 3)
+DEFAULT_CODER = ("pfr", "pfr_lognormal", 8, 3, 3)
 """(rule, index code, chunk_bits, headroom_bits, partition_trial_bits) of a header without a coder
 word. Part of the format: the channel's defaults may change, this may not."""
 RANGE_PRESETS = ((-1.0, 1.0), (0.0, 1.0))

@@ -43,11 +43,14 @@ The side information (:class:`SideInfo`, read by :meth:`GaussianChannel.side_inf
 
 Index codes (``index_code``): ``"fixed"`` writes ``budget + headroom_bits`` bits per chunk;
 ``"zipf"`` and ``"zipf_truncated"`` range-code each index with Li & El Gamal's Zipf law
-(:class:`rcc.codes.ZipfCode`), untruncated or truncated at the call's largest search, and the message
-loses the trailing bytes of the range coder's last word that its decoder does not need. The Zipf
-law is the one for the transmitted mean chunk KL, ``(q + 1) budget / 2^MEAN_KL_BITS`` bits (the
-nearest of four levels): the decoder does not know each chunk's KL, and with filled chunks the
-mean is close to every chunk's. The decoder needs no chunk's own candidate count: candidate ``k``
+(:class:`rcc.codes.ZipfCode`), untruncated or truncated at the call's largest search;
+``"pfr_lognormal"`` (the default) with the index law of PFR on a Gaussian chunk
+(:class:`rcc.codes.PFRIndexCode`: ``log2 K`` normal around the chunk's KL), truncated there too,
+which measured 0.6% fewer bits than the truncated Zipf law on the DiffC Gaussian benchmark. A
+range-coded message loses the trailing bytes of the range coder's last word that its decoder does
+not need. The law is the one for the transmitted mean chunk KL, ``(q + 1) budget / 2^MEAN_KL_BITS``
+bits (the nearest of four levels): the decoder does not know each chunk's KL, and with filled
+chunks the mean is close to every chunk's. The decoder needs no chunk's own candidate count: candidate ``k``
 of a chunk is the same vector whatever ``N_c`` (:func:`kernels.search.regenerate`).
 
 Presets (:data:`PRESETS`): ``"default"`` is the setting that measured the fewest real bits at equal
@@ -71,6 +74,7 @@ from rcc.codes import (
     BitWriter,
     FixedLengthCode,
     IndexCode,
+    PFRIndexCode,
     ZipfCode,
     elias_delta_read,
     elias_delta_write,
@@ -84,7 +88,7 @@ from rcc.randomness import Domain, key_for
 __all__ = ["INDEX_CODES", "MEAN_KL_BITS", "PRESETS", "GaussianChannel", "GaussianChannelStats",
            "SideInfo", "preset_channel"]
 
-INDEX_CODES = ("fixed", "zipf", "zipf_truncated")
+INDEX_CODES = ("fixed", "zipf", "zipf_truncated", "pfr_lognormal")
 MEAN_KL_BITS = 2
 """The Zipf codes' mean chunk KL is sent as one of 2^MEAN_KL_BITS levels of the budget."""
 _RANGE_CODED_SLACK = 4
@@ -205,6 +209,8 @@ def _index_code(index_code: str, budget: int, headroom: int, mean_kl: float | No
     n_candidates = 1 << (budget + headroom)
     if index_code == "fixed":
         return FixedLengthCode(n_candidates)
+    if index_code == "pfr_lognormal":
+        return PFRIndexCode.for_kl(mean_kl, n_candidates)
     return ZipfCode.for_kl(mean_kl, n_candidates if index_code == "zipf_truncated" else None)
 
 
@@ -271,7 +277,7 @@ class GaussianChannel:
     chunk_bits: int = PRESETS["default"]["chunk_bits"]
     headroom_bits: int = PRESETS["default"]["headroom_bits"]
     rule: str = "pfr"
-    index_code: str = "zipf_truncated"
+    index_code: str = "pfr_lognormal"
     partition_trial_bits: int = 3
     max_search_bits: int = 24
     backend: str = "cpu"

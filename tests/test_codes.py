@@ -16,6 +16,7 @@ from rcc.codes import (
     EliasDeltaCode,
     EliasGammaCode,
     FixedLengthCode,
+    PFRIndexCode,
     ZipfCode,
     elias_gamma_read,
     elias_gamma_write,
@@ -25,7 +26,8 @@ from rcc.codes import (
 
 CODES = [FixedLengthCode(1), FixedLengthCode(1000), FixedLengthCode(2**40), EliasGammaCode(),
          EliasDeltaCode(), ZipfCode.for_kl(0.0), ZipfCode.for_kl(6.0), ZipfCode.for_kl(3.0, n=1),
-         ZipfCode.for_kl(3.0, n=2), ZipfCode.for_kl(3.0, n=1000)]
+         ZipfCode.for_kl(3.0, n=2), ZipfCode.for_kl(3.0, n=1000), PFRIndexCode.for_kl(0.0, n=1),
+         PFRIndexCode.for_kl(8.0, n=2**11), PFRIndexCode.for_kl(25.0, n=2**30), PFRIndexCode.for_kl(3.0)]
 
 
 def _limit(code) -> int:
@@ -75,6 +77,27 @@ def test_zipf_alpha_is_li_and_el_gamals() -> None:
 def test_truncated_zipf_ideal_lengths_form_a_distribution(n: int) -> None:
     code = ZipfCode.for_kl(2.0, n=n)
     assert sum(2.0 ** -code.ideal_bits(k) for k in range(n)) == pytest.approx(1.0, rel=1e-9)
+
+
+@pytest.mark.parametrize(("kl", "n"), [(0.0, 2), (2.0, 1000), (8.0, 2**11)])
+def test_pfr_index_law_ideal_lengths_form_a_distribution(kl: float, n: int) -> None:
+    code = PFRIndexCode.for_kl(kl, n=n)
+    assert sum(2.0 ** -code.ideal_bits(k) for k in range(n)) == pytest.approx(1.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("kl", [4.0, 8.0])
+def test_pfr_index_law_beats_zipf_on_pfr_indices_of_a_gaussian_chunk(kl: float) -> None:
+    """Where the law is right (indices of exact PFR on a Gaussian chunk of that KL: log2 K =
+    log2 w(Z) + log2 E), it spends fewer real bits than Li & El Gamal's Zipf law, and what the
+    range coder spends is its ideal length."""
+    rng = np.random.default_rng(5)
+    delta = math.sqrt(2 * kl * math.log(2))  # one coordinate, equal variances: KL = delta^2 / 2 nats
+    log_w = delta * rng.standard_normal(4000) + 0.5 * delta**2  # log w(Z) at Z ~ Q
+    arrival = np.exp(log_w) * rng.exponential(size=4000)  # T_K = w(Z) E
+    indices = [int(k) for k in np.minimum(np.floor(arrival), 2**20 - 1)]  # K - 1 ~ T_K
+    lognormal, zipf = PFRIndexCode.for_kl(kl, n=2**20), ZipfCode.for_kl(kl, n=2**20)
+    real, zipf_real = 8 * len(lognormal.encode(indices)), 8 * len(zipf.encode(indices))
+    assert sum(lognormal.ideal_bits(i) for i in indices) <= real <= 0.99 * zipf_real
 
 
 def test_untruncated_zipf_normaliser_is_the_zeta_function() -> None:

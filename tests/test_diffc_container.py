@@ -130,8 +130,8 @@ def test_non_canonical_spellings_are_refused() -> None:
     long_varint = head[:-1] + bytes([head[-1] | 0x80, 0]) + FILE[len(head):]
     with pytest.raises(ContainerError, match="non-minimal varint"):
         read_container(long_varint)
-    # the default coder spelled out: pfr 0, zipf_truncated 2, chunk 8 - 1, headroom 3, trials 3
-    word = (2 << 20 | 7 << 15 | 3 << 10 | 3 << 6).to_bytes(3, "big")
+    # the default coder spelled out: pfr 0, pfr_lognormal 3, chunk 8 - 1, headroom 3, trials 3
+    word = (3 << 20 | 7 << 15 | 3 << 10 | 3 << 6).to_bytes(3, "big")
     typical = encode_header(TYPICAL)
     spelled = typical[:18] + bytes([typical[18] | 1]) + word + typical[19:]
     with pytest.raises(ContainerError, match="canonical"):

@@ -41,7 +41,7 @@ def test_golden_header_and_layout() -> None:
     h = c.header
     assert h.shape == tuple(META["shape"]) and h.seed == META["seed"]
     assert h.value_range == tuple(META["value_range"])
-    assert (h.rule, h.index_code, h.chunk_bits, h.headroom_bits) == ("pfr", "zipf_truncated", 8, 3)
+    assert (h.rule, h.index_code, h.chunk_bits, h.headroom_bits) == ("pfr", "pfr_lognormal", 8, 3)
     assert c.n_steps == h.stop_step == len(META["mmse_by_stop"]) and not c.truncated
     assert c.header_bytes == META["header_bytes"] and list(c.record_ends) == META["record_ends"]
     assert file_ledger(c).to_dict() == META["ledger"]

@@ -74,7 +74,8 @@ def _indices(count: int, limit: int) -> Callable[[object], None]:
 def _channel_targets() -> list[Target]:
     rng = np.random.default_rng(0)
     out = []
-    for code, dim, kl in (("zipf_truncated", 48, 30.0), ("zipf", 16, 3.0), ("fixed", 24, 12.0)):
+    for code, dim, kl in (("zipf_truncated", 48, 30.0), ("zipf", 16, 3.0), ("fixed", 24, 12.0),
+                          ("pfr_lognormal", 40, 20.0)):
         ch = GaussianChannel(chunk_bits=3, headroom_bits=3, index_code=code)
         mu_p, s = rng.normal(size=dim), np.full(dim, 0.5)
         messages = []
@@ -84,8 +85,8 @@ def _channel_targets() -> list[Target]:
             messages.append(ch.encode(mu_p + s * delta, s, mu_p, s, seed=seed)[0].data)
         out.append(Target(f"channel-{code}", tuple(messages),
                           lambda d, ch=ch, mu_p=mu_p, s=s: ch.decode(d, mu_p, s, seed=0), _finite((dim,))))
-        out.append(Target(f"side-info-{code}", tuple(messages), lambda d, ch=ch, dim=dim: ch.side_info(d, dim),
-                          lambda side: None))
+        out.append(Target(f"side-info-{code}", tuple(messages),
+                          lambda d, ch=ch, dim=dim: ch.side_info(d, dim), lambda side: None))
     return out
 
 

@@ -47,7 +47,7 @@ def test_round_trip_is_the_encoders_selection() -> None:
     assert not np.allclose(ch.decode(message, mu_p, s_p, seed=4, stream=(1, 2)), z)
 
 
-@pytest.mark.parametrize("index_code", ["fixed", "zipf", "zipf_truncated"])
+@pytest.mark.parametrize("index_code", ["fixed", "zipf", "zipf_truncated", "pfr_lognormal"])
 @pytest.mark.parametrize("rule", ["pfr", "orc", "mrc"])
 def test_every_rule_and_code_round_trips(rule: str, index_code: str) -> None:
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(1), 50, 20.0)
@@ -111,7 +111,8 @@ def test_no_headroom_bias_is_detected() -> None:
 
 def test_zero_kl_sends_the_first_arrival() -> None:
     mu = np.linspace(-1, 1, 10)
-    for code, max_bytes in (("fixed", 3), ("zipf_truncated", 5)):  # range coders emit 32-bit words
+    # range coders emit 32-bit words
+    for code, max_bytes in (("fixed", 3), ("zipf_truncated", 5), ("pfr_lognormal", 5)):
         ch = GaussianChannel(index_code=code)
         message, st = ch.encode(mu, 1.0, mu, 1.0, seed=1)
         assert st.kl_bits == 0 and st.n_chunks == 1 and st.indices.tolist() == [0]
@@ -168,7 +169,7 @@ def test_corrupt_messages_are_clear_errors() -> None:
         ch.decode(message.data + b"\x00", mu_p, s_p, seed=1)
 
 
-@pytest.mark.parametrize("index_code", ["zipf", "zipf_truncated"])
+@pytest.mark.parametrize("index_code", ["zipf", "zipf_truncated", "pfr_lognormal"])
 def test_only_the_canonical_range_coded_message_decodes(index_code: str) -> None:
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(5), 200, 60.0)
     ch = GaussianChannel(chunk_bits=6, headroom_bits=2, index_code=index_code)
@@ -233,7 +234,7 @@ def _gamma_bits(n: int) -> int:
     return 2 * n.bit_length() - 1
 
 
-@pytest.mark.parametrize("index_code", ["fixed", "zipf", "zipf_truncated"])
+@pytest.mark.parametrize("index_code", ["fixed", "zipf", "zipf_truncated", "pfr_lognormal"])
 @pytest.mark.parametrize(("dim", "kl", "heavy"), [(64, 2.0, 0), (300, 40.0, 0), (20, 0.0, 0), (300, 40.0, 2)])
 def test_side_info_is_what_the_decoder_reads(index_code: str, dim: int, kl: float, heavy: int) -> None:
     """The side information: budget growth (gamma), heavy count (gamma) and positions, chunk count

@@ -79,7 +79,7 @@ def test_diffc_info_prints_header_fingerprints_and_ledger(encoded, tmp_path: Pat
     assert main(["info", str(path), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["truncated"] and (info["n_steps"], info["stop_step"]) == (2, 5)
-    assert info["shape"] == [8, 8] and info["seed"] == 11 and info["coder"]["index_code"] == "zipf_truncated"
+    assert info["shape"] == [8, 8] and info["seed"] == 11 and info["coder"]["index_code"] == "pfr_lognormal"
     assert info["ledger"]["total"]["file_bits"] == 8 * info["file_bytes"] == encoded.bits_through(2)
     assert main(["info", str(path)]) == 0
     assert "2 of 5 -- truncated" in capsys.readouterr().out
