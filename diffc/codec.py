@@ -19,7 +19,7 @@ costs the same expected number of bits under a 1/f^2 Gaussian model of photograp
 ``(g' - g) mmse(g) / (2 ln 2)`` bits per value (:mod:`diffc.gaussian_theory`), so the SNRs follow
 ``g' = g + c / mmse(g)`` with ``c`` set by bisection to land on the last SNR: small steps while
 the estimate is poor, larger ones later. Equal steps keep every step's largest per-value KL small
-(a single heavy value makes the chunked channel search a larger candidate set for every chunk),
+(a value heavier than a chunk is sent alone, its position costing ``log2`` of the pixel count),
 and they come within about 1.1x of ``I(X; Z_t)`` at 16 steps on that model, where equal-information
 spacing pays about 3x in its first step. The model is only a spacing rule: the learned model decides
 the real cost of every step. Rate control stops the progressive file early (``bpp``, ``psnr``,
