@@ -286,3 +286,24 @@ def test_one_chunk_costs_three_side_bits_and_the_mean_kl() -> None:
     message, st = GaussianChannel().encode(mu_q, s_q, mu_p, s_p, seed=6)
     assert st.n_chunks == 1 and st.side_bits == 3 + MEAN_KL_BITS
     assert GaussianChannel().side_info(message, 64).trial == 0
+
+
+def test_uneven_kl_is_split_until_the_search_work_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mean of a bit per coordinate (chi-square spread): filled 8-bit chunks of 8 dimensions
+    would reach 20 bits; the chunk count grows until the work is within WORK_FACTOR of the ideal."""
+    import rcc.gaussian_channel as gc
+
+    mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(9), 512, 500.0)
+    ch = GaussianChannel(chunk_bits=8, headroom_bits=0)
+    message, st = ch.encode(mu_q, s_q, mu_p, s_p, seed=8)
+    shuffled = st.n_chunks - st.n_heavy
+    rest = 512 - st.n_heavy
+    work = sum((int(d) + gc.CANDIDATE_DIMS) << int(b) for d, b in zip(
+        [c.size for c in ch.chunk_coordinates(message, 512, seed=8)][st.n_heavy:],
+        st.chunk_budgets[st.n_heavy:], strict=True))
+    assert work <= (rest + shuffled * gc.CANDIDATE_DIMS) * gc.WORK_FACTOR << 8
+    monkeypatch.setattr(gc, "WORK_FACTOR", 2**40)  # no bound: fewer, fuller chunks, far more work
+    _, unbounded = ch.encode(mu_q, s_q, mu_p, s_p, seed=8)
+    assert unbounded.n_chunks < st.n_chunks and unbounded.candidate_dims > 4 * st.candidate_dims
+    z = ch.decode(message, mu_p, s_p, seed=8)
+    assert _realized_bits(z, mu_q, s_p, mu_p) == pytest.approx(st.log_ratio_bits, abs=1e-8)
