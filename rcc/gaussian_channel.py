@@ -26,9 +26,10 @@ more than ``chunk_bits`` (and more than ``HEAVY_BITS``) on its own is a *heavy* 
 chunk by itself, named in the side information (``ceil(log2 D)`` bits each), so that it costs its
 own search only (``2^(b + headroom)`` candidates of one coordinate) instead of growing the search
 of every chunk, or of the chunk that holds it, to its KL. If a chunk still needs more than
-``max_search_bits``, the chunk count grows by 5% until none does, and likewise until the call's
-search work is within ``WORK_FACTOR`` of the filled-chunk ideal; a heavy dimension beyond
-``max_search_bits`` is a clear error. These
+``max_search_bits`` with its headroom, the chunk count grows by 5% until none does, and likewise
+until the call's search work is within ``WORK_FACTOR`` of the filled-chunk ideal; a heavy dimension
+searches at most ``2^max_search_bits`` candidates (less headroom for it), and one heavier than
+``max_search_bits`` bits is a clear error. These
 decisions are integer arithmetic on the per-coordinate KL rounded to 2^-KL_GRID_BITS bit, with the
 first trial winning a tie, so that every CPU takes the same ones (``docs/determinism.md``).
 
@@ -126,8 +127,8 @@ class GaussianChannelStats:
 
     ``chunk_budget_bits`` is the index code's budget (the largest chunk budget, at least
     ``target_bits``); ``chunk_budgets`` each chunk's own, so chunk ``c`` searched
-    ``2^(chunk_budgets[c] + headroom)`` candidates; ``candidate_dims`` is the call's search work,
-    the sum over chunks of candidates times dimensions.
+    ``2^min(chunk_budgets[c] + headroom, max_search_bits)`` candidates; ``candidate_dims`` is the
+    call's search work, the sum over chunks of candidates times dimensions.
     """
 
     kl_bits: float
@@ -243,14 +244,14 @@ def _equal_offsets(size: int, n_chunks: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)])
 
 
-def _search_by_budget(problem: dict, offsets: np.ndarray, budgets: np.ndarray, headroom: int,
-                      backend: str) -> tuple[np.ndarray, np.ndarray]:
-    """Every chunk's search over its own ``2^(budget + headroom)`` candidates: one kernel call per
-    distinct budget, over that budget's chunks. Returns the indices and log-weights per chunk."""
-    index = np.empty(budgets.size, dtype=np.int64)
-    log_weight = np.empty(budgets.size)
-    for budget in np.unique(budgets):
-        chunks = np.flatnonzero(budgets == budget)
+def _search_by_size(problem: dict, offsets: np.ndarray, search_bits: np.ndarray,
+                    backend: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every chunk's search over its own ``2^search_bits[c]`` candidates: one kernel call per
+    distinct size, over that size's chunks. Returns the indices and log-weights per chunk."""
+    index = np.empty(search_bits.size, dtype=np.int64)
+    log_weight = np.empty(search_bits.size)
+    for bits in np.unique(search_bits):
+        chunks = np.flatnonzero(search_bits == bits)
         coords = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in chunks])
         sizes = offsets[chunks + 1] - offsets[chunks]
         result = search(SearchProblem(
@@ -259,7 +260,7 @@ def _search_by_budget(problem: dict, offsets: np.ndarray, budgets: np.ndarray, h
             offsets=np.concatenate([[0], np.cumsum(sizes)]),
             cand_keys=problem["cand_keys"][chunks],
             arr_keys=problem["arr_keys"][chunks],
-            n_candidates=1 << int(budget + headroom),
+            n_candidates=1 << int(bits),
             rule=problem["rule"],
         ), backend)
         index[chunks], log_weight[chunks] = result.index, result.log_weight
@@ -281,8 +282,9 @@ class GaussianChannel:
     ``headroom_bits``: extra candidates, ``N_c = 2^(b_c + headroom_bits)``; ``rule``: "pfr",
     "orc" or "mrc"; ``index_code``: one of ``INDEX_CODES``; ``partition_trial_bits``: the encoder
     tries 2^partition_trial_bits shuffles; ``max_search_bits``: no chunk searches more than
-    2^max_search_bits candidates; ``backend``: "numpy", "cpu" or "gpu" for the search (any backend
-    decodes any message).
+    2^max_search_bits candidates (a heavy dimension whose budget plus headroom is beyond it gets
+    less headroom, so more bias, instead of an error); ``backend``: "numpy", "cpu" or "gpu" for the
+    search (any backend decodes any message).
 
     The defaults are :data:`PRESETS` ``["default"]``, chosen by measured real bits at equal
     distortion and encode time on the DiffC benchmarks (README, "Choosing the channel"); they trade
@@ -354,7 +356,7 @@ class GaussianChannel:
 
     def _read_side(self, reader: BitReader, dim: int) -> SideInfo:
         budget = self.chunk_bits + elias_gamma_read(reader) - 1
-        if budget + self.headroom_bits > self.max_search_bits:
+        if budget > self.max_search_bits:
             raise ValueError(f"corrupt message: chunk budget {budget} beyond max_search_bits")
         n_heavy = elias_gamma_read(reader) - 1
         if n_heavy > dim:
@@ -449,12 +451,11 @@ class GaussianChannel:
 
     def _check_search(self, heaviest: int) -> None:
         budget = -(-heaviest // _ONE_BIT)
-        if budget + self.headroom_bits > self.max_search_bits:
+        if budget > self.max_search_bits:
             raise ValueError(
-                f"one dimension carries {heaviest / _ONE_BIT:.1f} bits: a chunk holding it would search "
-                f"2^{budget + self.headroom_bits} candidates, beyond max_search_bits="
-                f"{self.max_search_bits}; split the KL over more calls (e.g. more diffusion steps) or "
-                f"raise max_search_bits")
+                f"one dimension carries {heaviest / _ONE_BIT:.1f} bits: a chunk holding it would need more "
+                f"than 2^{self.max_search_bits} candidates (max_search_bits) even without headroom; split "
+                f"the KL over more calls (e.g. more diffusion steps) or raise max_search_bits")
 
     def _coordinates(self, side: SideInfo, dim: int, seed: int,
                      stream: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -488,11 +489,12 @@ class GaussianChannel:
         ratio = (s_p / s_q)[coords]
         delta = ((mu_q - mu_p) / s_q)[coords]
         equal_var = bool(np.all(ratio == 1.0))
-        index, log_weight = _search_by_budget(
+        search_bits = np.minimum(part.budgets + self.headroom_bits, self.max_search_bits)
+        index, log_weight = _search_by_size(
             {"lin": ratio * delta, "quad": None if equal_var else 0.5 * (1.0 - ratio**2),
              "cand_keys": _chunk_keys(seed, Domain.CANDIDATES, stream, n_chunks),
              "arr_keys": _chunk_keys(seed, Domain.ARRIVALS, stream, n_chunks), "rule": RULES[self.rule]},
-            offsets, part.budgets, self.headroom_bits, self.backend)
+            offsets, search_bits, self.backend)
         const = np.add.reduceat(np.log(ratio) - 0.5 * delta**2, offsets[:-1])
         budget = max(self.chunk_bits, int(part.budgets.max()))
         side = SideInfo(budget, tuple(int(h) for h in coords[:part.n_heavy]), n_chunks, part.trial,
@@ -506,8 +508,7 @@ class GaussianChannel:
             n_heavy=part.n_heavy,
             target_bits=self.chunk_bits,
             chunk_budget_bits=budget,
-            candidate_dims=sum(int(d) << int(b + self.headroom_bits)
-                               for d, b in zip(np.diff(offsets), part.budgets, strict=True)),
+            candidate_dims=sum(int(d) << int(b) for d, b in zip(np.diff(offsets), search_bits, strict=True)),
             chunk_budgets=part.budgets,
             chunk_kl_bits=np.add.reduceat(kl[coords], offsets[:-1]),
             chunk_log_ratio_bits=(log_weight + const) / LN2,

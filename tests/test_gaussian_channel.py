@@ -307,3 +307,21 @@ def test_uneven_kl_is_split_until_the_search_work_is_bounded(monkeypatch: pytest
     assert unbounded.n_chunks < st.n_chunks and unbounded.candidate_dims > 4 * st.candidate_dims
     z = ch.decode(message, mu_p, s_p, seed=8)
     assert _realized_bits(z, mu_q, s_p, mu_p) == pytest.approx(st.log_ratio_bits, abs=1e-8)
+
+
+def test_a_dimension_beyond_the_search_limit_with_headroom_gets_less_headroom() -> None:
+    """17.5 bits with 8 bits of headroom would be 2^26 candidates: with max_search_bits = 20 the
+    chunk searches 2^20 instead of failing; only a dimension beyond 20 bits on its own is refused."""
+    mu_p, s = np.zeros(50), np.ones(50)
+    mu_q = np.full(50, 0.05)
+    mu_q[3] = math.sqrt(2 * 17.5 * math.log(2))
+    ch = GaussianChannel(chunk_bits=4, headroom_bits=8, max_search_bits=20)
+    message, st = ch.encode(mu_q, s, mu_p, s, seed=5)
+    assert st.n_heavy == 1 and st.chunk_budgets[0] == 18 and st.indices[0] < 2**20
+    assert st.candidate_dims == 2**20 + sum(int(d) << int(b + 8) for d, b in zip(
+        [c.size for c in ch.chunk_coordinates(message, 50, seed=5)][1:], st.chunk_budgets[1:], strict=True))
+    z = ch.decode(message, mu_p, s, seed=5)
+    assert _realized_bits(z, mu_q, s, mu_p) == pytest.approx(st.log_ratio_bits, abs=1e-8)
+    mu_q[3] = math.sqrt(2 * 20.5 * math.log(2))
+    with pytest.raises(ValueError, match="max_search_bits"):
+        ch.encode(mu_q, s, mu_p, s, seed=5)
