@@ -22,10 +22,12 @@ the decoder reproduces, so the mean chunk carries about ``chunk_bits`` bits (a c
 that every chunk had to fit kept the mean chunk near a quarter of it, and each chunk pays an index
 overhead of about ``log2(chunk KL) / 2 + 2`` bits). The encoder tries ``2^partition_trial_bits``
 shuffles and keeps the one with the least search work ``sum_c d_c 2^b_c``. A dimension carrying
-more than ``chunk_bits`` (and more than ``HEAVY_BITS``) on its own is a *heavy* one: it becomes a
-chunk by itself, named in the side information (``ceil(log2 D)`` bits each), so that it costs its
-own search only (``2^(b + headroom)`` candidates of one coordinate) instead of growing the search
-of every chunk, or of the chunk that holds it, to its KL. If a chunk still needs more than
+more than ``chunk_bits`` on its own is a *heavy* one: it becomes a chunk by itself, named in the
+side information (``ceil(log2 D)`` bits each), so that it costs its own search only (``2^(b +
+headroom)`` candidates of one coordinate) instead of growing the search of every chunk, or of the
+chunk that holds it, to its KL. (Where many coordinates are heavy, as at a mean of a bit per
+coordinate with 4-bit chunks, the positions cost more than the chunks' indices; a DiffC step has
+few.) If a chunk still needs more than
 ``max_search_bits`` with its headroom, the chunk count grows by 5% until none does, and likewise
 until the call's search work is within ``WORK_FACTOR`` of the filled-chunk ideal; a heavy dimension
 searches at most ``2^max_search_bits`` candidates (less headroom for it), and one heavier than
@@ -102,12 +104,6 @@ KL_GRID_BITS = 20
 order, or with another CPU's ``log``, differ in their last bits, and on a tie (one chunk: every
 trial holds the same dimensions) the float argmin picked a different trial on another machine."""
 _ONE_BIT = 1 << KL_GRID_BITS
-HEAVY_BITS = 8
-"""A dimension is heavy, and sent alone, when its KL exceeds both ``chunk_bits`` and HEAVY_BITS: its
-position costs ``log2 D`` bits (12 for 4,096 dimensions), which small chunks (the exact preset's
-4 bits) would pay for every coordinate above their budget (172 of 4,096 at a mean of a bit per
-coordinate, 2,200 bits on a 4,000-bit message), while a chunk holding a coordinate of up to 8 bits
-still searches a few million candidate-dimensions at most."""
 CANDIDATE_DIMS = 16
 """The search work of a chunk of ``d`` dimensions and budget ``b`` is counted as
 ``(d + CANDIDATE_DIMS) 2^b``: a candidate's arrival time and bookkeeping cost about as much as 16
@@ -428,7 +424,7 @@ class GaussianChannel:
         least search work wins (the first on a tie), all in integers on the gridded KL."""
         dim = kl_grid.size
         target = self.chunk_bits * _ONE_BIT
-        is_heavy = kl_grid > max(self.chunk_bits, HEAVY_BITS) * _ONE_BIT
+        is_heavy = kl_grid > target
         heavy, rest = np.flatnonzero(is_heavy), np.flatnonzero(~is_heavy)
         self._check_search(int(kl_grid.max(initial=0)))
         orders = [self._shuffled(rest, dim, seed, stream, t) for t in range(1 << self.partition_trial_bits)]
