@@ -14,26 +14,25 @@ E[log2 K] / log2 N per chunk for PFR; Theis & Yosri 2022). The result is therefo
 ``GaussianChannelStats.shortfall_bits`` estimates the bias (how far the realized information falls
 short of the KL), and ``benchmarks/gaussian_channel.py`` measures it.
 
-Partition, with per-chunk budgets: a chunk's candidate count is
-sized to that chunk, ``N_c = 2^(b_c + headroom_bits)`` with ``b_c`` its own KL rounded up, so a
-chunk need not stay below one budget shared by the call. That lets chunks be *filled*: the
-dimensions are split into ``ceil(KL / chunk_bits)`` chunks of equal size by a seeded shuffle that
-the decoder reproduces, so the mean chunk carries about ``chunk_bits`` bits (a call-wide budget
-that every chunk had to fit kept the mean chunk near a quarter of it, and each chunk pays an index
-overhead of about ``log2(chunk KL) / 2 + 2`` bits). The encoder tries ``2^partition_trial_bits``
-shuffles and keeps the one with the least search work ``sum_c d_c 2^b_c``. A dimension carrying
-more than ``chunk_bits`` on its own is a *heavy* one: it becomes a chunk by itself, named in the
-side information (``ceil(log2 D)`` bits each), so that it costs its own search only (``2^(b +
-headroom)`` candidates of one coordinate) instead of growing the search of every chunk, or of the
-chunk that holds it, to its KL. (Where many coordinates are heavy, as at a mean of a bit per
-coordinate with 4-bit chunks, the positions cost more than the chunks' indices; a DiffC step has
-few.) If a chunk still needs more than
+Partition, with per-chunk budgets: a chunk's candidate count is sized to that chunk,
+``N_c = 2^(b_c + headroom_bits)``, so no chunk must stay below one budget shared by the call. That
+lets chunks be *filled*: the dimensions are split into ``ceil(KL / chunk_bits)`` chunks of equal
+size by a seeded shuffle that the decoder reproduces, so the mean chunk carries about
+``chunk_bits`` bits (a call-wide budget that every chunk had to fit kept the mean chunk near a
+quarter of it, and each chunk pays an index overhead of about ``log2(chunk KL) / 2 + 1.5`` bits).
+The encoder tries ``2^partition_trial_bits`` shuffles and keeps the one with the least search work
+``sum_c (d_c + CANDIDATE_DIMS) 2^b_c``. A dimension carrying more than ``chunk_bits`` on its own is
+a *heavy* one: it becomes a chunk by itself, named in the side information (``ceil(log2 D)`` bits
+each), so that it costs its own search only (``2^(b + headroom)`` candidates of one coordinate)
+instead of growing the search of every chunk, or of the chunk that holds it, to its KL. (Where many
+coordinates are heavy, as at a mean of a bit per coordinate with 4-bit chunks, the positions cost
+more than the chunks' indices; a DiffC step has few.) If a shuffled chunk needs more than
 ``max_search_bits`` with its headroom, the chunk count grows by 5% until none does, and likewise
-until the call's search work is within ``WORK_FACTOR`` of the filled-chunk ideal; a heavy dimension
+until the call's search work is within ``WORK_FACTOR`` of filled chunks; a heavy dimension
 searches at most ``2^max_search_bits`` candidates (less headroom for it), and one heavier than
-``max_search_bits`` bits is a clear error. These
-decisions are integer arithmetic on the per-coordinate KL rounded to 2^-KL_GRID_BITS bit, with the
-first trial winning a tie, so that every CPU takes the same ones (``docs/determinism.md``).
+``max_search_bits`` bits is a clear error. These decisions are integer arithmetic on the
+per-coordinate KL rounded to 2^-KL_GRID_BITS bit, with the first trial winning a tie, so that every
+CPU takes the same ones (``docs/determinism.md``).
 
 Message: the side information, then the index code's bits, in one bit stream padded once to a byte.
 The side information (:class:`SideInfo`, read by :meth:`GaussianChannel.side_info`) is
@@ -44,7 +43,8 @@ The side information (:class:`SideInfo`, read by :meth:`GaussianChannel.side_inf
 * the heavy dimensions: Elias gamma of their count + 1 (1 bit when none), then their positions;
 * the chunk count, heavy ones included, Elias delta (1 bit for one chunk, 14 for 200);
 * the partition trial, ``partition_trial_bits`` bits, only when more than one chunk is shuffled;
-* for the Zipf codes, the mean chunk KL in ``MEAN_KL_BITS`` bits, as a fraction of the budget.
+* for the range-coded index codes, the mean chunk KL in ``MEAN_KL_BITS`` bits, as a level of the
+  budget.
 
 Index codes (``index_code``): ``"fixed"`` writes ``budget + headroom_bits`` bits per chunk;
 ``"zipf"`` and ``"zipf_truncated"`` range-code each index with Li & El Gamal's Zipf law
@@ -55,8 +55,8 @@ which measured 0.6% fewer bits than the truncated Zipf law on the DiffC Gaussian
 range-coded message loses the trailing bytes of the range coder's last word that its decoder does
 not need. The law is the one for the transmitted mean chunk KL, ``(q + 1) budget / 2^MEAN_KL_BITS``
 bits (the nearest of four levels): the decoder does not know each chunk's KL, and with filled
-chunks the mean is close to every chunk's. The decoder needs no chunk's own candidate count: candidate ``k``
-of a chunk is the same vector whatever ``N_c`` (:func:`kernels.search.regenerate`).
+chunks the mean is close to every chunk's. The decoder needs no chunk's own candidate count:
+candidate ``k`` of a chunk is the same vector whatever ``N_c`` (:func:`kernels.search.regenerate`).
 
 Presets (:data:`PRESETS`): ``"default"`` is the setting that measured the fewest real bits at equal
 distortion within the encode-time budget on the DiffC benchmarks (``benchmarks/diffc_gaussian.py``,
@@ -95,7 +95,7 @@ __all__ = ["INDEX_CODES", "MEAN_KL_BITS", "PRESETS", "GaussianChannel", "Gaussia
 
 INDEX_CODES = ("fixed", "zipf", "zipf_truncated", "pfr_lognormal")
 MEAN_KL_BITS = 2
-"""The Zipf codes' mean chunk KL is sent as one of 2^MEAN_KL_BITS levels of the budget."""
+"""The range-coded index codes' mean chunk KL is sent as one of 2^MEAN_KL_BITS levels of the budget."""
 _RANGE_CODED_SLACK = 4
 """Trailing bytes a range-coded message may lose (the coder's last 32-bit word)."""
 KL_GRID_BITS = 20
