@@ -42,8 +42,8 @@ skewed (most draws fall below it). ``realism_kl_source`` is the same figure meas
 source images themselves; at high SNR a reconstruction's low bands are nearly its source's, so
 ``realism_kl - realism_kl_source`` is the less noisy comparison.
 
-Timing: ``encode_s_1thread`` (per image, Numba at 1 thread); for settings marked ``two_threads``
-the first image is encoded again with ``numba.set_num_threads(2)`` (``encode_s_2threads``, beside
+Timing: ``encode_s_1thread`` (per image, Numba at 1 thread); for every setting the first image is
+encoded again with ``numba.set_num_threads(2)`` (``encode_s_2threads``, beside
 the same image's ``encode_s_1thread_image0``; ``numba_threads_2`` is what ``numba.get_num_threads``
 reported; the file must be identical). Seconds are wall-clock on a machine that may be shared.
 
@@ -92,15 +92,13 @@ DECODERS: tuple[tuple[str, Callable[[np.ndarray, float], float]], ...] = (
 @dataclass(frozen=True)
 class Setting:
     """A row of the setting axis: ``GaussianChannel(**channel)``, the encoder's ``variance``, how
-    many images (the run's ``--images`` overrides), whether ``--quick`` runs it, and whether its
-    encode is also timed on 2 Numba threads."""
+    many images (the run's ``--images`` overrides), and whether ``--quick`` runs it."""
 
     name: str
     channel: dict[str, object] = field(default_factory=dict)
     variance: str = "posterior"
     images: int = 6
     quick: bool = False
-    two_threads: bool = False
 
 
 def _chunks(chunk_bits: int, headroom_bits: int) -> dict[str, object]:
@@ -108,9 +106,9 @@ def _chunks(chunk_bits: int, headroom_bits: int) -> dict[str, object]:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("defaults", quick=True, two_threads=True),  # GaussianChannel(): PRESETS["default"]
-    Setting("exact", PRESETS["exact"], two_threads=True),
-    Setting("c8h2", _chunks(8, 2), quick=True, two_threads=True),
+    Setting("defaults", quick=True),  # GaussianChannel(): PRESETS["default"]
+    Setting("exact", PRESETS["exact"]),
+    Setting("c8h2", _chunks(8, 2), quick=True),
     Setting("c8h4", _chunks(8, 4)),
     Setting("c7h3", _chunks(7, 3)),
     Setting("c6h4", _chunks(6, 4)),
@@ -203,7 +201,7 @@ def _measure_image(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSche
 def _two_thread_timing(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSchedule, setting: Setting,
                        seed: int, reference: Encoded) -> dict:
     """The first image encoded again with 2 Numba threads (None where Numba has fewer)."""
-    if not setting.two_threads or numba.config.NUMBA_NUM_THREADS < 2:
+    if numba.config.NUMBA_NUM_THREADS < 2:
         return {"encode_s_2threads": None, "numba_threads_2": None, "identical_2threads": None}
     numba.set_num_threads(2)
     try:
