@@ -25,6 +25,7 @@ big-endian, and its decoder reads a stream cut inside the last word as padded wi
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -334,7 +335,7 @@ def _zipf_mass(lam: float, lo: int, hi: int) -> float:
 
 
 @dataclass(frozen=True)
-class _OctaveCode:
+class _OctaveCode(ABC):
     """Range code of an index law given by the masses of the octaves ``floor(log2(k + 1))`` and,
     inside an octave, the Zipf law ``(k + 1)^-λ``, ``λ = 1 + 1/α``, on ``k < n`` (or all k): the
     octave first, then the binary halvings that locate ``k`` in it. Subclasses give the octaves'
@@ -361,16 +362,21 @@ class _OctaveCode:
         """Number of codable indices."""
         return int(self.n) if self.n is not None else 1 << MAX_INDEX_BITS
 
+    @abstractmethod
     def _octave_masses(self) -> list[float]:
         """Unnormalised masses of the octaves ``e = 0 .. (n - 1).bit_length()`` (values ``m = k + 1``
         in ``[2^e, 2^(e+1))``)."""
-        raise NotImplementedError
+
+    @cached_property
+    def _masses(self) -> list[float]:
+        """:meth:`_octave_masses`, computed once per code (the model and every ideal length use them)."""
+        return self._octave_masses()
 
     @cached_property
     def _octave_model(self) -> constriction.stream.model.Categorical | None:
         """Categorical model of ``floor(log2(k + 1))``; None when there is a single octave.
         Built once per code: it depends on the code's parameters only."""
-        probs = self._octave_masses()
+        probs = self._masses
         if len(probs) == 1:
             return None
         return constriction.stream.model.Categorical(np.asarray(probs), perfect=False)
@@ -455,7 +461,7 @@ class _OctaveCode:
         of that law would spend)."""
         m = _check_index(index, self._limit) + 1
         e = m.bit_length() - 1
-        masses = self._octave_masses()
+        masses = self._masses
         lo, hi = self._octave(e)
         within = self.lam * math.log2(m) + math.log2(_zipf_mass(self.lam, lo, hi))
         return math.log2(math.fsum(masses) / masses[e]) + within
