@@ -439,7 +439,7 @@ class GaussianChannel:
                     for (_, o), bud in zip(layouts, budgets, strict=True)]
             t = work.index(min(work))
             bound = (rest.size + n * CANDIDATE_DIMS) * WORK_FACTOR << self.chunk_bits
-            fits = int(budgets[t].max(initial=0)) <= limit and work[t] <= bound
+            fits = int(budgets[t][heavy.size:].max(initial=0)) <= limit and work[t] <= bound
             if n >= rest.size or fits:
                 coords, offsets = layouts[t]
                 return _Partition(t if n > 1 else 0, heavy.size, coords, offsets, budgets[t])

@@ -318,6 +318,8 @@ def test_a_dimension_beyond_the_search_limit_with_headroom_gets_less_headroom() 
     ch = GaussianChannel(chunk_bits=4, headroom_bits=8, max_search_bits=20)
     message, st = ch.encode(mu_q, s, mu_p, s, seed=5)
     assert st.n_heavy == 1 and st.chunk_budgets[0] == 18 and st.indices[0] < 2**20
+    # the heavy chunk's budget does not shrink the others: they are filled as usual
+    assert st.n_chunks - 1 == math.ceil(st.chunk_kl_bits[1:].sum() / 4)
     assert st.candidate_dims == 2**20 + sum(int(d) << int(b + 8) for d, b in zip(
         [c.size for c in ch.chunk_coordinates(message, 50, seed=5)][1:], st.chunk_budgets[1:], strict=True))
     z = ch.decode(message, mu_p, s, seed=5)
