@@ -26,7 +26,7 @@ within rounding, which the tests would expose):
 * :func:`search_cpu`: parallel Numba, one task per (chunk, segment of candidates), never
   materialising candidates; arrival times carried across segments by a first cheap pass;
 * :func:`search_gpu`: numba-cuda, one thread per (chunk, candidate) in windows of candidates with the
-  cumulative arrival time carried between windows, in :mod:`kernels._cuda_search`.
+  cumulative arrival time carried between windows, in :mod:`kernels.search_cuda`.
 """
 
 from __future__ import annotations
@@ -236,10 +236,10 @@ def search_cpu(p: SearchProblem) -> SearchResult:
 
 
 def search_gpu(p: SearchProblem, window: int | None = None) -> SearchResult:
-    """numba-cuda search (real GPU or the CUDA simulator); see :mod:`kernels._cuda_search`."""
-    from kernels import _cuda_search
+    """numba-cuda search (real GPU or the CUDA simulator); see :mod:`kernels.search_cuda`."""
+    from kernels import search_cuda
 
-    return _cuda_search.search(p, window)
+    return search_cuda.search(p, window)
 
 
 def search(p: SearchProblem, backend: str = "cpu") -> SearchResult:
