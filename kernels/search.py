@@ -31,13 +31,11 @@ within rounding, which the tests would expose):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numba import njit, prange
 
 from kernels import cpu, generators, reference
-from kernels.errors import InvalidTypeError
+from kernels.search_problem import MRC, ORC, PFR, RULES, SearchProblem, SearchResult
 
 __all__ = [
     "MRC",
@@ -52,59 +50,8 @@ __all__ = [
     "search_reference",
 ]
 
-PFR = 0
-ORC = 1
-MRC = 2
-RULES = {"pfr": PFR, "orc": ORC, "mrc": MRC}
 SEGMENT = 2048
 """Candidates per CPU task; small enough to load both cores for a single chunk."""
-
-
-@dataclass(frozen=True)
-class SearchProblem:
-    """One call's search: chunk-contiguous coefficients and one candidate/arrival key per chunk."""
-
-    lin: np.ndarray  # (D,) float64, chunk c occupies lin[offsets[c]:offsets[c + 1]]
-    quad: np.ndarray | None  # (D,) float64 or None for the equal-variance case
-    offsets: np.ndarray  # (C + 1,) int64, non-decreasing, offsets[0] == 0, offsets[-1] == D
-    cand_keys: np.ndarray  # (C, 2) uint32
-    arr_keys: np.ndarray  # (C, 2) uint32
-    n_candidates: int
-    rule: int
-
-    def __post_init__(self) -> None:
-        # Kernels need contiguous arrays of exact dtypes; normalise once here.
-        for name, dtype in (("lin", np.float64), ("quad", np.float64), ("offsets", np.int64),
-                            ("cand_keys", np.uint32), ("arr_keys", np.uint32)):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, np.ascontiguousarray(value, dtype=dtype))
-        c = self.cand_keys.shape[0]
-        if self.offsets.shape != (c + 1,) or self.arr_keys.shape != (c, 2):
-            raise ValueError("offsets, cand_keys and arr_keys disagree on the number of chunks")
-        if self.offsets[0] != 0 or self.offsets[-1] != self.lin.size or np.any(np.diff(self.offsets) < 1):
-            raise ValueError("offsets must start at 0, end at the dimension, and leave no chunk empty")
-        if self.quad is not None and self.quad.shape != self.lin.shape:
-            raise ValueError("quad must have the shape of lin")
-        n = self.n_candidates
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-            raise InvalidTypeError(f"n_candidates must be an integer, got {self.n_candidates!r}")
-        if not 1 <= self.n_candidates < 2**62:
-            raise ValueError(f"n_candidates must be in [1, 2**62), got {self.n_candidates}")
-        if self.rule not in RULES.values():
-            raise ValueError(f"rule must be one of {RULES}, got {self.rule}")
-        quad_ok = self.quad is None or bool(np.all(np.isfinite(self.quad)))
-        if not np.all(np.isfinite(self.lin)) or not quad_ok:
-            raise ValueError("coefficients must be finite")
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """Per chunk: the selected index, its score ``log A_k - log w_k`` and ``log w_k``."""
-
-    index: np.ndarray  # (C,) int64
-    score: np.ndarray  # (C,) float64
-    log_weight: np.ndarray  # (C,) float64
 
 
 def _arrival_weight(rule: int, k: np.ndarray | int, n: int) -> np.ndarray | float:

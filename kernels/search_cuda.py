@@ -16,7 +16,7 @@ from numba import cuda
 from kernels import gpu
 from kernels._cuda_kernels import _ops
 from kernels.generators import to_numpy
-from kernels.search import MRC, ORC, SearchProblem, SearchResult
+from kernels.search_problem import MRC, ORC, SearchProblem, SearchResult
 
 _block_uniforms = _ops.block_uniforms
 _ndtri = _ops.ndtri
