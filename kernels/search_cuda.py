@@ -53,7 +53,7 @@ def _scores(cand_keys, lin, quad, has_quad, offsets, k0, arrivals, score, log_w)
     score[c, j] = np.log(arrivals[c, j]) - acc
 
 
-def search(p: SearchProblem, window: int | None = None) -> SearchResult:
+def search_gpu(p: SearchProblem, window: int | None = None) -> SearchResult:
     xp = gpu.array_module()
     n_chunks = p.cand_keys.shape[0]
     window = min(window or DEFAULT_WINDOW, p.n_candidates)
