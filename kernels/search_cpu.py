@@ -5,8 +5,9 @@ The problem and its rules (PFR, Li & El Gamal 2018; ORC, Theis & Yosri 2022; MRC
 candidates) regenerates each candidate's normals from its Philox4x32-10 counters (Salmon et al.
 2011; the frozen mapping of ``docs/randomness.md``) with the kernels of :mod:`kernels.cpu`, scores
 it and keeps the segment's first minimum. For PFR and ORC a first, cheap pass sums each segment's
-arrival increments, so that every task starts from its carried arrival time. The segments' minima are then
-reduced, the lowest index winning a tie, so the result does not depend on the thread count.
+arrival increments, so that every task starts from its carried arrival time. The segments' minima
+are then reduced, the lowest index winning a tie, so the result does not depend on the thread
+count.
 
 Indices equal those of :func:`kernels.search_reference.search_reference` exactly; scores and
 log-weights agree to rounding (the dot product is summed in another order than numpy's).
