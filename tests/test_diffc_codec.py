@@ -78,7 +78,8 @@ def test_wrong_model_or_schedule_is_a_container_error(encoded) -> None:  # noqa:
     with pytest.raises(ContainerError, match="wrong schedule"):
         decode(encoded.data, ORACLE, uniform_log_snr(VP, 6, -4.0, 1.5))
     with pytest.raises(ValueError, match="channel parameters"):
-        decode(encoded.data, ORACLE, SCHEDULE, channel=GaussianChannel(ChannelSpec(chunk_bits=11, headroom_bits=2)))
+        decode(encoded.data, ORACLE, SCHEDULE,
+               channel=GaussianChannel(ChannelSpec(chunk_bits=11, headroom_bits=2)))
 
 
 def test_stop_rules(encoded) -> None:  # noqa: ANN001

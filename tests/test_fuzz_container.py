@@ -82,6 +82,8 @@ def _header_edits(header: object, rng: random.Random) -> object:
         ("headroom_bits", [0, 1, 7, 16]),
         ("partition_trial_bits", [0, 2, 8]),
     ])
+    if field in ChannelSpec.__dataclass_fields__:
+        return replace(header, channel=replace(header.channel, **{field: rng.choice(values)}))
     return replace(header, **{field: rng.choice(values)})
 
 
