@@ -50,7 +50,8 @@ from rcc.core import Message
 from rcc.gaussian.partition import ONE_BIT
 from rcc.gaussian.spec import ChannelSpec
 
-__all__ = ["MEAN_KL_BITS", "SideInfo", "kl_quanta", "message_bytes", "pack", "read", "side_info", "unpack"]
+__all__ = ["MEAN_KL_BITS", "SideInfo", "index_code", "kl_quanta", "message_bytes", "pack", "read",
+           "side_info", "unpack"]
 
 MEAN_KL_BITS = 2
 """The range-coded index codes' mean chunk KL is sent as one of 2^MEAN_KL_BITS levels of the budget."""
@@ -103,8 +104,10 @@ def _index_code(index_code: str, budget: int, headroom: int, mean_kl: float | No
     return ZipfCode.for_kl(mean_kl, n_candidates if index_code == "zipf_truncated" else None)
 
 
-def _code(spec: ChannelSpec, side: SideInfo) -> IndexCode:
-    return _index_code(spec.index_code, side.budget_bits, spec.headroom_bits, side.mean_kl_bits)
+def index_code(spec: ChannelSpec, budget_bits: int, mean_kl_bits: float | None) -> IndexCode:
+    """The code of a call's indices: ``budget_bits`` is the index code's budget, ``mean_kl_bits`` the
+    mean chunk KL its law assumes (None for the fixed-length code)."""
+    return _index_code(spec.index_code, budget_bits, spec.headroom_bits, mean_kl_bits)
 
 
 def kl_quanta(spec: ChannelSpec, kl_grid: np.ndarray, n_chunks: int, budget: int) -> int | None:
@@ -162,7 +165,7 @@ def pack(side: SideInfo, indices: list[int], spec: ChannelSpec, dim: int, max_se
     trailing bytes its decoder does not need."""
     writer = BitWriter()
     _write_side(writer, spec, side, dim)
-    code = _code(spec, side)
+    code = index_code(spec, side.budget_bits, side.mean_kl_bits)
     payload = code.encode(indices)
     if isinstance(code, FixedLengthCode):  # its bytes end in padding: keep the indices' bits only
         bits = len(indices) * code.width
@@ -178,7 +181,7 @@ def unpack(data: bytes, spec: ChannelSpec, dim: int, max_search_bits: int) -> tu
     """The one parser of a message: its side information and the chunk indices."""
     reader = BitReader(data)
     side = _read_side(reader, spec, dim, max_search_bits)
-    code = _code(spec, side)
+    code = index_code(spec, side.budget_bits, side.mean_kl_bits)
     if isinstance(code, FixedLengthCode) and 8 * len(data) - side.n_chunks * code.width not in range(
             side.side_bits, side.side_bits + 8):
         raise ValueError("corrupt message: its length does not match its chunk count "
