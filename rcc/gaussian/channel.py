@@ -27,7 +27,8 @@ import numpy as np
 
 import kernels
 from kernels.errors import InvalidTypeError
-from kernels.search import RULES, SearchProblem, regenerate, search
+from kernels.search import RULES as SEARCH_RULES
+from kernels.search import SearchProblem, regenerate, search
 from rcc.bounds import LN2, gaussian_kl_bits_per_coordinate, gaussian_params
 from rcc.core import Message, finite_array
 from rcc.gaussian import message as fmt
@@ -180,7 +181,8 @@ class GaussianChannel:
         index, log_weight = _search_by_size(
             {"lin": ratio * delta, "quad": None if equal_var else 0.5 * (1.0 - ratio**2),
              "cand_keys": _chunk_keys(seed, Domain.CANDIDATES, stream, n_chunks),
-             "arr_keys": _chunk_keys(seed, Domain.ARRIVALS, stream, n_chunks), "rule": RULES[spec.rule]},
+             "arr_keys": _chunk_keys(seed, Domain.ARRIVALS, stream, n_chunks),
+             "rule": SEARCH_RULES[spec.rule]},
             offsets, search_bits, self.backend)
         const = np.add.reduceat(np.log(ratio) - 0.5 * delta**2, offsets[:-1])
         budget = max(spec.chunk_bits, int(part.budgets.max()))
