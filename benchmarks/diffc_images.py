@@ -13,7 +13,7 @@ headline ratio is ``bpp / ideal_bpp``: what the real channel and container cost 
 simulation. Baseline = the classical codecs measured in the same run.
 
 ``--channels`` repeats all of it for several channel settings (a preset name of
-:data:`rcc.gaussian_channel.PRESETS` or ``CHUNK/HEADROOM``), each row naming its ``channel``. A
+:data:`rcc.gaussian.PRESETS` or ``CHUNK/HEADROOM``), each row naming its ``channel``. A
 biased channel reaches a stop with a worse state than the sum of its KLs pays for, so ``bpp /
 ideal_bpp`` flatters it; the summary rows therefore also give ``bpp_at_equal_psnr``: the real bpp
 over the bpp that the ``exact`` preset's *ideal* curve (its ideal bpp against its DiffC-F PSNR,
@@ -27,6 +27,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def _instrument(model: object) -> object:
     """Time model evaluations, the candidate search and the channel (this process only)."""
     import dataclasses
 
-    import rcc.gaussian_channel as gc
+    import rcc.gaussian.channel as gc
 
     gc.search = _timed("search", gc.search)
     gc.GaussianChannel.encode = _timed("channel", gc.GaussianChannel.encode)
@@ -106,13 +107,13 @@ def _measure_image(codec: object, name: str, image: np.ndarray, stops: list[int]
 
 
 def _channel(spec: str) -> object:
-    """A preset name or ``CHUNK/HEADROOM`` (the preset's other settings)."""
-    from rcc.gaussian_channel import preset_channel
+    """A preset name or ``CHUNK/HEADROOM`` (the default preset's other settings)."""
+    from rcc.gaussian import GaussianChannel, preset
 
     if "/" in spec:
         chunk, headroom = (int(v) for v in spec.split("/"))
-        return preset_channel(chunk_bits=chunk, headroom_bits=headroom)
-    return preset_channel(spec)
+        return GaussianChannel(preset(chunk_bits=chunk, headroom_bits=headroom))
+    return GaussianChannel(preset(spec))
 
 
 def _stop_means(rows: list[dict], key: str) -> dict[int, float]:
@@ -228,8 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{r['channel']:>8} stop {r['stop']:2d}: {r['bpp']:.3f} bpp ({r['bpp_over_ideal']:.2f}x its "
               f"ideal, {equal} the exact ideal at equal PSNR), F {r['ode_psnr-rgb']:.2f} dB, LPIPS F "
               f"{r['ode_lpips']:.3f} A {r['sde_lpips']:.3f}, encode {r['encode_s']:.1f} s")
-    settings = {spec: {"rule": ch.rule, "chunk_bits": ch.chunk_bits, "headroom_bits": ch.headroom_bits,
-                       "index_code": ch.index_code} for spec, ch in channels.items()}
+    settings = {spec: asdict(ch.spec) for spec, ch in channels.items()}
     meta = machine_meta() | {"quick": args.quick, "size": size, "stops": stops, "solver_steps": solver_steps,
                              "seed": seed, "model": str(args.model or default_model_dir()),
                              "fingerprint": model.fingerprint().hex()[:16], "channels": settings,

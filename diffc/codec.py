@@ -50,7 +50,7 @@ from diffc.encoder import StepStats, encode
 from diffc.models.unet import PixelModel
 from diffc.schedules import DiscreteVP, EncodingSchedule
 from diffc.tools.images import as_image
-from rcc.gaussian_channel import GaussianChannel
+from rcc.gaussian import GaussianChannel
 
 __all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "DecompressOutput", "DiffCCodec", "find_schedule",
            "image_schedule"]

@@ -11,8 +11,9 @@ Layout (DESIGN section 5). "varint" is unsigned LEB128, minimal (no redundant hi
                            bit 2 variance (0 posterior, 1 exact); bit 1 clip; bit 0 coder word present
     coder        3 bytes   only with flag bit 0: rule (2 bits; 0 pfr, 1 orc, 2 mrc), index code
                            (2 bits; 0 fixed, 1 zipf, 2 zipf_truncated, 3 pfr_lognormal), chunk_bits - 1 (5),
-                           headroom_bits (5), partition_trial_bits (4), 6 zero bits. Without it the
-                           coder is DEFAULT_CODER (pfr, pfr_lognormal, 8, 3, 3)
+                           headroom_bits (5), partition_trial_bits (4), 6 zero bits
+                           (:meth:`rcc.gaussian.ChannelSpec.to_word`). Without it the coder is
+                           DEFAULT_CODER (pfr, pfr_lognormal, 8, 3, 3)
     value range  kind 2: zigzag varints low, high; kind 3: f64 low, high; nothing for kinds 0-1
     dims         ndim varints, each dimension - 1
     seed         varint    shared-randomness seed, < 2^64
@@ -46,7 +47,7 @@ bytes, or more records than the stop step are errors. Every malformed input rais
 :class:`ContainerError` and nothing else, and nothing is allocated from a count the file claims
 before it is checked against the bytes that remain. v1 and v2 files are recognised and refused
 with a message (their channel messages are in formats this version no longer decodes: v3 sizes
-each chunk's search to the chunk and names heavy dimensions, :mod:`rcc.gaussian_channel`). The
+each chunk's search to the chunk and names heavy dimensions, :mod:`rcc.gaussian`). The
 header is v2's with the version byte and the default coder changed.
 """
 
@@ -56,10 +57,10 @@ import hashlib
 import math
 import numbers
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from diffc import reverse
-from rcc import gaussian_channel
+from rcc.gaussian.spec import ChannelSpec
 
 __all__ = [
     "DEFAULT_CODER",
@@ -86,14 +87,12 @@ MAGIC = b"\xdf"
 FORMAT_VERSION = 3
 V1_MAGIC = b"DFC\x89"
 FINGERPRINT_BYTES = 8
-RULES = ("pfr", "orc", "mrc")
-# The codes of the rule, index code and variance are positions in these tuples (frozen by the
-# golden files: append only).
-INDEX_CODES = gaussian_channel.INDEX_CODES
+# The code of the variance is its position in this tuple (frozen by the golden files: append only).
 VARIANCE_CODES = reverse.VARIANCES
-DEFAULT_CODER = ("pfr", "pfr_lognormal", 8, 3, 3)
-"""(rule, index code, chunk_bits, headroom_bits, partition_trial_bits) of a header without a coder
-word. Part of the format: the channel's defaults may change, this may not."""
+DEFAULT_CODER = ChannelSpec("pfr", "pfr_lognormal", 8, 3, 3)
+"""The channel of a header without a coder word. Part of the format: the channel's defaults may
+change, this may not."""
+_CHANNEL_FIELDS = frozenset(f.name for f in fields(ChannelSpec))
 RANGE_PRESETS = ((-1.0, 1.0), (0.0, 1.0))
 _RANGE_INTEGERS, _RANGE_FLOATS = 2, 3
 MAX_NDIM = 8
@@ -102,6 +101,7 @@ MAX_VALUES = 2**31
 MAX_STEPS = 4096
 MAX_SEED = 2**64 - 1
 MAX_RECORD_VARINT = 4
+CODER_BYTES = 3
 CHECK_BYTES = 2
 _EXACT_INTEGERS = 2**53
 
@@ -134,11 +134,7 @@ class Header:
     shape: tuple[int, ...]
     value_range: tuple[float, float]
     seed: int
-    rule: str
-    index_code: str
-    chunk_bits: int
-    headroom_bits: int
-    partition_trial_bits: int
+    channel: ChannelSpec
     variance: str
     clip: bool
     stop_step: int
@@ -160,25 +156,19 @@ class Header:
             raise ContainerError(f"value range must be finite with low < high, got {self.value_range}")
         object.__setattr__(self, "value_range", (float(low) + 0.0, float(high) + 0.0))  # no -0.0
         checked_int(self.seed, "seed", 0, MAX_SEED, ContainerError)
-        if not (self.rule in RULES and self.variance in VARIANCE_CODES and self.index_code in INDEX_CODES):
-            raise ContainerError(f"unknown rule {self.rule!r}, index code {self.index_code!r} or "
-                                 f"variance {self.variance!r}")
-        checked_int(self.chunk_bits, "chunk_bits", 1, 30, ContainerError)
-        checked_int(self.headroom_bits, "headroom_bits", 0, 16, ContainerError)
-        checked_int(self.partition_trial_bits, "partition_trial_bits", 0, 8, ContainerError)
+        if not isinstance(self.channel, ChannelSpec):
+            raise ContainerError(f"channel must be a ChannelSpec, got {self.channel!r}")
+        if self.variance not in VARIANCE_CODES:
+            raise ContainerError(f"unknown variance {self.variance!r}")
         checked_int(self.stop_step, "stop step", 1, MAX_STEPS, ContainerError)
         if not isinstance(self.clip, bool):
             raise ContainerError(f"clip must be a bool, got {self.clip!r}")
 
-    @property
-    def channel_params(self) -> dict[str, object]:
-        """Keyword arguments of :class:`rcc.gaussian_channel.GaussianChannel` that decode this file."""
-        return {"rule": self.rule, "index_code": self.index_code, "chunk_bits": self.chunk_bits,
-                "headroom_bits": self.headroom_bits, "partition_trial_bits": self.partition_trial_bits}
-
-    @property
-    def coder(self) -> tuple[str, str, int, int, int]:
-        return (self.rule, self.index_code, self.chunk_bits, self.headroom_bits, self.partition_trial_bits)
+    def __getattr__(self, name: str) -> object:
+        """The channel's settings read as the header's own: ``h.chunk_bits`` is ``h.channel.chunk_bits``."""
+        if name in _CHANNEL_FIELDS:
+            return getattr(self.channel, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -236,22 +226,16 @@ def _range_kind(value_range: tuple[float, float]) -> int:
     return _RANGE_FLOATS
 
 
-def _coder_word(h: Header) -> bytes:
-    word = (RULES.index(h.rule) << 22 | INDEX_CODES.index(h.index_code) << 20 | (h.chunk_bits - 1) << 15
-            | h.headroom_bits << 10 | h.partition_trial_bits << 6)
-    return word.to_bytes(3, "big")
-
-
 def encode_header(h: Header) -> bytes:
     """The header's bytes (see the module docstring); the records' checks are keyed with them."""
     kind = _range_kind(h.value_range)
-    explicit_coder = h.coder != DEFAULT_CODER
+    explicit_coder = h.channel != DEFAULT_CODER
     flags = ((len(h.shape) - 1) << 5 | kind << 3 | VARIANCE_CODES.index(h.variance) << 2 | int(h.clip) << 1
              | int(explicit_coder))
     out = bytearray(MAGIC)
     out += bytes([FORMAT_VERSION]) + h.model_fingerprint + h.schedule_digest + bytes([flags])
     if explicit_coder:
-        out += _coder_word(h)
+        out += h.channel.to_word().to_bytes(CODER_BYTES, "big")
     if kind == _RANGE_INTEGERS:
         out += b"".join(_varint(_zigzag(int(v))) for v in h.value_range)
     elif kind == _RANGE_FLOATS:
@@ -338,15 +322,13 @@ def _check_magic(r: _Reader) -> None:
         raise ContainerError(f"unsupported format version {version} (this reader knows {FORMAT_VERSION})")
 
 
-def _read_coder(r: _Reader, explicit: bool) -> tuple[str, str, int, int, int]:
+def _read_coder(r: _Reader, explicit: bool) -> ChannelSpec:
     if not explicit:
         return DEFAULT_CODER
-    word = int.from_bytes(r.take(3, "the coder word"), "big")
-    rule, code = word >> 22, word >> 20 & 3
-    chunk, headroom, trials = (word >> 15 & 31) + 1, word >> 10 & 31, word >> 6 & 15
-    if rule >= len(RULES) or code >= len(INDEX_CODES) or chunk > 30 or headroom > 16 or trials > 8:
-        raise ContainerError("corrupted header: unknown coder code")
-    return RULES[rule], INDEX_CODES[code], chunk, headroom, trials
+    try:
+        return ChannelSpec.from_word(int.from_bytes(r.take(CODER_BYTES, "the coder word"), "big"))
+    except ValueError as err:
+        raise ContainerError(f"corrupted header: unknown coder code ({err})") from None
 
 
 def _unzigzag(z: int) -> int:
@@ -374,7 +356,7 @@ def _read_header(r: _Reader) -> Header:
     stop = r.varint("the stop step", 2) + 1
     variance = VARIANCE_CODES[flags >> 2 & 1]
     try:
-        header = Header(fingerprint, digest, shape, value_range, seed, *coder, variance=variance,
+        header = Header(fingerprint, digest, shape, value_range, seed, coder, variance=variance,
                         clip=bool(flags >> 1 & 1), stop_step=stop)
     except ContainerError as err:
         raise ContainerError(f"corrupted header: {err}") from None

@@ -81,11 +81,11 @@ class Decoded:
 
 
 def _default_channel(container: Container) -> Channel:
-    from rcc.gaussian_channel import GaussianChannel
+    from rcc.gaussian import GaussianChannel
 
     try:
-        return GaussianChannel(**container.header.channel_params)
-    except ValueError as err:  # coder fields in range one by one, not together
+        return GaussianChannel(container.header.channel)
+    except ValueError as err:  # the settings in range one by one, not together
         raise ContainerError(f"the file's coder is not a channel this version builds: {err}") from err
 
 
@@ -126,8 +126,8 @@ def decode_states(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *
     if container.n_steps > len(schedule):
         raise ContainerError(f"the file holds {container.n_steps} steps, the schedule only {len(schedule)}")
     channel = _default_channel(container) if channel is None else channel
-    if {k: getattr(channel, k) for k in h.channel_params} != h.channel_params:
-        raise ValueError(f"channel parameters differ from the file's {h.channel_params}")
+    if channel.spec != h.channel:
+        raise ValueError(f"channel parameters differ from the file's {h.channel}")
     model = ReverseModel(denoiser, h.variance, h.value_range if h.clip else None)
     z = None
     for k, message in enumerate(container.messages):

@@ -66,9 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     config = SweepConfig(stops=stops, methods=("ode", "sde", "mmse"), seed=args.seed,
                          solver_steps=args.solver_steps)
     codec = DiffCCodec(model, progress=False)
-    ch = codec.channel
-    print(f"{len(images)} held-out photos, {args.size}x{args.size} centre crops; channel {ch.rule}, "
-          f"{ch.chunk_bits}-bit chunks, {ch.headroom_bits} bits of headroom; stops {stops}")
+    print(f"{len(images)} held-out photos, {args.size}x{args.size} centre crops; channel "
+          f"{codec.channel.spec.describe()}; stops {stops}")
     started = time.perf_counter()
     results = run_sweep(codec, images, config, args.out, progress=not args.quiet)
     print()

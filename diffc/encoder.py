@@ -43,18 +43,15 @@ from diffc.denoisers import Denoiser
 from diffc.ledger import ChannelStats, Ledger, StepBits, step_from_channel
 from diffc.reverse import Gaussian, ReverseModel
 from diffc.schedules import EncodingSchedule
+from rcc.gaussian.spec import ChannelSpec
 
 __all__ = ["Channel", "Encoded", "StepStats", "encode", "step_prior", "step_target"]
 
 
 class Channel(Protocol):
-    """The Gaussian channel simulator interface (:class:`rcc.gaussian_channel.GaussianChannel`)."""
+    """The Gaussian channel simulator interface (:class:`rcc.gaussian.GaussianChannel`)."""
 
-    rule: str
-    index_code: str
-    chunk_bits: int
-    headroom_bits: int
-    partition_trial_bits: int
+    spec: ChannelSpec
 
     def encode(self, mu_q: np.ndarray, s_q: np.ndarray, mu_p: np.ndarray, s_p: np.ndarray, *,
                seed: int, stream: tuple[int, ...]) -> tuple[object, ChannelStats]: ...
@@ -179,9 +176,8 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
         raise ValueError(f"clip must be a bool, got {clip!r}")
     last = _stop_after(len(schedule), stop_step, max_bits, target_psnr)
     header = Header(fingerprint_id(denoiser.fingerprint()), fingerprint_id(schedule.digest()), x.shape,
-                    _value_range(value_range), checked_int(seed, "seed", 0, MAX_SEED), channel.rule,
-                    channel.index_code, channel.chunk_bits, channel.headroom_bits,
-                    channel.partition_trial_bits, variance, clip, stop_step=last)
+                    _value_range(value_range), checked_int(seed, "seed", 0, MAX_SEED), channel.spec,
+                    variance, clip, stop_step=last)
     model = ReverseModel(denoiser, variance, header.value_range if clip else None)
     planned_header_bits = 8 * len(encode_header(header))
     x_c = model.to_coords(x)

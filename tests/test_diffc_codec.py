@@ -12,14 +12,14 @@ from diffc.decoders import _check_shape, decode, decode_state, reconstruct
 from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
 from diffc.encoder import encode
 from diffc.schedules import ContinuousVP, uniform_log_snr
-from rcc.gaussian_channel import GaussianChannel
+from rcc.gaussian import ChannelSpec, GaussianChannel
 
 VP = ContinuousVP("cosine", -15.0, 15.0)
 SHAPE = (8, 8)
 LAM = power_law_spectrum(SHAPE, exponent=2.0)
 ORACLE = GaussianOracle(VP, LAM, basis=DCT2Basis())
 SCHEDULE = uniform_log_snr(VP, 6, -4.0, 1.0)
-CHANNEL = GaussianChannel(chunk_bits=10, headroom_bits=2, backend="numpy")
+CHANNEL = GaussianChannel(ChannelSpec(chunk_bits=10, headroom_bits=2), backend="numpy")
 SEED = 77
 X = DCT2Basis().inverse(np.sqrt(LAM) * np.random.default_rng(0).standard_normal(SHAPE))
 
@@ -78,7 +78,8 @@ def test_wrong_model_or_schedule_is_a_container_error(encoded) -> None:  # noqa:
     with pytest.raises(ContainerError, match="wrong schedule"):
         decode(encoded.data, ORACLE, uniform_log_snr(VP, 6, -4.0, 1.5))
     with pytest.raises(ValueError, match="channel parameters"):
-        decode(encoded.data, ORACLE, SCHEDULE, channel=GaussianChannel(chunk_bits=11, headroom_bits=2))
+        decode(encoded.data, ORACLE, SCHEDULE,
+               channel=GaussianChannel(ChannelSpec(chunk_bits=11, headroom_bits=2)))
 
 
 def test_stop_rules(encoded) -> None:  # noqa: ANN001

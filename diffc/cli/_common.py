@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 from rcc.cli import positive_int
-from rcc.gaussian_channel import PRESETS, preset_channel
+from rcc.gaussian import PRESETS, RULES, GaussianChannel, preset
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "UsageError", "add_channel_args", "add_model_args",
-           "codec_from", "default_model_dir", "dispatch", "existing_path", "load_model_from", "positive_int",
-           "set_torch_threads"]
+           "channel_from", "codec_from", "default_model_dir", "dispatch", "existing_path", "load_model_from",
+           "positive_int", "set_torch_threads"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -81,7 +81,7 @@ def add_channel_args(p: argparse.ArgumentParser) -> None:
     """The Gaussian channel's settings (they are written into every file)."""
     p.add_argument("--steps", type=positive_int, default=None,
                    help="encoding steps of the schedule (default: the codec's, 16)")
-    p.add_argument("--coder", choices=("pfr", "orc", "mrc"), default="pfr", help="candidate selection rule")
+    p.add_argument("--coder", choices=RULES, default="pfr", help="candidate selection rule")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="channel preset: 'default' (fewest bits at equal distortion, measured) or 'exact' "
                         "(samples indistinguishable from the target, about 1.2x the bits, 4x the time)")
@@ -102,15 +102,20 @@ def load_model_from(args: argparse.Namespace) -> object:
     return load_model(path, device=args.device, dtype=args.dtype)
 
 
+def channel_from(args: argparse.Namespace) -> GaussianChannel:
+    """The channel the options of :func:`add_channel_args` describe (bad usage for settings it
+    refuses). Decompress has no channel options: the file's header names its channel."""
+    try:
+        return GaussianChannel(preset(getattr(args, "preset", "default"), rule=getattr(args, "coder", None),
+                                      chunk_bits=getattr(args, "chunk_bits", None),
+                                      headroom_bits=getattr(args, "headroom_bits", None)))
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
 def codec_from(args: argparse.Namespace) -> object:
     """The :class:`diffc.codec.DiffCCodec` the arguments describe."""
     from diffc.codec import DEFAULT_STEPS, DiffCCodec
 
-    try:  # decompress has no channel options: the file's header names its channel
-        channel = preset_channel(getattr(args, "preset", "default"), rule=getattr(args, "coder", None),
-                                 chunk_bits=getattr(args, "chunk_bits", None),
-                                 headroom_bits=getattr(args, "headroom_bits", None))
-    except ValueError as err:
-        raise UsageError(str(err)) from err
     steps = getattr(args, "steps", None) or DEFAULT_STEPS
-    return DiffCCodec(load_model_from(args), channel, steps=steps, progress=not args.quiet)
+    return DiffCCodec(load_model_from(args), channel_from(args), steps=steps, progress=not args.quiet)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,7 @@ def describe(container: Container, ledger: Ledger) -> dict[str, object]:
         "shape": list(h.shape),
         "value_range": list(h.value_range),
         "seed": h.seed,
-        "coder": h.channel_params,
+        "coder": asdict(h.channel),
         "variance": h.variance,
         "clip": h.clip,
         "stop_step": h.stop_step,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffc.cli._common import add_channel_args, add_model_args, existing_path, positive_int
+from diffc.cli._common import add_channel_args, add_model_args, channel_from, existing_path, positive_int
 from rcc.cli import add_executor_args
 
 
@@ -51,12 +51,10 @@ def _run(args: argparse.Namespace) -> int:
     from rcc.experiments.runner import executor_from
 
     spec = CodecSpec(model=None if args.model is None else str(args.model.resolve()), device=args.device,
-                     dtype=args.dtype, rule=args.coder, preset=args.preset, chunk_bits=args.chunk_bits,
-                     headroom_bits=args.headroom_bits, steps=args.steps or DEFAULT_STEPS)
+                     dtype=args.dtype, channel=channel_from(args).spec, steps=args.steps or DEFAULT_STEPS)
     try:
         config = SweepConfig(stops=args.stops, methods=args.methods, baselines=args.baselines,
                              seed=args.seed, solver_steps=args.solver_steps)
-        spec.channel()
         executor = executor_from(args.workers, args.ray, gpus=args.device.startswith("cuda"))
     except ValueError as err:
         raise UsageError(str(err)) from err

@@ -31,7 +31,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,7 @@ from diffc.container import truncate
 from diffc.tools import metrics as image_metrics
 from diffc.tools.images import as_image, read_image
 from rcc.experiments.runner import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
-from rcc.gaussian_channel import GaussianChannel, preset_channel
+from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel
 
 __all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "find_images", "image_job", "job_id", "load_images",
            "merge", "run_sweep", "sweep", "table"]
@@ -103,21 +103,14 @@ def find_images(paths: Sequence[str | Path]) -> dict[str, Path]:
 class CodecSpec:
     """How every worker builds the sweep's codec (picklable, so it travels to processes and Ray
     actors; each loads the model once). ``model``: a model folder, or None for the shipped default
-    (found on each worker, wherever the package is installed there)."""
+    (found on each worker, wherever the package is installed there); ``channel``: the channel's
+    settings."""
 
     model: str | None = None
     device: str = "cpu"
     dtype: str = "float32"
-    rule: str = "pfr"
-    preset: str = "default"
-    chunk_bits: int | None = None
-    headroom_bits: int | None = None
+    channel: ChannelSpec = PRESETS["default"]
     steps: int = DEFAULT_STEPS
-
-    def channel(self) -> GaussianChannel:
-        """The channel simulator (a ValueError for settings it refuses)."""
-        return preset_channel(self.preset, rule=self.rule, chunk_bits=self.chunk_bits,
-                              headroom_bits=self.headroom_bits)
 
     def build(self, device: str | None = None) -> DiffCCodec:
         """The codec, with its model on ``device`` (default: the spec's)."""
@@ -125,7 +118,7 @@ class CodecSpec:
         from diffc.models.unet import load_model
 
         model = load_model(self.model or default_model_dir(), device=device or self.device, dtype=self.dtype)
-        return DiffCCodec(model, self.channel(), steps=self.steps, progress=False)
+        return DiffCCodec(model, GaussianChannel(self.channel), steps=self.steps, progress=False)
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -156,8 +149,7 @@ def _stops(config: SweepConfig, n_steps: int) -> list[int]:
 def job_id(codec: DiffCCodec, image: np.ndarray, config: SweepConfig) -> str:
     h = hashlib.sha256(f"diffc-sweep-job/{JOB_FORMAT}\x00".encode())
     h.update(codec.model.fingerprint())
-    h.update(repr((codec.channel.rule, codec.channel.index_code, codec.channel.chunk_bits,
-                   codec.channel.headroom_bits, codec.channel.partition_trial_bits, codec.steps)).encode())
+    h.update(repr((*astuple(codec.channel.spec), codec.steps)).encode())
     h.update(json.dumps(asdict(config), sort_keys=True).encode())
     h.update(repr(image.shape).encode() + image.tobytes())
     return h.hexdigest()[:16]
@@ -330,9 +322,7 @@ def run_sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray], c
 def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
     from diffc.tools.baselines import available_codecs
 
-    ch = codec.channel
-    setting = (f"{ch.rule}, {ch.chunk_bits}-bit chunks, {ch.headroom_bits} bits of headroom, "
-               f"{ch.index_code} index code, {codec.steps} steps")
+    setting = f"{codec.channel.spec.describe()}, {codec.steps} steps"
     out = {"DiffC-F": f"DiffC-F: probability-flow ODE (DDIM, {config.solver_steps} steps); {setting}",
            "DiffC-A": f"DiffC-A: ancestral sampling ({config.solver_steps} steps); {setting}",
            "DiffC-MMSE": f"DiffC, the denoiser's posterior mean at the stop; {setting}"}

@@ -20,7 +20,7 @@ from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
 from diffc.encoder import encode
 from diffc.ledger import file_ledger
 from diffc.schedules import ContinuousVP, EncodingSchedule, uniform_log_snr
-from rcc.gaussian_channel import GaussianChannel
+from rcc.gaussian import GaussianChannel
 
 HERE = Path(__file__).parent
 SHAPE = (8, 8)
