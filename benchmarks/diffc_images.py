@@ -73,8 +73,8 @@ def _breakdown(total: float) -> dict[str, float]:
 def _measure_image(codec: object, name: str, image: np.ndarray, stops: list[int], solver_steps: int,
                    seed: int) -> list[dict]:
     from diffc.container import truncate
-    from diffc.tools.baselines import available_codecs, match_bpp
-    from diffc.tools.metrics import compute_metrics
+    from diffc.imaging.baselines import available_codecs, match_bpp
+    from diffc.imaging.metrics import compute_metrics
 
     TIMERS.clear()
     enc = codec.compress(image, seed=seed)

@@ -11,9 +11,9 @@ from diffc.cli._common import default_model_dir
 from diffc.codec import DiffCCodec
 from diffc.container import truncate
 from diffc.demo import centre_crop
+from diffc.imaging.metrics import psnr
 from diffc.models.data import held_out_photos
 from diffc.models.unet import load_model
-from diffc.tools.metrics import psnr
 
 CARD = default_model_dir() / "MODEL_CARD.md"
 

@@ -21,7 +21,7 @@ bits in one step. The range is ``[-clip_sample_range, clip_sample_range]`` when 
 
 Sizes: DiffC codes exactly the image's pixels, never padding. The network needs sizes divisible by
 ``2^(down blocks - 1)``, so every evaluation reflect-pads ``z`` to that multiple
-(:func:`diffc.tools.images.pad`) and crops the prediction back: an approximation only at the
+(:func:`diffc.imaging.io.pad`) and crops the prediction back: an approximation only at the
 borders of odd-sized images, identical on both sides.
 
 :class:`PixelModel` is the one place where images meet the model: pixels to the model's range
@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from diffc.denoisers import ConvertedDenoiser
+from diffc.imaging.io import as_image, channels_first, channels_last, crop, pad
 from diffc.schedules import DiscreteVP
-from diffc.tools.images import as_image, channels_first, channels_last, crop, pad
 
 __all__ = ["ModelError", "PixelModel", "load_model", "pixels_to_unit", "unit_to_pixels"]
 

@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from diffc.cli._common import default_model_dir, set_torch_threads
     from diffc.codec import DiffCCodec
+    from diffc.imaging.io import write_png
     from diffc.models.data import held_out_photos
     from diffc.models.unet import load_model
-    from diffc.tools.images import write_png
     from diffc.tools.sweep import SweepConfig, run_sweep, table
     from kernels.known_answers import check_known_answers
 

@@ -38,8 +38,8 @@ import numpy as np
 
 from diffc.codec import DEFAULT_STEPS, DiffCCodec
 from diffc.container import truncate
-from diffc.tools import metrics as image_metrics
-from diffc.tools.images import as_image, read_image
+from diffc.imaging import metrics as image_metrics
+from diffc.imaging.io import as_image, read_image
 from rcc.experiments.runner import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
 from rcc.gaussian_channel import GaussianChannel, preset_channel
 
@@ -172,7 +172,7 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
     baselines)."""
     from tqdm.auto import tqdm
 
-    from diffc.tools.baselines import available_codecs, match_bpp
+    from diffc.imaging.baselines import available_codecs, match_bpp
 
     name, image = args
     folder = f"files/{name}"
@@ -233,7 +233,7 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
           description: Mapping[str, str] | None = None) -> dict[str, dict]:
     """CompressAI JSON per method, the RD plot and image grids, rebuilt from job results; fewer
     results than ``expected`` images label every description and the plot title partial."""
-    from diffc.tools.plots import rd_plot
+    from diffc.imaging.plots import rd_plot
 
     methods: dict[str, dict] = {}
     keys = ("bpp", *METRICS, "encoding_time", "decoding_time")
@@ -262,7 +262,7 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
 
 
 def _grid(result: Mapping, out: Path) -> None:
-    from diffc.tools.plots import image_grid
+    from diffc.imaging.plots import image_grid
 
     original = read_image(out / "files" / result["image"] / "original.png")
     stops = sorted({row["stop"] for rows in result["methods"].values() for row in rows})
@@ -328,7 +328,7 @@ def run_sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray], c
 
 
 def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
-    from diffc.tools.baselines import available_codecs
+    from diffc.imaging.baselines import available_codecs
 
     ch = codec.channel
     setting = (f"{ch.rule}, {ch.chunk_bits}-bit chunks, {ch.headroom_bits} bits of headroom, "
