@@ -1,6 +1,6 @@
 """DiffC on photographs with a diffusers model: real bpp, quality per decoder, baselines, time breakdown.
 
-For each held-out photo (centre crops, :func:`diffc.demo.centre_crop`) one progressive file is
+For each held-out photo (centre crops, :func:`diffc.imaging.io.centre_crop`) one progressive file is
 encoded with the model (default: the shipped one); at each stop point the file's prefix is decoded
 with DiffC-F, DiffC-A and the MMSE estimate, and JPEG 4:2:0, WebP and AVIF code the same crop at
 the quality nearest the prefix's real bpp. A row per image and stop point: ``bpp`` (the prefix's
@@ -199,11 +199,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=None, help="held-out photos (default 8, quick 2)")
     args = parser.parse_args(argv)
 
-    from diffc.cli._common import default_model_dir, set_torch_threads
     from diffc.codec import DiffCCodec
-    from diffc.demo import centre_crop
+    from diffc.imaging.io import centre_crop
+    from diffc.models import default_model_dir, load_model, set_torch_threads
     from diffc.models.data import held_out_photos
-    from diffc.models.unet import load_model
 
     size, n_images, stops, solver_steps = (32, 2, [8, 16], 4) if args.quick else (64, 8, [2, 4, 8, 16], 10)
     n_images = args.images or n_images

@@ -48,7 +48,7 @@ from diffc.decoders import MAX_SOLVER_STEPS, DecodedState, decode_states, recons
 from diffc.denoisers import power_law_spectrum
 from diffc.encoder import StepStats, encode
 from diffc.imaging.io import as_image
-from diffc.models.unet import PixelModel
+from diffc.models.pixel import PixelModel
 from diffc.schedules import DiscreteVP, EncodingSchedule
 from rcc.gaussian_channel import GaussianChannel
 

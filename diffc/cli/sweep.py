@@ -45,8 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from diffc.cli._common import EXIT_FAILURE, UsageError, default_model_dir
+    from diffc.cli._common import EXIT_FAILURE, UsageError
     from diffc.codec import DEFAULT_STEPS
+    from diffc.models import default_model_dir
     from diffc.tools.sweep import CodecSpec, SweepConfig, load_images, sweep, table
     from rcc.experiments.runner import executor_from
 

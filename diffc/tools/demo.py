@@ -42,11 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
-    from diffc.cli._common import default_model_dir, set_torch_threads
     from diffc.codec import DiffCCodec
     from diffc.imaging.io import write_png
+    from diffc.models import default_model_dir, load_model, set_torch_threads
     from diffc.models.data import held_out_photos
-    from diffc.models.unet import load_model
     from diffc.tools.sweep import SweepConfig, run_sweep, table
     from kernels.known_answers import check_known_answers
 

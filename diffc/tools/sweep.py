@@ -40,6 +40,7 @@ from diffc.codec import DEFAULT_STEPS, DiffCCodec
 from diffc.container import truncate
 from diffc.imaging import metrics as image_metrics
 from diffc.imaging.io import as_image, read_image
+from diffc.models import default_model_dir, load_model
 from rcc.experiments.runner import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
 from rcc.gaussian_channel import GaussianChannel, preset_channel
 
@@ -121,9 +122,6 @@ class CodecSpec:
 
     def build(self, device: str | None = None) -> DiffCCodec:
         """The codec, with its model on ``device`` (default: the spec's)."""
-        from diffc.cli._common import default_model_dir
-        from diffc.models.unet import load_model
-
         model = load_model(self.model or default_model_dir(), device=device or self.device, dtype=self.dtype)
         return DiffCCodec(model, self.channel(), steps=self.steps, progress=False)
 
