@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -38,8 +36,8 @@ import numpy as np
 
 from diffc.codec import DEFAULT_STEPS, DiffCCodec
 from diffc.container import truncate
-from diffc.imaging import metrics as image_metrics
-from diffc.imaging.io import as_image, read_image
+from diffc.imaging.io import encode_png, read_image
+from diffc.imaging.metrics import METRICS, result_metrics
 from diffc.models import default_model_dir, load_model
 from rcc.experiments.runner import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
 from rcc.gaussian_channel import GaussianChannel, preset_channel
@@ -49,7 +47,6 @@ __all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "find_images", "image_job
 
 METHOD_NAMES = {"ode": "DiffC-F", "sde": "DiffC-A", "mmse": "DiffC-MMSE"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-METRICS = {"psnr-rgb": image_metrics.psnr, "ms-ssim-rgb": image_metrics.ms_ssim, "lpips": image_metrics.lpips}
 JOB_FORMAT = 1
 
 
@@ -126,25 +123,6 @@ class CodecSpec:
         return DiffCCodec(model, self.channel(), steps=self.steps, progress=False)
 
 
-def _png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(as_image(image)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _measure(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for key, fn in METRICS.items():
-        try:
-            value = fn(reference, decoded)
-        except ValueError:  # too small for this metric
-            value = None
-        out[key] = None if value is None or math.isinf(value) else float(value)
-    return out
-
-
 def _stops(config: SweepConfig, n_steps: int) -> list[int]:
     if config.stops is not None:
         return sorted({min(k, n_steps) for k in config.stops})
@@ -174,7 +152,7 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
 
     name, image = args
     folder = f"files/{name}"
-    files = {f"{folder}/original.png": _png(image)}
+    files = {f"{folder}/original.png": encode_png(image)}
     codecs = available_codecs()
     baselines = [b for b in (config.baselines or tuple(codecs)) if b in codecs]
     bar = tqdm(total=1, desc=name, unit="task", disable=not progress)
@@ -202,17 +180,17 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
             decoded = codec.reconstruct(state, method=method, solver_steps=config.solver_steps)
             dec_s = read_s + time.perf_counter() - started
             png = f"{folder}/{METHOD_NAMES[method]}_k{k:03d}.png"
-            files[png] = _png(decoded)
+            files[png] = encode_png(decoded)
             rows[METHOD_NAMES[method]].append({
-                "stop": k, "t": state.t, "bpp": bpp, "ideal_bpp": ideal, **_measure(image, decoded),
+                "stop": k, "t": state.t, "bpp": bpp, "ideal_bpp": ideal, **result_metrics(image, decoded),
                 "encoding_time": enc_s, "decoding_time": dec_s, "png": png})
             bar.update()
         for b in baselines:
             res = match_bpp(codecs[b], image, bpp)
             png = f"{folder}/{b}_k{k:03d}.png"
-            files[png] = _png(res.decoded)
+            files[png] = encode_png(res.decoded)
             rows[b].append({"stop": k, "target_bpp": bpp, "bpp": res.bpp, "quality": res.quality,
-                            **_measure(image, res.decoded), "encoding_time": res.encode_seconds,
+                            **result_metrics(image, res.decoded), "encoding_time": res.encode_seconds,
                             "decoding_time": res.decode_seconds, "png": png})
             bar.update()
     states.close()
