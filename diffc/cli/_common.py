@@ -10,7 +10,7 @@ from rcc.cli import positive_int
 from rcc.gaussian_channel import PRESETS, preset_channel
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "UsageError", "add_channel_args", "add_model_args",
-           "codec_from", "dispatch", "existing_path", "load_model_from", "positive_int"]
+           "codec_from", "dispatch", "existing_path", "load_model_from", "positive_int", "step_counts"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -25,6 +25,17 @@ def existing_path(text: str) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
     return path
+
+
+def step_counts(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated positive step counts, e.g. ``8,12,16``."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated step counts, got {text!r}") from err
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"step counts must be positive, got {text!r}")
+    return values
 
 
 def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
