@@ -47,9 +47,9 @@ from diffc.container import ContainerError, read_container
 from diffc.decoders import MAX_SOLVER_STEPS, DecodedState, decode_states, reconstruct
 from diffc.denoisers import power_law_spectrum
 from diffc.encoder import StepStats, encode
-from diffc.models.unet import PixelModel
+from diffc.imaging.io import as_image
+from diffc.models.pixel import PixelModel
 from diffc.schedules import DiscreteVP, EncodingSchedule
-from diffc.tools.images import as_image
 from rcc.gaussian import GaussianChannel
 
 __all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "DecompressOutput", "DiffCCodec", "find_schedule",

@@ -176,11 +176,15 @@ class DiscreteVP:
 
     @classmethod
     def from_diffusers(cls, scheduler: object) -> DiscreteVP:
-        """Read the table of a diffusers scheduler (DDPM, DDIM, ...): its ``alphas_cumprod``."""
+        """Read the table of a diffusers scheduler (DDPM, DDIM, ...): its ``alphas_cumprod``.
+
+        A zero-terminal-SNR table (``rescale_betas_zero_snr``) loses its last entry, where ``Z`` is
+        pure noise and no Gaussian channel step exists."""
         table = getattr(scheduler, "alphas_cumprod", None)
         if table is None:
-            raise ValueError(f"{type(scheduler).__name__} has no alphas_cumprod table")
-        return cls(tuple(float(v) for v in np.asarray(table, dtype=np.float64)))
+            raise ValueError(f"{type(scheduler).__name__} has no alphas_cumprod table (not a VP scheduler)")
+        a = tuple(float(v) for v in np.asarray(table, dtype=np.float64))
+        return cls(a[:-1] if a and a[-1] <= 0.0 else a)
 
     discrete = True
     t_min = 0.0

@@ -13,7 +13,7 @@ from tiny_unet import save_tiny_model, smooth_image
 
 from diffc.cli import main
 from diffc.container import read_container, truncate
-from diffc.tools.images import read_image, write_png
+from diffc.imaging.io import read_image, write_png
 from rcc.gaussian import PRESETS, preset
 
 

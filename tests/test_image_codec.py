@@ -10,7 +10,7 @@ from tiny_unet import save_tiny_model, smooth_image
 
 from diffc.codec import DEFAULT_STEPS, DiffCCodec, find_schedule, image_schedule
 from diffc.container import ContainerError, read_container, truncate
-from diffc.models.unet import load_model
+from diffc.models import load_model
 from rcc.gaussian import ChannelSpec, GaussianChannel
 
 STEPS = 16

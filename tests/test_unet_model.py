@@ -10,7 +10,7 @@ import pytest
 from tiny_unet import save_tiny_model
 
 from diffc.denoisers import Denoiser
-from diffc.models.unet import ModelError, load_model
+from diffc.models import ModelError, load_model
 from diffc.schedules import DiscreteVP
 
 

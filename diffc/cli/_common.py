@@ -10,8 +10,8 @@ from rcc.cli import positive_int
 from rcc.gaussian import PRESETS, RULES, GaussianChannel, preset
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "UsageError", "add_channel_args", "add_model_args",
-           "channel_from", "codec_from", "default_model_dir", "dispatch", "existing_path", "load_model_from",
-           "positive_int", "set_torch_threads"]
+           "channel_from", "codec_from", "dispatch", "existing_path", "load_model_from", "positive_int",
+           "step_counts"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -26,6 +26,17 @@ def existing_path(text: str) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
     return path
+
+
+def step_counts(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated positive step counts, e.g. ``8,12,16``."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated step counts, got {text!r}") from err
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"step counts must be positive, got {text!r}")
+    return values
 
 
 def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
@@ -52,11 +63,6 @@ def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         return EXIT_FAILURE
 
 
-def default_model_dir() -> Path:
-    """The shipped default model (``diffc/models/default``)."""
-    return Path(__file__).resolve().parent.parent / "models" / "default"
-
-
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """``--model``, ``--device``, ``--dtype`` and ``--quiet``: how every tool loads a model."""
     p.add_argument("--model", type=existing_path, default=None,
@@ -66,15 +72,6 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads for the network (default: 1; see the README)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def set_torch_threads(n: int) -> None:
-    """One torch thread by default: the candidate search runs on Numba's threads between network
-    calls, and torch's idle threads spinning beside them (or any other busy process) made a 64x64
-    forward pass of the default model 7x slower with two threads than with one on 2 cores."""
-    import torch
-
-    torch.set_num_threads(n)
 
 
 def add_channel_args(p: argparse.ArgumentParser) -> None:
@@ -93,7 +90,7 @@ def add_channel_args(p: argparse.ArgumentParser) -> None:
 
 
 def load_model_from(args: argparse.Namespace) -> object:
-    from diffc.models.unet import load_model
+    from diffc.models import default_model_dir, load_model, set_torch_threads
 
     path = args.model if args.model is not None else default_model_dir()
     if not path.exists():

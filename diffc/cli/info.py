@@ -34,9 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def describe(container: Container, ledger: Ledger) -> dict[str, object]:
     """The file's description as a JSON-ready dict (what ``--json`` prints, less the file name)."""
+    from diffc.container import FORMAT_VERSION  # the only version the reader accepts
+
     h = container.header
     return {
-        "format_version": 2,
+        "format_version": FORMAT_VERSION,
         "model_fingerprint": h.model_fingerprint.hex(),
         "schedule_digest": h.schedule_digest.hex(),
         "shape": list(h.shape),

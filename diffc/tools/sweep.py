@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, astuple, dataclass
@@ -38,8 +36,9 @@ import numpy as np
 
 from diffc.codec import DEFAULT_STEPS, DiffCCodec
 from diffc.container import truncate
-from diffc.tools import metrics as image_metrics
-from diffc.tools.images import as_image, read_image
+from diffc.imaging.io import encode_png, read_image
+from diffc.imaging.metrics import METRICS, result_metrics
+from diffc.models import default_model_dir, load_model
 from rcc.experiments.runner import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
 from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel
 
@@ -48,7 +47,6 @@ __all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "find_images", "image_job
 
 METHOD_NAMES = {"ode": "DiffC-F", "sde": "DiffC-A", "mmse": "DiffC-MMSE"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-METRICS = {"psnr-rgb": image_metrics.psnr, "ms-ssim-rgb": image_metrics.ms_ssim, "lpips": image_metrics.lpips}
 JOB_FORMAT = 1
 
 
@@ -114,30 +112,8 @@ class CodecSpec:
 
     def build(self, device: str | None = None) -> DiffCCodec:
         """The codec, with its model on ``device`` (default: the spec's)."""
-        from diffc.cli._common import default_model_dir
-        from diffc.models.unet import load_model
-
         model = load_model(self.model or default_model_dir(), device=device or self.device, dtype=self.dtype)
         return DiffCCodec(model, GaussianChannel(self.channel), steps=self.steps, progress=False)
-
-
-def _png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(as_image(image)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _measure(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for key, fn in METRICS.items():
-        try:
-            value = fn(reference, decoded)
-        except ValueError:  # too small for this metric
-            value = None
-        out[key] = None if value is None or math.isinf(value) else float(value)
-    return out
 
 
 def _stops(config: SweepConfig, n_steps: int) -> list[int]:
@@ -164,11 +140,11 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
     baselines)."""
     from tqdm.auto import tqdm
 
-    from diffc.tools.baselines import available_codecs, match_bpp
+    from diffc.imaging.baselines import available_codecs, match_bpp
 
     name, image = args
     folder = f"files/{name}"
-    files = {f"{folder}/original.png": _png(image)}
+    files = {f"{folder}/original.png": encode_png(image)}
     codecs = available_codecs()
     baselines = [b for b in (config.baselines or tuple(codecs)) if b in codecs]
     bar = tqdm(total=1, desc=name, unit="task", disable=not progress)
@@ -196,17 +172,17 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
             decoded = codec.reconstruct(state, method=method, solver_steps=config.solver_steps)
             dec_s = read_s + time.perf_counter() - started
             png = f"{folder}/{METHOD_NAMES[method]}_k{k:03d}.png"
-            files[png] = _png(decoded)
+            files[png] = encode_png(decoded)
             rows[METHOD_NAMES[method]].append({
-                "stop": k, "t": state.t, "bpp": bpp, "ideal_bpp": ideal, **_measure(image, decoded),
+                "stop": k, "t": state.t, "bpp": bpp, "ideal_bpp": ideal, **result_metrics(image, decoded),
                 "encoding_time": enc_s, "decoding_time": dec_s, "png": png})
             bar.update()
         for b in baselines:
             res = match_bpp(codecs[b], image, bpp)
             png = f"{folder}/{b}_k{k:03d}.png"
-            files[png] = _png(res.decoded)
+            files[png] = encode_png(res.decoded)
             rows[b].append({"stop": k, "target_bpp": bpp, "bpp": res.bpp, "quality": res.quality,
-                            **_measure(image, res.decoded), "encoding_time": res.encode_seconds,
+                            **result_metrics(image, res.decoded), "encoding_time": res.encode_seconds,
                             "decoding_time": res.decode_seconds, "png": png})
             bar.update()
     states.close()
@@ -225,7 +201,7 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
           description: Mapping[str, str] | None = None) -> dict[str, dict]:
     """CompressAI JSON per method, the RD plot and image grids, rebuilt from job results; fewer
     results than ``expected`` images label every description and the plot title partial."""
-    from diffc.tools.plots import rd_plot
+    from diffc.imaging.plots import rd_plot
 
     methods: dict[str, dict] = {}
     keys = ("bpp", *METRICS, "encoding_time", "decoding_time")
@@ -254,7 +230,7 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
 
 
 def _grid(result: Mapping, out: Path) -> None:
-    from diffc.tools.plots import image_grid
+    from diffc.imaging.plots import image_grid
 
     original = read_image(out / "files" / result["image"] / "original.png")
     stops = sorted({row["stop"] for rows in result["methods"].values() for row in rows})
@@ -320,7 +296,7 @@ def run_sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray], c
 
 
 def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
-    from diffc.tools.baselines import available_codecs
+    from diffc.imaging.baselines import available_codecs
 
     setting = f"{codec.channel.spec.describe()}, {codec.steps} steps"
     out = {"DiffC-F": f"DiffC-F: probability-flow ODE (DDIM, {config.solver_steps} steps); {setting}",
