@@ -68,14 +68,16 @@ from scipy.special import digamma
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import machine_meta, write_json  # noqa: E402
-from diffc import gaussian_theory as theory  # noqa: E402
-from diffc import schedules  # noqa: E402
 from diffc.container import read_container  # noqa: E402
-from diffc.decoders import decode_states, reconstruct  # noqa: E402
-from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noqa: E402
+from diffc.decoder import decode_states, reconstruct  # noqa: E402
+from diffc.diffusion import (
+    schedules,  # noqa: E402
+    theory,  # noqa: E402
+)
+from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noqa: E402
+from diffc.diffusion.schedules import ContinuousVP, EncodingSchedule, equal_kl  # noqa: E402
 from diffc.encoder import Encoded, encode  # noqa: E402
 from diffc.ledger import Ledger  # noqa: E402
-from diffc.schedules import ContinuousVP, EncodingSchedule, equal_kl  # noqa: E402
 from rcc.gaussian_channel import PRESETS, GaussianChannel  # noqa: E402
 
 LOG_SNR_LAST = 4.0

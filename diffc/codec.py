@@ -44,11 +44,11 @@ from functools import lru_cache
 import numpy as np
 
 from diffc.container import ContainerError, read_container
-from diffc.decoders import MAX_SOLVER_STEPS, DecodedState, decode_states, reconstruct
-from diffc.denoisers import power_law_spectrum
+from diffc.decoder import MAX_SOLVER_STEPS, DecodedState, decode_states, reconstruct
+from diffc.diffusion.denoisers import power_law_spectrum
+from diffc.diffusion.schedules import DiscreteVP, EncodingSchedule
 from diffc.encoder import StepStats, encode
 from diffc.models.unet import PixelModel
-from diffc.schedules import DiscreteVP, EncodingSchedule
 from diffc.tools.images import as_image
 from rcc.gaussian_channel import GaussianChannel
 

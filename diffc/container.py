@@ -58,7 +58,7 @@ import numbers
 import struct
 from dataclasses import dataclass
 
-from diffc import reverse
+from diffc.diffusion import reverse
 from rcc import gaussian_channel
 
 __all__ = [

@@ -39,10 +39,10 @@ import numpy as np
 
 import kernels
 from diffc.container import MAX_SEED, Container, ContainerError, check_compatible, checked_int, read_container
-from diffc.denoisers import Denoiser
+from diffc.diffusion.denoisers import Denoiser
+from diffc.diffusion.reverse import ReverseModel
+from diffc.diffusion.schedules import EncodingSchedule, alpha_sigma
 from diffc.encoder import Channel, step_prior
-from diffc.reverse import ReverseModel
-from diffc.schedules import EncodingSchedule, alpha_sigma
 from rcc.randomness import Domain, key_for
 
 __all__ = ["DEFAULT_MAX_VALUES", "MAX_SOLVER_STEPS", "METHODS", "Decoded", "DecodedState", "decode",

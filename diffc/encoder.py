@@ -39,10 +39,10 @@ from diffc.container import (
     framing_bytes,
     write_container,
 )
-from diffc.denoisers import Denoiser
+from diffc.diffusion.denoisers import Denoiser
+from diffc.diffusion.reverse import Gaussian, ReverseModel
+from diffc.diffusion.schedules import EncodingSchedule
 from diffc.ledger import ChannelStats, Ledger, StepBits, step_from_channel
-from diffc.reverse import Gaussian, ReverseModel
-from diffc.schedules import EncodingSchedule
 
 __all__ = ["Channel", "Encoded", "StepStats", "encode", "step_prior", "step_target"]
 

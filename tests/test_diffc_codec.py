@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from diffc.container import ContainerError, read_container, truncate
-from diffc.decoders import _check_shape, decode, decode_state, reconstruct
-from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.decoder import _check_shape, decode, decode_state, reconstruct
+from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.schedules import ContinuousVP, uniform_log_snr
 from diffc.encoder import encode
-from diffc.schedules import ContinuousVP, uniform_log_snr
 from rcc.gaussian_channel import GaussianChannel
 
 VP = ContinuousVP("cosine", -15.0, 15.0)

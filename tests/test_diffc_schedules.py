@@ -9,10 +9,10 @@ import struct
 import numpy as np
 import pytest
 
-from diffc import gaussian_theory as theory
-from diffc.denoisers import ConvertedDenoiser, DCT2Basis, GaussianOracle, power_law_spectrum
-from diffc.reverse import ReverseModel
-from diffc.schedules import (
+from diffc.diffusion import theory
+from diffc.diffusion.denoisers import ConvertedDenoiser, DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.reverse import ReverseModel
+from diffc.diffusion.schedules import (
     ContinuousVP,
     DiscreteVP,
     EncodingSchedule,

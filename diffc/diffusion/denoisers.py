@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import scipy.fft
 
-from diffc.schedules import ContinuousVP, DiscreteVP, alpha_sigma
+from diffc.diffusion.schedules import ContinuousVP, DiscreteVP, alpha_sigma
 
 __all__ = [
     "DCT2Basis",

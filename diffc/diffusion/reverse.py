@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from diffc.denoisers import Denoiser, GaussianPosteriorModel, IdentityBasis
-from diffc.schedules import alpha_sigma
+from diffc.diffusion.denoisers import Denoiser, GaussianPosteriorModel, IdentityBasis
+from diffc.diffusion.schedules import alpha_sigma
 
 __all__ = ["VARIANCES", "Gaussian", "ReverseModel"]
 

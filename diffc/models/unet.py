@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from diffc.denoisers import ConvertedDenoiser
-from diffc.schedules import DiscreteVP
+from diffc.diffusion.denoisers import ConvertedDenoiser
+from diffc.diffusion.schedules import DiscreteVP
 from diffc.tools.images import as_image, channels_first, channels_last, crop, pad
 
 __all__ = ["ModelError", "PixelModel", "load_model", "pixels_to_unit", "unit_to_pixels"]
