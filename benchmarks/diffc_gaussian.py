@@ -75,7 +75,8 @@ from diffc.diffusion import (
     theory,  # noqa: E402
 )
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noqa: E402
-from diffc.diffusion.schedules import ContinuousVP, EncodingSchedule, equal_kl  # noqa: E402
+from diffc.diffusion.schedules import ContinuousVP, EncodingSchedule  # noqa: E402
+from diffc.diffusion.spacing import equal_kl  # noqa: E402
 from diffc.encoder import Encoded, encode  # noqa: E402
 from diffc.ledger import Ledger  # noqa: E402
 from rcc.gaussian_channel import PRESETS, GaussianChannel  # noqa: E402

@@ -39,78 +39,30 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from diffc.container import ContainerError, read_container
 from diffc.decoder import MAX_SOLVER_STEPS, DecodedState, decode_states, reconstruct
-from diffc.diffusion.denoisers import power_law_spectrum
 from diffc.diffusion.schedules import DiscreteVP, EncodingSchedule
+from diffc.diffusion.spacing import MAX_IMAGE_STEPS, image_schedule
 from diffc.encoder import StepStats, encode
 from diffc.models.unet import PixelModel
 from diffc.tools.images import as_image
 from rcc.gaussian_channel import GaussianChannel
 
-__all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "DecompressOutput", "DiffCCodec", "find_schedule",
-           "image_schedule"]
+__all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "DecompressOutput", "DiffCCodec", "find_schedule"]
 
 DEFAULT_STEPS = 16
-MAX_STEPS = 128
-LAST_LOG_SNR = 4.0
-PIXEL_VARIANCE = 0.25
 DEFAULT_SOLVER_STEPS = 20
 MAX_PIXELS = 4096 * 4096
 METHODS = {"ode": "ddim", "sde": "ancestral", "mmse": "mmse", "eta": "eta"}
 
 
-@lru_cache(maxsize=64)
-def _spectrum(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct power-law variances of an ``H x W`` image and how often each occurs."""
-    lam = power_law_spectrum(size, 2.0, total_variance=PIXEL_VARIANCE * size[0] * size[1])
-    return np.unique(lam, return_counts=True)
-
-
-def _equal_cost_snrs(mmse: Callable[[float], float], first: float, last: float, gaps: int) -> list[float]:
-    """SNRs ``first = g_0 < ... < g_gaps = last`` with ``(g_{k+1} - g_k) mmse(g_k)`` the same for all k."""
-    def walk(c: float) -> list[float]:
-        snrs = [first]
-        for _ in range(gaps):
-            snrs.append(snrs[-1] + c / mmse(snrs[-1]))
-        return snrs
-
-    lo, hi = 0.0, (last - first) * mmse(first)  # one gap of this cost already reaches ``last``
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if walk(mid)[-1] < last else (lo, mid)
-    return [*walk(hi)[:-1], last]
-
-
-@lru_cache(maxsize=256)
-def image_schedule(vp: DiscreteVP, shape: tuple[int, ...], steps: int = DEFAULT_STEPS) -> EncodingSchedule:
-    """The codec's encoding schedule for model-space arrays of ``shape = (C, H, W)``."""
-    if not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be in [1, {MAX_STEPS}], got {steps}")
-    values, counts = _spectrum(tuple(shape[-2:]))
-    weights = counts / counts.sum()
-
-    def mmse(snr: float) -> float:
-        return float(np.dot(weights, values / (1.0 + snr * values)))
-
-    first = vp.t_max
-    if steps == 1:
-        return EncodingSchedule(vp, (first,))
-    snrs = _equal_cost_snrs(mmse, math.exp(vp.log_snr(first)), math.exp(LAST_LOG_SNR), steps - 1)
-    times = [vp.t_from_log_snr(math.log(g)) for g in snrs[1:]]
-    if len(set(times)) != len(times) or min(times) >= first:
-        raise ValueError(f"{steps} steps do not fit distinct times of this model's table")
-    return EncodingSchedule(vp, (first, *times))
-
-
 def find_schedule(vp: DiscreteVP, shape: tuple[int, ...], matches: Callable[[EncodingSchedule], bool],
                   preferred: int = DEFAULT_STEPS) -> EncodingSchedule:
     """The :func:`image_schedule` whose digest the file names (``matches``), trying ``preferred`` first."""
-    for steps in (preferred, *(n for n in range(1, MAX_STEPS + 1) if n != preferred)):
+    for steps in (preferred, *(n for n in range(1, MAX_IMAGE_STEPS + 1) if n != preferred)):
         try:
             schedule = image_schedule(vp, shape, steps)
         except ValueError:

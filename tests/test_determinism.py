@@ -193,7 +193,8 @@ def test_quantizer_bytes_and_indices_survive_the_perturbation(quantizer: object)
 
 def test_diffc_encoder_bytes_survive_the_perturbation() -> None:
     from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
-    from diffc.diffusion.schedules import ContinuousVP, uniform_log_snr
+    from diffc.diffusion.schedules import ContinuousVP
+    from diffc.diffusion.spacing import uniform_log_snr
     from diffc.encoder import encode
 
     shape = (8, 8)

@@ -10,7 +10,8 @@ import pytest
 from diffc.container import ContainerError, read_container, truncate
 from diffc.decoder import _check_shape, decode, decode_state, reconstruct
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
-from diffc.diffusion.schedules import ContinuousVP, uniform_log_snr
+from diffc.diffusion.schedules import ContinuousVP
+from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode
 from rcc.gaussian_channel import GaussianChannel
 

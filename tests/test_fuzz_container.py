@@ -36,7 +36,8 @@ from diffc.container import (
 )
 from diffc.decoder import decode_state
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
-from diffc.diffusion.schedules import ContinuousVP, uniform_log_snr
+from diffc.diffusion.schedules import ContinuousVP
+from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode
 from diffc.ledger import file_ledger
 from rcc.gaussian_channel import GaussianChannel

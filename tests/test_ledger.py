@@ -12,7 +12,8 @@ import pytest
 from diffc.cli import main
 from diffc.container import read_container, truncate
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
-from diffc.diffusion.schedules import ContinuousVP, uniform_log_snr
+from diffc.diffusion.schedules import ContinuousVP
+from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode
 from diffc.ledger import Ledger, StepBits, file_ledger
 from rcc.gaussian_channel import GaussianChannel

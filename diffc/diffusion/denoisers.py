@@ -29,7 +29,7 @@ import numpy as np
 import scipy.fft
 
 from diffc.diffusion.parametrizations import CONVERSIONS
-from diffc.diffusion.schedules import ContinuousVP, DiscreteVP, alpha_sigma
+from diffc.diffusion.schedules import VPSchedule, alpha_sigma
 
 __all__ = [
     "DCT2Basis",
@@ -46,7 +46,7 @@ __all__ = [
 class Denoiser(Protocol):
     """Predicts epsilon from ``z_t`` at a time of ``schedule`` (the schedule the model was trained on)."""
 
-    schedule: ContinuousVP | DiscreteVP
+    schedule: VPSchedule
 
     def predict_eps(self, z: np.ndarray, t: float) -> np.ndarray: ...
     def fingerprint(self) -> bytes: ...
@@ -71,7 +71,7 @@ class ConvertedDenoiser:
     """
 
     fn: Callable[[np.ndarray, float], np.ndarray]
-    schedule: ContinuousVP | DiscreteVP
+    schedule: VPSchedule
     prediction: str
     identity: bytes
 
@@ -134,7 +134,7 @@ class GaussianOracle:
     ``mean`` is in data coordinates, ``variances`` in basis coordinates; both have the data shape.
     """
 
-    schedule: ContinuousVP | DiscreteVP
+    schedule: VPSchedule
     variances: np.ndarray
     mean: np.ndarray | None = None
     basis: IdentityBasis | DCT2Basis = field(default_factory=IdentityBasis)

@@ -17,7 +17,8 @@ import numpy as np
 from diffc.container import read_container, truncate
 from diffc.decoder import decode_state, reconstruct
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
-from diffc.diffusion.schedules import ContinuousVP, EncodingSchedule, uniform_log_snr
+from diffc.diffusion.schedules import ContinuousVP, EncodingSchedule
+from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode
 from diffc.ledger import file_ledger
 from rcc.gaussian_channel import GaussianChannel
