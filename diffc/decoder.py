@@ -40,9 +40,9 @@ import numpy as np
 import kernels
 from diffc.container import MAX_SEED, Container, ContainerError, check_compatible, checked_int, read_container
 from diffc.diffusion.denoisers import Denoiser
-from diffc.diffusion.reverse import ReverseModel
+from diffc.diffusion.reverse import ReverseModel, step_prior
 from diffc.diffusion.schedules import EncodingSchedule, alpha_sigma
-from diffc.encoder import Channel, step_prior
+from diffc.encoder import Channel, reverse_model
 from rcc.randomness import Domain, key_for
 
 __all__ = ["DEFAULT_MAX_VALUES", "MAX_SOLVER_STEPS", "METHODS", "Decoded", "DecodedState", "decode",
@@ -128,7 +128,7 @@ def decode_states(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *
     channel = _default_channel(container) if channel is None else channel
     if {k: getattr(channel, k) for k in h.channel_params} != h.channel_params:
         raise ValueError(f"channel parameters differ from the file's {h.channel_params}")
-    model = ReverseModel(denoiser, h.variance, h.value_range if h.clip else None)
+    model = reverse_model(denoiser, h)
     z = None
     for k, message in enumerate(container.messages):
         p = step_prior(model, schedule.times, k, z)

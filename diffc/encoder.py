@@ -40,11 +40,11 @@ from diffc.container import (
     write_container,
 )
 from diffc.diffusion.denoisers import Denoiser
-from diffc.diffusion.reverse import Gaussian, ReverseModel
+from diffc.diffusion.reverse import Box, ReverseModel, step_prior, step_target
 from diffc.diffusion.schedules import EncodingSchedule
 from diffc.ledger import ChannelStats, Ledger, StepBits, step_from_channel
 
-__all__ = ["Channel", "Encoded", "StepStats", "encode", "step_prior", "step_target"]
+__all__ = ["Channel", "Encoded", "StepStats", "encode", "reverse_model"]
 
 
 class Channel(Protocol):
@@ -114,21 +114,10 @@ class Encoded:
         return self.header_bits + sum(s.record_bits for s in self.steps[:n_steps])
 
 
-def step_prior(model: ReverseModel, times: Sequence[float], k: int, z_prev: np.ndarray | None,
-               x0_prev: np.ndarray | None = None) -> Gaussian:
-    """What the decoder knows before step ``k``: the model's distribution of ``Z_{t_k}``
-    (``x0_prev``: the model's x0 prediction from ``z_prev``, when already computed)."""
-    if k == 0:
-        return model.first_prior(times[0])
-    return model.prior(z_prev, times[k - 1], times[k], x0_prev)
-
-
-def step_target(model: ReverseModel, times: Sequence[float], k: int, z_prev: np.ndarray | None,
-                x_c: np.ndarray) -> Gaussian:
-    """What the encoder wants the decoder to sample at step ``k``."""
-    if k == 0:
-        return model.first_target(x_c, times[0])
-    return model.target(z_prev, x_c, times[k - 1], times[k])
+def reverse_model(denoiser: Denoiser, header: Header) -> ReverseModel:
+    """The reverse process a file's header names: its variance, and x0 clipped to its value range
+    when it clips. The encoder and every decoder build it here, so both sides project alike."""
+    return ReverseModel(denoiser, header.variance, Box(*header.value_range) if header.clip else None)
 
 
 def _psnr(x_hat: np.ndarray, x: np.ndarray, value_range: tuple[float, float]) -> float:
@@ -182,7 +171,7 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
                     _value_range(value_range), checked_int(seed, "seed", 0, MAX_SEED), channel.rule,
                     channel.index_code, channel.chunk_bits, channel.headroom_bits,
                     channel.partition_trial_bits, variance, clip, stop_step=last)
-    model = ReverseModel(denoiser, variance, header.value_range if clip else None)
+    model = reverse_model(denoiser, header)
     planned_header_bits = 8 * len(encode_header(header))
     x_c = model.to_coords(x)
     z, x0, messages, stats = None, None, [], []

@@ -17,10 +17,9 @@ from scipy import stats
 from diffc.decoder import reconstruct
 from diffc.diffusion import theory
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
-from diffc.diffusion.reverse import ReverseModel
+from diffc.diffusion.reverse import ReverseModel, step_prior, step_target
 from diffc.diffusion.schedules import ContinuousVP
 from diffc.diffusion.spacing import uniform_log_snr
-from diffc.encoder import step_prior, step_target
 from rcc.bounds import gaussian_kl_bits_per_coordinate
 from rcc.testing import StatisticalTestFailure, assert_ks, assert_mean
 
