@@ -69,12 +69,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import machine_meta, write_json  # noqa: E402
 from diffc.container import read_container  # noqa: E402
-from diffc.decoder import decode_states, reconstruct  # noqa: E402
+from diffc.decoder import decode_states  # noqa: E402
 from diffc.diffusion import (
     schedules,  # noqa: E402
     theory,  # noqa: E402
 )
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noqa: E402
+from diffc.diffusion.samplers import reconstruct  # noqa: E402
 from diffc.diffusion.schedules import ContinuousVP, EncodingSchedule  # noqa: E402
 from diffc.diffusion.spacing import equal_kl  # noqa: E402
 from diffc.encoder import Encoded, encode  # noqa: E402

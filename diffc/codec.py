@@ -43,7 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffc.container import ContainerError, read_container
-from diffc.decoder import MAX_SOLVER_STEPS, DecodedState, decode_states, reconstruct
+from diffc.decoder import DecodedState, decode_states
+from diffc.diffusion.samplers import MAX_SOLVER_STEPS, reconstruct
 from diffc.diffusion.schedules import DiscreteVP, EncodingSchedule
 from diffc.diffusion.spacing import MAX_IMAGE_STEPS, image_schedule
 from diffc.encoder import StepStats, encode

@@ -59,6 +59,7 @@ import struct
 from dataclasses import dataclass
 
 from diffc.diffusion import reverse
+from diffc.diffusion.checks import MAX_SEED, checked_int
 from rcc import gaussian_channel
 
 __all__ = [
@@ -72,7 +73,6 @@ __all__ = [
     "ContainerError",
     "Header",
     "check_compatible",
-    "checked_int",
     "encode_header",
     "encode_records",
     "fingerprint_id",
@@ -100,7 +100,6 @@ MAX_NDIM = 8
 MAX_VALUES = 2**31
 """The format's limit on values per file; decoders take a lower, configurable one."""
 MAX_STEPS = 4096
-MAX_SEED = 2**64 - 1
 MAX_RECORD_VARINT = 4
 CHECK_BYTES = 2
 _EXACT_INTEGERS = 2**53
@@ -110,16 +109,6 @@ _F64X2 = struct.Struct(">dd")
 
 class ContainerError(ValueError):
     """The bytes are not a valid DiffC v2 file (for this model and schedule)."""
-
-
-def checked_int(value: object, name: str, low: int, high: int, error: type[ValueError] = ValueError) -> int:
-    """``value`` as an ``int`` in ``[low, high]``; anything else (floats, bools, NaN, strings) is an
-    ``error`` that names it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise error(f"{name} must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise error(f"{name} must be in [{low}, {high}], got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ Exactness is that of the channel: with an exact channel simulator ``Z_t`` would 
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -30,15 +29,8 @@ from typing import Protocol
 
 import numpy as np
 
-from diffc.container import (
-    MAX_SEED,
-    Header,
-    checked_int,
-    encode_header,
-    fingerprint_id,
-    framing_bytes,
-    write_container,
-)
+from diffc.container import Header, encode_header, fingerprint_id, framing_bytes, write_container
+from diffc.diffusion.checks import MAX_SEED, checked_int, checked_real
 from diffc.diffusion.denoisers import Denoiser
 from diffc.diffusion.reverse import Box, ReverseModel, step_prior, step_target
 from diffc.diffusion.schedules import EncodingSchedule
@@ -125,17 +117,10 @@ def _psnr(x_hat: np.ndarray, x: np.ndarray, value_range: tuple[float, float]) ->
     return math.inf if mse == 0 else 10 * math.log10((value_range[1] - value_range[0]) ** 2 / mse)
 
 
-def _real(value: object, name: str) -> float:
-    """A finite real number (not a bool), or a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def _value_range(value_range: object) -> tuple[float, float]:
     if not isinstance(value_range, Sequence) or len(value_range) != 2:
         raise ValueError(f"value_range must be a pair (low, high), got {value_range!r}")
-    low, high = (_real(v, "each bound of value_range") for v in value_range)
+    low, high = (checked_real(v, "each bound of value_range") for v in value_range)
     if not low < high:
         raise ValueError(f"value_range must have low < high, got {value_range!r}")
     return low, high
@@ -146,7 +131,7 @@ def _stop_after(n_steps: int, stop_step: object, max_bits: object, target_psnr: 
         raise ValueError("give at most one of stop_step, max_bits, target_psnr")
     for value, name in ((max_bits, "max_bits"), (target_psnr, "target_psnr")):
         if value is not None:
-            _real(value, name)
+            checked_real(value, name)
     return n_steps if stop_step is None else checked_int(stop_step, "stop_step", 1, n_steps)
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from diffc.container import ContainerError, read_container, truncate
-from diffc.decoder import _check_shape, decode, decode_state, reconstruct
+from diffc.decoder import _check_shape, decode, decode_state
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.samplers import reconstruct
 from diffc.diffusion.schedules import ContinuousVP
 from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode

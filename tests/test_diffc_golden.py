@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from diffc.container import FORMAT_VERSION, MAGIC, ContainerError, read_container, truncate
-from diffc.decoder import decode_state, reconstruct
+from diffc.decoder import decode_state
+from diffc.diffusion.samplers import reconstruct
 from diffc.encoder import encode
 from diffc.ledger import file_ledger
 from rcc.perturb import simd_extensions

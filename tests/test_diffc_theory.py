@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from diffc.decoder import reconstruct
 from diffc.diffusion import theory
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
 from diffc.diffusion.reverse import ReverseModel, step_prior, step_target
+from diffc.diffusion.samplers import reconstruct
 from diffc.diffusion.schedules import ContinuousVP
 from diffc.diffusion.spacing import uniform_log_snr
 from rcc.bounds import gaussian_kl_bits_per_coordinate

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from diffc.container import read_container, truncate
-from diffc.decoder import decode_state, reconstruct
+from diffc.decoder import decode_state
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.samplers import reconstruct
 from diffc.diffusion.schedules import ContinuousVP, EncodingSchedule
 from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode
