@@ -73,6 +73,7 @@ __all__ = [
     "ContainerError",
     "Header",
     "check_compatible",
+    "check_model",
     "encode_header",
     "encode_records",
     "fingerprint_id",
@@ -407,12 +408,19 @@ def fingerprint_id(digest: bytes) -> bytes:
     return bytes(digest[:FINGERPRINT_BYTES])
 
 
+def check_model(header: Header, model_fingerprint: bytes, source: str = "") -> None:
+    """Raise :class:`ContainerError` unless the file was written for the model of this full SHA-256
+    fingerprint (``source``: where the model came from, for the message)."""
+    if header.model_fingerprint != fingerprint_id(model_fingerprint):
+        this = f"this model ({source})" if source else "this model"
+        raise ContainerError(f"wrong model: the file was encoded with model {header.model_fingerprint.hex()}"
+                             f"..., {this} is {model_fingerprint.hex()}")
+
+
 def check_compatible(header: Header, model_fingerprint: bytes, schedule_digest: bytes) -> None:
     """Raise :class:`ContainerError` unless the file was written for this model and schedule (given
     by their full SHA-256 fingerprint and digest)."""
-    if header.model_fingerprint != fingerprint_id(model_fingerprint):
-        raise ContainerError(f"wrong model: the file was encoded with model {header.model_fingerprint.hex()}"
-                             f"..., this model is {model_fingerprint.hex()}")
+    check_model(header, model_fingerprint)
     if header.schedule_digest != fingerprint_id(schedule_digest):
         raise ContainerError("wrong schedule: the file was encoded with schedule "
                              f"{header.schedule_digest.hex()}..., this schedule is {schedule_digest.hex()}")

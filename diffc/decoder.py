@@ -9,12 +9,13 @@ the header names (:func:`diffc.encoder.reverse_model`). From ``Z_t`` the sampler
 Limits, checked before anything is allocated: a file's shape must be the model's (its channel
 count, or its whole shape for a model of fixed shape such as the Gaussian oracle) and hold at most
 ``max_values`` values. A file cut short at a step boundary decodes to its last step and says so
-(:attr:`Decoded.truncated`).
+(:attr:`DecompressOutput.truncated`).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from diffc.diffusion.samplers import reconstruct
 from diffc.diffusion.schedules import EncodingSchedule
 from diffc.encoder import Channel, reverse_model
 
-__all__ = ["DEFAULT_MAX_VALUES", "Decoded", "DecodedState", "decode", "decode_state", "decode_states"]
+__all__ = ["DEFAULT_MAX_VALUES", "DecodedState", "DecompressOutput", "decode", "decode_state",
+           "decode_states"]
 
 DEFAULT_MAX_VALUES = 2**26
 """Values per file a decoder accepts unless told otherwise (a 4096 x 4096 RGB image is 2^25.6)."""
@@ -46,14 +48,25 @@ class DecodedState:
 
 
 @dataclass(frozen=True, eq=False)
-class Decoded:
-    """A reconstruction and what it cost: ``file_bits`` counts every byte of the decoded prefix."""
+class DecompressOutput:
+    """A reconstruction, the time ``t`` of the state it came from, and what the file cost.
 
-    x: np.ndarray
+    ``image``: a ``uint8`` image from :class:`diffc.codec.DiffCCodec`, X in data coordinates from
+    :func:`decode`. ``file_bits`` counts every byte of the decoded prefix; ``size`` is the grid the
+    rate is counted per point of (:attr:`bpp`), as in :class:`diffc.encoder.CompressOutput`.
+    """
+
+    image: np.ndarray
     t: float
     n_steps: int
-    file_bits: int
     stop_step: int
+    file_bits: int
+    size: tuple[int, ...]
+    seconds: float
+
+    @property
+    def bpp(self) -> float:
+        return self.file_bits / math.prod(self.size)
 
     @property
     def truncated(self) -> bool:
@@ -124,15 +137,17 @@ def decode_states(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *
 def decode(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *, method: str = "ancestral",
            steps: int = 50, eta: float | None = None, noise_seed: int | None = None,
            channel: Channel | None = None, channels: int | None = None,
-           max_values: int = DEFAULT_MAX_VALUES) -> Decoded:
+           max_values: int = DEFAULT_MAX_VALUES) -> DecompressOutput:
     """Decode a file (or a progressive prefix): ``Z_t`` from the file, then
     :func:`diffc.diffusion.samplers.reconstruct` by ``method`` with at most ``steps`` times.
 
     The ancestral noise uses the file's seed unless ``noise_seed`` is given; ``channels`` and
     ``max_values`` as for :func:`decode_state`.
     """
+    started = time.perf_counter()
     state = decode_state(data, denoiser, schedule, channel=channel, channels=channels, max_values=max_values)
     h = state.container.header
     x = reconstruct(state.model, state.z, state.t, method=method, steps=steps, eta=eta,
                     seed=h.seed if noise_seed is None else noise_seed)
-    return Decoded(x, state.t, state.container.n_steps, 8 * len(data), h.stop_step)
+    return DecompressOutput(x, state.t, state.container.n_steps, h.stop_step, 8 * len(data), h.shape,
+                            time.perf_counter() - started)

@@ -4,7 +4,7 @@ Theis et al. (2022), "Lossy compression with Gaussian diffusion": the encoder co
 of the noisy diffusion state ``Z_t = alpha_t X + sigma_t U`` rather than a quantized X. Step 0 sends
 ``Z_{t_0} ~ q(z | x) = N(alpha x, sigma^2 I)`` against the model's marginal of ``Z_{t_0}``; step
 k >= 1 sends ``Z_{t_k} ~ q(z_{t_k} | z_{t_{k-1}}, x)`` against the model's ``p(z_{t_k} |
-z_{t_{k-1}})`` (:mod:`diffc.reverse`), each with the Gaussian channel simulator in the model's
+z_{t_{k-1}})`` (:mod:`diffc.diffusion.reverse`), each with the Gaussian channel simulator in the model's
 coding coordinates and stream ``(k,)`` of the shared seed. The encoder continues from the sample
 the *decoder* rebuilds from the message, so both sides always hold the same state.
 
@@ -13,7 +13,7 @@ first step whose MMSE reconstruction reaches a target PSNR (the decoder's MMSE o
 the encoder from the same state). Per-step statistics (:class:`StepStats`): the step's line of the
 bit ledger (:mod:`diffc.ledger`: framing, side information and index bits of its record, chunk
 count and budget, the KL -- the ideal cost -- and the realized log-ratio ``log2 q(z)/p(z)`` at the
-sample sent), taken from the channel's own statistics; :attr:`Encoded.ledger` adds the header.
+sample sent), taken from the channel's own statistics; :attr:`CompressOutput.ledger` adds the header.
 
 Exactness is that of the channel: with an exact channel simulator ``Z_t`` would follow
 ``q(z_t | x)`` exactly; the chunked Gaussian channel is approximate (see its docstring).
@@ -36,7 +36,7 @@ from diffc.diffusion.reverse import Box, ReverseModel, step_prior, step_target
 from diffc.diffusion.schedules import EncodingSchedule
 from diffc.ledger import ChannelStats, Ledger, StepBits, step_from_channel
 
-__all__ = ["Channel", "Encoded", "StepStats", "encode", "reverse_model"]
+__all__ = ["Channel", "CompressOutput", "StepStats", "encode", "reverse_model"]
 
 
 class Channel(Protocol):
@@ -80,12 +80,18 @@ class StepStats:
 
 
 @dataclass(frozen=True)
-class Encoded:
-    """The file and its accounting. Bits are counted on ``data``, header included."""
+class CompressOutput:
+    """A DiffC file and what it cost. Bits are counted on ``data``, header included.
+
+    ``size`` is the grid whose points the rate is counted per (:attr:`bpp`): an image's ``(H, W)``
+    from :class:`diffc.codec.DiffCCodec`, the array's shape from :func:`encode`.
+    """
 
     data: bytes
     steps: tuple[StepStats, ...]
     header_bits: int
+    size: tuple[int, ...]
+    seconds: float
 
     @property
     def file_bits(self) -> int:
@@ -93,7 +99,16 @@ class Encoded:
 
     @property
     def ideal_bits(self) -> float:
+        """Sum of the sent steps' KLs: the rate of ideal channel simulation."""
         return float(sum(s.kl_bits for s in self.steps))
+
+    @property
+    def bpp(self) -> float:
+        return self.file_bits / math.prod(self.size)
+
+    @property
+    def ideal_bpp(self) -> float:
+        return self.ideal_bits / math.prod(self.size)
 
     @property
     def ledger(self) -> Ledger:
@@ -138,12 +153,13 @@ def _stop_after(n_steps: int, stop_step: object, max_bits: object, target_psnr: 
 def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channel: Channel, *, seed: int,
            value_range: tuple[float, float], variance: str = "posterior", clip: bool = False,
            stop_step: int | None = None, max_bits: float | None = None,
-           target_psnr: float | None = None) -> Encoded:
-    """Encode ``x`` into a DiffC v2 file (see the module docstring for the stop rules).
+           target_psnr: float | None = None) -> CompressOutput:
+    """Encode ``x`` into a DiffC file (see the module docstring for the stop rules).
 
     ``max_bits`` is checked against the file as if it held the schedule's (or ``stop_step``'s)
     step count in its header; the final header is never longer.
     """
+    began = time.perf_counter()
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 0 or not np.all(np.isfinite(x)):
         raise ValueError("x must be a finite array with at least one axis")
@@ -183,4 +199,5 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
             if _psnr(model.from_coords(x0), x, header.value_range) >= target_psnr:
                 break
     header = replace(header, stop_step=len(messages))
-    return Encoded(write_container(header, messages), tuple(stats), 8 * len(encode_header(header)))
+    return CompressOutput(write_container(header, messages), tuple(stats), 8 * len(encode_header(header)),
+                          x.shape, time.perf_counter() - began)
