@@ -1,6 +1,6 @@
 """DiffC container format, version 3: one compact, self-describing, progressive file per image.
 
-Layout (DESIGN section 5). "varint" is unsigned LEB128, minimal (no redundant high zero byte)::
+Layout (normative: docs/container.md). "varint" is unsigned LEB128, minimal (no redundant high zero byte)::
 
     magic        u8        0xDF
     version      u8        3
@@ -26,17 +26,12 @@ The header digest is the 128-bit BLAKE2b of the header's bytes. A typical image 
 value range, the default coder, dimensions up to 128, seed and stop step below 128) has a 24-byte
 header; a record whose message is under 128 bytes has 3 bytes of framing (4 up to 16 KiB).
 
-Integrity, and why 16 bits per record suffice: a corrupted record passes its check with
-probability 2^-16, and its message must then still parse in the channel's decoder (chunk count,
-budget, index range, length) -- a weak second filter, since range-coded indices accept most byte
-strings. Every record's check is keyed with the whole header and the record's position, so an
-edited header, the records of another file (another seed, stop step or coder) or records in
+Integrity: a corrupted record passes its check with probability 2^-16 (its message must then still
+parse in the channel's decoder, a weak second filter). Every record's check is keyed with the whole
+header and the record's position, so an edited header, the records of another file or records in
 another order go unnoticed only if every record passes (2^(-16 n) for n records). A different
 model or schedule is refused by the 64-bit fingerprints (:func:`check_compatible`; a false match
-has probability 2^-64). A 32-bit check would cost 16 more bits per step, 2 % of the 800 bits of a
-128 x 128 image at 0.05 bpp for each of its steps, to move a miss from one file in 65,536
-corrupted ones to one in 4 billion; the checks guard against accidents and splices, not forgery
-(nothing here is secret), so the short check is the right trade at the rates DiffC targets.
+has probability 2^-64). The checks guard against accidents and splices, not forgery.
 
 Canonical: the reader re-encodes the header it parsed and refuses any other spelling (long
 varints, a spelled-out preset, non-zero padding bits); record lengths must be minimal varints. A
@@ -109,7 +104,7 @@ _F64X2 = struct.Struct(">dd")
 
 
 class ContainerError(ValueError):
-    """The bytes are not a valid DiffC v2 file (for this model and schedule)."""
+    """The bytes are not a valid DiffC file of this format version (for this model and schedule)."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +246,7 @@ def encode_header(h: Header) -> bytes:
 
 
 def _header_key(header_bytes: bytes) -> bytes:
+    # The personalization is v2's, kept by v3: part of the format (the golden files depend on it).
     return hashlib.blake2b(header_bytes, digest_size=16, person=b"diffc-v2-header").digest()
 
 
@@ -374,7 +370,7 @@ def _read_header(r: _Reader) -> Header:
 
 
 def read_container(data: bytes) -> Container:
-    """Parse a v2 file; raises :class:`ContainerError` on any malformed input."""
+    """Parse a file of this format version; raises :class:`ContainerError` on any malformed input."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ContainerError(f"expected bytes, got {type(data).__name__}")
     r = _Reader(bytes(data))

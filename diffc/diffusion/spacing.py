@@ -11,15 +11,15 @@ sequence of times of a schedule. The rules:
   (:func:`~diffc.diffusion.denoisers.power_law_spectrum`, per-pixel variance
   :data:`PIXEL_VARIANCE` in [-1, 1]) up to log-SNR :data:`LAST_LOG_SNR`. With the posterior
   variance on both sides, a step from SNR ``g`` to ``g'`` costs ``(g' - g) mmse(g) / (2 ln 2)``
-  bits per value (docs/theory.md), so the SNRs follow ``g' = g + c / mmse(g)`` with ``c`` set to
-  land on the last SNR: small steps while the estimate is poor, larger ones later. Equal steps keep
-  every step's largest per-value KL small (a value heavier than a chunk is sent alone, its position
-  costing ``log2`` of the pixel count). The Gaussian model only spaces the steps; the learned model
-  decides what each one really costs.
+  bits per value (:mod:`diffc.diffusion.theory`), so the SNRs follow ``g' = g + c / mmse(g)``
+  with ``c`` set to land on the last SNR: small steps while the estimate is poor, larger ones
+  later. Equal steps keep every step's largest per-value KL small (a value heavier than a chunk is
+  sent alone, its position costing ``log2`` of the pixel count). The Gaussian model only spaces
+  the steps; the learned model decides what each one really costs.
 
-Both searches solve a monotone equation with one bisection (:func:`bisect`). A file names its
-schedule by digest only (docs/container.md), so these rules' arithmetic, iteration counts
-included, is part of the format: discrete schedules round each time to the nearest table index.
+Both searches solve a monotone equation by :func:`diffc.diffusion.theory.bisect`. A file names
+its schedule by digest only (docs/container.md), so these rules' arithmetic, iteration counts
+included, is part of the format; discrete schedules round each time to the nearest table index.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ import numpy as np
 
 from diffc.diffusion.denoisers import power_law_spectrum
 from diffc.diffusion.schedules import EncodingSchedule, VPSchedule
+from diffc.diffusion.theory import bisect
 
 __all__ = [
     "LAST_LOG_SNR",
     "MAX_IMAGE_STEPS",
     "PIXEL_VARIANCE",
-    "bisect",
     "equal_kl",
     "image_schedule",
     "uniform_log_snr",
@@ -49,18 +49,6 @@ LAST_LOG_SNR = 4.0
 PIXEL_VARIANCE = 0.25
 """Per-pixel variance, in [-1, 1], of the Gaussian model of photographs that spaces the image steps."""
 MAX_IMAGE_STEPS = 128
-
-
-def bisect(fn: Callable[[float], float], target: float, lo: float, hi: float,
-           iters: int) -> tuple[float, float]:
-    """The bracket ``(lo, hi)`` of ``fn(x) = target`` after ``iters`` halvings, ``fn`` increasing.
-
-    Keeps ``fn(lo) < target <= fn(hi)`` when it holds at the start.
-    """
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if fn(mid) < target else (lo, mid)
-    return lo, hi
 
 
 def _from_log_snrs(vp: VPSchedule, log_snrs: Sequence[float]) -> EncodingSchedule:
