@@ -98,7 +98,7 @@ def ddim(model: ReverseModel, z: np.ndarray, t: float, *, steps: int = 50) -> np
 
 def heun(model: ReverseModel, z: np.ndarray, t: float, *, steps: int = 50) -> np.ndarray:
     """DiffC-F by Heun's method on ``dy / d(nsr) = eps_hat``, ``y = z / alpha``, ``nsr = sigma / alpha``
-    (about ``2 steps`` denoiser calls)."""
+    (about ``2 * steps`` denoiser calls)."""
     def nsr(t: float) -> tuple[float, float]:
         alpha, sigma = alpha_sigma(model.schedule, t)
         return alpha, sigma / alpha
