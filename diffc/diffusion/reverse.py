@@ -11,9 +11,9 @@ The model replaces x by the denoiser's estimate ``x_hat_0(z_u)``. Its variance i
 ``D = (SNR_s - SNR_u) ||x - x_hat_0||^2 / (2 ln 2)`` bits (docs/theory.md) -- or ``"exact"`` -- the
 posterior variance plus ``a_x^2 Var(X | z_u)``, the true reverse conditional when the model knows
 ``Var(X | Z_u)`` (a :class:`~diffc.diffusion.denoisers.GaussianPosteriorModel`; the optimal variance
-of Bao et al. 2022, "Analytic-DPM"). With "exact" on Gaussian data the expected KLs of DiffC's steps add up to
-I(X; Z_t) for any number of steps (Theis et al. 2022); with "posterior" they exceed it by a
-discretisation gap that vanishes as the steps get finer.
+of Bao et al. 2022, "Analytic-DPM"). With "exact" on Gaussian data the expected KLs of DiffC's
+steps add up to I(X; Z_t) for any number of steps (Theis et al. 2022); with "posterior" they
+exceed it by a discretisation gap that vanishes as the steps get finer.
 
 DiffC's step k (:func:`step_target`, :func:`step_prior`) sends ``Z_{t_k}`` from q against p; step 0
 sends ``q(z | x) = N(alpha x, sigma^2 I)`` against the model's marginal of Z (exact for a Gaussian
