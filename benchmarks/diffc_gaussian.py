@@ -15,9 +15,9 @@ exactly; with the posterior one (DDPM's) the sample approaches X | Z_t only as t
 Per setting and stop (``protocol="stop"``, means over the setting's images): ``real_bits`` (the
 prefix's bytes, header included), ``ideal_bits`` (sum of the sent steps' KLs), ``theory_bits``
 (I(X; Z_t)), ``schedule_bits`` (the expected KL sum of this schedule and variance: I(X; Z_t) for the
-exact reverse variance, :func:`diffc.gaussian_theory.posterior_variance_rate_bits` for the posterior
+exact reverse variance, :func:`diffc.diffusion.theory.posterior_variance_rate_bits` for the posterior
 one; ``schedule_cost`` is its ratio to I(X; Z_t), the schedule's own cost with a perfect channel),
-measured and closed-form MSEs, the ledger totals through that stop (``Encoded.ledger``: header,
+measured and closed-form MSEs, the ledger totals through that stop (``CompressOutput.ledger``: header,
 framing, side, index, index overhead, slack, shortfall), and ``encode_s`` (encoder seconds through
 that stop, one Numba thread).
 
@@ -68,14 +68,18 @@ from scipy.special import digamma
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import machine_meta, write_json  # noqa: E402
-from diffc import gaussian_theory as theory  # noqa: E402
-from diffc import schedules  # noqa: E402
 from diffc.container import read_container  # noqa: E402
-from diffc.decoders import decode_states, reconstruct  # noqa: E402
-from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noqa: E402
-from diffc.encoder import Encoded, encode  # noqa: E402
+from diffc.decoder import decode_states  # noqa: E402
+from diffc.diffusion import (
+    schedules,  # noqa: E402
+    theory,  # noqa: E402
+)
+from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noqa: E402
+from diffc.diffusion.samplers import reconstruct  # noqa: E402
+from diffc.diffusion.schedules import ContinuousVP, EncodingSchedule  # noqa: E402
+from diffc.diffusion.spacing import equal_kl  # noqa: E402
+from diffc.encoder import CompressOutput, encode  # noqa: E402
 from diffc.ledger import Ledger  # noqa: E402
-from diffc.schedules import ContinuousVP, EncodingSchedule, equal_kl  # noqa: E402
 from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel, preset  # noqa: E402
 
 LOG_SNR_LAST = 4.0
@@ -169,13 +173,13 @@ def _ideal_at_mse(lam: np.ndarray, mse_fn: Callable[[np.ndarray, float], float],
 
 
 def _encode(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSchedule, setting: Setting,
-            seed: int) -> Encoded:
+            seed: int) -> CompressOutput:
     return encode(x, oracle, schedule, GaussianChannel(setting.channel), seed=seed, value_range=VALUE_RANGE,
                   variance=setting.variance)
 
 
 def _measure_image(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSchedule, setting: Setting,
-                   seed: int) -> tuple[Encoded, list[dict], list[np.ndarray]]:
+                   seed: int) -> tuple[CompressOutput, list[dict], list[np.ndarray]]:
     """Encode once; per stop, the prefix's state, its three reconstructions' MSEs and the ledger."""
     enc = _encode(x, oracle, schedule, setting, seed)
     container = read_container(enc.data)
@@ -198,7 +202,7 @@ def _measure_image(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSche
 
 
 def _two_thread_timing(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSchedule, setting: Setting,
-                       seed: int, reference: Encoded) -> dict:
+                       seed: int, reference: CompressOutput) -> dict:
     """The first image encoded again with 2 Numba threads (None where Numba has fewer)."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         return {"encode_s_2threads": None, "numba_threads_2": None, "identical_2threads": None}

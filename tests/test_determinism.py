@@ -193,9 +193,10 @@ def test_quantizer_bytes_and_indices_survive_the_perturbation(quantizer: object)
 
 
 def test_diffc_encoder_bytes_survive_the_perturbation() -> None:
-    from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+    from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+    from diffc.diffusion.schedules import ContinuousVP
+    from diffc.diffusion.spacing import uniform_log_snr
     from diffc.encoder import encode
-    from diffc.schedules import ContinuousVP, uniform_log_snr
 
     shape = (8, 8)
     vp = ContinuousVP("cosine", -15.0, 15.0)

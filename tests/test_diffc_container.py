@@ -16,7 +16,6 @@ from diffc.container import (
     ContainerError,
     Header,
     check_compatible,
-    checked_int,
     encode_header,
     fingerprint_id,
     framing_bytes,
@@ -24,6 +23,7 @@ from diffc.container import (
     truncate,
     write_container,
 )
+from diffc.diffusion.checks import checked_int
 from rcc.gaussian import ChannelSpec
 
 MODEL = hashlib.sha256(b"model").digest()

@@ -34,11 +34,12 @@ from diffc.container import (
     encode_records,
     read_container,
 )
-from diffc.decoders import decode_state
-from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.decoder import decode_state
+from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.schedules import ContinuousVP
+from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode
 from diffc.ledger import file_ledger
-from diffc.schedules import ContinuousVP, uniform_log_snr
 from rcc.gaussian import ChannelSpec, GaussianChannel
 
 VP = ContinuousVP("cosine", -15.0, 15.0)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from tiny_unet import save_tiny_model, smooth_image
 
-from diffc.codec import DEFAULT_STEPS, DiffCCodec, find_schedule, image_schedule
+from diffc.codec import DEFAULT_STEPS, DiffCCodec, find_schedule
 from diffc.container import ContainerError, read_container, truncate
+from diffc.diffusion.spacing import image_schedule
 from diffc.models import load_model
 from rcc.gaussian import ChannelSpec, GaussianChannel
 

@@ -9,7 +9,7 @@
   negative ELBO;
 * ``diffc/models/default/`` -- the shipped default model and its model card.
 
-The Gaussian oracle lives in :mod:`diffc.denoisers` beside the denoiser protocol.
+The Gaussian oracle lives in :mod:`diffc.diffusion.denoisers` beside the denoiser protocol.
 """
 
 from diffc.models.base import ImageModel

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from diffc.denoisers import Denoiser
+from diffc.diffusion.denoisers import Denoiser
 
 __all__ = ["ImageModel"]
 

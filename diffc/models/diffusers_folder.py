@@ -7,11 +7,11 @@ The loader reads (nothing is downloaded: ``local_files_only=True``)
 * a bare UNet folder (``config.json`` and weights) with a scheduler config: a
   ``scheduler_config.json`` inside it or beside it, or the path given as ``scheduler=``.
 
-The scheduler's ``alphas_cumprod`` becomes the :class:`~diffc.schedules.DiscreteVP` table
-(:meth:`~diffc.schedules.DiscreteVP.from_diffusers`, which drops a zero-terminal-SNR last entry),
+The scheduler's ``alphas_cumprod`` becomes the :class:`~diffc.diffusion.schedules.DiscreteVP` table
+(:meth:`~diffc.diffusion.schedules.DiscreteVP.from_diffusers`, which drops a zero-terminal-SNR last entry),
 and the table index is the network's timestep (one place: ``DiscreteVP.model_timestep``).
 ``prediction_type`` ("epsilon", "v_prediction", "sample") is converted to epsilon by
-:class:`~diffc.denoisers.ConvertedDenoiser`; a learned-variance UNet (twice the output channels)
+:class:`~diffc.diffusion.denoisers.ConvertedDenoiser`; a learned-variance UNet (twice the output channels)
 contributes its first half, the mean, since DiffC uses the posterior variance on both sides. The
 model clips x0 to ``[-clip_sample_range, clip_sample_range]`` when the scheduler sets
 ``clip_sample`` (diffusers' samplers' own clipping), to ``[-1, 1]`` otherwise
@@ -34,14 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from diffc.denoisers import ConvertedDenoiser
+from diffc.diffusion.denoisers import ConvertedDenoiser
+from diffc.diffusion.parametrizations import PREDICTIONS
+from diffc.diffusion.schedules import DiscreteVP
 from diffc.imaging.io import crop, pad
 from diffc.models.pixel import PixelModel
-from diffc.schedules import DiscreteVP
 
 __all__ = ["ModelError", "default_model_dir", "load_model", "set_torch_threads"]
-
-PREDICTIONS = ("epsilon", "v_prediction", "sample")
 
 
 class ModelError(ValueError):
@@ -106,7 +105,7 @@ def _vp_table(scheduler: object) -> DiscreteVP:
     try:
         return DiscreteVP.from_diffusers(scheduler)
     except ValueError as err:
-        raise ModelError(f"the scheduler's alpha-bar table is not a VP schedule: {err}") from err
+        raise ModelError(str(err)) from err
 
 
 def _evaluator(unet: object, channels: int, multiple: int, batch_size: int) -> object:

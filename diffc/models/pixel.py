@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diffc.denoisers import ConvertedDenoiser
+from diffc.diffusion.denoisers import ConvertedDenoiser
 from diffc.imaging.io import as_image, channels_first, channels_last
 
 __all__ = ["PixelModel", "pixels_to_unit", "unit_to_pixels"]
