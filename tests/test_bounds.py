@@ -1,4 +1,4 @@
-"""The theory printed beside measurements (DESIGN section 6)."""
+"""The theory printed beside measurements (docs/theory.md)."""
 
 from __future__ import annotations
 

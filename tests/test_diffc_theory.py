@@ -1,4 +1,4 @@
-"""DiffC on Gaussian data reproduces the closed forms of DESIGN section 6 (Theis et al. 2022).
+"""DiffC on Gaussian data reproduces the closed forms of docs/theory.md (Theis et al. 2022).
 
 Monte Carlo checks at fixed seeds: ``assert_mean`` is a z-test at the suite's per-check level
 (about 5 standard errors), ``assert_ks`` a KS test at the same level. The chain of states is sampled
@@ -72,7 +72,7 @@ def test_posterior_variance_costs_the_left_riemann_sum_of_i_mmse() -> None:
 
 
 def test_posterior_variance_step_cost_is_the_design_formula() -> None:
-    """D = (SNR_s - SNR_u) ||x - x_hat_0(z_u)||^2 / (2 ln 2), sample by sample (DESIGN section 5)."""
+    """D = (SNR_s - SNR_u) ||x - x_hat_0(z_u)||^2 / (2 ln 2), sample by sample (docs/theory.md)."""
     model = ReverseModel(ORACLE, "posterior")
     rng = np.random.default_rng(5)
     x = _sources(5, model)[:100]
