@@ -34,8 +34,8 @@ from diffc.diffusion.checks import MAX_SEED, checked_int, checked_real
 from diffc.diffusion.denoisers import Denoiser
 from diffc.diffusion.reverse import Box, ReverseModel, step_prior, step_target
 from diffc.diffusion.schedules import EncodingSchedule
-from diffc.ledger import ChannelStats, Ledger, StepBits, step_from_channel
-from rcc.gaussian.spec import ChannelSpec
+from diffc.ledger import Ledger, StepBits, step_from_channel
+from rcc.gaussian import ChannelSpec, GaussianChannelStats
 
 __all__ = ["Channel", "CompressOutput", "StepStats", "encode", "reverse_model"]
 
@@ -46,7 +46,7 @@ class Channel(Protocol):
     spec: ChannelSpec
 
     def encode(self, mu_q: np.ndarray, s_q: np.ndarray, mu_p: np.ndarray, s_p: np.ndarray, *,
-               seed: int, stream: tuple[int, ...]) -> tuple[object, ChannelStats]: ...
+               seed: int, stream: tuple[int, ...]) -> tuple[object, GaussianChannelStats]: ...
     def decode(self, message: bytes, mu_p: np.ndarray, s_p: np.ndarray, *, seed: int,
                stream: tuple[int, ...]) -> np.ndarray: ...
 

@@ -33,26 +33,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
 
 from diffc.container import Container
+from rcc.gaussian import GaussianChannel, GaussianChannelStats
 
-__all__ = ["ChannelStats", "Ledger", "StepBits", "file_ledger", "step_from_channel"]
-
-
-class ChannelStats(Protocol):
-    """What the ledger reads from :class:`rcc.gaussian.GaussianChannelStats`."""
-
-    kl_bits: float
-    bits: int
-    side_bits: int
-    n_chunks: int
-    n_heavy: int
-    target_bits: int
-    chunk_budget_bits: int
-
-    @property
-    def log_ratio_bits(self) -> float: ...
+__all__ = ["Ledger", "StepBits", "file_ledger", "step_from_channel"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +72,7 @@ class StepBits:
         return None if self.log_ratio_bits is None else self.kl_bits - self.log_ratio_bits
 
 
-def step_from_channel(step: int, framing_bits: int, stats: ChannelStats) -> StepBits:
+def step_from_channel(step: int, framing_bits: int, stats: GaussianChannelStats) -> StepBits:
     """The encoder's line for a step: the channel's own statistics, nothing recomputed."""
     return StepBits(step, framing_bits, stats.side_bits, stats.bits - stats.side_bits, stats.n_chunks,
                     stats.target_bits, stats.chunk_budget_bits, stats.kl_bits, stats.log_ratio_bits,
@@ -174,8 +159,6 @@ class Ledger:
 
 def file_ledger(container: Container) -> Ledger:
     """The ledger of a parsed file, from its bytes alone (the channel named by its header)."""
-    from rcc.gaussian import GaussianChannel
-
     channel = GaussianChannel(container.header.channel)
     dim = math.prod(container.header.shape)
     steps = []
