@@ -16,11 +16,10 @@ from rcc.coders import (
     OrderedRandomCoding,
     PoissonFunctionalRepresentation,
 )
-from rcc.coders.batch import NormalTargets, _first_indices, item_keys, messages_for
+from rcc.coders.batch import NormalTargets, _first_indices, messages_for
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, ZipfCode
 from rcc.core import Coder, Message
 from rcc.distributions import Categorical, Normal
-from rcc.randomness import Domain, key_for
 
 P = Normal(0.2, 1.3)
 CODERS = [PoissonFunctionalRepresentation(), PoissonFunctionalRepresentation(max_candidates=64),
@@ -49,18 +48,6 @@ def _assert_batch_is_per_item(coder, targets, proposal, seeds, streams) -> None:
         assert messages[i] == message and stats[i] == st, i
         np.testing.assert_array_equal(samples[i], coder.decode(message, proposal, int(seeds[i]),
                                                                stream))
-
-
-def test_item_keys_are_key_for() -> None:
-    rng = np.random.default_rng(1)
-    seeds = np.append(rng.integers(0, 2**63, 50, dtype=np.uint64), np.uint64(2**64 - 1))
-    paths = rng.integers(0, 2**40, (seeds.size, 2)).astype(np.uint64)
-    keys = item_keys(seeds, Domain.ARRIVALS, paths)
-    for i in range(seeds.size):
-        np.testing.assert_array_equal(keys[i], key_for(int(seeds[i]), Domain.ARRIVALS,
-                                                       *(int(c) for c in paths[i])))
-    np.testing.assert_array_equal(item_keys(seeds[:1], Domain.CANDIDATES, np.zeros((1, 0), np.uint64))[0],
-                                  key_for(int(seeds[0]), Domain.CANDIDATES))
 
 
 @pytest.mark.parametrize("code", [EliasDeltaCode(), EliasGammaCode(), FixedLengthCode(1000),

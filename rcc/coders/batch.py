@@ -39,15 +39,13 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.cpu import JIT_OPTIONS, ops
-from kernels.philox import philox4x32_10_cpu
-from kernels.streams import STREAM_TAG
 from rcc.bounds import LN2
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, IndexCode
 from rcc.core import Message, Proposal, Stats, Target
 from rcc.distributions import Normal
-from rcc.randomness import Domain
+from rcc.randomness import Domain, item_keys
 
-__all__ = ["BatchCoder", "BatchStats", "CandidateBatchCoder", "NormalTargets", "item_keys"]
+__all__ = ["BatchCoder", "BatchStats", "CandidateBatchCoder", "NormalTargets"]
 
 Streams = Sequence[tuple[int, ...]] | np.ndarray | tuple[int, ...] | None
 
@@ -128,27 +126,6 @@ def _streams(streams: Streams, n: int) -> np.ndarray:
     if arr.dtype.kind == "i" and np.any(arr < 0):
         raise ValueError("stream components must be non-negative")
     return arr.astype(np.uint64)
-
-
-def item_keys(seeds: np.ndarray, domain: Domain, paths: np.ndarray) -> np.ndarray:
-    """``key_for(seeds[i], domain, *paths[i])`` for every item, (n, 2) uint32.
-
-    The rule of :func:`kernels.stream_key` (one Philox block per path component, counter
-    ``(component lo, component hi, depth, STREAM_TAG)`` under the parent's key), applied to all
-    items at once, since a per-item key derivation alone costs more than a fast search.
-    """
-    n = seeds.size
-    keys = np.stack([(seeds & np.uint64(0xFFFFFFFF)).astype(np.uint32),
-                     (seeds >> np.uint64(32)).astype(np.uint32)], axis=-1)
-    full = np.concatenate([np.full((n, 1), int(domain), dtype=np.uint64), paths], axis=1)
-    for level in range(full.shape[1]):
-        c = full[:, level]
-        counters = np.stack([(c & np.uint64(0xFFFFFFFF)).astype(np.uint32),
-                             (c >> np.uint64(32)).astype(np.uint32),
-                             np.full(n, level, dtype=np.uint32),
-                             np.full(n, STREAM_TAG, dtype=np.uint32)], axis=-1)
-        keys = np.ascontiguousarray(philox4x32_10_cpu(counters, keys)[:, :2])
-    return keys
 
 
 # -- messages -----------------------------------------------------------------------------------
