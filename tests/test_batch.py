@@ -16,8 +16,9 @@ from rcc.coders import (
     OrderedRandomCoding,
     PoissonFunctionalRepresentation,
 )
-from rcc.coders.batch import NormalTargets, _first_indices, messages_for
+from rcc.coders.batch import NormalTargets
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, ZipfCode
+from rcc.codes.vectorized import first_indices, messages_for
 from rcc.core import Coder, Message
 from rcc.distributions import Categorical, Normal
 
@@ -61,7 +62,7 @@ def test_batch_messages_are_the_codes_own(code) -> None:
     messages, ideal = messages_for(code, index)
     assert messages == [Message(code.encode([int(k)])) for k in index]
     np.testing.assert_array_equal(ideal, [code.ideal_bits(int(k)) for k in index])
-    np.testing.assert_array_equal(_first_indices(code, messages), index)
+    np.testing.assert_array_equal(first_indices(code, messages), index)
 
 
 @pytest.mark.parametrize("coder", CODERS, ids=_name)
@@ -83,6 +84,17 @@ def test_compiled_kernels_equal_per_item_calls(coder) -> None:
     # A list of Normal targets takes the same kernel.
     listed = [targets[i] for i in range(20)]
     _assert_batch_is_per_item(coder, listed, P, np.arange(20) + 2**40, None)
+
+
+@pytest.mark.parametrize("coder", [PoissonFunctionalRepresentation(), GreedyRejectionSampling(),
+                                   OrderedRandomCoding(64)], ids=_name)
+def test_a_normal_with_vector_parameters_is_a_batch_of_its_coordinates(coder) -> None:
+    targets, seeds = _targets(30, seed=6), np.arange(30)
+    messages, stats = coder.encode_batch(Normal(targets.loc, targets.scale), P, seeds, (5,))
+    expected, expected_stats = coder.encode_batch(targets, P, seeds, (5,))
+    assert messages == expected and all(stats[i] == expected_stats[i] for i in range(len(targets)))
+    with pytest.raises(ValueError, match="vectors"):
+        coder.encode_batch(Normal(0.1, 0.5), P, [0])
 
 
 def test_compiled_pfr_filters_change_nothing_at_high_dinf() -> None:
