@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     from diffc.cli._common import EXIT_FAILURE, UsageError, default_model_dir
     from diffc.codec import DEFAULT_STEPS
     from diffc.tools.sweep import CodecSpec, SweepConfig, load_images, sweep, table
-    from rcc.experiments.runner import executor_from
+    from rcc.experiments import executor_from
 
     spec = CodecSpec(model=None if args.model is None else str(args.model.resolve()), device=args.device,
                      dtype=args.dtype, rule=args.coder, preset=args.preset, chunk_bits=args.chunk_bits,

@@ -40,7 +40,7 @@ from diffc.codec import DEFAULT_STEPS, DiffCCodec
 from diffc.container import truncate
 from diffc.tools import metrics as image_metrics
 from diffc.tools.images import as_image, read_image
-from rcc.experiments.runner import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
+from rcc.experiments import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
 from rcc.gaussian_channel import GaussianChannel, preset_channel
 
 __all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "find_images", "image_job", "job_id", "load_images",
