@@ -32,7 +32,7 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-demo
 	touch $@
 
 demo: $(VENV)/.installed-demo
-	$(PY) -m diffc.demo
+	$(PY) -m diffc.cli demo
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest

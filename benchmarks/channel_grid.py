@@ -3,7 +3,7 @@
 Equal-variance Gaussian channels as DiffC sends them (target N(mu_p + s delta, s^2) against the
 prior N(mu_p, s^2)), with a standard normal ``delta`` scaled to a total KL, so that per-coordinate
 KL is uneven (chi-square with one degree of freedom, times KL / D), at D = 4,096 and 24,576 and
-KL = 200, 1,000 and 4,000 bits, for each channel preset (:data:`rcc.gaussian_channel.PRESETS`).
+KL = 200, 1,000 and 4,000 bits, for each channel preset (:data:`rcc.gaussian.PRESETS`).
 
 Per row: ``bits_per_kl_bit`` (real message bits over the KL: the baseline is the ideal, 1.0),
 ``n_chunks`` and ``n_heavy`` (dimensions sent alone), ``slack`` (mean chunk KL over chunk_bits),
@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_meta, parse_args, write_json  # noqa: E402
 
-from rcc.gaussian_channel import PRESETS, GaussianChannel  # noqa: E402
+from rcc.gaussian import PRESETS, GaussianChannel  # noqa: E402
 
 SCALE = 0.3
 SEED = 11
@@ -54,7 +55,7 @@ def _projections(channel: GaussianChannel, z: np.ndarray, mu_q: np.ndarray, mu_p
 
 
 def grid_row(preset: str, dim: int, kl_bits: float, calls: int) -> dict:
-    channel = GaussianChannel(**PRESETS[preset])
+    channel = GaussianChannel(PRESETS[preset])
     rng = np.random.default_rng(dim + int(kl_bits))
     bits, kl, chunks, heavy, shortfall, seconds, projections = [], [], [], [], [], [], []
     for _ in range(calls):
@@ -71,17 +72,17 @@ def grid_row(preset: str, dim: int, kl_bits: float, calls: int) -> dict:
         shortfall.append(st.shortfall_bits)
     pooled = np.concatenate(projections)
     ks = stats.kstest(pooled, "norm")
-    return {"kind": "grid", "preset": preset, **PRESETS[preset], "dims": dim, "kl_bits": kl_bits,
+    return {"kind": "grid", "preset": preset, **asdict(PRESETS[preset]), "dims": dim, "kl_bits": kl_bits,
             "calls": calls, "bits": float(np.mean(bits)), "bits_per_kl_bit": float(np.sum(bits) / np.sum(kl)),
             "n_chunks": float(np.mean(chunks)), "n_heavy": float(np.mean(heavy)),
-            "slack": float(np.sum(kl) / (np.sum(chunks) * channel.chunk_bits)),
+            "slack": float(np.sum(kl) / (np.sum(chunks) * channel.spec.chunk_bits)),
             "shortfall_bits": float(np.mean(shortfall)), "projections": int(pooled.size),
             "ks": float(ks.statistic), "ks_pvalue": float(ks.pvalue), "encode_s": float(np.mean(seconds))}
 
 
 def heavy_row(preset: str, dim: int, kl_bits: float) -> dict:
     """One coordinate at 12 bits against the same problem without it (same run)."""
-    channel = GaussianChannel(**PRESETS[preset])
+    channel = GaussianChannel(PRESETS[preset])
     mu_q, s_q, mu_p, s_p = _problem(np.random.default_rng(7), dim, kl_bits)
     raised = mu_q.copy()
     raised[0] = mu_p[0] + SCALE * math.sqrt(2 * 12 * math.log(2))
@@ -92,7 +93,7 @@ def heavy_row(preset: str, dim: int, kl_bits: float) -> dict:
         _, st = channel.encode(target, s_q, mu_p, s_p, seed=SEED)
         timings.append(time.perf_counter() - started)
         work.append(st.candidate_dims)
-    return {"kind": "heavy", "preset": preset, **PRESETS[preset], "dims": dim, "kl_bits": kl_bits,
+    return {"kind": "heavy", "preset": preset, **asdict(PRESETS[preset]), "dims": dim, "kl_bits": kl_bits,
             "heavy_bits": 12.0, "encode_s": timings[1], "baseline_encode_s": timings[0],
             "time_ratio": timings[1] / timings[0], "work_ratio": work[1] / work[0]}
 
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows.append(row)
         print(f"{preset:>7} one 12-bit coordinate: {row['time_ratio']:.2f}x the time, "
               f"{row['work_ratio']:.2f}x the search work")
-    meta = machine_meta() | {"benchmark": "channel_grid", "quick": args.quick, "presets": PRESETS,
+    presets = {name: asdict(spec) for name, spec in PRESETS.items()}
+    meta = machine_meta() | {"benchmark": "channel_grid", "quick": args.quick, "presets": presets,
                              "scale": SCALE}
     write_json(args.json, meta, rows)
     _plot(rows, args.json.with_suffix(".png"))

@@ -2,7 +2,7 @@
 
 X ~ N(0, D^T diag(lambda) D) on an image-shaped array (D: the orthonormal 2-D DCT, lambda a
 1/f^2 power law), the exact oracle denoiser, and the real chunked Gaussian channel. For each channel
-setting (:data:`SETTINGS`: ``GaussianChannel`` keyword arguments, the encoder's ``variance``, and
+setting (:data:`SETTINGS`: a :class:`rcc.gaussian.ChannelSpec`, the encoder's ``variance``, and
 the schedule a user builds, ``equal_kl`` on I(X; Z) with 12 stops) one progressive file per source
 image is encoded once; every stop is decoded from the file's prefix (``decode_states``: what a
 receiver of that many bytes gets, all prefixes in one pass), with DiffC-A (ancestral, 300 steps),
@@ -15,9 +15,9 @@ exactly; with the posterior one (DDPM's) the sample approaches X | Z_t only as t
 Per setting and stop (``protocol="stop"``, means over the setting's images): ``real_bits`` (the
 prefix's bytes, header included), ``ideal_bits`` (sum of the sent steps' KLs), ``theory_bits``
 (I(X; Z_t)), ``schedule_bits`` (the expected KL sum of this schedule and variance: I(X; Z_t) for the
-exact reverse variance, :func:`diffc.gaussian_theory.posterior_variance_rate_bits` for the posterior
+exact reverse variance, :func:`diffc.diffusion.theory.posterior_variance_rate_bits` for the posterior
 one; ``schedule_cost`` is its ratio to I(X; Z_t), the schedule's own cost with a perfect channel),
-measured and closed-form MSEs, the ledger totals through that stop (``Encoded.ledger``: header,
+measured and closed-form MSEs, the ledger totals through that stop (``CompressOutput.ledger``: header,
 framing, side, index, index overhead, slack, shortfall), and ``encode_s`` (encoder seconds through
 that stop, one Numba thread).
 
@@ -57,7 +57,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numba
@@ -68,21 +68,24 @@ from scipy.special import digamma
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import machine_meta, write_json  # noqa: E402
-from diffc import gaussian_theory as theory  # noqa: E402
-from diffc import schedules  # noqa: E402
 from diffc.container import read_container  # noqa: E402
-from diffc.decoders import decode_states, reconstruct  # noqa: E402
-from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noqa: E402
-from diffc.encoder import Encoded, encode  # noqa: E402
+from diffc.decoder import decode_states  # noqa: E402
+from diffc.diffusion import (
+    schedules,  # noqa: E402
+    theory,  # noqa: E402
+)
+from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum  # noqa: E402
+from diffc.diffusion.samplers import reconstruct  # noqa: E402
+from diffc.diffusion.schedules import ContinuousVP, EncodingSchedule  # noqa: E402
+from diffc.diffusion.spacing import equal_kl  # noqa: E402
+from diffc.encoder import CompressOutput, encode  # noqa: E402
 from diffc.ledger import Ledger  # noqa: E402
-from diffc.schedules import ContinuousVP, EncodingSchedule, equal_kl  # noqa: E402
-from rcc.gaussian_channel import PRESETS, GaussianChannel  # noqa: E402
+from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel, preset  # noqa: E402
 
 LOG_SNR_LAST = 4.0
 HEUN_STEPS = 30
 ANCESTRAL_STEPS = 300
 VALUE_RANGE = (-8.0, 8.0)
-CHANNEL_FIELDS = ("chunk_bits", "headroom_bits", "rule", "index_code", "partition_trial_bits")
 LEDGER_FIELDS = ("header_bits", "framing_bits", "side_bits", "index_bits", "index_overhead_bits", "slack",
                  "shortfall_bits")
 DECODERS: tuple[tuple[str, Callable[[np.ndarray, float], float]], ...] = (
@@ -91,22 +94,22 @@ DECODERS: tuple[tuple[str, Callable[[np.ndarray, float], float]], ...] = (
 
 @dataclass(frozen=True)
 class Setting:
-    """A row of the setting axis: ``GaussianChannel(**channel)``, the encoder's ``variance``, how
+    """A row of the setting axis: ``GaussianChannel(channel)``, the encoder's ``variance``, how
     many images (the run's ``--images`` overrides), and whether ``--quick`` runs it."""
 
     name: str
-    channel: dict[str, object] = field(default_factory=dict)
+    channel: ChannelSpec = PRESETS["default"]
     variance: str = "posterior"
     images: int = 6
     quick: bool = False
 
 
-def _chunks(chunk_bits: int, headroom_bits: int) -> dict[str, object]:
-    return {"chunk_bits": chunk_bits, "headroom_bits": headroom_bits}
+def _chunks(chunk_bits: int, headroom_bits: int) -> ChannelSpec:
+    return preset(chunk_bits=chunk_bits, headroom_bits=headroom_bits)
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("defaults", quick=True),  # GaussianChannel(): PRESETS["default"]
+    Setting("defaults", quick=True),  # PRESETS["default"]
     Setting("exact", PRESETS["exact"]),
     Setting("c8h2", _chunks(8, 2), quick=True),
     Setting("c8h4", _chunks(8, 4)),
@@ -170,13 +173,13 @@ def _ideal_at_mse(lam: np.ndarray, mse_fn: Callable[[np.ndarray, float], float],
 
 
 def _encode(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSchedule, setting: Setting,
-            seed: int) -> Encoded:
-    return encode(x, oracle, schedule, GaussianChannel(**setting.channel), seed=seed, value_range=VALUE_RANGE,
+            seed: int) -> CompressOutput:
+    return encode(x, oracle, schedule, GaussianChannel(setting.channel), seed=seed, value_range=VALUE_RANGE,
                   variance=setting.variance)
 
 
 def _measure_image(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSchedule, setting: Setting,
-                   seed: int) -> tuple[Encoded, list[dict], list[np.ndarray]]:
+                   seed: int) -> tuple[CompressOutput, list[dict], list[np.ndarray]]:
     """Encode once; per stop, the prefix's state, its three reconstructions' MSEs and the ledger."""
     enc = _encode(x, oracle, schedule, setting, seed)
     container = read_container(enc.data)
@@ -199,7 +202,7 @@ def _measure_image(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSche
 
 
 def _two_thread_timing(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSchedule, setting: Setting,
-                       seed: int, reference: Encoded) -> dict:
+                       seed: int, reference: CompressOutput) -> dict:
     """The first image encoded again with 2 Numba threads (None where Numba has fewer)."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         return {"encode_s_2threads": None, "numba_threads_2": None, "identical_2threads": None}
@@ -242,7 +245,6 @@ def _stop_rows(setting: Setting, per_image: list[list[dict]], lam: np.ndarray,
 def _summary(setting: Setting, stops: list[dict], samples_a: list[list[np.ndarray]],
              sources: list[np.ndarray], lam: np.ndarray, bands: list[np.ndarray], timing: dict,
              encode_s: list[float], wall_s: float) -> dict:
-    channel = GaussianChannel(**setting.channel)
     last, mid = len(stops) - 1, len(stops) // 2 - 1
     keys = ("real_bits", "ideal_bits", "theory_bits", "schedule_bits", "schedule_cost", "mse_mmse", "mse_f",
             "mse_a", *LEDGER_FIELDS, *(f"{p}_{d}" for p in ("ideal_at_mse", "ratio") for d, _ in DECODERS))
@@ -252,7 +254,7 @@ def _summary(setting: Setting, stops: list[dict], samples_a: list[list[np.ndarra
     n_images = len(sources)
     return {
         "protocol": "summary", "setting": setting.name, "variance": setting.variance, "n_images": n_images,
-        **{name: getattr(channel, name) for name in CHANNEL_FIELDS},
+        **asdict(setting.channel),
         "stop": last + 1, "mid_stop": mid + 1, **{key: stops[last][key] for key in keys},
         **{prefix + key: value for prefix, r in realism.items() for key, value in r.items()},
         "realism_kl_source": source["kl"], "realism_w2_source": source["w2"],
@@ -302,8 +304,8 @@ def run(quick: bool, settings: list[Setting], images: int | None) -> tuple[dict,
         rows += [*stops, summary]
         print(_format_summary(summary), flush=True)
     meta = {"benchmark": "diffc_gaussian", "quick": quick, "dims": lam.size, **cfg,
-            "settings": {s.name: {"channel": s.channel, "variance": s.variance, "images": counts[s.name]}
-                         for s in settings},
+            "settings": {s.name: {"channel": asdict(s.channel), "variance": s.variance,
+                                  "images": counts[s.name]} for s in settings},
             "schedule": "equal_kl(vp, n_stops, I(X; Z) at log-SNR, log_snr_last)", "value_range": VALUE_RANGE,
             "n_bands_nonempty": len(bands), "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
             **machine_meta(),

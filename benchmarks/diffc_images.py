@@ -1,19 +1,21 @@
 """DiffC on photographs with a diffusers model: real bpp, quality per decoder, baselines, time breakdown.
 
-For each held-out photo (centre crops, :func:`diffc.demo.centre_crop`) one progressive file is
-encoded with the model (default: the shipped one); at each stop point the file's prefix is decoded
-with DiffC-F, DiffC-A and the MMSE estimate, and JPEG 4:2:0, WebP and AVIF code the same crop at
-the quality nearest the prefix's real bpp. A row per image and stop point: ``bpp`` (the prefix's
-bytes over the crop's pixels), ``ideal_bpp`` (the sent steps' KLs), PSNR / MS-SSIM / LPIPS per
-decoder and baseline, the baselines' bpp, and seconds: encode and decode, each split into model
-evaluations, candidate search (:func:`kernels.search.search`), the rest of the channel (partition,
-entropy coding, regenerating the chosen candidates) and the remainder (container, I/O, metrics
-excluded). The breakdown is measured by wrapping those functions in this process only. The
+Each held-out photo (centre crops, :func:`diffc.imaging.io.centre_crop`) is one job of the sweep
+(:func:`diffc.tools.sweep.image_job`): one progressive file is encoded with the model (default:
+the shipped one); at each stop point the state the file's prefix decodes to is reconstructed with
+DiffC-F, DiffC-A and the MMSE estimate, and JPEG 4:2:0, WebP and AVIF code the same crop at the
+quality nearest the prefix's real bpp. A row per image and stop point: ``bpp`` (the prefix's bytes
+over the crop's pixels), ``ideal_bpp`` (the sent steps' KLs), PSNR / MS-SSIM / LPIPS per decoder
+and baseline, the baselines' bpp, and seconds: encode and decode (reading the prefix, then the
+three decoders), each split into model evaluations, candidate search
+(:func:`kernels.search.search`), the rest of the channel (partition, entropy coding, regenerating
+the chosen candidates) and the remainder (container, I/O, metrics excluded). The breakdown is
+measured by wrapping those functions and the codec's phases in this process only. The
 headline ratio is ``bpp / ideal_bpp``: what the real channel and container cost over ideal channel
 simulation. Baseline = the classical codecs measured in the same run.
 
 ``--channels`` repeats all of it for several channel settings (a preset name of
-:data:`rcc.gaussian_channel.PRESETS` or ``CHUNK/HEADROOM``), each row naming its ``channel``. A
+:data:`rcc.gaussian.PRESETS` or ``CHUNK/HEADROOM``), each row naming its ``channel``. A
 biased channel reaches a stop with a worse state than the sum of its KLs pays for, so ``bpp /
 ideal_bpp`` flatters it; the summary rows therefore also give ``bpp_at_equal_psnr``: the real bpp
 over the bpp that the ``exact`` preset's *ideal* curve (its ideal bpp against its DiffC-F PSNR,
@@ -26,7 +28,9 @@ from __future__ import annotations
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import machine_meta, write_json  # noqa: E402
 
 TIMERS: dict[str, float] = defaultdict(float)
+METHODS = ("ode", "sde", "mmse")
 BASELINES = ("jpeg-420", "webp", "avif")
 
 
@@ -53,7 +58,7 @@ def _instrument(model: object) -> object:
     """Time model evaluations, the candidate search and the channel (this process only)."""
     import dataclasses
 
-    import rcc.gaussian_channel as gc
+    import rcc.gaussian.channel as gc
 
     gc.search = _timed("search", gc.search)
     gc.GaussianChannel.encode = _timed("channel", gc.GaussianChannel.encode)
@@ -62,57 +67,103 @@ def _instrument(model: object) -> object:
         model.denoiser, fn=_timed("model", model.denoiser.fn)))
 
 
-def _breakdown(total: float) -> dict[str, float]:
-    parts = {"model_s": TIMERS["model"], "search_s": TIMERS["search"],
-             "channel_other_s": TIMERS["channel"] - TIMERS["search"]}
-    parts["other_s"] = total - sum(parts.values())
+@contextmanager
+def _phase(into: defaultdict[str, float]) -> Iterator[None]:
+    """Add a block's seconds (``"s"``) and its timers to ``into``."""
     TIMERS.clear()
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        into["s"] += time.perf_counter() - started
+        for name, seconds in TIMERS.items():
+            into[name] += seconds
+
+
+def _timed_codec(model: object, channel: object) -> object:
+    """The codec with the time of each phase of the sweep's job recorded: the encode, reading the
+    file (cumulative over its one pass) and every reconstruction, with the reading before it."""
+    from diffc.codec import DiffCCodec
+
+    class TimedCodec(DiffCCodec):
+        def compress(self, image: np.ndarray, **options: object) -> object:
+            self.encode, self.read = defaultdict(float), defaultdict(float)
+            self.reconstructions: list[tuple[dict[str, float], dict[str, float]]] = []
+            with _phase(self.encode):
+                self.encoded = super().compress(image, **options)
+            return self.encoded
+
+        def decode_states(self, data: bytes) -> Iterator[object]:
+            states = super().decode_states(data)
+            try:
+                while True:
+                    with _phase(self.read):
+                        state = next(states, None)
+                    if state is None:
+                        return
+                    yield state
+            finally:
+                states.close()
+
+        def reconstruct(self, state: object, **options: object) -> np.ndarray:
+            own: defaultdict[str, float] = defaultdict(float)
+            with _phase(own):
+                image = super().reconstruct(state, **options)
+            self.reconstructions.append((dict(self.read), own))
+            return image
+
+    return TimedCodec(model, channel, progress=False)
+
+
+def _breakdown(timers: Mapping[str, float], total: float) -> dict[str, float]:
+    parts = {"model_s": timers.get("model", 0.0), "search_s": timers.get("search", 0.0),
+             "channel_other_s": timers.get("channel", 0.0) - timers.get("search", 0.0)}
+    parts["other_s"] = total - sum(parts.values())
     return parts
 
 
 def _measure_image(codec: object, name: str, image: np.ndarray, stops: list[int], solver_steps: int,
                    seed: int) -> list[dict]:
-    from diffc.container import truncate
-    from diffc.tools.baselines import available_codecs, match_bpp
-    from diffc.tools.metrics import compute_metrics
+    """The sweep's job on one image (:func:`diffc.tools.sweep.image_job`), one row per stop."""
+    from diffc.imaging.metrics import METRICS
+    from diffc.tools.sweep import METHOD_NAMES, SweepConfig, image_job
 
-    TIMERS.clear()
-    enc = codec.compress(image, seed=seed)
-    encode = {"encode_s": enc.seconds, **{f"encode_{k}": v for k, v in _breakdown(enc.seconds).items()}}
-    pixels = image.shape[0] * image.shape[1]
-    codecs = available_codecs()
+    config = SweepConfig(stops=tuple(stops), methods=METHODS, baselines=BASELINES, seed=seed,
+                         solver_steps=solver_steps)
+    result = image_job(codec, config, (name, image)).result["methods"]
+    enc = codec.encoded
+    encode = {"encode_s": enc.seconds,
+              **{f"encode_{k}": v for k, v in _breakdown(codec.encode, enc.seconds).items()}}
     rows = []
-    for k in stops:
-        prefix = truncate(enc.data, k)
-        row = {"image": name, "stop": k, "bpp": 8 * len(prefix) / pixels,
-               "ideal_bpp": sum(s.kl_bits for s in enc.steps[:k]) / pixels, **encode}
+    for i, first in enumerate(result[METHOD_NAMES[METHODS[0]]]):
+        row = {"image": name, "stop": first["stop"], "bpp": first["bpp"], "ideal_bpp": first["ideal_bpp"],
+               **encode}
         row["bpp_over_ideal"] = row["bpp"] / row["ideal_bpp"]
-        started = time.perf_counter()
-        state = codec.decode_state(prefix)
-        row["read_s"] = time.perf_counter() - started
-        for method in ("ode", "sde", "mmse"):
-            started = time.perf_counter()
-            decoded = codec.reconstruct(state, method=method, solver_steps=solver_steps)
-            row[f"{method}_s"] = time.perf_counter() - started
-            row |= {f"{method}_{m}": v for m, v in compute_metrics(image, decoded).items()}
-        total = row["read_s"] + sum(row[f"{m}_s"] for m in ("ode", "sde", "mmse"))
-        row |= {f"decode_{key}": v for key, v in _breakdown(total).items()}
-        for b in (b for b in BASELINES if b in codecs):
-            res = match_bpp(codecs[b], image, row["bpp"])
-            row |= {f"{b}_bpp": res.bpp, f"{b}_quality": res.quality,
-                    **{f"{b}_{m}": v for m, v in compute_metrics(image, res.decoded).items()}}
+        timed = codec.reconstructions[i * len(METHODS):(i + 1) * len(METHODS)]
+        decode = defaultdict(float, timed[0][0])  # reading the file up to this stop
+        row["read_s"] = decode["s"]
+        for method, (_, own) in zip(METHODS, timed, strict=True):
+            row[f"{method}_s"] = own["s"]
+            row |= {f"{method}_{m}": result[METHOD_NAMES[method]][i][m] for m in METRICS}
+            for key, seconds in own.items():
+                decode[key] += seconds
+        row |= {f"decode_{key}": v for key, v in _breakdown(decode, decode["s"]).items()}
+        for b in (b for b in BASELINES if b in result):
+            res = result[b][i]
+            row |= {f"{b}_bpp": res["bpp"], f"{b}_quality": res["quality"],
+                    **{f"{b}_{m}": res[m] for m in METRICS}}
         rows.append(row)
     return rows
 
 
 def _channel(spec: str) -> object:
-    """A preset name or ``CHUNK/HEADROOM`` (the preset's other settings)."""
-    from rcc.gaussian_channel import preset_channel
+    """A preset name or ``CHUNK/HEADROOM`` (the default preset's other settings)."""
+    from rcc.gaussian import GaussianChannel, preset
 
     if "/" in spec:
         chunk, headroom = (int(v) for v in spec.split("/"))
-        return preset_channel(chunk_bits=chunk, headroom_bits=headroom)
-    return preset_channel(spec)
+        return GaussianChannel(preset(chunk_bits=chunk, headroom_bits=headroom))
+    return GaussianChannel(preset(spec))
 
 
 def _stop_means(rows: list[dict], key: str) -> dict[int, float]:
@@ -199,11 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=None, help="held-out photos (default 8, quick 2)")
     args = parser.parse_args(argv)
 
-    from diffc.cli._common import default_model_dir, set_torch_threads
-    from diffc.codec import DiffCCodec
-    from diffc.demo import centre_crop
+    from diffc.imaging.io import centre_crop
+    from diffc.models import default_model_dir, load_model, set_torch_threads
     from diffc.models.data import held_out_photos
-    from diffc.models.unet import load_model
 
     size, n_images, stops, solver_steps = (32, 2, [8, 16], 4) if args.quick else (64, 8, [2, 4, 8, 16], 10)
     n_images = args.images or n_images
@@ -214,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     photos = dict(list(held_out_photos().items())[:n_images])
     rows = []
     for spec, channel in channels.items():
-        codec = DiffCCodec(model, channel, progress=False)
+        codec = _timed_codec(model, channel)
         for name, photo in photos.items():
             mine = [r | {"channel": spec}
                     for r in _measure_image(codec, name, centre_crop(photo, size), stops, solver_steps, seed)]
@@ -228,8 +277,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{r['channel']:>8} stop {r['stop']:2d}: {r['bpp']:.3f} bpp ({r['bpp_over_ideal']:.2f}x its "
               f"ideal, {equal} the exact ideal at equal PSNR), F {r['ode_psnr-rgb']:.2f} dB, LPIPS F "
               f"{r['ode_lpips']:.3f} A {r['sde_lpips']:.3f}, encode {r['encode_s']:.1f} s")
-    settings = {spec: {"rule": ch.rule, "chunk_bits": ch.chunk_bits, "headroom_bits": ch.headroom_bits,
-                       "index_code": ch.index_code} for spec, ch in channels.items()}
+    settings = {spec: asdict(ch.spec) for spec, ch in channels.items()}
     meta = machine_meta() | {"quick": args.quick, "size": size, "stops": stops, "solver_steps": solver_steps,
                              "seed": seed, "model": str(args.model or default_model_dir()),
                              "fingerprint": model.fingerprint().hex()[:16], "channels": settings,

@@ -7,8 +7,9 @@ threads (``cpu``), and the CUDA kernel when a real GPU is present (``gpu``).
 
 ``kind: "rate"``: one chunk at its KL budget (``kl_bits = chunk_bits``, equal variances, the DiffC
 case), searched over ``N = 2^(chunk_bits + headroom_bits)`` candidates by PFR or ORC, repeated over
-independent seeds. ``mean_bits`` are real bits per chunk: all trials' indices written with the
-truncated Zipf code into one range-coded stream, bytes counted. ``ks_projection`` is the KS
+independent seeds; each row names its :class:`rcc.gaussian.ChannelSpec`. ``mean_bits`` are real bits
+per chunk: all trials' indices written with the channel's truncated Zipf code for that chunk into
+one range-coded stream, bytes counted. ``ks_projection`` is the KS
 statistic (and ``ks_pvalue`` its p-value) of the decoded samples projected onto the mean difference
 and standardised, which is N(0, 1) under the target; truncation shows up there first.
 ``shortfall_bits`` is KL minus the mean realized log-ratio (0 for an exact sampler).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # the numpy baseline runs at one thread
@@ -34,9 +36,11 @@ from _common import best_time, machine_meta, parse_args, write_json  # noqa: E40
 import kernels  # noqa: E402
 from kernels.search import RULES, SearchProblem, regenerate, search, search_cpu  # noqa: E402
 from rcc.bounds import LN2  # noqa: E402
-from rcc.codes import ZipfCode  # noqa: E402
+from rcc.gaussian import ChannelSpec  # noqa: E402
+from rcc.gaussian.message import index_code  # noqa: E402
 
 RATE_DIMS = 8
+INDEX_CODE = "zipf_truncated"
 
 
 def _problem(delta: np.ndarray, n_chunks: int, n: int, rule: str, seed: int) -> SearchProblem:
@@ -88,22 +92,22 @@ def throughput_rows(quick: bool) -> list[dict]:
     return rows
 
 
-def rate_row(chunk_bits: int, headroom_bits: int, rule: str, trials: int, dims: int) -> dict:
+def rate_row(spec: ChannelSpec, trials: int, dims: int) -> dict:
     # One chunk at its budget: |delta|^2 / 2 nats = chunk_bits bits, spread evenly over dims.
+    chunk_bits = spec.chunk_bits
     delta = np.full(dims, math.sqrt(2 * chunk_bits * LN2 / dims))
-    n = 1 << (chunk_bits + headroom_bits)
-    p = _problem(delta, trials, n, rule, seed=1000 * chunk_bits + headroom_bits)
+    n = 1 << (chunk_bits + spec.headroom_bits)
+    p = _problem(delta, trials, n, spec.rule, seed=1000 * chunk_bits + spec.headroom_bits)
     result = search_cpu(p)
     unit = delta / np.linalg.norm(delta)
     proj = np.array([(regenerate(p.cand_keys[c], int(k), dims) - delta) @ unit
                      for c, k in enumerate(result.index)])
     ks = stats.kstest(proj, "norm")
-    code = ZipfCode.for_kl(chunk_bits, n)
+    code = index_code(spec, chunk_bits, float(chunk_bits))
     real_bits = 8 * len(code.encode(result.index.tolist())) / trials
     log_ratio_bits = (result.log_weight - 0.5 * delta @ delta) / LN2
-    return {"kind": "rate", "rule": rule, "chunk_bits": chunk_bits, "headroom_bits": headroom_bits,
-            "kl_bits": float(chunk_bits), "candidates": n, "n_samples": trials,
-            "mean_bits": real_bits, "overhead": real_bits / chunk_bits - 1,
+    return {"kind": "rate", **asdict(spec), "kl_bits": float(chunk_bits), "candidates": n,
+            "n_samples": trials, "mean_bits": real_bits, "overhead": real_bits / chunk_bits - 1,
             "ks_projection": float(ks.statistic), "ks_pvalue": float(ks.pvalue),
             "shortfall_bits": float(chunk_bits - log_ratio_bits.mean())}
 
@@ -116,7 +120,7 @@ def rate_rows(quick: bool) -> list[dict]:
             cost = (1 << (cb + hb)) * RATE_DIMS
             trials = 64 if quick else int(np.clip(2e9 / cost, 100, 1000))
             for rule in ("pfr", "orc"):
-                row = rate_row(cb, hb, rule, trials, dims=RATE_DIMS)
+                row = rate_row(ChannelSpec(rule, INDEX_CODE, cb, hb), trials, dims=RATE_DIMS)
                 print(f"rate {rule} chunk={cb:2d} headroom={hb}: {row['mean_bits']:.2f} bits "
                       f"(overhead {row['overhead']:+.2f}), KS={row['ks_projection']:.3f} "
                       f"p={row['ks_pvalue']:.2g}, shortfall {row['shortfall_bits']:+.2f} bits")
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
               f"cand-dims/s ({r['ratio_vs_numpy']:.2f}x numpy)")
     rows += rate_rows(args.quick)
     meta = machine_meta() | {"benchmark": "gaussian_channel", "quick": args.quick,
-                             "rate_dims": RATE_DIMS, "index_code": "zipf_truncated"}
+                             "rate_dims": RATE_DIMS, "index_code": INDEX_CODE}
     write_json(args.json, meta, rows)
     _plot(rows, args.json.with_suffix(".png"))
     return rows

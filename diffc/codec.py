@@ -2,33 +2,23 @@
 
 CompressAI's codec contract (``compress`` returns the bitstream, ``decompress`` takes only the
 bitstream and the model) on top of the DiffC core (Theis et al. 2022): the image is mapped to the
-model's space by its :class:`~diffc.models.unet.PixelModel`, sent step by step by
-:func:`diffc.encoder.encode`, and rebuilt by :func:`diffc.decoders.decode_state` and
-:func:`diffc.decoders.reconstruct`. Outputs are small dataclasses, as in diffusers.
+model's space by an :class:`~diffc.models.base.ImageModel`, sent step by step by
+:func:`diffc.encoder.encode`, rebuilt by :func:`diffc.decoder.decode_states` and reconstructed by
+the samplers of :mod:`diffc.diffusion.samplers`. Outputs are diffusers-style dataclasses
+(:class:`~diffc.encoder.CompressOutput`, :class:`~diffc.decoder.DecompressOutput`), bits counted
+on the real file over the image's pixels.
 
-The encoding schedule
----------------------
-The file names its schedule by digest only, so the decoder must be able to build it from what it
-knows: the model's VP table, the image shape (in the header) and the number of steps, which
-:func:`find_schedule` recovers by trying step counts until the digest matches (the default first,
-so this costs one try for files written with the defaults). :func:`image_schedule` sends the
-noisiest ``Z`` of the table first (almost free), then spaces the remaining steps so that each
-costs the same expected number of bits under a 1/f^2 Gaussian model of photographs
-(:func:`diffc.denoisers.power_law_spectrum`, per-pixel variance 0.25 in [-1, 1]), up to log-SNR
-``LAST_LOG_SNR``. With the posterior variance on both sides a step from SNR ``g`` to ``g'`` costs
-``(g' - g) mmse(g) / (2 ln 2)`` bits per value (:mod:`diffc.gaussian_theory`), so the SNRs follow
-``g' = g + c / mmse(g)`` with ``c`` set by bisection to land on the last SNR: small steps while
-the estimate is poor, larger ones later. Equal steps keep every step's largest per-value KL small
-(a value heavier than a chunk is sent alone, its position costing ``log2`` of the pixel count),
-and they come within about 1.1x of ``I(X; Z_t)`` at 16 steps on that model, where equal-information
-spacing pays about 3x in its first step. The model is only a spacing rule: the learned model decides
-the real cost of every step. Rate control stops the progressive file early (``bpp``, ``psnr``,
-``stop_t``); decoding any prefix works.
+The encoding schedule is :func:`diffc.diffusion.spacing.image_schedule` for the model's table, the
+coded shape and the step count. The file names its schedule by digest only, so the decoder
+rebuilds it from what it knows: the table, the shape (in the header) and the step count, which
+:func:`find_schedule` recovers by trying step counts until the digest matches (the codec's own
+count first, so this costs one try for files written with its settings). Rate control stops the
+progressive file early (``bpp``, ``psnr``, ``stop_t``); decoding any prefix works.
 
 Decoding methods: ``"ode"`` is DiffC-F (probability-flow ODE, DDIM's first-order solver, or Heun
 with ``solver="heun"``), ``"sde"`` is DiffC-A (ancestral sampling with the decoder's seeded
 noise), ``"mmse"`` the denoiser's posterior-mean estimate, ``"eta"`` the DDIM family between ODE
-and SDE. The decoded image is rounded to 8 bits by :func:`diffc.models.unet.unit_to_pixels`.
+and SDE. The image model rounds the result to 8 bits.
 """
 
 from __future__ import annotations
@@ -38,79 +28,34 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from diffc.container import ContainerError, read_container
-from diffc.decoders import MAX_SOLVER_STEPS, DecodedState, decode_states, reconstruct
-from diffc.denoisers import power_law_spectrum
-from diffc.encoder import StepStats, encode
-from diffc.models.unet import PixelModel
-from diffc.schedules import DiscreteVP, EncodingSchedule
-from diffc.tools.images import as_image
-from rcc.gaussian_channel import GaussianChannel
+from diffc.container import ContainerError, check_model, read_container
+from diffc.decoder import DecodedState, DecompressOutput, decode_states
+from diffc.diffusion.checks import checked_int, checked_real
+from diffc.diffusion.denoisers import Denoiser
+from diffc.diffusion.samplers import MAX_SOLVER_STEPS, reconstruct
+from diffc.diffusion.schedules import EncodingSchedule, VPSchedule
+from diffc.diffusion.spacing import MAX_IMAGE_STEPS, image_schedule
+from diffc.encoder import CompressOutput, encode
+from diffc.imaging.io import as_image
+from diffc.models.base import ImageModel
+from rcc.gaussian import GaussianChannel
 
-__all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "DecompressOutput", "DiffCCodec", "find_schedule",
-           "image_schedule"]
+__all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "DecompressOutput", "DiffCCodec", "find_schedule"]
 
 DEFAULT_STEPS = 16
-MAX_STEPS = 128
-LAST_LOG_SNR = 4.0
-PIXEL_VARIANCE = 0.25
 DEFAULT_SOLVER_STEPS = 20
 MAX_PIXELS = 4096 * 4096
 METHODS = {"ode": "ddim", "sde": "ancestral", "mmse": "mmse", "eta": "eta"}
 
 
-@lru_cache(maxsize=64)
-def _spectrum(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct power-law variances of an ``H x W`` image and how often each occurs."""
-    lam = power_law_spectrum(size, 2.0, total_variance=PIXEL_VARIANCE * size[0] * size[1])
-    return np.unique(lam, return_counts=True)
-
-
-def _equal_cost_snrs(mmse: Callable[[float], float], first: float, last: float, gaps: int) -> list[float]:
-    """SNRs ``first = g_0 < ... < g_gaps = last`` with ``(g_{k+1} - g_k) mmse(g_k)`` the same for all k."""
-    def walk(c: float) -> list[float]:
-        snrs = [first]
-        for _ in range(gaps):
-            snrs.append(snrs[-1] + c / mmse(snrs[-1]))
-        return snrs
-
-    lo, hi = 0.0, (last - first) * mmse(first)  # one gap of this cost already reaches ``last``
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if walk(mid)[-1] < last else (lo, mid)
-    return [*walk(hi)[:-1], last]
-
-
-@lru_cache(maxsize=256)
-def image_schedule(vp: DiscreteVP, shape: tuple[int, ...], steps: int = DEFAULT_STEPS) -> EncodingSchedule:
-    """The codec's encoding schedule for model-space arrays of ``shape = (C, H, W)``."""
-    if not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be in [1, {MAX_STEPS}], got {steps}")
-    values, counts = _spectrum(tuple(shape[-2:]))
-    weights = counts / counts.sum()
-
-    def mmse(snr: float) -> float:
-        return float(np.dot(weights, values / (1.0 + snr * values)))
-
-    first = vp.t_max
-    if steps == 1:
-        return EncodingSchedule(vp, (first,))
-    snrs = _equal_cost_snrs(mmse, math.exp(vp.log_snr(first)), math.exp(LAST_LOG_SNR), steps - 1)
-    times = [vp.t_from_log_snr(math.log(g)) for g in snrs[1:]]
-    if len(set(times)) != len(times) or min(times) >= first:
-        raise ValueError(f"{steps} steps do not fit distinct times of this model's table")
-    return EncodingSchedule(vp, (first, *times))
-
-
-def find_schedule(vp: DiscreteVP, shape: tuple[int, ...], matches: Callable[[EncodingSchedule], bool],
+def find_schedule(vp: VPSchedule, shape: tuple[int, ...], matches: Callable[[EncodingSchedule], bool],
                   preferred: int = DEFAULT_STEPS) -> EncodingSchedule:
-    """The :func:`image_schedule` whose digest the file names (``matches``), trying ``preferred`` first."""
-    for steps in (preferred, *(n for n in range(1, MAX_STEPS + 1) if n != preferred)):
+    """The :func:`~diffc.diffusion.spacing.image_schedule` whose digest the file names (``matches``),
+    trying ``preferred`` steps first."""
+    for steps in (preferred, *(n for n in range(1, MAX_IMAGE_STEPS + 1) if n != preferred)):
         try:
             schedule = image_schedule(vp, shape, steps)
         except ValueError:
@@ -121,65 +66,34 @@ def find_schedule(vp: DiscreteVP, shape: tuple[int, ...], matches: Callable[[Enc
                          "image size (another model, or a file from another tool)")
 
 
-@dataclass(frozen=True)
-class CompressOutput:
-    """A compressed image: the file's bytes and what they cost (bits counted on ``data``)."""
-
-    data: bytes
-    size: tuple[int, int]
-    steps: tuple[StepStats, ...]
-    seconds: float
-
-    @property
-    def bpp(self) -> float:
-        return 8 * len(self.data) / (self.size[0] * self.size[1])
-
-    @property
-    def ideal_bpp(self) -> float:
-        """Sum of the sent steps' KLs (the rate of ideal channel simulation) per pixel."""
-        return sum(s.kl_bits for s in self.steps) / (self.size[0] * self.size[1])
-
-
-@dataclass(frozen=True)
-class DecompressOutput:
-    """A decoded image and where it came from."""
-
-    image: np.ndarray
-    bpp: float
-    n_steps: int
-    stop_step: int
-    t: float
-    seconds: float
-
-    @property
-    def truncated(self) -> bool:
-        """The file is a progressive prefix: fewer steps than the encoder announced."""
-        return self.n_steps < self.stop_step
-
-
 def _decoder(method: str, solver: str, solver_steps: int) -> tuple[str, int]:
-    """The :func:`diffc.decoders.reconstruct` method name and the model evaluations it makes."""
+    """The :func:`diffc.diffusion.samplers.reconstruct` method name and the model evaluations it makes."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     if solver not in ("ddim", "heun"):
         raise ValueError(f"solver must be 'ddim' or 'heun', got {solver!r}")
-    if isinstance(solver_steps, bool) or not isinstance(solver_steps, int) \
-            or not 1 <= solver_steps <= MAX_SOLVER_STEPS:
-        raise ValueError(f"solver_steps must be an integer in [1, {MAX_SOLVER_STEPS}]")
+    checked_int(solver_steps, "solver_steps", 1, MAX_SOLVER_STEPS)
     evals = 1 if method == "mmse" else solver_steps * (2 if solver == "heun" else 1)
     return ("heun" if (method == "ode" and solver == "heun") else METHODS[method]), evals
 
 
 class _Counted:
-    """Calls ``fn`` and ticks ``tick`` once per model evaluation (progress bars)."""
+    """A denoiser that ticks ``tick`` after every evaluation (progress bars); all else is the wrapped
+    denoiser's: its schedule and fingerprint, and a Gaussian model's posterior."""
 
-    def __init__(self, fn: Callable[[np.ndarray, float], np.ndarray], tick: Callable[[], None]) -> None:
-        self.fn, self.tick = fn, tick
+    def __init__(self, denoiser: Denoiser, tick: Callable[[], None]) -> None:
+        self.denoiser, self.tick = denoiser, tick
 
-    def __call__(self, z: np.ndarray, timestep: float) -> np.ndarray:
-        out = self.fn(z, timestep)
+    def predict_eps(self, z: np.ndarray, t: float) -> np.ndarray:
+        eps = self.denoiser.predict_eps(z, t)
         self.tick()
-        return out
+        return eps
+
+    def __getattr__(self, name: str) -> object:
+        # Only names the wrapper lacks get here; before __init__ (copying) there is nothing to forward.
+        if "denoiser" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.denoiser, name)
 
 
 def _bar(total: int, desc: str, disable: bool) -> object:
@@ -192,11 +106,12 @@ class DiffCCodec:
     """Compress and decompress images with one diffusion model (see the module docstring).
 
     ``channel``: the Gaussian channel simulator (its parameters go into every file); ``steps``: the
-    number of encoding steps of the schedule; ``variance``: the reverse variance ("posterior", the
-    only one a network model has); ``progress``: tqdm bars over model evaluations.
+    number of encoding steps of the schedule; ``max_pixels``: the most pixels of an image to
+    compress or of a file to decode; ``progress``: tqdm bars over model evaluations. The reverse
+    variance is DDPM's posterior variance, the only one a network model has.
     """
 
-    def __init__(self, model: PixelModel, channel: GaussianChannel | None = None, *,
+    def __init__(self, model: ImageModel, channel: GaussianChannel | None = None, *,
                  steps: int = DEFAULT_STEPS, max_pixels: int = MAX_PIXELS, progress: bool = True) -> None:
         self.model = model
         self.channel = GaussianChannel() if channel is None else channel
@@ -205,14 +120,14 @@ class DiffCCodec:
         self.progress = progress
 
     @property
-    def vp(self) -> DiscreteVP:
+    def vp(self) -> VPSchedule:
         return self.model.denoiser.schedule
 
     def schedule(self, shape: tuple[int, ...]) -> EncodingSchedule:
         return image_schedule(self.vp, tuple(shape), self.steps)
 
-    def _denoiser(self, bar: object) -> object:
-        return dataclasses.replace(self.model.denoiser, fn=_Counted(self.model.denoiser.fn, bar.update))
+    def _denoiser(self, bar: object) -> Denoiser:
+        return _Counted(self.model.denoiser, bar.update)
 
     def compress(self, image: np.ndarray, *, seed: int = 0, bpp: float | None = None,
                  stop_t: float | None = None, psnr: float | None = None) -> CompressOutput:
@@ -225,8 +140,8 @@ class DiffCCodec:
         if sum(v is not None for v in (bpp, stop_t, psnr)) > 1:
             raise ValueError("give at most one of bpp, stop_t, psnr")
         for name, value in (("bpp", bpp), ("stop_t", stop_t), ("psnr", psnr)):
-            if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
+            if value is not None:
+                checked_real(value, name)
         x = self.model.to_model(image)
         schedule = self.schedule(x.shape)
         stop_step = None
@@ -234,12 +149,11 @@ class DiffCCodec:
             stop_step = sum(t >= stop_t for t in schedule.times)
             if stop_step == 0:
                 raise ValueError(f"stop_t={stop_t} is above the noisiest time {schedule.times[0]:g}")
-        started = time.perf_counter()
         with _bar(stop_step or len(schedule), "encode", not self.progress) as bar:
             encoded = encode(x, self._denoiser(bar), schedule, self.channel, seed=seed,
                              value_range=self.model.value_range, clip=self.model.clip, stop_step=stop_step,
                              max_bits=None if bpp is None else bpp * size[0] * size[1], target_psnr=psnr)
-        return CompressOutput(encoded.data, size, encoded.steps, time.perf_counter() - started)
+        return dataclasses.replace(encoded, size=size)
 
     def _check_size(self, size: tuple[int, ...]) -> None:
         if math.prod(size) > self.max_pixels:
@@ -252,10 +166,7 @@ class DiffCCodec:
             raise ContainerError(f"the file holds an array of shape {shape}, not a {self.model.channels}-"
                                  f"channel image of this model")
         self._check_size(shape[1:])
-        theirs, ours = bytes(header.model_fingerprint), self.model.fingerprint()
-        if ours[:len(theirs)] != theirs:
-            raise ContainerError(f"wrong model: the file was encoded with model {theirs.hex()[:16]}, "
-                                 f"this model ({self.model.source}) is {ours.hex()[:16]}")
+        check_model(header, self.model.fingerprint(), self.model.source)  # before trying schedules
         digest = bytes(header.schedule_digest)
         return find_schedule(self.vp, shape, lambda s: s.digest()[:len(digest)] == digest, self.steps)
 
@@ -294,6 +205,5 @@ class DiffCCodec:
         state = self.decode_state(data)
         image = self.reconstruct(state, method=method, eta=eta, solver_steps=solver_steps, solver=solver,
                                  seed=seed)
-        h = state.container.header
-        return DecompressOutput(image, 8 * len(data) / math.prod(h.shape[1:]), state.container.n_steps,
-                                h.stop_step, state.t, time.perf_counter() - started)
+        return DecompressOutput(image, state.t, state.container.n_steps, state.container.header.stop_step,
+                                8 * len(data), image.shape[:2], time.perf_counter() - started)

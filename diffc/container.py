@@ -1,53 +1,13 @@
 """DiffC container format, version 3: one compact, self-describing, progressive file per image.
 
-Layout (DESIGN section 5). "varint" is unsigned LEB128, minimal (no redundant high zero byte)::
-
-    magic        u8        0xDF
-    version      u8        3
-    model        8 bytes   the first 64 bits of the model's SHA-256 fingerprint
-    schedule     8 bytes   the first 64 bits of the encoding schedule's SHA-256 digest
-    flags        u8        bits 7-5 ndim - 1 (1..8 axes); bits 4-3 value range kind (0: [-1, 1],
-                           1: [0, 1], 2: two zigzag varints, integer bounds, 3: two big-endian f64);
-                           bit 2 variance (0 posterior, 1 exact); bit 1 clip; bit 0 coder word present
-    coder        3 bytes   only with flag bit 0: rule (2 bits; 0 pfr, 1 orc, 2 mrc), index code
-                           (2 bits; 0 fixed, 1 zipf, 2 zipf_truncated, 3 pfr_lognormal), chunk_bits - 1 (5),
-                           headroom_bits (5), partition_trial_bits (4), 6 zero bits. Without it the
-                           coder is DEFAULT_CODER (pfr, pfr_lognormal, 8, 3, 3)
-    value range  kind 2: zigzag varints low, high; kind 3: f64 low, high; nothing for kinds 0-1
-    dims         ndim varints, each dimension - 1
-    seed         varint    shared-randomness seed, < 2^64
-    stop step    varint    stop step - 1: the number of step records the encoder wrote, <= MAX_STEPS
-    step records, one per step k = 0, 1, ...:
-        length   varint    the message's byte length (at most 4 varint bytes)
-        message  the Gaussian channel's message for step k
-        check    2 bytes   BLAKE2b-16 keyed with the header digest, over (varint k, length, message)
-
-The header digest is the 128-bit BLAKE2b of the header's bytes. A typical image file (a preset
-value range, the default coder, dimensions up to 128, seed and stop step below 128) has a 24-byte
-header; a record whose message is under 128 bytes has 3 bytes of framing (4 up to 16 KiB).
-
-Integrity, and why 16 bits per record suffice: a corrupted record passes its check with
-probability 2^-16, and its message must then still parse in the channel's decoder (chunk count,
-budget, index range, length) -- a weak second filter, since range-coded indices accept most byte
-strings. Every record's check is keyed with the whole header and the record's position, so an
-edited header, the records of another file (another seed, stop step or coder) or records in
-another order go unnoticed only if every record passes (2^(-16 n) for n records). A different
-model or schedule is refused by the 64-bit fingerprints (:func:`check_compatible`; a false match
-has probability 2^-64). A 32-bit check would cost 16 more bits per step, 2 % of the 800 bits of a
-128 x 128 image at 0.05 bpp for each of its steps, to move a miss from one file in 65,536
-corrupted ones to one in 4 billion; the checks guard against accidents and splices, not forgery
-(nothing here is secret), so the short check is the right trade at the rates DiffC targets.
-
-Canonical: the reader re-encodes the header it parsed and refuses any other spelling (long
-varints, a spelled-out preset, non-zero padding bits); record lengths must be minimal varints. A
-file truncated right after record k (k >= 1) is a valid file that stops at step k
-(:attr:`Container.truncated` says so; :func:`truncate` cuts one); a cut anywhere else, trailing
-bytes, or more records than the stop step are errors. Every malformed input raises
-:class:`ContainerError` and nothing else, and nothing is allocated from a count the file claims
-before it is checked against the bytes that remain. v1 and v2 files are recognised and refused
-with a message (their channel messages are in formats this version no longer decodes: v3 sizes
-each chunk's search to the chunk and names heavy dimensions, :mod:`rcc.gaussian_channel`). The
-header is v2's with the version byte and the default coder changed.
+The format is specified in ``docs/container.md`` (normative): a header of typically 24 bytes (magic,
+version, 64-bit model and schedule fingerprints, flags, the channel's :class:`~rcc.gaussian.ChannelSpec`
+word when it is not the default, value range, dimensions, seed, stop step), then one record per step
+(a minimal-varint length, the channel's message, a 16-bit check keyed with the header digest and the
+record's position). This module writes and reads exactly that: the reader accepts only the canonical
+spelling, raises :class:`ContainerError` and nothing else on malformed input, allocates nothing from a
+count the file claims before checking it against the bytes that remain, accepts a file cut at a
+record boundary as a progressive prefix, and refuses v1 and v2 files by name.
 """
 
 from __future__ import annotations
@@ -58,8 +18,9 @@ import numbers
 import struct
 from dataclasses import dataclass
 
-from diffc import reverse
-from rcc import gaussian_channel
+from diffc.diffusion import reverse
+from diffc.diffusion.checks import MAX_SEED, checked_int
+from rcc.gaussian.spec import ChannelSpec
 
 __all__ = [
     "DEFAULT_CODER",
@@ -72,7 +33,7 @@ __all__ = [
     "ContainerError",
     "Header",
     "check_compatible",
-    "checked_int",
+    "check_model",
     "encode_header",
     "encode_records",
     "fingerprint_id",
@@ -86,22 +47,19 @@ MAGIC = b"\xdf"
 FORMAT_VERSION = 3
 V1_MAGIC = b"DFC\x89"
 FINGERPRINT_BYTES = 8
-RULES = ("pfr", "orc", "mrc")
-# The codes of the rule, index code and variance are positions in these tuples (frozen by the
-# golden files: append only).
-INDEX_CODES = gaussian_channel.INDEX_CODES
+# The code of the variance is its position in this tuple (frozen by the golden files: append only).
 VARIANCE_CODES = reverse.VARIANCES
-DEFAULT_CODER = ("pfr", "pfr_lognormal", 8, 3, 3)
-"""(rule, index code, chunk_bits, headroom_bits, partition_trial_bits) of a header without a coder
-word. Part of the format: the channel's defaults may change, this may not."""
+DEFAULT_CODER = ChannelSpec("pfr", "pfr_lognormal", 8, 3, 3)
+"""The channel of a header without a coder word. Part of the format: the channel's defaults may
+change, this may not."""
 RANGE_PRESETS = ((-1.0, 1.0), (0.0, 1.0))
 _RANGE_INTEGERS, _RANGE_FLOATS = 2, 3
 MAX_NDIM = 8
 MAX_VALUES = 2**31
 """The format's limit on values per file; decoders take a lower, configurable one."""
 MAX_STEPS = 4096
-MAX_SEED = 2**64 - 1
 MAX_RECORD_VARINT = 4
+CODER_BYTES = 3
 CHECK_BYTES = 2
 _EXACT_INTEGERS = 2**53
 
@@ -109,17 +67,7 @@ _F64X2 = struct.Struct(">dd")
 
 
 class ContainerError(ValueError):
-    """The bytes are not a valid DiffC v2 file (for this model and schedule)."""
-
-
-def checked_int(value: object, name: str, low: int, high: int, error: type[ValueError] = ValueError) -> int:
-    """``value`` as an ``int`` in ``[low, high]``; anything else (floats, bools, NaN, strings) is an
-    ``error`` that names it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise error(f"{name} must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise error(f"{name} must be in [{low}, {high}], got {value}")
-    return int(value)
+    """The bytes are not a valid DiffC file of this format version (for this model and schedule)."""
 
 
 @dataclass(frozen=True)
@@ -134,11 +82,7 @@ class Header:
     shape: tuple[int, ...]
     value_range: tuple[float, float]
     seed: int
-    rule: str
-    index_code: str
-    chunk_bits: int
-    headroom_bits: int
-    partition_trial_bits: int
+    channel: ChannelSpec
     variance: str
     clip: bool
     stop_step: int
@@ -160,25 +104,13 @@ class Header:
             raise ContainerError(f"value range must be finite with low < high, got {self.value_range}")
         object.__setattr__(self, "value_range", (float(low) + 0.0, float(high) + 0.0))  # no -0.0
         checked_int(self.seed, "seed", 0, MAX_SEED, ContainerError)
-        if not (self.rule in RULES and self.variance in VARIANCE_CODES and self.index_code in INDEX_CODES):
-            raise ContainerError(f"unknown rule {self.rule!r}, index code {self.index_code!r} or "
-                                 f"variance {self.variance!r}")
-        checked_int(self.chunk_bits, "chunk_bits", 1, 30, ContainerError)
-        checked_int(self.headroom_bits, "headroom_bits", 0, 16, ContainerError)
-        checked_int(self.partition_trial_bits, "partition_trial_bits", 0, 8, ContainerError)
+        if not isinstance(self.channel, ChannelSpec):
+            raise ContainerError(f"channel must be a ChannelSpec, got {self.channel!r}")
+        if self.variance not in VARIANCE_CODES:
+            raise ContainerError(f"unknown variance {self.variance!r}")
         checked_int(self.stop_step, "stop step", 1, MAX_STEPS, ContainerError)
         if not isinstance(self.clip, bool):
             raise ContainerError(f"clip must be a bool, got {self.clip!r}")
-
-    @property
-    def channel_params(self) -> dict[str, object]:
-        """Keyword arguments of :class:`rcc.gaussian_channel.GaussianChannel` that decode this file."""
-        return {"rule": self.rule, "index_code": self.index_code, "chunk_bits": self.chunk_bits,
-                "headroom_bits": self.headroom_bits, "partition_trial_bits": self.partition_trial_bits}
-
-    @property
-    def coder(self) -> tuple[str, str, int, int, int]:
-        return (self.rule, self.index_code, self.chunk_bits, self.headroom_bits, self.partition_trial_bits)
 
 
 @dataclass(frozen=True)
@@ -236,22 +168,16 @@ def _range_kind(value_range: tuple[float, float]) -> int:
     return _RANGE_FLOATS
 
 
-def _coder_word(h: Header) -> bytes:
-    word = (RULES.index(h.rule) << 22 | INDEX_CODES.index(h.index_code) << 20 | (h.chunk_bits - 1) << 15
-            | h.headroom_bits << 10 | h.partition_trial_bits << 6)
-    return word.to_bytes(3, "big")
-
-
 def encode_header(h: Header) -> bytes:
     """The header's bytes (see the module docstring); the records' checks are keyed with them."""
     kind = _range_kind(h.value_range)
-    explicit_coder = h.coder != DEFAULT_CODER
+    explicit_coder = h.channel != DEFAULT_CODER
     flags = ((len(h.shape) - 1) << 5 | kind << 3 | VARIANCE_CODES.index(h.variance) << 2 | int(h.clip) << 1
              | int(explicit_coder))
     out = bytearray(MAGIC)
     out += bytes([FORMAT_VERSION]) + h.model_fingerprint + h.schedule_digest + bytes([flags])
     if explicit_coder:
-        out += _coder_word(h)
+        out += h.channel.to_word().to_bytes(CODER_BYTES, "big")
     if kind == _RANGE_INTEGERS:
         out += b"".join(_varint(_zigzag(int(v))) for v in h.value_range)
     elif kind == _RANGE_FLOATS:
@@ -261,6 +187,7 @@ def encode_header(h: Header) -> bytes:
 
 
 def _header_key(header_bytes: bytes) -> bytes:
+    # The personalization is v2's, kept by v3: part of the format (the golden files depend on it).
     return hashlib.blake2b(header_bytes, digest_size=16, person=b"diffc-v2-header").digest()
 
 
@@ -338,15 +265,13 @@ def _check_magic(r: _Reader) -> None:
         raise ContainerError(f"unsupported format version {version} (this reader knows {FORMAT_VERSION})")
 
 
-def _read_coder(r: _Reader, explicit: bool) -> tuple[str, str, int, int, int]:
+def _read_coder(r: _Reader, explicit: bool) -> ChannelSpec:
     if not explicit:
         return DEFAULT_CODER
-    word = int.from_bytes(r.take(3, "the coder word"), "big")
-    rule, code = word >> 22, word >> 20 & 3
-    chunk, headroom, trials = (word >> 15 & 31) + 1, word >> 10 & 31, word >> 6 & 15
-    if rule >= len(RULES) or code >= len(INDEX_CODES) or chunk > 30 or headroom > 16 or trials > 8:
-        raise ContainerError("corrupted header: unknown coder code")
-    return RULES[rule], INDEX_CODES[code], chunk, headroom, trials
+    try:
+        return ChannelSpec.from_word(int.from_bytes(r.take(CODER_BYTES, "the coder word"), "big"))
+    except ValueError as err:
+        raise ContainerError(f"corrupted header: unknown coder code ({err})") from None
 
 
 def _unzigzag(z: int) -> int:
@@ -374,7 +299,7 @@ def _read_header(r: _Reader) -> Header:
     stop = r.varint("the stop step", 2) + 1
     variance = VARIANCE_CODES[flags >> 2 & 1]
     try:
-        header = Header(fingerprint, digest, shape, value_range, seed, *coder, variance=variance,
+        header = Header(fingerprint, digest, shape, value_range, seed, coder, variance=variance,
                         clip=bool(flags >> 1 & 1), stop_step=stop)
     except ContainerError as err:
         raise ContainerError(f"corrupted header: {err}") from None
@@ -384,7 +309,7 @@ def _read_header(r: _Reader) -> Header:
 
 
 def read_container(data: bytes) -> Container:
-    """Parse a v2 file; raises :class:`ContainerError` on any malformed input."""
+    """Parse a file of this format version; raises :class:`ContainerError` on any malformed input."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ContainerError(f"expected bytes, got {type(data).__name__}")
     r = _Reader(bytes(data))
@@ -418,12 +343,19 @@ def fingerprint_id(digest: bytes) -> bytes:
     return bytes(digest[:FINGERPRINT_BYTES])
 
 
+def check_model(header: Header, model_fingerprint: bytes, source: str = "") -> None:
+    """Raise :class:`ContainerError` unless the file was written for the model of this full SHA-256
+    fingerprint (``source``: where the model came from, for the message)."""
+    if header.model_fingerprint != fingerprint_id(model_fingerprint):
+        this = f"this model ({source})" if source else "this model"
+        raise ContainerError(f"wrong model: the file was encoded with model {header.model_fingerprint.hex()}"
+                             f"..., {this} is {model_fingerprint.hex()}")
+
+
 def check_compatible(header: Header, model_fingerprint: bytes, schedule_digest: bytes) -> None:
     """Raise :class:`ContainerError` unless the file was written for this model and schedule (given
     by their full SHA-256 fingerprint and digest)."""
-    if header.model_fingerprint != fingerprint_id(model_fingerprint):
-        raise ContainerError(f"wrong model: the file was encoded with model {header.model_fingerprint.hex()}"
-                             f"..., this model is {model_fingerprint.hex()}")
+    check_model(header, model_fingerprint)
     if header.schedule_digest != fingerprint_id(schedule_digest):
         raise ContainerError("wrong schedule: the file was encoded with schedule "
                              f"{header.schedule_digest.hex()}..., this schedule is {schedule_digest.hex()}")

@@ -4,7 +4,7 @@ Theis et al. (2022), "Lossy compression with Gaussian diffusion": the encoder co
 of the noisy diffusion state ``Z_t = alpha_t X + sigma_t U`` rather than a quantized X. Step 0 sends
 ``Z_{t_0} ~ q(z | x) = N(alpha x, sigma^2 I)`` against the model's marginal of ``Z_{t_0}``; step
 k >= 1 sends ``Z_{t_k} ~ q(z_{t_k} | z_{t_{k-1}}, x)`` against the model's ``p(z_{t_k} |
-z_{t_{k-1}})`` (:mod:`diffc.reverse`), each with the Gaussian channel simulator in the model's
+z_{t_{k-1}})`` (:mod:`diffc.diffusion.reverse`), each with the Gaussian channel simulator in the model's
 coding coordinates and stream ``(k,)`` of the shared seed. The encoder continues from the sample
 the *decoder* rebuilds from the message, so both sides always hold the same state.
 
@@ -13,7 +13,7 @@ first step whose MMSE reconstruction reaches a target PSNR (the decoder's MMSE o
 the encoder from the same state). Per-step statistics (:class:`StepStats`): the step's line of the
 bit ledger (:mod:`diffc.ledger`: framing, side information and index bits of its record, chunk
 count and budget, the KL -- the ideal cost -- and the realized log-ratio ``log2 q(z)/p(z)`` at the
-sample sent), taken from the channel's own statistics; :attr:`Encoded.ledger` adds the header.
+sample sent), taken from the channel's own statistics; :attr:`CompressOutput.ledger` adds the header.
 
 Exactness is that of the channel: with an exact channel simulator ``Z_t`` would follow
 ``q(z_t | x)`` exactly; the chunked Gaussian channel is approximate (see its docstring).
@@ -22,7 +22,6 @@ Exactness is that of the channel: with an exact channel simulator ``Z_t`` would 
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -30,31 +29,21 @@ from typing import Protocol
 
 import numpy as np
 
-from diffc.container import (
-    MAX_SEED,
-    Header,
-    checked_int,
-    encode_header,
-    fingerprint_id,
-    framing_bytes,
-    write_container,
-)
-from diffc.denoisers import Denoiser
+from diffc.container import Header, encode_header, fingerprint_id, framing_bytes, write_container
+from diffc.diffusion.checks import MAX_SEED, checked_int, checked_real
+from diffc.diffusion.denoisers import Denoiser
+from diffc.diffusion.reverse import Box, ReverseModel, step_prior, step_target
+from diffc.diffusion.schedules import EncodingSchedule
 from diffc.ledger import ChannelStats, Ledger, StepBits, step_from_channel
-from diffc.reverse import Gaussian, ReverseModel
-from diffc.schedules import EncodingSchedule
+from rcc.gaussian.spec import ChannelSpec
 
-__all__ = ["Channel", "Encoded", "StepStats", "encode", "step_prior", "step_target"]
+__all__ = ["Channel", "CompressOutput", "StepStats", "encode", "reverse_model"]
 
 
 class Channel(Protocol):
-    """The Gaussian channel simulator interface (:class:`rcc.gaussian_channel.GaussianChannel`)."""
+    """The Gaussian channel simulator interface (:class:`rcc.gaussian.GaussianChannel`)."""
 
-    rule: str
-    index_code: str
-    chunk_bits: int
-    headroom_bits: int
-    partition_trial_bits: int
+    spec: ChannelSpec
 
     def encode(self, mu_q: np.ndarray, s_q: np.ndarray, mu_p: np.ndarray, s_p: np.ndarray, *,
                seed: int, stream: tuple[int, ...]) -> tuple[object, ChannelStats]: ...
@@ -88,12 +77,18 @@ class StepStats:
 
 
 @dataclass(frozen=True)
-class Encoded:
-    """The file and its accounting. Bits are counted on ``data``, header included."""
+class CompressOutput:
+    """A DiffC file and what it cost. Bits are counted on ``data``, header included.
+
+    ``size`` is the grid whose points the rate is counted per (:attr:`bpp`): an image's ``(H, W)``
+    from :class:`diffc.codec.DiffCCodec`, the array's shape from :func:`encode`.
+    """
 
     data: bytes
     steps: tuple[StepStats, ...]
     header_bits: int
+    size: tuple[int, ...]
+    seconds: float
 
     @property
     def file_bits(self) -> int:
@@ -101,7 +96,16 @@ class Encoded:
 
     @property
     def ideal_bits(self) -> float:
+        """Sum of the sent steps' KLs: the rate of ideal channel simulation."""
         return float(sum(s.kl_bits for s in self.steps))
+
+    @property
+    def bpp(self) -> float:
+        return self.file_bits / math.prod(self.size)
+
+    @property
+    def ideal_bpp(self) -> float:
+        return self.ideal_bits / math.prod(self.size)
 
     @property
     def ledger(self) -> Ledger:
@@ -114,21 +118,10 @@ class Encoded:
         return self.header_bits + sum(s.record_bits for s in self.steps[:n_steps])
 
 
-def step_prior(model: ReverseModel, times: Sequence[float], k: int, z_prev: np.ndarray | None,
-               x0_prev: np.ndarray | None = None) -> Gaussian:
-    """What the decoder knows before step ``k``: the model's distribution of ``Z_{t_k}``
-    (``x0_prev``: the model's x0 prediction from ``z_prev``, when already computed)."""
-    if k == 0:
-        return model.first_prior(times[0])
-    return model.prior(z_prev, times[k - 1], times[k], x0_prev)
-
-
-def step_target(model: ReverseModel, times: Sequence[float], k: int, z_prev: np.ndarray | None,
-                x_c: np.ndarray) -> Gaussian:
-    """What the encoder wants the decoder to sample at step ``k``."""
-    if k == 0:
-        return model.first_target(x_c, times[0])
-    return model.target(z_prev, x_c, times[k - 1], times[k])
+def reverse_model(denoiser: Denoiser, header: Header) -> ReverseModel:
+    """The reverse process a file's header names: its variance, and x0 clipped to its value range
+    when it clips. The encoder and every decoder build it here, so both sides project alike."""
+    return ReverseModel(denoiser, header.variance, Box(*header.value_range) if header.clip else None)
 
 
 def _psnr(x_hat: np.ndarray, x: np.ndarray, value_range: tuple[float, float]) -> float:
@@ -136,17 +129,10 @@ def _psnr(x_hat: np.ndarray, x: np.ndarray, value_range: tuple[float, float]) ->
     return math.inf if mse == 0 else 10 * math.log10((value_range[1] - value_range[0]) ** 2 / mse)
 
 
-def _real(value: object, name: str) -> float:
-    """A finite real number (not a bool), or a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def _value_range(value_range: object) -> tuple[float, float]:
     if not isinstance(value_range, Sequence) or len(value_range) != 2:
         raise ValueError(f"value_range must be a pair (low, high), got {value_range!r}")
-    low, high = (_real(v, "each bound of value_range") for v in value_range)
+    low, high = (checked_real(v, "each bound of value_range") for v in value_range)
     if not low < high:
         raise ValueError(f"value_range must have low < high, got {value_range!r}")
     return low, high
@@ -157,19 +143,20 @@ def _stop_after(n_steps: int, stop_step: object, max_bits: object, target_psnr: 
         raise ValueError("give at most one of stop_step, max_bits, target_psnr")
     for value, name in ((max_bits, "max_bits"), (target_psnr, "target_psnr")):
         if value is not None:
-            _real(value, name)
+            checked_real(value, name)
     return n_steps if stop_step is None else checked_int(stop_step, "stop_step", 1, n_steps)
 
 
 def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channel: Channel, *, seed: int,
            value_range: tuple[float, float], variance: str = "posterior", clip: bool = False,
            stop_step: int | None = None, max_bits: float | None = None,
-           target_psnr: float | None = None) -> Encoded:
-    """Encode ``x`` into a DiffC v2 file (see the module docstring for the stop rules).
+           target_psnr: float | None = None) -> CompressOutput:
+    """Encode ``x`` into a DiffC file (see the module docstring for the stop rules).
 
     ``max_bits`` is checked against the file as if it held the schedule's (or ``stop_step``'s)
     step count in its header; the final header is never longer.
     """
+    began = time.perf_counter()
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 0 or not np.all(np.isfinite(x)):
         raise ValueError("x must be a finite array with at least one axis")
@@ -179,10 +166,9 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
         raise ValueError(f"clip must be a bool, got {clip!r}")
     last = _stop_after(len(schedule), stop_step, max_bits, target_psnr)
     header = Header(fingerprint_id(denoiser.fingerprint()), fingerprint_id(schedule.digest()), x.shape,
-                    _value_range(value_range), checked_int(seed, "seed", 0, MAX_SEED), channel.rule,
-                    channel.index_code, channel.chunk_bits, channel.headroom_bits,
-                    channel.partition_trial_bits, variance, clip, stop_step=last)
-    model = ReverseModel(denoiser, variance, header.value_range if clip else None)
+                    _value_range(value_range), checked_int(seed, "seed", 0, MAX_SEED), channel.spec,
+                    variance, clip, stop_step=last)
+    model = reverse_model(denoiser, header)
     planned_header_bits = 8 * len(encode_header(header))
     x_c = model.to_coords(x)
     z, x0, messages, stats = None, None, [], []
@@ -209,4 +195,5 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
             if _psnr(model.from_coords(x0), x, header.value_range) >= target_psnr:
                 break
     header = replace(header, stop_step=len(messages))
-    return Encoded(write_container(header, messages), tuple(stats), 8 * len(encode_header(header)))
+    return CompressOutput(write_container(header, messages), tuple(stats), 8 * len(encode_header(header)),
+                          x.shape, time.perf_counter() - began)

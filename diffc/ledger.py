@@ -6,7 +6,7 @@ A file's bits split exactly into ``header + sum over steps of (framing + side + 
 * **framing**: a record's length varint and check (:func:`diffc.container.framing_bytes`);
 * **side**: the channel's side information at the start of each message (index-code budget,
   heavy dimensions, chunk count, partition trial, mean chunk KL:
-  :class:`rcc.gaussian_channel.SideInfo`);
+  :class:`rcc.gaussian.SideInfo`);
 * **index**: the rest of the message, the coded chunk indices (with the code's final padding).
 
 Beside the real bits, what the step should have cost and how well it was packed:
@@ -23,7 +23,7 @@ Beside the real bits, what the step should have cost and how well it was packed:
 Two sources, one ledger. The encoder's (:func:`step_from_channel`) takes the exact KLs and the
 realized log-ratios from the channel's statistics. A file's (:func:`file_ledger`, what ``diffc
 info`` prints, no model needed) reads each message's side information
-(:meth:`rcc.gaussian_channel.GaussianChannel.side_info`): the real bits, chunk counts and budgets
+(:meth:`rcc.gaussian.GaussianChannel.side_info`): the real bits, chunk counts and budgets
 are all there, but the KL, and with it the index overhead, the slack and the shortfall, are
 unknown (``None``): the channel does not send the KL (its index model depends on the budget only)
 and only the encoder knows the target.
@@ -41,7 +41,7 @@ __all__ = ["ChannelStats", "Ledger", "StepBits", "file_ledger", "step_from_chann
 
 
 class ChannelStats(Protocol):
-    """What the ledger reads from :class:`rcc.gaussian_channel.GaussianChannelStats`."""
+    """What the ledger reads from :class:`rcc.gaussian.GaussianChannelStats`."""
 
     kl_bits: float
     bits: int
@@ -174,14 +174,14 @@ class Ledger:
 
 def file_ledger(container: Container) -> Ledger:
     """The ledger of a parsed file, from its bytes alone (the channel named by its header)."""
-    from rcc.gaussian_channel import GaussianChannel
+    from rcc.gaussian import GaussianChannel
 
-    channel = GaussianChannel(**container.header.channel_params)
+    channel = GaussianChannel(container.header.channel)
     dim = math.prod(container.header.shape)
     steps = []
     for k, (message, framing) in enumerate(zip(container.messages, container.framing_bytes, strict=True)):
         side = channel.side_info(message, dim)
         steps.append(StepBits(k, 8 * framing, side.side_bits, 8 * len(message) - side.side_bits,
-                              side.n_chunks, channel.chunk_bits, side.budget_bits, kl_bits=None,
+                              side.n_chunks, channel.spec.chunk_bits, side.budget_bits, kl_bits=None,
                               n_heavy=len(side.heavy)))
     return Ledger(8 * container.header_bytes, tuple(steps))

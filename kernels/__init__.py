@@ -2,8 +2,10 @@
 
 Encoder and decoder share only a seed; every value the decoder must reproduce is addressed by
 ``(seed, stream path, candidate, coordinate)`` and computed in O(1) on the CPU (Numba) or the GPU
-(numba-cuda), with identical integers on every backend. The frozen mapping is documented in
-``docs/randomness.md`` and in :mod:`kernels.streams` and :mod:`kernels.variates`.
+(numba-cuda) by Philox4x32-10 (Salmon et al. 2011), with identical integers on every backend and
+floats within ``FLOAT_TOLERANCE``. The frozen mapping is documented in ``docs/randomness.md`` and in
+:mod:`kernels.streams` and :mod:`kernels.variates`. The fused Gaussian candidate search is
+:mod:`kernels.search`.
 
 >>> import kernels
 >>> key = kernels.stream_key(seed=2024, stream=(0, 7))

@@ -1,4 +1,5 @@
-"""CUDA kernels of :mod:`kernels.gpu`; importing this module imports ``numba.cuda``.
+"""CUDA kernels of :mod:`kernels.gpu`, and the device functions (``ops``) that they share with
+:mod:`kernels.search_cuda`; importing this module imports ``numba.cuda``.
 
 ``cuda`` must be a module global here: Numba's CUDA simulator swaps the global named ``cuda`` of a
 kernel's module for its fake, so kernels defined in a closure would not run under the simulator.
@@ -9,11 +10,11 @@ from numba import cuda
 
 from kernels.variates import build_scalar_ops
 
-_ops = build_scalar_ops(cuda.jit(device=True))
-_block_uniforms = _ops.block_uniforms
-_transform = _ops.transform
-_philox = _ops.philox
-_counter_words = _ops.counter_words
+ops = build_scalar_ops(cuda.jit(device=True))
+_block_uniforms = ops.block_uniforms
+_transform = ops.transform
+_philox = ops.philox
+_counter_words = ops.counter_words
 
 
 @cuda.jit

@@ -1,13 +1,17 @@
 """Numba CPU backend of the shared randomness: parallel bulk generators.
 
-Each row (candidate) is generated independently from its counters, so rows are spread over
-threads with ``prange`` and the result does not depend on the thread count. The scalar rules come
-from :func:`kernels.variates.build_scalar_ops`, the same source the CUDA backend compiles. Rows are
+Each row (candidate) is generated independently from its Philox4x32-10 counters (Salmon et al.
+2011; the frozen mapping of ``docs/randomness.md``), so rows are spread over threads with
+``prange`` and the result does not depend on the thread count. The scalar rules come from
+:func:`kernels.variates.build_scalar_ops`, the same source the CUDA backend compiles. Rows are
 produced in two passes so that LLVM vectorises them: first the Philox words and uniforms of the row,
 then the transform. For normals (:func:`normals_from_uniforms`) the branch-free central formula of
 AS 241 runs on every value, the indices of the (15%) tail values are compacted without branches,
-and only those are recomputed: this keeps branch mispredictions out of the hot loop and ran 1.6x
-faster than a single branchy pass on the development machine.
+and only those are recomputed, which keeps branch mispredictions out of the hot loop.
+
+Words and uniforms are exact (bit-identical to :mod:`kernels.reference`), and so are central
+normals; tail normals and exponentials go through the CPU's ``log`` and agree with the reference
+to ``FLOAT_TOLERANCE``.
 """
 
 from __future__ import annotations

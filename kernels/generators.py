@@ -9,7 +9,8 @@
 * ``"gpu"``: numba-cuda kernels (:mod:`kernels.gpu`); returns a CuPy array on a real GPU and a
   numpy array under the CUDA simulator.
 
-All backends return identical integers and floats within ``FLOAT_TOLERANCE``.
+All backends return identical integers (Philox4x32-10 words, Salmon et al. 2011, under the frozen
+mapping of ``docs/randomness.md``) and floats within ``FLOAT_TOLERANCE``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """CUDA backend of the shared randomness (numba-cuda kernels on CuPy or Numba device arrays).
 
 The device functions are compiled from the same scalar source as the CPU kernels
-(:func:`kernels.variates.build_scalar_ops`), so integer outputs are bit-identical; floats may differ
-by an ulp because CUDA's ``log`` differs from the CPU's and the compiler fuses multiply-adds.
+(:func:`kernels.variates.build_scalar_ops`: Philox4x32-10, Salmon et al. 2011, under the frozen
+mapping of ``docs/randomness.md``), so integer outputs are bit-identical; floats may differ by an ulp
+(within ``FLOAT_TOLERANCE``) because CUDA's ``log`` differs from the CPU's and the compiler fuses
+multiply-adds.
 
 This module imports ``numba.cuda`` on first use only. With ``NUMBA_ENABLE_CUDASIM=1`` the same
 kernels run in Numba's CUDA simulator on numpy arrays, which is how the ordinary (GPU-less) test

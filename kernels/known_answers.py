@@ -1,4 +1,8 @@
-"""Random123's known-answer vectors for Philox4x32-10 (``kat_vectors`` in Random123 1.09)."""
+"""Random123's known-answer vectors for Philox4x32-10 (``kat_vectors`` in Random123 1.09).
+
+Salmon, Moraes, Dror and Shaw, "Parallel random numbers: as easy as 1, 2, 3" (SC 2011). The check is
+exact: the CPU kernel and the numpy reference must reproduce every word (``docs/randomness.md``).
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Plain numpy reference for the shared randomness: the specification the kernels must match.
 
-Every function evaluates the frozen rules of :mod:`kernels.variates` element by element, at any
-(candidate, coordinate) pairs, with nothing but numpy. It is slow and obviously correct; the Numba
+Every function evaluates the frozen rules of :mod:`kernels.variates` (``docs/randomness.md``; the
+generator is Philox4x32-10, Salmon et al. 2011) element by element, at any (candidate, coordinate)
+pairs, with nothing but numpy. It is slow and obviously correct; the Numba
 CPU kernels and the CUDA kernels are tested against it (integers exactly, floats to
 ``FLOAT_TOLERANCE``).
 """

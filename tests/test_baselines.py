@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffc.tools import baselines
-from diffc.tools.baselines import Codec, PillowCodec, available_codecs, match_bpp
+from diffc.imaging import baselines
+from diffc.imaging.baselines import Codec, PillowCodec, available_codecs, match_bpp
 
 CODECS = list(available_codecs().values())
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rcc.gaussian_channel import PRESETS
+from rcc.gaussian import PRESETS
 
 ROOT = Path(__file__).resolve().parent.parent
 

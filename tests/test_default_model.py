@@ -7,13 +7,12 @@ import re
 import numpy as np
 import pytest
 
-from diffc.cli._common import default_model_dir
 from diffc.codec import DiffCCodec
 from diffc.container import truncate
-from diffc.demo import centre_crop
+from diffc.imaging.io import centre_crop
+from diffc.imaging.metrics import psnr
+from diffc.models import default_model_dir, load_model
 from diffc.models.data import held_out_photos
-from diffc.models.unet import load_model
-from diffc.tools.metrics import psnr
 
 CARD = default_model_dir() / "MODEL_CARD.md"
 

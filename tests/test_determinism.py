@@ -13,7 +13,8 @@ from scipy import special
 from rcc import portable
 from rcc.bounds import gaussian_kl_bits_per_coordinate
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, PFRIndexCode, ZipfCode, _zipf_mass
-from rcc.gaussian_channel import INDEX_CODES, KL_GRID_BITS, GaussianChannel
+from rcc.gaussian import INDEX_CODES, ChannelSpec, GaussianChannel
+from rcc.gaussian.partition import KL_GRID_BITS
 from rcc.perturb import perturbed_transcendentals, simd_extensions
 from rcc.quantization import LayeredQuantizer, Prior, UniversalQuantizer, entropy
 
@@ -124,11 +125,11 @@ def _problem(dim: int, kl_bits: float, unequal: bool, seed: int = 0) -> tuple[np
 
 CHANNEL_CASES = [
     # (channel, dim, KL, unequal variances): one chunk, many chunks, a heavy dimension, n == dim.
-    (GaussianChannel(index_code=code), 64, kl, unequal)
+    (GaussianChannel(ChannelSpec(index_code=code)), 64, kl, unequal)
     for code in INDEX_CODES for kl, unequal in ((3.0, False), (60.0, True))
 ] + [
-    (GaussianChannel(chunk_bits=2, headroom_bits=2), 3, 4.0, False),
-    (GaussianChannel(chunk_bits=3, headroom_bits=4), 40, 30.0, True),
+    (GaussianChannel(ChannelSpec(chunk_bits=2, headroom_bits=2)), 3, 4.0, False),
+    (GaussianChannel(ChannelSpec(chunk_bits=3, headroom_bits=4)), 40, 30.0, True),
 ]
 
 
@@ -192,9 +193,10 @@ def test_quantizer_bytes_and_indices_survive_the_perturbation(quantizer: object)
 
 
 def test_diffc_encoder_bytes_survive_the_perturbation() -> None:
-    from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+    from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+    from diffc.diffusion.schedules import ContinuousVP
+    from diffc.diffusion.spacing import uniform_log_snr
     from diffc.encoder import encode
-    from diffc.schedules import ContinuousVP, uniform_log_snr
 
     shape = (8, 8)
     vp = ContinuousVP("cosine", -15.0, 15.0)

@@ -8,18 +8,20 @@ import numpy as np
 import pytest
 
 from diffc.container import ContainerError, read_container, truncate
-from diffc.decoders import _check_shape, decode, decode_state, reconstruct
-from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.decoder import _check_shape, decode, decode_state
+from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.samplers import reconstruct
+from diffc.diffusion.schedules import ContinuousVP
+from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode
-from diffc.schedules import ContinuousVP, uniform_log_snr
-from rcc.gaussian_channel import GaussianChannel
+from rcc.gaussian import ChannelSpec, GaussianChannel
 
 VP = ContinuousVP("cosine", -15.0, 15.0)
 SHAPE = (8, 8)
 LAM = power_law_spectrum(SHAPE, exponent=2.0)
 ORACLE = GaussianOracle(VP, LAM, basis=DCT2Basis())
 SCHEDULE = uniform_log_snr(VP, 6, -4.0, 1.0)
-CHANNEL = GaussianChannel(chunk_bits=10, headroom_bits=2, backend="numpy")
+CHANNEL = GaussianChannel(ChannelSpec(chunk_bits=10, headroom_bits=2), backend="numpy")
 SEED = 77
 X = DCT2Basis().inverse(np.sqrt(LAM) * np.random.default_rng(0).standard_normal(SHAPE))
 
@@ -56,19 +58,20 @@ def test_decoding_is_deterministic_and_progressive(encoded) -> None:  # noqa: AN
     errors = []
     for k in range(1, len(SCHEDULE) + 1):
         prefix = truncate(encoded.data, k)
-        x_hat = decode(prefix, ORACLE, SCHEDULE, method="mmse").x
-        np.testing.assert_array_equal(x_hat, decode(prefix, ORACLE, SCHEDULE, method="mmse").x)
+        x_hat = decode(prefix, ORACLE, SCHEDULE, method="mmse").image
+        np.testing.assert_array_equal(x_hat, decode(prefix, ORACLE, SCHEDULE, method="mmse").image)
         errors.append(float(np.sum((x_hat - X) ** 2)))
     assert errors[-1] < errors[0]
-    a1 = decode(encoded.data, ORACLE, SCHEDULE, method="ancestral", steps=5).x
-    np.testing.assert_array_equal(a1, decode(encoded.data, ORACLE, SCHEDULE, method="ancestral", steps=5).x)
-    a2 = decode(encoded.data, ORACLE, SCHEDULE, method="ancestral", steps=5, noise_seed=1).x
+    a1 = decode(encoded.data, ORACLE, SCHEDULE, method="ancestral", steps=5).image
+    np.testing.assert_array_equal(a1, decode(encoded.data, ORACLE, SCHEDULE, method="ancestral",
+                                             steps=5).image)
+    a2 = decode(encoded.data, ORACLE, SCHEDULE, method="ancestral", steps=5, noise_seed=1).image
     assert not np.array_equal(a1, a2)
     for method in ("ddim", "heun"):
         f = decode(encoded.data, ORACLE, SCHEDULE, method=method, steps=8)
-        assert f.x.shape == SHAPE and np.all(np.isfinite(f.x)) and f.n_steps == len(SCHEDULE)
-    eta0 = decode(encoded.data, ORACLE, SCHEDULE, method="eta", eta=0.0, steps=8).x
-    np.testing.assert_array_equal(eta0, decode(encoded.data, ORACLE, SCHEDULE, method="ddim", steps=8).x)
+        assert f.image.shape == SHAPE and np.all(np.isfinite(f.image)) and f.n_steps == len(SCHEDULE)
+    eta0 = decode(encoded.data, ORACLE, SCHEDULE, method="eta", eta=0.0, steps=8).image
+    np.testing.assert_array_equal(eta0, decode(encoded.data, ORACLE, SCHEDULE, method="ddim", steps=8).image)
 
 
 def test_wrong_model_or_schedule_is_a_container_error(encoded) -> None:  # noqa: ANN001
@@ -78,7 +81,8 @@ def test_wrong_model_or_schedule_is_a_container_error(encoded) -> None:  # noqa:
     with pytest.raises(ContainerError, match="wrong schedule"):
         decode(encoded.data, ORACLE, uniform_log_snr(VP, 6, -4.0, 1.5))
     with pytest.raises(ValueError, match="channel parameters"):
-        decode(encoded.data, ORACLE, SCHEDULE, channel=GaussianChannel(chunk_bits=11, headroom_bits=2))
+        decode(encoded.data, ORACLE, SCHEDULE,
+               channel=GaussianChannel(ChannelSpec(chunk_bits=11, headroom_bits=2)))
 
 
 def test_stop_rules(encoded) -> None:  # noqa: ANN001
@@ -89,7 +93,7 @@ def test_stop_rules(encoded) -> None:  # noqa: ANN001
     budget = full.bits_through(3) - 1
     by_bits = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), max_bits=budget)
     assert by_bits.file_bits <= budget and _same_steps(by_bits.data, full.data, 2)
-    psnrs = [_psnr(decode(truncate(full.data, k), ORACLE, SCHEDULE, method="mmse").x)
+    psnrs = [_psnr(decode(truncate(full.data, k), ORACLE, SCHEDULE, method="mmse").image)
              for k in range(1, len(SCHEDULE) + 1)]
     # PSNR need not grow at every step (a channel sample can be unlucky): the rule is "the first
     # step that reaches the target"

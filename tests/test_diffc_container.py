@@ -16,7 +16,6 @@ from diffc.container import (
     ContainerError,
     Header,
     check_compatible,
-    checked_int,
     encode_header,
     fingerprint_id,
     framing_bytes,
@@ -24,6 +23,8 @@ from diffc.container import (
     truncate,
     write_container,
 )
+from diffc.diffusion.checks import checked_int
+from rcc.gaussian import ChannelSpec
 
 MODEL = hashlib.sha256(b"model").digest()
 SCHEDULE = hashlib.sha256(b"schedule").digest()
@@ -33,11 +34,8 @@ HEADER = Header(
     shape=(3, 8, 8),
     value_range=(-1.0, 1.0),
     seed=2**63 + 5,
-    rule="pfr",
-    index_code="zipf_truncated",
-    chunk_bits=12,
-    headroom_bits=2,
-    partition_trial_bits=3,
+    channel=ChannelSpec(rule="pfr", index_code="zipf_truncated", chunk_bits=12, headroom_bits=2,
+                        partition_trial_bits=3),
     variance="exact",
     clip=True,
     stop_step=4,
@@ -45,8 +43,7 @@ HEADER = Header(
 MESSAGES = (b"\x01\x02\x03", b"", bytes(range(200)), b"\xff" * 130)
 FILE = write_container(HEADER, MESSAGES)
 TYPICAL = replace(HEADER, shape=(3, 128, 128), seed=7, variance="posterior", clip=False, stop_step=20,
-                  **dict(zip(("rule", "index_code", "chunk_bits", "headroom_bits", "partition_trial_bits"),
-                             DEFAULT_CODER, strict=True)))
+                  channel=DEFAULT_CODER)
 
 
 def test_round_trip_and_byte_layout() -> None:
@@ -60,8 +57,7 @@ def test_round_trip_and_byte_layout() -> None:
     assert c.framing_bytes == (3, 3, 4, 4) == tuple(framing_bytes(len(m)) for m in MESSAGES)
     assert c.record_ends[-1] == len(FILE) == c.header_bytes + sum(map(len, MESSAGES)) + 14
     assert c.bits_through(4) == 8 * len(FILE)
-    assert c.header.channel_params == {"rule": "pfr", "index_code": "zipf_truncated", "chunk_bits": 12,
-                                       "headroom_bits": 2, "partition_trial_bits": 3}
+    assert c.header.channel == ChannelSpec("pfr", "zipf_truncated", 12, 2, 3)
 
 
 def test_a_typical_header_is_24_bytes() -> None:
@@ -169,7 +165,7 @@ def test_writer_and_header_reject_inconsistent_input() -> None:
         write_container(HEADER, MESSAGES[:2])
     for change in ({"model_fingerprint": MODEL}, {"value_range": (1.0, 0.0)}, {"value_range": ("a", 1.0)},
                    {"stop_step": 1.5}, {"stop_step": MAX_STEPS + 1}, {"seed": -1}, {"seed": 2.0},
-                   {"shape": (0, 3)}, {"shape": (2**16, 2**16)}, {"clip": 1}, {"chunk_bits": True}):
+                   {"shape": (0, 3)}, {"shape": (2**16, 2**16)}, {"clip": 1}, {"channel": "pfr"}):
         with pytest.raises(ContainerError):
             replace(HEADER, **change)
 

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from diffc.container import FORMAT_VERSION, MAGIC, ContainerError, read_container, truncate
-from diffc.decoders import decode_state, reconstruct
+from diffc.decoder import decode_state
+from diffc.diffusion.samplers import reconstruct
 from diffc.encoder import encode
 from diffc.ledger import file_ledger
 from rcc.perturb import simd_extensions
@@ -41,7 +42,8 @@ def test_golden_header_and_layout() -> None:
     h = c.header
     assert h.shape == tuple(META["shape"]) and h.seed == META["seed"]
     assert h.value_range == tuple(META["value_range"])
-    assert (h.rule, h.index_code, h.chunk_bits, h.headroom_bits) == ("pfr", "pfr_lognormal", 8, 3)
+    ch = h.channel
+    assert (ch.rule, ch.index_code, ch.chunk_bits, ch.headroom_bits) == ("pfr", "pfr_lognormal", 8, 3)
     assert c.n_steps == h.stop_step == len(META["mmse_by_stop"]) and not c.truncated
     assert c.header_bytes == META["header_bytes"] and list(c.record_ends) == META["record_ends"]
     assert file_ledger(c).to_dict() == META["ledger"]

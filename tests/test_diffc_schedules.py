@@ -9,18 +9,11 @@ import struct
 import numpy as np
 import pytest
 
-from diffc import gaussian_theory as theory
-from diffc.denoisers import ConvertedDenoiser, DCT2Basis, GaussianOracle, power_law_spectrum
-from diffc.reverse import ReverseModel
-from diffc.schedules import (
-    ContinuousVP,
-    DiscreteVP,
-    EncodingSchedule,
-    alpha_sigma,
-    equal_kl,
-    uniform_log_snr,
-    uniform_t,
-)
+from diffc.diffusion import theory
+from diffc.diffusion.denoisers import ConvertedDenoiser, DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.reverse import ReverseModel
+from diffc.diffusion.schedules import ContinuousVP, DiscreteVP, EncodingSchedule, alpha_sigma
+from diffc.diffusion.spacing import equal_kl, uniform_log_snr, uniform_t
 
 
 @pytest.mark.parametrize("kind", ["cosine", "linear_log_snr"])

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from diffc import gaussian_theory as theory
-from diffc.decoders import reconstruct
-from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
-from diffc.encoder import step_prior, step_target
-from diffc.reverse import ReverseModel
-from diffc.schedules import ContinuousVP, uniform_log_snr
+from diffc.diffusion import theory
+from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.reverse import ReverseModel, step_prior, step_target
+from diffc.diffusion.samplers import reconstruct
+from diffc.diffusion.schedules import ContinuousVP
+from diffc.diffusion.spacing import uniform_log_snr
 from rcc.bounds import gaussian_kl_bits_per_coordinate
 from rcc.testing import StatisticalTestFailure, assert_ks, assert_mean
 

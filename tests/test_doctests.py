@@ -14,7 +14,7 @@ import rcc
 
 # The CUDA modules import numba.cuda at import time; their kernels are tested in test_randomness.py
 # and test_search_kernels.py (simulator) instead.
-SKIP = {"kernels._cuda_kernels", "kernels._cuda_search"}
+SKIP = {"kernels._cuda_kernels", "kernels.search_cuda"}
 MODULES = sorted(
     info.name
     for package in (kernels, rcc, diffc)

@@ -34,12 +34,13 @@ from diffc.container import (
     encode_records,
     read_container,
 )
-from diffc.decoders import decode_state
-from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.decoder import decode_state
+from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.schedules import ContinuousVP
+from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode
 from diffc.ledger import file_ledger
-from diffc.schedules import ContinuousVP, uniform_log_snr
-from rcc.gaussian_channel import GaussianChannel
+from rcc.gaussian import ChannelSpec, GaussianChannel
 
 VP = ContinuousVP("cosine", -15.0, 15.0)
 LAM = power_law_spectrum((8, 8), exponent=2.0)
@@ -58,7 +59,7 @@ def files() -> tuple[bytes, ...]:
         return encode(X, ORACLE, SCHEDULE, channel, seed=seed, value_range=value_range).data
 
     default = GaussianChannel()
-    explicit = GaussianChannel(chunk_bits=8, headroom_bits=3, rule="orc", index_code="fixed")
+    explicit = GaussianChannel(ChannelSpec(chunk_bits=8, headroom_bits=3, rule="orc", index_code="fixed"))
     return one(1, default, (-1.0, 1.0)), one(2, default, (-1.0, 1.0)), one(3, explicit, (-0.5, 2.5))
 
 
@@ -82,6 +83,8 @@ def _header_edits(header: object, rng: random.Random) -> object:
         ("headroom_bits", [0, 1, 7, 16]),
         ("partition_trial_bits", [0, 2, 8]),
     ])
+    if field in ChannelSpec.__dataclass_fields__:
+        return replace(header, channel=replace(header.channel, **{field: rng.choice(values)}))
     return replace(header, **{field: rng.choice(values)})
 
 

@@ -23,7 +23,7 @@ from rcc.bounds import fixed_n_tv_bound, gaussian_kl_bits, grs_expected_proposal
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, ZipfCode
 from rcc.core import InvalidTypeError, Message
 from rcc.distributions import Categorical, Custom, Normal, Uniform
-from rcc.gaussian_channel import GaussianChannel
+from rcc.gaussian import ChannelSpec, GaussianChannel
 from rcc.quantization import HybridCoding, LayeredQuantizer, Prior, UniversalQuantizer
 
 SLOW_CORPUS_MIN = 10_000
@@ -76,7 +76,7 @@ def _channel_targets() -> list[Target]:
     out = []
     for code, dim, kl in (("zipf_truncated", 48, 30.0), ("zipf", 16, 3.0), ("fixed", 24, 12.0),
                           ("pfr_lognormal", 40, 20.0)):
-        ch = GaussianChannel(chunk_bits=3, headroom_bits=3, index_code=code)
+        ch = GaussianChannel(ChannelSpec(chunk_bits=3, headroom_bits=3, index_code=code))
         mu_p, s = rng.normal(size=dim), np.full(dim, 0.5)
         messages = []
         for seed in range(2):
@@ -216,9 +216,11 @@ def test_stream_keys_take_only_checked_arguments(seed, stream) -> None:
 @given(field=st.sampled_from(["chunk_bits", "headroom_bits", "partition_trial_bits", "max_search_bits",
                               "rule", "index_code", "backend"]), value=JUNK)
 def test_channel_configuration_takes_only_checked_values(field, value) -> None:
-    channel = _only_value_errors(lambda: GaussianChannel(**{field: value}))
+    spec = field in ChannelSpec.__dataclass_fields__
+    channel = _only_value_errors(lambda: GaussianChannel(ChannelSpec(**{field: value})) if spec
+                                 else GaussianChannel(**{field: value}))
     if channel is not None:
-        assert isinstance(channel.chunk_bits, int) and isinstance(channel.headroom_bits, int)
+        assert isinstance(channel.spec.chunk_bits, int) and isinstance(channel.spec.headroom_bits, int)
 
 
 PARAM = st.one_of(JUNK, st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=4),
@@ -229,7 +231,7 @@ PARAM = st.one_of(JUNK, st.lists(st.floats(allow_nan=True, allow_infinity=True),
 @settings(max_examples=150)
 @given(mu_q=PARAM, s_q=PARAM, mu_p=PARAM, s_p=PARAM)
 def test_channel_encode_and_decode_take_only_checked_parameters(mu_q, s_q, mu_p, s_p) -> None:
-    ch = GaussianChannel(chunk_bits=2, headroom_bits=2)
+    ch = GaussianChannel(ChannelSpec(chunk_bits=2, headroom_bits=2))
     encoded = _only_value_errors(lambda: ch.encode(mu_q, s_q, mu_p, s_p, seed=1))
     z = _only_value_errors(lambda: ch.decode(b"\xc0", mu_p, s_p, seed=1))
     if z is not None:
@@ -280,7 +282,7 @@ def test_the_fuzz_findings_in_rcc_and_kernels_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="alpha"):
         ZipfCode(1e300)
     with pytest.raises(InvalidTypeError):
-        GaussianChannel(chunk_bits=4.5)
+        GaussianChannel(ChannelSpec(chunk_bits=4.5))
     with pytest.raises(ValueError, match="finite"):
         GaussianChannel().decode(b"\xc0", np.zeros(3), np.full(3, np.inf), seed=0)
     nothing, _ = GaussianChannel().encode(np.zeros(16), 1.0, np.zeros(16), 1.0, seed=0)

@@ -1,4 +1,4 @@
-"""Chunked high-dimensional Gaussian channel simulation (rcc.gaussian_channel)."""
+"""Chunked high-dimensional Gaussian channel simulation (rcc.gaussian)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from scipy import stats
 from rcc import testing
 from rcc.bounds import gaussian_kl_bits
 from rcc.codes import BitWriter, elias_delta_write, elias_gamma_write
-from rcc.gaussian_channel import MEAN_KL_BITS, PRESETS, GaussianChannel, SideInfo
+from rcc.gaussian import MEAN_KL_BITS, PRESETS, ChannelSpec, GaussianChannel, SideInfo
 
 
 def _equal_variance_problem(rng: np.random.Generator, dim: int, kl_bits: float, scale: float = 0.3):
@@ -30,7 +30,7 @@ def _realized_bits(z: np.ndarray, mu_q: np.ndarray, s: np.ndarray, mu_p: np.ndar
 
 def test_round_trip_is_the_encoders_selection() -> None:
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(0), 300, 40.0)
-    ch = GaussianChannel(chunk_bits=6, headroom_bits=2)
+    ch = GaussianChannel(ChannelSpec(chunk_bits=6, headroom_bits=2))
     message, st = ch.encode(mu_q, s_q, mu_p, s_p, seed=3, stream=(1, 2))
     z = ch.decode(message, mu_p, s_p, seed=3, stream=(1, 2))
     assert st.bits == message.bits == 8 * len(message.data)
@@ -51,7 +51,7 @@ def test_round_trip_is_the_encoders_selection() -> None:
 @pytest.mark.parametrize("rule", ["pfr", "orc", "mrc"])
 def test_every_rule_and_code_round_trips(rule: str, index_code: str) -> None:
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(1), 50, 20.0)
-    ch = GaussianChannel(chunk_bits=5, headroom_bits=3, rule=rule, index_code=index_code)
+    ch = GaussianChannel(ChannelSpec(chunk_bits=5, headroom_bits=3, rule=rule, index_code=index_code))
     message, st = ch.encode(mu_q, s_q, mu_p, s_p, seed=9)
     z = ch.decode(message, mu_p, s_p, seed=9)
     assert _realized_bits(z, mu_q, s_p, mu_p) == pytest.approx(st.log_ratio_bits, abs=1e-8)
@@ -61,10 +61,10 @@ def test_every_rule_and_code_round_trips(rule: str, index_code: str) -> None:
 
 def test_message_encoded_on_one_backend_decodes_on_any() -> None:
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(2), 12, 6.0)
-    messages = {b: GaussianChannel(chunk_bits=3, headroom_bits=1, backend=b)
+    messages = {b: GaussianChannel(ChannelSpec(chunk_bits=3, headroom_bits=1), backend=b)
                 .encode(mu_q, s_q, mu_p, s_p, seed=5)[0].data for b in ("numpy", "cpu", "gpu")}
     assert messages["numpy"] == messages["cpu"] == messages["gpu"]
-    decoded = [GaussianChannel(chunk_bits=3, headroom_bits=1, backend=b)
+    decoded = [GaussianChannel(ChannelSpec(chunk_bits=3, headroom_bits=1), backend=b)
                .decode(messages["cpu"], mu_p, s_p, seed=5) for b in ("numpy", "cpu", "gpu")]
     np.testing.assert_array_equal(decoded[0], decoded[1])
     np.testing.assert_array_equal(decoded[1], decoded[2])
@@ -93,7 +93,7 @@ def _projections(channel: GaussianChannel, trials: int, dim: int, kl_bits: float
 @pytest.mark.statistical
 @pytest.mark.parametrize("unequal", [False, True], ids=["equal-variance", "narrower-target"])
 def test_generous_headroom_gives_samples_of_the_target(unequal: bool) -> None:
-    channel = GaussianChannel(chunk_bits=3, headroom_bits=10)
+    channel = GaussianChannel(ChannelSpec(chunk_bits=3, headroom_bits=10))
     along, across, inputs = _projections(channel, 600, 6, 3.0, unequal)
     testing.assert_ks(along, stats.norm(), what="projection on the mean difference")
     testing.assert_ks(across, stats.norm(), what="random projection")
@@ -103,7 +103,7 @@ def test_generous_headroom_gives_samples_of_the_target(unequal: bool) -> None:
 @pytest.mark.statistical
 def test_no_headroom_bias_is_detected() -> None:
     """The same test has power: without headroom, truncation pulls samples toward the prior."""
-    channel = GaussianChannel(chunk_bits=6, headroom_bits=0)
+    channel = GaussianChannel(ChannelSpec(chunk_bits=6, headroom_bits=0))
     along, _, _ = _projections(channel, 600, 6, 6.0, False)
     result = testing.ks(along, stats.norm())
     assert result.pvalue < testing.ALPHA and np.mean(along) < -0.3
@@ -113,7 +113,7 @@ def test_zero_kl_sends_the_first_arrival() -> None:
     mu = np.linspace(-1, 1, 10)
     # range coders emit 32-bit words
     for code, max_bytes in (("fixed", 3), ("zipf_truncated", 5), ("pfr_lognormal", 5)):
-        ch = GaussianChannel(index_code=code)
+        ch = GaussianChannel(ChannelSpec(index_code=code))
         message, st = ch.encode(mu, 1.0, mu, 1.0, seed=1)
         assert st.kl_bits == 0 and st.n_chunks == 1 and st.indices.tolist() == [0]
         assert len(message.data) <= max_bytes
@@ -121,7 +121,7 @@ def test_zero_kl_sends_the_first_arrival() -> None:
 
 
 def test_single_dimension() -> None:
-    ch = GaussianChannel(chunk_bits=4, headroom_bits=4)
+    ch = GaussianChannel(ChannelSpec(chunk_bits=4, headroom_bits=4))
     message, st = ch.encode([1.0], [0.5], [0.0], [1.0], seed=2)
     assert st.n_chunks == 1
     assert ch.decode(message, [0.0], [1.0], seed=2).shape == (1,)
@@ -137,7 +137,7 @@ def test_single_dimension() -> None:
 ])
 def test_bad_input_is_a_clear_error(args, match) -> None:
     with pytest.raises(ValueError, match=match):
-        GaussianChannel(chunk_bits=4).encode(*args, seed=0)
+        GaussianChannel(ChannelSpec(chunk_bits=4)).encode(*args, seed=0)
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -146,12 +146,12 @@ def test_bad_input_is_a_clear_error(args, match) -> None:
 ])
 def test_bad_configuration(kwargs) -> None:
     with pytest.raises(ValueError):
-        GaussianChannel(**kwargs)
+        GaussianChannel(ChannelSpec(**kwargs))
 
 
 def test_corrupt_messages_are_clear_errors() -> None:
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(3), 40, 30.0)
-    ch = GaussianChannel(chunk_bits=6, headroom_bits=2, index_code="fixed")
+    ch = GaussianChannel(ChannelSpec(chunk_bits=6, headroom_bits=2, index_code="fixed"))
     message, _ = ch.encode(mu_q, s_q, mu_p, s_p, seed=1)
     with pytest.raises(ValueError, match="length"):
         ch.decode(message.data[:-1], mu_p, s_p, seed=1)
@@ -172,7 +172,7 @@ def test_corrupt_messages_are_clear_errors() -> None:
 @pytest.mark.parametrize("index_code", ["zipf", "zipf_truncated", "pfr_lognormal"])
 def test_only_the_canonical_range_coded_message_decodes(index_code: str) -> None:
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(5), 200, 60.0)
-    ch = GaussianChannel(chunk_bits=6, headroom_bits=2, index_code=index_code)
+    ch = GaussianChannel(ChannelSpec(chunk_bits=6, headroom_bits=2, index_code=index_code))
     message, _ = ch.encode(mu_q, s_q, mu_p, s_p, seed=2)
     ch.decode(message, mu_p, s_p, seed=2)
     for tail in (b"\xff", b"\x00", b"\xff\xff"):  # range decoders read past these without noticing
@@ -185,7 +185,7 @@ def test_a_heavy_dimension_is_a_chunk_of_its_own() -> None:
     alone: the call's other chunks keep their own budgets, and the search work stays put."""
     mu_p, s = np.zeros(2000), np.ones(2000)
     mu_q = np.random.default_rng(3).normal(0.0, 0.3, size=2000)
-    ch = GaussianChannel(chunk_bits=6, headroom_bits=4)
+    ch = GaussianChannel(ChannelSpec(chunk_bits=6, headroom_bits=4))
     _, light = ch.encode(mu_q, s, mu_p, s, seed=3)
     mu_q[777] = 4.2  # 12.7 bits in one dimension
     message, st = ch.encode(mu_q, s, mu_p, s, seed=3)
@@ -207,8 +207,8 @@ def test_partition_fills_chunks_and_picks_the_least_search_work() -> None:
     kl = gaussian_kl_bits(mu_q, s, mu_p, s)
     work = []
     for bits in range(3):
-        message, st = GaussianChannel(chunk_bits=8, headroom_bits=0, partition_trial_bits=bits).encode(
-            mu_q, s, mu_p, s, seed=0)
+        spec = ChannelSpec(chunk_bits=8, headroom_bits=0, partition_trial_bits=bits)
+        message, st = GaussianChannel(spec).encode(mu_q, s, mu_p, s, seed=0)
         assert st.n_chunks - st.n_heavy == math.ceil((kl - st.chunk_kl_bits[:st.n_heavy].sum()) / 8)
         assert st.chunk_kl_bits.sum() == pytest.approx(kl)
         work.append(st.candidate_dims)
@@ -221,7 +221,7 @@ def test_100k_dimensions_2000_bits_round_trip() -> None:
     """The issue's target: a 100,000-dimension, 2,000-bit message round-trips on the CPU
     (with the unbiased preset: 4-bit chunks, 8 bits of headroom)."""
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(5), 100_000, 2000.0)
-    ch = GaussianChannel(**PRESETS["exact"])
+    ch = GaussianChannel(PRESETS["exact"])
     message, st = ch.encode(mu_q, s_q, mu_p, s_p, seed=2026, stream=(0,))
     z = ch.decode(message, mu_p, s_p, seed=2026, stream=(0,))
     assert st.kl_bits == pytest.approx(2000.0) and st.n_chunks >= 500
@@ -242,14 +242,14 @@ def test_side_info_is_what_the_decoder_reads(index_code: str, dim: int, kl: floa
     bits follow without padding."""
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(6), dim, kl)
     mu_q[[5, 17][:heavy]] += 4.0 * s_q[0]  # over 11 bits each: heavy for 8-bit chunks
-    ch = GaussianChannel(index_code=index_code)
+    ch = GaussianChannel(ChannelSpec(index_code=index_code))
     message, st = ch.encode(mu_q, s_q, mu_p, s_p, seed=4)
     side = ch.side_info(message, dim)
     assert side == ch.side_info(message.data, dim)
-    growth = st.chunk_budget_bits - ch.chunk_bits
+    growth = st.chunk_budget_bits - ch.spec.chunk_bits
     n = st.n_chunks
     assert st.n_heavy == heavy and side.heavy == (5, 17)[:heavy]
-    trial_bits = ch.partition_trial_bits if n - heavy > 1 else 0
+    trial_bits = ch.spec.partition_trial_bits if n - heavy > 1 else 0
     kl_bits = 0 if index_code == "fixed" else MEAN_KL_BITS
     expected_bits = (_gamma_bits(growth + 1) + _gamma_bits(heavy + 1) + heavy * (dim - 1).bit_length()
                      + _gamma_bits(n.bit_length()) + n.bit_length() - 1 + trial_bits + kl_bits)
@@ -262,7 +262,7 @@ def test_side_info_is_what_the_decoder_reads(index_code: str, dim: int, kl: floa
             side.kl_quanta == 0 and mean < side.mean_kl_bits)
     assert n - heavy > 1 or side.trial == 0
     if index_code == "fixed":
-        width = st.chunk_budget_bits + ch.headroom_bits
+        width = st.chunk_budget_bits + ch.spec.headroom_bits
         assert 8 * len(message.data) - 8 < st.side_bits + n * width <= st.bits
     z = ch.decode(message, mu_p, s_p, seed=4)
     assert _realized_bits(z, mu_q, s_p, mu_p) == pytest.approx(st.log_ratio_bits, abs=1e-8)
@@ -291,10 +291,10 @@ def test_one_chunk_costs_three_side_bits_and_the_mean_kl() -> None:
 def test_uneven_kl_is_split_until_the_search_work_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """A mean of a bit per coordinate (chi-square spread): filled 8-bit chunks of 8 dimensions
     would reach 20 bits; the chunk count grows until the work is within WORK_FACTOR of the ideal."""
-    import rcc.gaussian_channel as gc
+    import rcc.gaussian.partition as gc
 
     mu_q, s_q, mu_p, s_p = _equal_variance_problem(np.random.default_rng(9), 512, 500.0)
-    ch = GaussianChannel(chunk_bits=8, headroom_bits=0)
+    ch = GaussianChannel(ChannelSpec(chunk_bits=8, headroom_bits=0))
     message, st = ch.encode(mu_q, s_q, mu_p, s_p, seed=8)
     shuffled = st.n_chunks - st.n_heavy
     rest = 512 - st.n_heavy
@@ -315,7 +315,7 @@ def test_a_dimension_beyond_the_search_limit_with_headroom_gets_less_headroom() 
     mu_p, s = np.zeros(50), np.ones(50)
     mu_q = np.full(50, 0.05)
     mu_q[3] = math.sqrt(2 * 17.5 * math.log(2))
-    ch = GaussianChannel(chunk_bits=4, headroom_bits=8, max_search_bits=20)
+    ch = GaussianChannel(ChannelSpec(chunk_bits=4, headroom_bits=8), max_search_bits=20)
     message, st = ch.encode(mu_q, s, mu_p, s, seed=5)
     assert st.n_heavy == 1 and st.chunk_budgets[0] == 18 and st.indices[0] < 2**20
     # the heavy chunk's budget does not shrink the others: they are filled as usual

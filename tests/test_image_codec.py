@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 from tiny_unet import save_tiny_model, smooth_image
 
-from diffc.codec import DEFAULT_STEPS, DiffCCodec, find_schedule, image_schedule
+from diffc.codec import DEFAULT_STEPS, DiffCCodec, find_schedule
 from diffc.container import ContainerError, read_container, truncate
-from diffc.models.unet import load_model
-from rcc.gaussian_channel import GaussianChannel
+from diffc.diffusion.spacing import image_schedule
+from diffc.models import load_model
+from rcc.gaussian import ChannelSpec, GaussianChannel
 
 STEPS = 16
 # A cheap channel setting (2^8 candidates per chunk) keeps these tests fast; the CLI tests use the
 # default channel.
-CHANNEL = GaussianChannel(chunk_bits=6, headroom_bits=2)
+CHANNEL = GaussianChannel(ChannelSpec(chunk_bits=6, headroom_bits=2))
 
 
 @pytest.fixture(scope="module")

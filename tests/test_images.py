@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from tiny_unet import smooth_image
 
-from diffc.models.unet import pixels_to_unit, unit_to_pixels
-from diffc.tools.images import ImageError, as_image, crop, pad, read_image, write_png
+from diffc.imaging.io import ImageError, as_image, crop, pad, read_image, write_png
+from diffc.models.pixel import pixels_to_unit, unit_to_pixels
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP", "JPEG"])

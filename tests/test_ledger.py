@@ -11,11 +11,12 @@ import pytest
 
 from diffc.cli import main
 from diffc.container import read_container, truncate
-from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.schedules import ContinuousVP
+from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode
 from diffc.ledger import Ledger, StepBits, file_ledger
-from diffc.schedules import ContinuousVP, uniform_log_snr
-from rcc.gaussian_channel import GaussianChannel
+from rcc.gaussian import GaussianChannel
 
 VP = ContinuousVP("cosine", -15.0, 15.0)
 LAM = power_law_spectrum((8, 8), exponent=2.0)

@@ -1,4 +1,4 @@
-"""diffc.tools.metrics and diffc.tools.lpips on generated (seeded) images; no test downloads anything."""
+"""diffc.imaging.metrics and diffc.imaging.lpips on generated (seeded) images; no test downloads anything."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import pytorch_msssim
 import torch
 
-from diffc.tools import lpips as lpips_module
-from diffc.tools import metrics
-from diffc.tools.metrics import compute_metrics, lpips, ms_ssim, psnr
+from diffc.imaging import lpips as lpips_module
+from diffc.imaging import metrics
+from diffc.imaging.metrics import compute_metrics, lpips, ms_ssim, psnr
 
 # LPIPS of golden_pair(), computed once with this implementation (float32, CPU) and frozen: it guards
 # against regressions; the check against the reference distances is recorded in docs/metrics.md.

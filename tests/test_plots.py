@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffc.tools import plots
-from diffc.tools.plots import image_grid, rd_plot
+from diffc.imaging import plots
+from diffc.imaging.plots import image_grid, rd_plot
 
 
 def _method(name: str, metrics: tuple[str, ...], offset: float) -> dict:

@@ -16,7 +16,7 @@ import runner_faults  # noqa: E402
 from tiny_unet import save_tiny_model, smooth_image  # noqa: E402
 
 from diffc.cli import main as diffc_main  # noqa: E402
-from diffc.tools.images import write_png  # noqa: E402
+from diffc.imaging.io import write_png  # noqa: E402
 from rcc.cli import main as rcc_main  # noqa: E402
 from rcc.experiments import overhead  # noqa: E402
 

@@ -62,7 +62,7 @@ def test_a_few_steps_write_log_checkpoint_and_a_loadable_pipeline(photos: list[n
 
 
 def test_the_saved_pipeline_loads_through_the_model_loader(photos: list[np.ndarray], tmp_path: Path) -> None:
-    from diffc.models.unet import load_model
+    from diffc.models import load_model
 
     training.train(photos, tmp_path, replace(TINY, steps=1), progress=False)
     model = load_model(tmp_path / training.PIPELINE)

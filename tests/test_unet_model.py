@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from tiny_unet import save_tiny_model
 
-from diffc.denoisers import Denoiser
-from diffc.models.unet import ModelError, load_model
-from diffc.schedules import DiscreteVP
+from diffc.diffusion.denoisers import Denoiser
+from diffc.diffusion.schedules import DiscreteVP
+from diffc.models import ModelError, load_model
 
 
 @pytest.fixture(scope="module")

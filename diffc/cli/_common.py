@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 from rcc.cli import positive_int
-from rcc.gaussian_channel import PRESETS, preset_channel
+from rcc.gaussian import PRESETS, RULES, GaussianChannel, preset
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "UsageError", "add_channel_args", "add_model_args",
-           "codec_from", "default_model_dir", "dispatch", "existing_path", "load_model_from", "positive_int",
-           "set_torch_threads"]
+           "channel_from", "codec_from", "dispatch", "existing_path", "load_model_from", "positive_int",
+           "step_counts"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -26,6 +26,17 @@ def existing_path(text: str) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
     return path
+
+
+def step_counts(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated positive step counts, e.g. ``8,12,16``."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated step counts, got {text!r}") from err
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"step counts must be positive, got {text!r}")
+    return values
 
 
 def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
@@ -52,11 +63,6 @@ def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         return EXIT_FAILURE
 
 
-def default_model_dir() -> Path:
-    """The shipped default model (``diffc/models/default``)."""
-    return Path(__file__).resolve().parent.parent / "models" / "default"
-
-
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """``--model``, ``--device``, ``--dtype`` and ``--quiet``: how every tool loads a model."""
     p.add_argument("--model", type=existing_path, default=None,
@@ -68,20 +74,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def set_torch_threads(n: int) -> None:
-    """One torch thread by default: the candidate search runs on Numba's threads between network
-    calls, and torch's idle threads spinning beside them (or any other busy process) made a 64x64
-    forward pass of the default model 7x slower with two threads than with one on 2 cores."""
-    import torch
-
-    torch.set_num_threads(n)
-
-
 def add_channel_args(p: argparse.ArgumentParser) -> None:
     """The Gaussian channel's settings (they are written into every file)."""
     p.add_argument("--steps", type=positive_int, default=None,
                    help="encoding steps of the schedule (default: the codec's, 16)")
-    p.add_argument("--coder", choices=("pfr", "orc", "mrc"), default="pfr", help="candidate selection rule")
+    p.add_argument("--coder", choices=RULES, default="pfr", help="candidate selection rule")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="channel preset: 'default' (fewest bits at equal distortion, measured) or 'exact' "
                         "(samples indistinguishable from the target, about 1.2x the bits, 4x the time)")
@@ -93,7 +90,7 @@ def add_channel_args(p: argparse.ArgumentParser) -> None:
 
 
 def load_model_from(args: argparse.Namespace) -> object:
-    from diffc.models.unet import load_model
+    from diffc.models import default_model_dir, load_model, set_torch_threads
 
     path = args.model if args.model is not None else default_model_dir()
     if not path.exists():
@@ -102,15 +99,20 @@ def load_model_from(args: argparse.Namespace) -> object:
     return load_model(path, device=args.device, dtype=args.dtype)
 
 
+def channel_from(args: argparse.Namespace) -> GaussianChannel:
+    """The channel the options of :func:`add_channel_args` describe (bad usage for settings it
+    refuses). Decompress has no channel options: the file's header names its channel."""
+    try:
+        return GaussianChannel(preset(getattr(args, "preset", "default"), rule=getattr(args, "coder", None),
+                                      chunk_bits=getattr(args, "chunk_bits", None),
+                                      headroom_bits=getattr(args, "headroom_bits", None)))
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
 def codec_from(args: argparse.Namespace) -> object:
     """The :class:`diffc.codec.DiffCCodec` the arguments describe."""
     from diffc.codec import DEFAULT_STEPS, DiffCCodec
 
-    try:  # decompress has no channel options: the file's header names its channel
-        channel = preset_channel(getattr(args, "preset", "default"), rule=getattr(args, "coder", None),
-                                 chunk_bits=getattr(args, "chunk_bits", None),
-                                 headroom_bits=getattr(args, "headroom_bits", None))
-    except ValueError as err:
-        raise UsageError(str(err)) from err
     steps = getattr(args, "steps", None) or DEFAULT_STEPS
-    return DiffCCodec(load_model_from(args), channel, steps=steps, progress=not args.quiet)
+    return DiffCCodec(load_model_from(args), channel_from(args), steps=steps, progress=not args.quiet)

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from diffc.tools.images import read_image
+    from diffc.imaging.io import read_image
 
     if not args.image.is_file():
         raise UsageError(f"{args.image} is not a file")

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from diffc.tools.images import write_png
+    from diffc.imaging.io import write_png
 
     if (args.eta is not None) != (args.method == "eta"):
         raise UsageError("--eta goes with --method eta, and --method eta needs --eta")

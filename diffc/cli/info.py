@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,15 +34,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def describe(container: Container, ledger: Ledger) -> dict[str, object]:
     """The file's description as a JSON-ready dict (what ``--json`` prints, less the file name)."""
+    from diffc.container import FORMAT_VERSION  # the only version the reader accepts
+
     h = container.header
     return {
-        "format_version": 2,
+        "format_version": FORMAT_VERSION,
         "model_fingerprint": h.model_fingerprint.hex(),
         "schedule_digest": h.schedule_digest.hex(),
         "shape": list(h.shape),
         "value_range": list(h.value_range),
         "seed": h.seed,
-        "coder": h.channel_params,
+        "coder": asdict(h.channel),
         "variance": h.variance,
         "clip": h.clip,
         "stop_step": h.stop_step,

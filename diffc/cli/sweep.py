@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffc.cli._common import add_channel_args, add_model_args, existing_path, positive_int
+from diffc.cli._common import (
+    add_channel_args,
+    add_model_args,
+    channel_from,
+    existing_path,
+    positive_int,
+    step_counts,
+)
 from rcc.cli import add_executor_args
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated step counts, got {text!r}") from err
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"step counts must be positive, got {text!r}")
-    return values
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -33,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     add_model_args(p)
     add_channel_args(p)
-    p.add_argument("--stops", type=_ints, default=None,
+    p.add_argument("--stops", type=step_counts, default=None,
                    help="step counts to decode at, e.g. 8,12,16 (default: 4 points over the second half)")
     p.add_argument("--methods", type=_names, default=("ode", "sde", "mmse"),
                    help="decoders, comma-separated among ode,sde,mmse (default: all three)")
@@ -45,18 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from diffc.cli._common import EXIT_FAILURE, UsageError, default_model_dir
+    from diffc.cli._common import EXIT_FAILURE, UsageError
     from diffc.codec import DEFAULT_STEPS
+    from diffc.models import default_model_dir
     from diffc.tools.sweep import CodecSpec, SweepConfig, load_images, sweep, table
     from rcc.experiments import executor_from
 
     spec = CodecSpec(model=None if args.model is None else str(args.model.resolve()), device=args.device,
-                     dtype=args.dtype, rule=args.coder, preset=args.preset, chunk_bits=args.chunk_bits,
-                     headroom_bits=args.headroom_bits, steps=args.steps or DEFAULT_STEPS)
+                     dtype=args.dtype, channel=channel_from(args).spec, steps=args.steps or DEFAULT_STEPS)
     try:
         config = SweepConfig(stops=args.stops, methods=args.methods, baselines=args.baselines,
                              seed=args.seed, solver_steps=args.solver_steps)
-        spec.channel()
         executor = executor_from(args.workers, args.ray, gpus=args.device.startswith("cuda"))
     except ValueError as err:
         raise UsageError(str(err)) from err

@@ -10,7 +10,7 @@ section 3.3 and eq. 5), the negative ELBO is
         = 1/2 (SNR_{i-1} - SNR_i) ||x - x_hat(z_i, i)||^2     (p with the posterior variance, as DiffC)
 
 ``x_hat`` is the network's estimate converted from its prediction type and clipped to the data range
-exactly as :mod:`diffc.models.unet` does for DiffC (clipping projects onto a box that contains ``x``,
+exactly as :mod:`diffc.models.pixel` does for DiffC (clipping projects onto a box that contains ``x``,
 so it never increases ``||x - x_hat||``).
     L_0 = -log p(x | z_0): the discretized Gaussian of Ho et al. eq. 13 around x_hat(z_0, 0) with
           variance beta_0 = 1 - a_0, on the 256 bins of width 2/255 (the outer bins extend to +-inf).
@@ -110,8 +110,8 @@ class DiffusionModel:
         self.unet = UNet2DModel.from_pretrained(path / "unet", local_files_only=True).to(device).eval()
         scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
         self.prediction = scheduler.config.prediction_type
-        # As diffc.models.unet: pixel models always clip x0 to the data range, the scheduler's own
-        # range when it sets clip_sample.
+        # As diffc.models.diffusers_folder: pixel models always clip x0 to the data range, the
+        # scheduler's own range when it sets clip_sample.
         clip = scheduler.config.clip_sample
         self.clip_range = float(scheduler.config.get("clip_sample_range", 1.0)) if clip else 1.0
         self.alphas_cumprod = scheduler.alphas_cumprod.double()

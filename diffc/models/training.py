@@ -12,14 +12,14 @@ What is trained (every choice is written into the checkpoint and the saved confi
   At 32-128 px the linear table of Ho et al. 2020 spends its last quarter of levels on nearly pure
   noise; the cosine table spreads the levels evenly in log-SNR over the moderate noise where DiffC
   encoders stop. ``clip_sample`` is off; DiffC clips x0 to the data range ``[-1, 1]`` on both sides
-  anyway (:mod:`diffc.models.unet`), and so does :mod:`diffc.models.nelbo`.
+  anyway (:mod:`diffc.models.pixel`), and so does :mod:`diffc.models.nelbo`.
 - **Prediction**: ``v_prediction`` (Salimans & Ho 2022): ``v = alpha eps - sigma x``. At high noise an
   epsilon network's x0 estimate ``(z - sigma eps_hat) / alpha`` amplifies its error by ``1/alpha``,
   and high noise is exactly where a DiffC encoder spends its first bits; v is well-scaled at every
   level.
 - **Objective: the ELBO** (Ho et al. 2020 eq. 5; Kingma et al. 2021, "Variational diffusion models").
   The KL term of level ``i`` is ``1/2 (SNR_{i-1} - SNR_i) ||x - x_hat||^2``, which is exactly the
-  number of nats a DiffC step from ``i`` to ``i-1`` costs (DESIGN section 5). With
+  number of nats a DiffC step from ``i`` to ``i-1`` costs (docs/theory.md). With
   ``x - x_hat = sigma_i (v - v_hat)`` it is ``1/2 (SNR_{i-1} - SNR_i) sigma_i^2 ||v - v_hat||^2``.
   Levels are drawn by importance sampling from ``q(i)``, proportional to the increment of the
   Gaussian rate ``log(1 + c SNR)`` over level ``i`` (``c``: the pixel variance of the training
@@ -41,7 +41,7 @@ uninterrupted one (tests/test_training.py checks this bit for bit).
 The run writes to its ``out`` folder: ``checkpoint.pt`` (atomically, every ``checkpoint_minutes``, on
 SIGTERM/SIGINT and at the end), ``loss.csv`` (one row per step), ``config.json`` and
 ``pipeline/`` (a ``DDPMPipeline`` folder: ``model_index.json``, ``unet/`` with the EMA weights,
-``scheduler/``), the folder that :func:`diffc.models.unet.load_model` reads.
+``scheduler/``), the folder that :func:`diffc.models.load_model` reads.
 """
 
 from __future__ import annotations

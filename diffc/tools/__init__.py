@@ -1,1 +1,1 @@
-"""DiffC tools: image I/O, metrics, classical baselines, plots and sweeps."""
+"""DiffC tools: rate sweeps over images (:mod:`diffc.tools.sweep`) and the demo (:mod:`diffc.tools.demo`)."""

@@ -26,29 +26,27 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from diffc.codec import DEFAULT_STEPS, DiffCCodec
 from diffc.container import truncate
-from diffc.tools import metrics as image_metrics
-from diffc.tools.images import as_image, read_image
+from diffc.imaging.io import encode_png, read_image
+from diffc.imaging.metrics import METRICS, result_metrics
+from diffc.models import default_model_dir, load_model
 from rcc.experiments import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
-from rcc.gaussian_channel import GaussianChannel, preset_channel
+from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel
 
 __all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "find_images", "image_job", "job_id", "load_images",
            "merge", "run_sweep", "sweep", "table"]
 
 METHOD_NAMES = {"ode": "DiffC-F", "sde": "DiffC-A", "mmse": "DiffC-MMSE"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-METRICS = {"psnr-rgb": image_metrics.psnr, "ms-ssim-rgb": image_metrics.ms_ssim, "lpips": image_metrics.lpips}
 JOB_FORMAT = 1
 
 
@@ -103,48 +101,19 @@ def find_images(paths: Sequence[str | Path]) -> dict[str, Path]:
 class CodecSpec:
     """How every worker builds the sweep's codec (picklable, so it travels to processes and Ray
     actors; each loads the model once). ``model``: a model folder, or None for the shipped default
-    (found on each worker, wherever the package is installed there)."""
+    (found on each worker, wherever the package is installed there); ``channel``: the channel's
+    settings."""
 
     model: str | None = None
     device: str = "cpu"
     dtype: str = "float32"
-    rule: str = "pfr"
-    preset: str = "default"
-    chunk_bits: int | None = None
-    headroom_bits: int | None = None
+    channel: ChannelSpec = PRESETS["default"]
     steps: int = DEFAULT_STEPS
-
-    def channel(self) -> GaussianChannel:
-        """The channel simulator (a ValueError for settings it refuses)."""
-        return preset_channel(self.preset, rule=self.rule, chunk_bits=self.chunk_bits,
-                              headroom_bits=self.headroom_bits)
 
     def build(self, device: str | None = None) -> DiffCCodec:
         """The codec, with its model on ``device`` (default: the spec's)."""
-        from diffc.cli._common import default_model_dir
-        from diffc.models.unet import load_model
-
         model = load_model(self.model or default_model_dir(), device=device or self.device, dtype=self.dtype)
-        return DiffCCodec(model, self.channel(), steps=self.steps, progress=False)
-
-
-def _png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(as_image(image)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _measure(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for key, fn in METRICS.items():
-        try:
-            value = fn(reference, decoded)
-        except ValueError:  # too small for this metric
-            value = None
-        out[key] = None if value is None or math.isinf(value) else float(value)
-    return out
+        return DiffCCodec(model, GaussianChannel(self.channel), steps=self.steps, progress=False)
 
 
 def _stops(config: SweepConfig, n_steps: int) -> list[int]:
@@ -156,8 +125,7 @@ def _stops(config: SweepConfig, n_steps: int) -> list[int]:
 def job_id(codec: DiffCCodec, image: np.ndarray, config: SweepConfig) -> str:
     h = hashlib.sha256(f"diffc-sweep-job/{JOB_FORMAT}\x00".encode())
     h.update(codec.model.fingerprint())
-    h.update(repr((codec.channel.rule, codec.channel.index_code, codec.channel.chunk_bits,
-                   codec.channel.headroom_bits, codec.channel.partition_trial_bits, codec.steps)).encode())
+    h.update(repr((*astuple(codec.channel.spec), codec.steps)).encode())
     h.update(json.dumps(asdict(config), sort_keys=True).encode())
     h.update(repr(image.shape).encode() + image.tobytes())
     return h.hexdigest()[:16]
@@ -172,11 +140,11 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
     baselines)."""
     from tqdm.auto import tqdm
 
-    from diffc.tools.baselines import available_codecs, match_bpp
+    from diffc.imaging.baselines import available_codecs, match_bpp
 
     name, image = args
     folder = f"files/{name}"
-    files = {f"{folder}/original.png": _png(image)}
+    files = {f"{folder}/original.png": encode_png(image)}
     codecs = available_codecs()
     baselines = [b for b in (config.baselines or tuple(codecs)) if b in codecs]
     bar = tqdm(total=1, desc=name, unit="task", disable=not progress)
@@ -204,17 +172,17 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
             decoded = codec.reconstruct(state, method=method, solver_steps=config.solver_steps)
             dec_s = read_s + time.perf_counter() - started
             png = f"{folder}/{METHOD_NAMES[method]}_k{k:03d}.png"
-            files[png] = _png(decoded)
+            files[png] = encode_png(decoded)
             rows[METHOD_NAMES[method]].append({
-                "stop": k, "t": state.t, "bpp": bpp, "ideal_bpp": ideal, **_measure(image, decoded),
+                "stop": k, "t": state.t, "bpp": bpp, "ideal_bpp": ideal, **result_metrics(image, decoded),
                 "encoding_time": enc_s, "decoding_time": dec_s, "png": png})
             bar.update()
         for b in baselines:
             res = match_bpp(codecs[b], image, bpp)
             png = f"{folder}/{b}_k{k:03d}.png"
-            files[png] = _png(res.decoded)
+            files[png] = encode_png(res.decoded)
             rows[b].append({"stop": k, "target_bpp": bpp, "bpp": res.bpp, "quality": res.quality,
-                            **_measure(image, res.decoded), "encoding_time": res.encode_seconds,
+                            **result_metrics(image, res.decoded), "encoding_time": res.encode_seconds,
                             "decoding_time": res.decode_seconds, "png": png})
             bar.update()
     states.close()
@@ -233,7 +201,7 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
           description: Mapping[str, str] | None = None) -> dict[str, dict]:
     """CompressAI JSON per method, the RD plot and image grids, rebuilt from job results; fewer
     results than ``expected`` images label every description and the plot title partial."""
-    from diffc.tools.plots import rd_plot
+    from diffc.imaging.plots import rd_plot
 
     methods: dict[str, dict] = {}
     keys = ("bpp", *METRICS, "encoding_time", "decoding_time")
@@ -262,7 +230,7 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
 
 
 def _grid(result: Mapping, out: Path) -> None:
-    from diffc.tools.plots import image_grid
+    from diffc.imaging.plots import image_grid
 
     original = read_image(out / "files" / result["image"] / "original.png")
     stops = sorted({row["stop"] for rows in result["methods"].values() for row in rows})
@@ -328,11 +296,9 @@ def run_sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray], c
 
 
 def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
-    from diffc.tools.baselines import available_codecs
+    from diffc.imaging.baselines import available_codecs
 
-    ch = codec.channel
-    setting = (f"{ch.rule}, {ch.chunk_bits}-bit chunks, {ch.headroom_bits} bits of headroom, "
-               f"{ch.index_code} index code, {codec.steps} steps")
+    setting = f"{codec.channel.spec.describe()}, {codec.steps} steps"
     out = {"DiffC-F": f"DiffC-F: probability-flow ODE (DDIM, {config.solver_steps} steps); {setting}",
            "DiffC-A": f"DiffC-A: ancestral sampling ({config.solver_steps} steps); {setting}",
            "DiffC-MMSE": f"DiffC, the denoiser's posterior mean at the stop; {setting}"}

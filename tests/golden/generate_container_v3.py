@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from diffc.container import read_container, truncate
-from diffc.decoders import decode_state, reconstruct
-from diffc.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.decoder import decode_state
+from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.samplers import reconstruct
+from diffc.diffusion.schedules import ContinuousVP, EncodingSchedule
+from diffc.diffusion.spacing import uniform_log_snr
 from diffc.encoder import encode
 from diffc.ledger import file_ledger
-from diffc.schedules import ContinuousVP, EncodingSchedule, uniform_log_snr
-from rcc.gaussian_channel import GaussianChannel
+from rcc.gaussian import GaussianChannel
 
 HERE = Path(__file__).parent
 SHAPE = (8, 8)

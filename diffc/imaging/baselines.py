@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from diffc.tools.images import as_image
+from diffc.imaging.io import as_image
 
 try:
     import pillow_jxl  # noqa: F401  (importing it registers the JXL format with Pillow)

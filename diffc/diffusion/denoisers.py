@@ -1,11 +1,11 @@
 """Denoisers: predict the noise epsilon of ``Z_t = alpha_t X + sigma_t U``, and the exact Gaussian oracle.
 
 The protocol is the epsilon parametrization of Ho et al. (2020): given ``z_t`` and a time ``t`` of
-the denoiser's own VP schedule (:mod:`diffc.schedules`), return ``eps_hat`` with the shape of
-``z``. Leading batch axes are allowed: ``z`` has shape ``(..., *shape)``. Networks trained to
+the denoiser's own VP schedule (:mod:`diffc.diffusion.schedules`), return ``eps_hat`` with the shape
+of ``z``. Leading batch axes are allowed: ``z`` has shape ``(..., *shape)``. Networks trained to
 predict ``v = alpha eps - sigma x`` (Salimans & Ho 2022) or ``x0`` are wrapped by
-:class:`ConvertedDenoiser`, which turns their output into epsilon with the exact identities below;
-nothing downstream sees any other parametrization.
+:class:`ConvertedDenoiser`, which turns their output into epsilon with the exact identities of
+:mod:`diffc.diffusion.parametrizations`; nothing downstream sees any other parametrization.
 
 :class:`GaussianOracle` is the exact posterior-mean denoiser for ``X ~ N(m, Sigma)`` with Sigma
 diagonal in an orthonormal basis (identity, or the 2-D orthonormal DCT with a power-law spectrum,
@@ -28,7 +28,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import scipy.fft
 
-from diffc.schedules import ContinuousVP, DiscreteVP, alpha_sigma
+from diffc.diffusion.parametrizations import CONVERSIONS
+from diffc.diffusion.schedules import VPSchedule, alpha_sigma
 
 __all__ = [
     "DCT2Basis",
@@ -37,8 +38,6 @@ __all__ = [
     "GaussianOracle",
     "GaussianPosteriorModel",
     "IdentityBasis",
-    "eps_from_v",
-    "eps_from_x0",
     "power_law_spectrum",
 ]
 
@@ -47,7 +46,7 @@ __all__ = [
 class Denoiser(Protocol):
     """Predicts epsilon from ``z_t`` at a time of ``schedule`` (the schedule the model was trained on)."""
 
-    schedule: ContinuousVP | DiscreteVP
+    schedule: VPSchedule
 
     def predict_eps(self, z: np.ndarray, t: float) -> np.ndarray: ...
     def fingerprint(self) -> bytes: ...
@@ -63,23 +62,6 @@ class GaussianPosteriorModel(Denoiser, Protocol):
     def marginal(self, t: float) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def eps_from_v(v: np.ndarray, z: np.ndarray, alpha: float, sigma: float) -> np.ndarray:
-    """epsilon from a v-prediction: with ``v = alpha eps - sigma x``, ``eps = sigma z + alpha v``."""
-    return sigma * z + alpha * v
-
-
-def eps_from_x0(x0: np.ndarray, z: np.ndarray, alpha: float, sigma: float) -> np.ndarray:
-    """epsilon from an x0-prediction: ``eps = (z - alpha x0) / sigma``."""
-    return (z - alpha * x0) / sigma
-
-
-_CONVERSIONS: dict[str, Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]] = {
-    "epsilon": lambda out, z, a, s: out,
-    "v_prediction": eps_from_v,
-    "sample": eps_from_x0,  # diffusers' name for x0-prediction
-}
-
-
 @dataclass(frozen=True)
 class ConvertedDenoiser:
     """Wraps ``fn(z, model_timestep) -> output`` predicting ``prediction`` into an epsilon denoiser.
@@ -89,18 +71,18 @@ class ConvertedDenoiser:
     """
 
     fn: Callable[[np.ndarray, float], np.ndarray]
-    schedule: ContinuousVP | DiscreteVP
+    schedule: VPSchedule
     prediction: str
     identity: bytes
 
     def __post_init__(self) -> None:
-        if self.prediction not in _CONVERSIONS:
-            raise ValueError(f"prediction must be one of {sorted(_CONVERSIONS)}, got {self.prediction!r}")
+        if self.prediction not in CONVERSIONS:
+            raise ValueError(f"prediction must be one of {sorted(CONVERSIONS)}, got {self.prediction!r}")
 
     def predict_eps(self, z: np.ndarray, t: float) -> np.ndarray:
         alpha, sigma = alpha_sigma(self.schedule, t)
         out = np.asarray(self.fn(z, self.schedule.model_timestep(t)), dtype=np.float64)
-        return _CONVERSIONS[self.prediction](out, z, alpha, sigma)
+        return CONVERSIONS[self.prediction](out, z, alpha, sigma)
 
     def fingerprint(self) -> bytes:
         return hashlib.sha256(b"ConvertedDenoiser:" + self.prediction.encode() + b"\x00" + self.identity
@@ -152,7 +134,7 @@ class GaussianOracle:
     ``mean`` is in data coordinates, ``variances`` in basis coordinates; both have the data shape.
     """
 
-    schedule: ContinuousVP | DiscreteVP
+    schedule: VPSchedule
     variances: np.ndarray
     mean: np.ndarray | None = None
     basis: IdentityBasis | DCT2Basis = field(default_factory=IdentityBasis)

@@ -7,31 +7,36 @@ For times ``s < u`` (u noisier) of a VP schedule, the forward posterior is Gauss
                                                           a_z = (1 - r) alpha_s / alpha_u.
 
 The model replaces x by the denoiser's estimate ``x_hat_0(z_u)``. Its variance is either
-``"posterior"`` -- the same ``sigma_s^2 r`` as q (DDPM's choice, DESIGN section 5), so that a step
-costs ``D = (SNR_s - SNR_u) ||x - x_hat_0||^2 / (2 ln 2)`` bits -- or ``"exact"`` -- the posterior
-variance plus ``a_x^2 Var(X | z_u)``, the true reverse conditional when the model knows
-``Var(X | Z_u)`` (a :class:`~diffc.denoisers.GaussianPosteriorModel`; the optimal variance of Bao et
-al. 2022, "Analytic-DPM"). With "exact" on Gaussian data the expected KLs of DiffC's steps add up to
-I(X; Z_t) for any number of steps (Theis et al. 2022); with "posterior" they exceed it by a
-discretisation gap that vanishes as the steps get finer.
+``"posterior"`` -- the same ``sigma_s^2 r`` as q (DDPM's choice), so that a step costs
+``D = (SNR_s - SNR_u) ||x - x_hat_0||^2 / (2 ln 2)`` bits (docs/theory.md) -- or ``"exact"`` -- the
+posterior variance plus ``a_x^2 Var(X | z_u)``, the true reverse conditional when the model knows
+``Var(X | Z_u)`` (a :class:`~diffc.diffusion.denoisers.GaussianPosteriorModel`; the optimal variance
+of Bao et al. 2022, "Analytic-DPM"). With "exact" on Gaussian data the expected KLs of DiffC's
+steps add up to I(X; Z_t) for any number of steps (Theis et al. 2022); with "posterior" they
+exceed it by a discretisation gap that vanishes as the steps get finer.
+
+DiffC's step k (:func:`step_target`, :func:`step_prior`) sends ``Z_{t_k}`` from q against p; step 0
+sends ``q(z | x) = N(alpha x, sigma^2 I)`` against the model's marginal of Z (exact for a Gaussian
+model, N(0, I) otherwise).
 
 All arrays are in *coding coordinates*: the model's orthonormal basis (the identity for networks).
 Both q and p are diagonal there, which is what the Gaussian channel needs; the diffusion noise is
-isotropic, so the change of basis is exact. ``clip`` (a value range) clips ``x_hat_0`` in data
-coordinates, identically for the encoder and every decoder.
+isotropic, so the change of basis is exact. ``project`` maps ``x_hat_0`` in data coordinates
+(:class:`Box`: clipping to a value range), identically for the encoder and every decoder.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from diffc.denoisers import Denoiser, GaussianPosteriorModel, IdentityBasis
-from diffc.schedules import alpha_sigma
+from diffc.diffusion.denoisers import Denoiser, GaussianPosteriorModel, IdentityBasis
+from diffc.diffusion.schedules import VPSchedule, alpha_sigma
 
-__all__ = ["VARIANCES", "Gaussian", "ReverseModel"]
+__all__ = ["VARIANCES", "Box", "Gaussian", "Projection", "ReverseModel", "step_prior", "step_target"]
 
 VARIANCES = ("posterior", "exact")
 
@@ -49,13 +54,32 @@ class Gaussian:
                      for a in (self.mean, self.std))
 
 
+Projection = Callable[[np.ndarray], np.ndarray]
+"""A map of ``x_hat_0`` in data coordinates onto the set where the data lie (leading batch axes allowed)."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """The projection onto ``[low, high]`` in every coordinate: clipping, as DDPM's samplers clip x0."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"clip range must be (low, high) with low < high, got {(self.low, self.high)}")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, self.low, self.high)
+
+
 @dataclass(frozen=True, eq=False)
 class ReverseModel:
-    """The denoiser seen as a reverse process, with its variance choice and optional clipping."""
+    """The denoiser seen as a reverse process, with its variance choice and an optional projection of x0."""
 
     denoiser: Denoiser
     variance: str = "posterior"
-    clip: tuple[float, float] | None = None
+    project: Projection | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.denoiser, Denoiser):
@@ -64,8 +88,6 @@ class ReverseModel:
             raise ValueError(f"variance must be one of {VARIANCES}, got {self.variance!r}")
         if self.variance == "exact" and not self.knows_posterior:
             raise ValueError('variance="exact" needs a model that knows Var(X | Z_t) (e.g. GaussianOracle)')
-        if self.clip is not None and not self.clip[0] < self.clip[1]:
-            raise ValueError(f"clip range must be (low, high) with low < high, got {self.clip}")
 
     @property
     def knows_posterior(self) -> bool:
@@ -76,7 +98,7 @@ class ReverseModel:
         return self.denoiser.basis if self.knows_posterior else IdentityBasis()
 
     @property
-    def schedule(self) -> object:
+    def schedule(self) -> VPSchedule:
         return self.denoiser.schedule
 
     def to_coords(self, x: np.ndarray) -> np.ndarray:
@@ -86,13 +108,13 @@ class ReverseModel:
         return self.basis.inverse(c)
 
     def predict(self, z: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(eps_hat, x_hat_0)`` in coding coordinates; after clipping they stay consistent with z."""
+        """``(eps_hat, x_hat_0)`` in coding coordinates; after the projection they stay consistent with z."""
         alpha, sigma = alpha_sigma(self.schedule, t)
         eps = self.to_coords(self.denoiser.predict_eps(self.from_coords(z), t))
         x0 = (z - sigma * eps) / alpha
-        if self.clip is None:
+        if self.project is None:
             return eps, x0
-        x0 = self.to_coords(np.clip(self.from_coords(x0), *self.clip))
+        x0 = self.to_coords(self.project(self.from_coords(x0)))
         return (z - alpha * x0) / sigma, x0
 
     def coefficients(self, u: float, s: float) -> tuple[float, float, float]:
@@ -139,3 +161,21 @@ class ReverseModel:
         if self.variance == "exact":
             var = var + a_x**2 * self.denoiser.x0_variance(u)
         return np.sqrt(var)
+
+
+def step_prior(model: ReverseModel, times: Sequence[float], k: int, z_prev: np.ndarray | None,
+               x0_prev: np.ndarray | None = None) -> Gaussian:
+    """What the decoder knows before DiffC's step ``k`` to ``times[k]``: the model's distribution of
+    ``Z_{t_k}`` (``x0_prev``: the model's x0 prediction from ``z_prev``, when already computed)."""
+    if k == 0:
+        return model.first_prior(times[0])
+    return model.prior(z_prev, times[k - 1], times[k], x0_prev)
+
+
+def step_target(model: ReverseModel, times: Sequence[float], k: int, z_prev: np.ndarray | None,
+                x_c: np.ndarray) -> Gaussian:
+    """What the encoder wants the decoder to sample at DiffC's step ``k`` (``x_c``: X in coding
+    coordinates)."""
+    if k == 0:
+        return model.first_target(x_c, times[0])
+    return model.target(z_prev, x_c, times[k - 1], times[k])

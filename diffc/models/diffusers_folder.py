@@ -1,4 +1,4 @@
-"""Any diffusers ``UNet2DModel`` with its scheduler, from a local folder, as a DiffC image model.
+"""Any diffusers ``UNet2DModel`` with its scheduler, from a local folder, as a :class:`PixelModel`.
 
 The loader reads (nothing is downloaded: ``local_files_only=True``)
 
@@ -7,27 +7,20 @@ The loader reads (nothing is downloaded: ``local_files_only=True``)
 * a bare UNet folder (``config.json`` and weights) with a scheduler config: a
   ``scheduler_config.json`` inside it or beside it, or the path given as ``scheduler=``.
 
-The scheduler's ``alphas_cumprod`` becomes the :class:`~diffc.schedules.DiscreteVP` table, and
-the table index is the network's timestep (DESIGN section 5; one place:
-``DiscreteVP.model_timestep``). A zero-terminal-SNR table (``rescale_betas_zero_snr``) loses its
-last entry, where ``Z`` is pure noise and no Gaussian channel step exists. ``prediction_type``
-("epsilon", "v_prediction", "sample") is converted to epsilon by
-:class:`~diffc.denoisers.ConvertedDenoiser`; a learned-variance UNet (twice the output channels)
-contributes its first half, the mean, since DiffC uses the posterior variance on both sides.
-Pixel models always clip x0 to the data range, identically in the encoder and every decoder: the
-data lie in ``[-1, 1]``, and an unclipped estimate far outside it makes single pixels carry many
-bits in one step. The range is ``[-clip_sample_range, clip_sample_range]`` when the scheduler sets
-``clip_sample`` (diffusers' samplers' own clipping), ``[-1, 1]`` otherwise.
+The scheduler's ``alphas_cumprod`` becomes the :class:`~diffc.diffusion.schedules.DiscreteVP` table
+(:meth:`~diffc.diffusion.schedules.DiscreteVP.from_diffusers`, which drops a zero-terminal-SNR last entry),
+and the table index is the network's timestep (one place: ``DiscreteVP.model_timestep``).
+``prediction_type`` ("epsilon", "v_prediction", "sample") is converted to epsilon by
+:class:`~diffc.diffusion.denoisers.ConvertedDenoiser`; a learned-variance UNet (twice the output channels)
+contributes its first half, the mean, since DiffC uses the posterior variance on both sides. The
+model clips x0 to ``[-clip_sample_range, clip_sample_range]`` when the scheduler sets
+``clip_sample`` (diffusers' samplers' own clipping), to ``[-1, 1]`` otherwise
+(:mod:`diffc.models.pixel`).
 
-Sizes: DiffC codes exactly the image's pixels, never padding. The network needs sizes divisible by
-``2^(down blocks - 1)``, so every evaluation reflect-pads ``z`` to that multiple
-(:func:`diffc.tools.images.pad`) and crops the prediction back: an approximation only at the
-borders of odd-sized images, identical on both sides.
-
-:class:`PixelModel` is the one place where images meet the model: pixels to the model's range
-and back with one rounding rule, the denoiser, the value range and the clip flag. A latent-space
-model (a VAE around the UNet) joins later as another class with the same members; the encoder and
-decoders only ever see the denoiser.
+Sizes: the network needs sizes divisible by ``2^(down blocks - 1)``, so every evaluation
+reflect-pads ``z`` to that multiple (:func:`diffc.imaging.io.pad`) and crops the prediction back:
+an approximation only at the borders of odd-sized images, identical on both sides. Evaluations are
+batched over any leading axes.
 
 The fingerprint (SHA-256) covers the UNet config, every weight tensor (name, dtype, shape, bytes),
 the prediction type and the VP table, so a file refuses to decode with any other model.
@@ -37,63 +30,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from diffc.denoisers import ConvertedDenoiser
-from diffc.schedules import DiscreteVP
-from diffc.tools.images import as_image, channels_first, channels_last, crop, pad
+from diffc.diffusion.denoisers import ConvertedDenoiser
+from diffc.diffusion.parametrizations import PREDICTIONS
+from diffc.diffusion.schedules import DiscreteVP
+from diffc.imaging.io import crop, pad
+from diffc.models.pixel import PixelModel
 
-__all__ = ["ModelError", "PixelModel", "load_model", "pixels_to_unit", "unit_to_pixels"]
-
-PREDICTIONS = ("epsilon", "v_prediction", "sample")
+__all__ = ["ModelError", "default_model_dir", "load_model", "set_torch_threads"]
 
 
 class ModelError(ValueError):
     """The folder does not hold a usable diffusers UNet and scheduler."""
 
 
-def pixels_to_unit(image: np.ndarray) -> np.ndarray:
-    """8-bit values to ``[-1, 1]``: ``x = 2 u / 255 - 1`` (exact in float64)."""
-    return np.asarray(image, dtype=np.float64) * (2.0 / 255.0) - 1.0
-
-
-def unit_to_pixels(x: np.ndarray) -> np.ndarray:
-    """``[-1, 1]`` to the nearest 8-bit value, ties rounded up, clipped to ``[0, 255]``.
-
-    The inverse of :func:`pixels_to_unit` on its image: ``unit_to_pixels(pixels_to_unit(u)) == u``.
-    """
-    return np.clip(np.floor((np.asarray(x, dtype=np.float64) + 1.0) * 127.5 + 0.5), 0, 255).astype(np.uint8)
-
-
-@dataclass(frozen=True, eq=False)
-class PixelModel:
-    """A pixel-space diffusion model seen by the image codec (see the module docstring)."""
-
-    denoiser: ConvertedDenoiser
-    channels: int
-    multiple: int
-    clip: bool
-    value_range: tuple[float, float] = (-1.0, 1.0)
-    source: str = field(default="", compare=False)
-
-    def to_model(self, image: np.ndarray) -> np.ndarray:
-        """``uint8`` image ``(H, W[, C])`` to the model-space array ``(C, H, W)``."""
-        x = channels_first(as_image(image))
-        if x.shape[0] != self.channels:
-            raise ValueError(f"the model codes {self.channels}-channel images, got {x.shape[0]} channel(s)"
-                             + (" (a grayscale image for an RGB model: convert it to RGB first)"
-                                if x.shape[0] == 1 else ""))
-        return pixels_to_unit(x)
-
-    def from_model(self, x: np.ndarray) -> np.ndarray:
-        """Model-space array ``(C, H, W)`` to the ``uint8`` image ``(H, W[, C])``."""
-        return channels_last(unit_to_pixels(x))
-
-    def fingerprint(self) -> bytes:
-        return self.denoiser.fingerprint()
+def default_model_dir() -> Path:
+    """The shipped default model (``diffc/models/default``)."""
+    return Path(__file__).resolve().parent / "default"
 
 
 def _weights_digest(module: object, config: dict) -> bytes:
@@ -146,16 +102,10 @@ def _load_scheduler(path: Path) -> object:
 
 
 def _vp_table(scheduler: object) -> DiscreteVP:
-    table = getattr(scheduler, "alphas_cumprod", None)
-    if table is None:
-        raise ModelError(f"{type(scheduler).__name__} has no alphas_cumprod table (not a VP scheduler)")
-    a = [float(v) for v in np.asarray(table, dtype=np.float64)]
-    if a and a[-1] <= 0.0:
-        a = a[:-1]  # zero terminal SNR
     try:
-        return DiscreteVP(tuple(a))
+        return DiscreteVP.from_diffusers(scheduler)
     except ValueError as err:
-        raise ModelError(f"the scheduler's alpha-bar table is not a VP schedule: {err}") from err
+        raise ModelError(str(err)) from err
 
 
 def _evaluator(unet: object, channels: int, multiple: int, batch_size: int) -> object:
@@ -179,6 +129,15 @@ def _evaluator(unet: object, channels: int, multiple: int, batch_size: int) -> o
         return out.reshape(*lead, *shape)
 
     return fn
+
+
+def set_torch_threads(n: int) -> None:
+    """Torch's CPU threads for the network (one by default in every tool: the candidate search runs
+    on Numba's threads between network calls, and torch's idle threads spinning beside them slow
+    the forward pass; see the README)."""
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32", batch_size: int = 8,

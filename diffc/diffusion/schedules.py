@@ -1,4 +1,4 @@
-"""Variance-preserving noise schedules and DiffC encoding-step schedules.
+"""Noise schedules in variance-preserving coordinates, and the encoding schedules DiffC sends Z at.
 
 Variance-preserving (VP) diffusion (Ho et al. 2020; Kingma et al. 2021, "Variational diffusion
 models") writes the noisy state at time t as ``Z_t = alpha(t) X + sigma(t) U`` with
@@ -16,15 +16,17 @@ float in [0, 1]. For a **discrete** schedule (an alpha-bar table, e.g. a diffuse
 diffusers schedulers do. :meth:`model_timestep` is the single place where a time becomes what the
 network sees, so the schedule index and the network's timestep cannot drift apart.
 
+:class:`VPSchedule` is the one schedule type that everything else takes. A process written with
+another scaling (flow matching's ``Z = (1 - s) X + s U``) is the VP process of the same log-SNR with
+its state rescaled (docs/theory.md), so it too is a :class:`VPSchedule`.
+
 Encoding schedules
 ------------------
 DiffC (Theis et al. 2022, "Lossy compression with Gaussian diffusion") sends Z at a decreasing
 sequence of times. :class:`EncodingSchedule` is that sequence, a frozen hashable value with a
-stable SHA-256 (:meth:`EncodingSchedule.digest`) that goes into the container. Presets space the
-times uniformly in log-SNR or in t; :func:`equal_kl` spaces them so that a caller-supplied
-cumulative rate curve (e.g. the Gaussian I(X; Z_t) of :mod:`diffc.gaussian_theory`) grows by the
-same amount at every step. Everything here is exact arithmetic on the schedule; discrete schedules
-round requested times to the nearest table index.
+stable SHA-256 (:meth:`EncodingSchedule.digest`) that goes into the container (docs/container.md);
+:mod:`diffc.diffusion.spacing` chooses the times. Everything here is exact up to floating point:
+``alpha`` and ``sigma`` come from the log-SNR without cancellation.
 """
 
 from __future__ import annotations
@@ -32,26 +34,23 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = [
-    "ContinuousVP",
-    "DiscreteVP",
-    "EncodingSchedule",
-    "VPSchedule",
-    "equal_kl",
-    "uniform_log_snr",
-    "uniform_t",
-]
+__all__ = ["ContinuousVP", "DiscreteVP", "EncodingSchedule", "VPSchedule", "alpha_sigma", "snr"]
 
 
 @runtime_checkable
 class VPSchedule(Protocol):
-    """A variance-preserving schedule: time -> (alpha, sigma), with the package's time convention."""
+    """A schedule in VP coordinates: time -> log-SNR, with the package's time convention.
+
+    ``t_min`` and ``t_max`` are its least and most noisy times; ``t_from_log_snr`` inverts
+    ``log_snr`` (to the nearest time of a discrete schedule); ``canonical_bytes`` identify it in
+    schedule digests.
+    """
 
     @property
     def discrete(self) -> bool: ...
@@ -176,11 +175,22 @@ class DiscreteVP:
 
     @classmethod
     def from_diffusers(cls, scheduler: object) -> DiscreteVP:
-        """Read the table of a diffusers scheduler (DDPM, DDIM, ...): its ``alphas_cumprod``."""
+        """The table of a diffusers scheduler (DDPM, DDIM, ...): its ``alphas_cumprod``, in float64.
+
+        A zero-terminal-SNR table (``rescale_betas_zero_snr``) loses its last entry, where ``Z`` is
+        pure noise and no Gaussian channel step exists. A scheduler without a table, or with one
+        that is not a VP schedule, is a ``ValueError``.
+        """
         table = getattr(scheduler, "alphas_cumprod", None)
         if table is None:
-            raise ValueError(f"{type(scheduler).__name__} has no alphas_cumprod table")
-        return cls(tuple(float(v) for v in np.asarray(table, dtype=np.float64)))
+            raise ValueError(f"{type(scheduler).__name__} has no alphas_cumprod table (not a VP scheduler)")
+        a = [float(v) for v in np.asarray(table, dtype=np.float64)]
+        if a and a[-1] <= 0.0:
+            a = a[:-1]  # zero terminal SNR
+        try:
+            return cls(tuple(a))
+        except ValueError as err:
+            raise ValueError(f"the scheduler's alpha-bar table is not a VP schedule: {err}") from err
 
     discrete = True
     t_min = 0.0
@@ -214,7 +224,7 @@ class DiscreteVP:
 class EncodingSchedule:
     """The times DiffC sends Z at, noisiest first: ``times[0] > times[1] > ...`` on ``vp``."""
 
-    vp: ContinuousVP | DiscreteVP
+    vp: VPSchedule
     times: tuple[float, ...]
 
     def __post_init__(self) -> None:
@@ -244,57 +254,3 @@ class EncodingSchedule:
         if not 1 <= n_steps <= len(self.times):
             raise ValueError(f"n_steps must be in [1, {len(self.times)}], got {n_steps}")
         return EncodingSchedule(self.vp, self.times[:n_steps])
-
-
-def _from_log_snrs(vp: ContinuousVP | DiscreteVP, log_snrs: Sequence[float]) -> EncodingSchedule:
-    times = [vp.t_from_log_snr(lam) for lam in log_snrs]
-    if len(set(times)) != len(times):
-        raise ValueError("two steps fall on the same time of the schedule (too many steps for the table)")
-    return EncodingSchedule(vp, tuple(times))
-
-
-def uniform_log_snr(vp: ContinuousVP | DiscreteVP, n_steps: int, log_snr_first: float,
-                    log_snr_last: float) -> EncodingSchedule:
-    """``n_steps`` times with log-SNR evenly spaced from ``log_snr_first`` (noisiest) to ``log_snr_last``."""
-    if n_steps < 1 or (n_steps > 1 and not log_snr_first < log_snr_last):
-        raise ValueError("need n_steps >= 1 and log_snr_first < log_snr_last")
-    return _from_log_snrs(vp, np.linspace(log_snr_first, log_snr_last, n_steps))
-
-
-def uniform_t(vp: ContinuousVP | DiscreteVP, n_steps: int, t_first: float, t_last: float) -> EncodingSchedule:
-    """``n_steps`` times evenly spaced in t from ``t_first`` (noisiest) down to ``t_last``."""
-    if n_steps < 1 or (n_steps > 1 and not t_first > t_last):
-        raise ValueError("need n_steps >= 1 and t_first > t_last")
-    times = np.linspace(t_first, t_last, n_steps)
-    if vp.discrete:
-        times = np.round(times)
-        if len(set(times)) != n_steps:
-            raise ValueError("two steps fall on the same index of the table")
-    return EncodingSchedule(vp, tuple(times))
-
-
-def equal_kl(vp: ContinuousVP | DiscreteVP, n_steps: int, cumulative_bits: Callable[[float], float],
-             log_snr_last: float) -> EncodingSchedule:
-    """Times at which ``cumulative_bits(log_snr)`` reaches k/n of its value at ``log_snr_last``.
-
-    ``cumulative_bits`` is the expected rate to reach Z at that log-SNR and must increase with it;
-    for exact reverse conditionals it is I(X; Z) (:func:`diffc.gaussian_theory.mutual_information_bits`),
-    and then every step costs the same expected KL. The first step gets an equal share too.
-    """
-    if n_steps < 1:
-        raise ValueError("n_steps must be >= 1")
-    lo, hi = vp.log_snr(vp.t_max), float(log_snr_last)
-    total = float(cumulative_bits(hi))
-    if not total > 0:
-        raise ValueError("cumulative_bits at log_snr_last must be positive")
-    log_snrs = [_bisect(cumulative_bits, total * (k + 1) / n_steps, lo, hi) for k in range(n_steps - 1)]
-    return _from_log_snrs(vp, [*log_snrs, hi])
-
-
-def _bisect(fn: Callable[[float], float], target: float, lo: float, hi: float, iters: int = 80) -> float:
-    if fn(lo) >= target:
-        return lo
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if fn(mid) < target else (lo, mid)
-    return 0.5 * (lo + hi)

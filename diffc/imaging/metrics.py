@@ -14,7 +14,7 @@ the reference first, and returns a Python float.
   the first n standard weights rescaled to the standard total. At five scales the weights are
   unchanged and the value is exactly ``pytorch_msssim.ms_ssim(..., data_range=255)``; with fewer
   scales it is a truncated MS-SSIM, not comparable to published five-scale numbers.
-- **LPIPS** v0.1, AlexNet trunk (Zhang et al. 2018), see :mod:`diffc.tools.lpips`: pixels mapped to
+- **LPIPS** v0.1, AlexNet trunk (Zhang et al. 2018), see :mod:`diffc.imaging.lpips`: pixels mapped to
   [-1, 1] by x / 127.5 - 1 as in the reference code, grayscale repeated to three channels. The
   trunk needs the smaller side to be at least 31 px.
 """
@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
 
-from diffc.tools.images import as_image
-from diffc.tools.lpips import AlexNetLPIPS, load_alexnet_lpips
+from diffc.imaging.io import as_image
+from diffc.imaging.lpips import AlexNetLPIPS, load_alexnet_lpips
 
 DATA_RANGE = 255.0
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -116,10 +117,24 @@ def lpips(reference: np.ndarray, decoded: np.ndarray) -> float:
         return float(_lpips_model()(x0, x1))
 
 
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "psnr-rgb": psnr, "ms-ssim-rgb": ms_ssim, "lpips": lpips}
+"""The metrics under CompressAI's key names (kept for grayscale images too)."""
+
+
 def compute_metrics(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
     """All three metrics under CompressAI's key names (kept for grayscale images too)."""
-    return {
-        "psnr-rgb": psnr(reference, decoded),
-        "ms-ssim-rgb": ms_ssim(reference, decoded),
-        "lpips": lpips(reference, decoded),
-    }
+    return {key: fn(reference, decoded) for key, fn in METRICS.items()}
+
+
+def result_metrics(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float | None]:
+    """:func:`compute_metrics` as a result file records it: ``None`` for a metric the image is too
+    small for and for an infinite value (identical images' PSNR), which JSON cannot hold."""
+    out: dict[str, float | None] = {}
+    for key, fn in METRICS.items():
+        try:
+            value = fn(reference, decoded)
+        except ValueError:  # too small for this metric
+            value = None
+        out[key] = None if value is None or math.isinf(value) else float(value)
+    return out

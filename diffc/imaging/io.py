@@ -11,19 +11,21 @@ Padding: networks need sizes divisible by a power of two; :func:`pad` reflects t
 next multiple (never resizes) and :func:`crop` cuts the decoded image back to the original size.
 Reflection is numpy's ``mode="reflect"`` (the border pixel is not repeated), applied repeatedly
 when the padding is larger than the image, and ``"edge"`` for a one-pixel-wide side.
+:func:`centre_crop` takes the central square of a photograph (the demo's and benchmarks' inputs).
 
-Writing: :func:`write_png` stores a ``uint8`` array losslessly.
+Writing: :func:`encode_png` and :func:`write_png` store a ``uint8`` array losslessly.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageError", "as_image", "channels_first", "channels_last", "crop", "pad", "read_image",
-           "write_png"]
+__all__ = ["ImageError", "as_image", "centre_crop", "channels_first", "channels_last", "crop", "encode_png",
+           "pad", "read_image", "write_png"]
 
 
 class ImageError(ValueError):
@@ -85,11 +87,18 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path} is not a readable image: {err}") from err
 
 
-def write_png(path: str | Path, image: np.ndarray) -> None:
-    """Write a ``uint8`` image losslessly as PNG."""
+def encode_png(image: np.ndarray) -> bytes:
+    """A ``uint8`` image as the bytes of a lossless PNG file."""
     from PIL import Image
 
-    Image.fromarray(as_image(image)).save(Path(path), format="PNG")
+    buffer = io.BytesIO()
+    Image.fromarray(as_image(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_png(path: str | Path, image: np.ndarray) -> None:
+    """Write a ``uint8`` image losslessly as PNG."""
+    Path(path).write_bytes(encode_png(image))
 
 
 def channels_first(image: np.ndarray) -> np.ndarray:
@@ -118,3 +127,10 @@ def pad(array: np.ndarray, multiple: int) -> np.ndarray:
 def crop(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The top-left ``size = (H, W)`` of the last two axes (undoes :func:`pad`)."""
     return array[..., : size[0], : size[1]]
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size x size`` pixels (or the whole side when the image is smaller)."""
+    h, w = image.shape[:2]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[top:top + size, left:left + size]

@@ -11,26 +11,27 @@ over the coordinates of the model's basis; rates in bits, distortions as summed 
 * DiffC-F (probability-flow ODE, ``x_i = z_i sqrt(lambda_i / (alpha^2 lambda_i + sigma^2))``):
   ``sum 2 lambda_i (1 - sqrt(snr lambda_i / (1 + snr lambda_i)))``; MSE_F / MSE_A -> 1/2 as
   sigma_t -> 0 (the "3 dB" result);
-* with the *posterior* variance on both sides of every step (DDPM's reverse variance, DESIGN
-  section 5), the expected cost of the step from snr_u to snr_s is
+* with the *posterior* variance on both sides of every step (DDPM's reverse variance,
+  docs/theory.md), the expected cost of the step from snr_u to snr_s is
   ``(snr_s - snr_u) MMSE(snr_u) / (2 ln 2)``: a left Riemann sum of the I-MMSE integral (Guo,
   Shamai & Verdu 2005), above I(X; Z_t) and converging to it as the steps get finer;
 * Gaussian R(D) by reverse water-filling (Cover & Thomas, theorem 10.3.3).
 
-All formulas are exact; :func:`rate_distortion_mse` solves the water level by bisection to
-machine precision.
+All formulas are exact; :func:`rate_distortion_mse` solves the water level by bisection
+(:func:`bisect`, the diffusion layer's one root finder) to machine precision.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from rcc.bounds import LN2
 
 __all__ = [
+    "bisect",
     "diffc_a_mse",
     "diffc_f_mse",
     "mmse",
@@ -39,6 +40,17 @@ __all__ = [
     "rate_distortion_mse",
 ]
 
+
+def bisect(fn: Callable[[float], float], target: float, lo: float, hi: float,
+           iters: int) -> tuple[float, float]:
+    """The bracket ``(lo, hi)`` of ``fn(x) = target`` after ``iters`` halvings, ``fn`` increasing.
+
+    Keeps ``fn(lo) < target <= fn(hi)`` when it holds at the start.
+    """
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if fn(mid) < target else (lo, mid)
+    return lo, hi
 
 
 def _lam(variances: object) -> np.ndarray:
@@ -99,9 +111,8 @@ def rate_distortion_mse(variances: object, bits: float) -> float:
     def rate(log_theta: float) -> float:
         return float(0.5 * np.sum(np.maximum(0.0, np.log2(lam) - log_theta / LN2)))
 
-    lo, hi = math.log(lam.min()) - 2 * LN2 * bits / lam.size - 1.0, math.log(lam.max())
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if rate(mid) > bits else (lo, mid)
+    # rate decreases in the water level: bisect -rate, which increases
+    lo, hi = bisect(lambda log_theta: -rate(log_theta), -bits, math.log(lam.min()) - 2 * LN2 * bits / lam.size
+                    - 1.0, math.log(lam.max()), 200)
     theta = math.exp(0.5 * (lo + hi))
     return float(np.sum(np.minimum(theta, lam)))

@@ -30,7 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from diffc.tools.images import as_image
+from diffc.imaging.io import as_image
 
 __all__ = ["DEFAULT_METRICS", "Tile", "image_grid", "rd_plot"]
 

@@ -1,11 +1,19 @@
-"""CUDA kernels of :func:`kernels.search.search_gpu`; importing this module imports ``numba.cuda``.
+"""numba-cuda search: the fused Gaussian candidate search on a GPU, or in Numba's CUDA simulator.
 
-Candidates are processed in windows of ``window`` per chunk: one thread per (chunk, candidate)
-computes the arrival increment, the array module's ``cumsum`` turns increments into arrival times
-(carried from window to window, so memory stays bounded), and a second kernel generates the
-candidate's normals on the fly and scores it. Only scores of one window are ever stored, never
-candidates. ``cuda`` is a module global so that the CUDA simulator can swap it (see
-:mod:`kernels._cuda_kernels`).
+The problem and its rules (PFR, Li & El Gamal 2018; ORC, Theis & Yosri 2022; MRC, Havasi et al.
+2019) are those of :mod:`kernels.search_problem`; candidates come from Philox4x32-10 (Salmon et al.
+2011) under the frozen mapping of ``docs/randomness.md``, through the device functions of
+:mod:`kernels._cuda_kernels`. Candidates are processed in windows of ``window`` per chunk: one
+thread per (chunk, candidate) computes the arrival increment, the array module's ``cumsum`` turns
+increments into arrival times (carried from window to window, so memory stays bounded), and a
+second kernel generates the candidate's normals on the fly and scores it. Only scores of one window
+are ever stored, never candidates.
+
+Indices equal those of the numpy reference (:mod:`kernels.search_reference`) exactly; scores and
+log-weights agree to rounding (CUDA's ``log`` may differ from the CPU's by an ulp, and the compiler
+fuses multiply-adds). Importing this module imports ``numba.cuda``, so
+:func:`kernels.search.search_gpu` imports it on first use; ``cuda`` is a module global so that the
+CUDA simulator can swap it (see :mod:`kernels._cuda_kernels`).
 """
 
 from __future__ import annotations
@@ -14,12 +22,12 @@ import numpy as np
 from numba import cuda
 
 from kernels import gpu
-from kernels._cuda_kernels import _ops
+from kernels._cuda_kernels import ops
 from kernels.generators import to_numpy
-from kernels.search import MRC, ORC, SearchProblem, SearchResult
+from kernels.search_problem import MRC, ORC, SearchProblem, SearchResult
 
-_block_uniforms = _ops.block_uniforms
-_ndtri = _ops.ndtri
+_block_uniforms = ops.block_uniforms
+_ndtri = ops.ndtri
 THREADS = 128
 DEFAULT_WINDOW = 1 << 16
 
@@ -29,7 +37,7 @@ def _increments(rule, arr_keys, k0, n, out):  # noqa: ANN001, ANN202
     c, j = cuda.grid(2)
     if c >= out.shape[0] or j >= out.shape[1]:
         return
-    out[c, j] = _ops.arrival_increment(rule == ORC, arr_keys[c, 0], arr_keys[c, 1], k0 + j, n)
+    out[c, j] = ops.arrival_increment(rule == ORC, arr_keys[c, 0], arr_keys[c, 1], k0 + j, n)
 
 
 @cuda.jit
@@ -53,7 +61,8 @@ def _scores(cand_keys, lin, quad, has_quad, offsets, k0, arrivals, score, log_w)
     score[c, j] = np.log(arrivals[c, j]) - acc
 
 
-def search(p: SearchProblem, window: int | None = None) -> SearchResult:
+def search_gpu(p: SearchProblem, window: int | None = None) -> SearchResult:
+    """Search ``p`` in windows of ``window`` candidates per chunk (``DEFAULT_WINDOW`` if None)."""
     xp = gpu.array_module()
     n_chunks = p.cand_keys.shape[0]
     window = min(window or DEFAULT_WINDOW, p.n_candidates)

@@ -1,0 +1,56 @@
+"""The demo (``diffc demo``, ``make demo``): the main job on the bundled defaults, offline.
+
+Compresses the held-out photographs (:func:`diffc.models.data.held_out_photos`: bundled with
+scikit-image, scikit-learn and matplotlib, never seen in training), each centre-cropped to
+``size`` pixels (no resizing), with the shipped default model at several stop points of one
+progressive file per photo; decodes every prefix with DiffC-F, DiffC-A and the MMSE estimate; codes
+the same crops with JPEG, WebP, AVIF (and JPEG XL where it installs) at the matched bitrate; and
+writes ``results/demo/``: the .dfc files, decoded PNGs, one CompressAI JSON per method, ``rd.png``
+and an image grid per photo. It prints the table and where the files are. Before that, the
+Philox4x32-10 known-answer test confirms the shared randomness on this machine.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from diffc.codec import DiffCCodec
+from diffc.imaging.io import centre_crop, write_png
+from diffc.models import default_model_dir, load_model, set_torch_threads
+from diffc.models.data import held_out_photos
+from diffc.tools.sweep import SweepConfig, run_sweep, table
+from kernels.known_answers import check_known_answers
+
+__all__ = ["run_demo"]
+
+
+def run_demo(*, model: Path | None, out: Path, size: int, images: int | None, stops: tuple[int, ...],
+             solver_steps: int, threads: int, seed: int, progress: bool) -> bool:
+    """Run the demo (see the module docstring; ``diffc demo --help`` gives the defaults) on the first
+    ``images`` held-out photos (None: all) with ``model`` (None: the shipped one) into ``out``; True
+    when the known-answer tests passed."""
+    checks = check_known_answers()
+    ok = all(passed for _, passed in checks)
+    print(f"Philox4x32-10 known-answer tests (Random123): {'3 of 3 OK' if ok else 'MISMATCH'}")
+    set_torch_threads(threads)
+    model_dir = model or default_model_dir()
+    image_model = load_model(model_dir)
+    print(f"model: {model_dir} (fingerprint {image_model.fingerprint().hex()[:16]})")
+    photos = dict(list(held_out_photos().items())[:images])
+    crops = {name.replace("/", "_"): centre_crop(img, size) for name, img in photos.items()}
+    (out / "inputs").mkdir(parents=True, exist_ok=True)
+    for name, img in crops.items():
+        write_png(out / "inputs" / f"{name}.png", img)
+    config = SweepConfig(stops=stops, methods=("ode", "sde", "mmse"), seed=seed, solver_steps=solver_steps)
+    codec = DiffCCodec(image_model, progress=False)
+    print(f"{len(crops)} held-out photos, {size}x{size} centre crops; channel "
+          f"{codec.channel.spec.describe()}; stops {stops}")
+    started = time.perf_counter()
+    results = run_sweep(codec, crops, config, out, progress=progress)
+    print()
+    print(table(results))
+    print(f"\n{time.perf_counter() - started:.0f} s. Results in {out}/: one CompressAI JSON per method, "
+          f"rd.png (bpp against PSNR, MS-SSIM, LPIPS), grids/ (original, decoders, codecs at three rates), "
+          f"files/ (the .dfc files and every decoded PNG), inputs/")
+    return ok
