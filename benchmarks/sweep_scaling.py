@@ -26,8 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_meta, parse_args, write_json  # noqa: E402
 
-from rcc.experiments import overhead  # noqa: E402
-from rcc.experiments.runner import Executor, InProcess, Job, Processes, Ray  # noqa: E402
+from rcc.experiments import Executor, InProcess, Job, Processes, Ray, overhead  # noqa: E402
 
 WORKERS = 2
 QUICK = {"kl_grid": (0.5, 2.0, 4.0, 8.0), "max_samples": 1000, "candidate_budget": 2**22}

@@ -95,8 +95,7 @@ def _add_overhead(sub: argparse._SubParsersAction) -> None:
 def _overhead(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rcc.experiments import overhead
-    from rcc.experiments.runner import executor_from
+    from rcc.experiments import executor_from, overhead
 
     try:
         jobs = overhead.jobs(args.kl, families=args.families, coders=args.coders, max_samples=args.samples,

@@ -2,8 +2,9 @@
 
 Keeping them in one table guarantees that two algorithms never read the same Philox stream. A
 stream path is ``(DOMAIN, ...)`` followed by whatever identifies the call (step, chunk, ...), and
-the key comes from :func:`kernels.stream_key`. The values are frozen with the randomness mapping
-(changing one changes decoded samples and requires a new container version).
+its key comes from the rule of :mod:`kernels.streams` (``docs/randomness.md``): :func:`key_for`
+for one call, :func:`item_keys` for a batch of independent items. The values are frozen with the
+randomness mapping (changing one changes decoded samples and requires a new container version).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from enum import IntEnum
 import numpy as np
 
 import kernels
+from kernels.streams import path_keys
 
-__all__ = ["Domain", "key_for"]
+__all__ = ["Domain", "item_keys", "key_for"]
 
 
 class Domain(IntEnum):
@@ -33,3 +35,11 @@ class Domain(IntEnum):
 def key_for(seed: int, domain: Domain, *path: int) -> np.ndarray:
     """Philox key of the stream ``(domain, *path)`` under ``seed``."""
     return kernels.stream_key(seed, (int(domain), *path))
+
+
+def item_keys(seeds: np.ndarray, domain: Domain, paths: np.ndarray) -> np.ndarray:
+    """``key_for(seeds[i], domain, *paths[i])`` for every item, (n, 2) uint32: ``seeds`` (n,) and
+    ``paths`` (n, depth) are uint64 arrays."""
+    full = np.empty((paths.shape[0], paths.shape[1] + 1), dtype=np.uint64)
+    full[:, 0], full[:, 1:] = int(domain), paths
+    return path_keys(seeds, full)

@@ -16,11 +16,11 @@ from rcc.coders import (
     OrderedRandomCoding,
     PoissonFunctionalRepresentation,
 )
-from rcc.coders.batch import NormalTargets, _first_indices, item_keys, messages_for
+from rcc.coders.batch import NormalTargets
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, ZipfCode
+from rcc.codes.vectorized import first_indices, messages_for
 from rcc.core import Coder, Message
 from rcc.distributions import Categorical, Normal
-from rcc.randomness import Domain, key_for
 
 P = Normal(0.2, 1.3)
 CODERS = [PoissonFunctionalRepresentation(), PoissonFunctionalRepresentation(max_candidates=64),
@@ -51,18 +51,6 @@ def _assert_batch_is_per_item(coder, targets, proposal, seeds, streams) -> None:
                                                                stream))
 
 
-def test_item_keys_are_key_for() -> None:
-    rng = np.random.default_rng(1)
-    seeds = np.append(rng.integers(0, 2**63, 50, dtype=np.uint64), np.uint64(2**64 - 1))
-    paths = rng.integers(0, 2**40, (seeds.size, 2)).astype(np.uint64)
-    keys = item_keys(seeds, Domain.ARRIVALS, paths)
-    for i in range(seeds.size):
-        np.testing.assert_array_equal(keys[i], key_for(int(seeds[i]), Domain.ARRIVALS,
-                                                       *(int(c) for c in paths[i])))
-    np.testing.assert_array_equal(item_keys(seeds[:1], Domain.CANDIDATES, np.zeros((1, 0), np.uint64))[0],
-                                  key_for(int(seeds[0]), Domain.CANDIDATES))
-
-
 @pytest.mark.parametrize("code", [EliasDeltaCode(), EliasGammaCode(), FixedLengthCode(1000),
                                   FixedLengthCode(1), ZipfCode.for_kl(3.0)], ids=repr)
 def test_batch_messages_are_the_codes_own(code) -> None:
@@ -74,7 +62,7 @@ def test_batch_messages_are_the_codes_own(code) -> None:
     messages, ideal = messages_for(code, index)
     assert messages == [Message(code.encode([int(k)])) for k in index]
     np.testing.assert_array_equal(ideal, [code.ideal_bits(int(k)) for k in index])
-    np.testing.assert_array_equal(_first_indices(code, messages), index)
+    np.testing.assert_array_equal(first_indices(code, messages), index)
 
 
 @pytest.mark.parametrize("coder", CODERS, ids=_name)
@@ -96,6 +84,17 @@ def test_compiled_kernels_equal_per_item_calls(coder) -> None:
     # A list of Normal targets takes the same kernel.
     listed = [targets[i] for i in range(20)]
     _assert_batch_is_per_item(coder, listed, P, np.arange(20) + 2**40, None)
+
+
+@pytest.mark.parametrize("coder", [PoissonFunctionalRepresentation(), GreedyRejectionSampling(),
+                                   OrderedRandomCoding(64)], ids=_name)
+def test_a_normal_with_vector_parameters_is_a_batch_of_its_coordinates(coder) -> None:
+    targets, seeds = _targets(30, seed=6), np.arange(30)
+    messages, stats = coder.encode_batch(Normal(targets.loc, targets.scale), P, seeds, (5,))
+    expected, expected_stats = coder.encode_batch(targets, P, seeds, (5,))
+    assert messages == expected and all(stats[i] == expected_stats[i] for i in range(len(targets)))
+    with pytest.raises(ValueError, match="vectors"):
+        coder.encode_batch(Normal(0.1, 0.5), P, [0])
 
 
 def test_compiled_pfr_filters_change_nothing_at_high_dinf() -> None:

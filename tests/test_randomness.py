@@ -20,6 +20,7 @@ from kernels.known_answers import KNOWN_ANSWERS
 from kernels.philox import philox4x32_10_cpu, philox4x32_10_numpy
 from kernels.streams import STREAM_TAG
 from rcc import testing
+from rcc.randomness import Domain, item_keys, key_for
 
 BACKENDS = ["numpy", "cpu", "gpu"]  # "gpu" runs in the CUDA simulator unless RCC_REAL_GPU=1
 KINDS = ["uniform", "normal", "exponential"]
@@ -127,6 +128,18 @@ def test_stream_keys_vectorised_equals_scalar() -> None:
     keys = kernels.stream_keys(77, (3, 9), [0, 1, 2**63, 5])
     for row, last in zip(keys, [0, 1, 2**63, 5], strict=True):
         assert row.tolist() == kernels.stream_key(77, (3, 9, last)).tolist()
+
+
+def test_item_keys_are_key_for() -> None:
+    rng = np.random.default_rng(1)
+    seeds = np.append(rng.integers(0, 2**63, 50, dtype=np.uint64), np.uint64(2**64 - 1))
+    paths = rng.integers(0, 2**40, (seeds.size, 2)).astype(np.uint64)
+    keys = item_keys(seeds, Domain.ARRIVALS, paths)
+    for i in range(seeds.size):
+        np.testing.assert_array_equal(keys[i], key_for(int(seeds[i]), Domain.ARRIVALS,
+                                                       *(int(c) for c in paths[i])))
+    np.testing.assert_array_equal(item_keys(seeds[:1], Domain.CANDIDATES, np.zeros((1, 0), np.uint64))[0],
+                                  key_for(int(seeds[0]), Domain.CANDIDATES))
 
 
 def test_distinct_streams_get_distinct_keys() -> None:

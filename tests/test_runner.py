@@ -7,19 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from runner_faults import Faulty, inject
 
 from rcc.cli import main
-from rcc.experiments import overhead
-from rcc.experiments.runner import (
-    EXIT_HOOK,
-    RAISE_HOOK,
-    InProcess,
-    Job,
-    Processes,
-    executor_from,
-    run_jobs,
-    stable_id,
-)
+from rcc.experiments import InProcess, Job, Processes, executor_from, overhead, run_jobs, stable_id
 
 GRID = {"kl_grid": (0.5, 2.0), "families": ("gaussian",), "coders": ("pfr", "orc"), "max_samples": 20,
         "candidate_budget": 2**10}
@@ -78,11 +69,11 @@ def test_processes_survive_a_killed_worker_and_record_a_raising_job(
     reference = tmp_path / "in-process"
     assert main([*ARGV, "--out", str(reference)]) == 0
     killed, raising = "gaussian-kl0.5-orc", "gaussian-kl2-pfr"
-    monkeypatch.setenv(EXIT_HOOK, f"{killed}={tmp_path / 'exited'}")
-    monkeypatch.setenv(RAISE_HOOK, raising)
-    out = tmp_path / "processes"
-    assert main([*ARGV, "--out", str(out), "--workers", "2"]) == 1  # partial: one job failed
-    assert (tmp_path / "exited").exists()  # the hook did kill a worker in the middle of that job
+    with monkeypatch.context() as faults:
+        inject(faults, die_in=killed, marker=str(tmp_path / "exited"), raise_in=raising)
+        out = tmp_path / "processes"
+        assert main([*ARGV, "--out", str(out), "--workers", "2"]) == 1  # partial: one job failed
+    assert (tmp_path / "exited").exists()  # a worker did die in the middle of that job
     assert "failed: gaussian-kl2-pfr after 2 attempt(s): RuntimeError: test fault" in capsys.readouterr().out
     names = [j.name for j in overhead.jobs(**GRID)]
     assert records(out) == sorted([*(f"{n}.json" for n in names if n != raising), f"{raising}.failed.json"])
@@ -95,17 +86,19 @@ def test_processes_survive_a_killed_worker_and_record_a_raising_job(
     full = json.loads((reference / "rate_overhead.json").read_text())["rows"]
     assert partial["rows"] == [r for r, n in zip(full, names, strict=True) if n != raising]
 
-    monkeypatch.delenv(RAISE_HOOK)
     assert main([*ARGV, "--out", str(out), "--workers", "2"]) == 0  # the same command: the failed job only
     assert "4 of 4 jobs (3 from earlier runs), complete" in capsys.readouterr().out
     assert records(out) == sorted(f"{n}.json" for n in names)
     assert json.loads((out / "rate_overhead.json").read_text())["rows"] == full
 
 
-def test_in_process_ignores_the_exit_hook_and_processes_check_their_count(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    jobs = overhead.jobs(**GRID)[:1]
-    monkeypatch.setenv(EXIT_HOOK, f"{jobs[0].name}={tmp_path / 'exited'}")
-    assert run_jobs(jobs, overhead.worker, tmp_path, executor=InProcess(), progress=False).complete
+def test_in_process_records_a_raising_job_and_processes_check_their_count(tmp_path: Path) -> None:
+    jobs = overhead.jobs(**GRID)[:2]
+    report = run_jobs(jobs, overhead.worker, tmp_path, executor=Faulty(InProcess(), raise_in=jobs[0].name),
+                      progress=False)
+    assert list(report.results) == [jobs[1].name] and list(report.failed) == [jobs[0].name]
+    failure = report.failed[jobs[0].name]
+    assert failure["attempts"] == 2 and "test fault" in failure["error"]
+    assert records(tmp_path) == sorted([f"{jobs[0].name}.failed.json", f"{jobs[1].name}.json"])
     with pytest.raises(ValueError, match="workers"):
         run_jobs(jobs, overhead.worker, tmp_path / "p", executor=Processes(0), progress=False)

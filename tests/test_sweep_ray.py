@@ -12,13 +12,13 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+import runner_faults  # noqa: E402
 from tiny_unet import save_tiny_model, smooth_image  # noqa: E402
 
 from diffc.cli import main as diffc_main  # noqa: E402
 from diffc.imaging.io import write_png  # noqa: E402
 from rcc.cli import main as rcc_main  # noqa: E402
 from rcc.experiments import overhead  # noqa: E402
-from rcc.experiments.runner import EXIT_HOOK, RAISE_HOOK  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,10 @@ OVERHEAD = ("overhead", "--kl", "0.5,2", "--families", "gaussian,categorical", "
 @pytest.fixture(scope="module")
 def cluster() -> object:
     ray.init(num_cpus=2, object_store_memory=100 * 2**20, include_dashboard=False, log_to_driver=False)
+    ray.cloudpickle.register_pickle_by_value(runner_faults)  # Ray's workers do not see the tests folder
     yield ray
     ray.shutdown()
+    ray.cloudpickle.unregister_pickle_by_value(runner_faults)
 
 
 def untimed(value: object) -> object:
@@ -88,8 +90,7 @@ def test_rcc_overhead_on_ray_equals_in_process_and_survives_faults(
     assert json.loads((remote / "rate_overhead.json").read_text())["rows"] == rows
 
     killed, raising = "categorical-kl0.5-mrc", "gaussian-kl2-pfr"
-    monkeypatch.setenv(EXIT_HOOK, f"{killed}={tmp_path / 'exited'}")
-    monkeypatch.setenv(RAISE_HOOK, raising)
+    runner_faults.inject(monkeypatch, die_in=killed, marker=str(tmp_path / "exited"), raise_in=raising)
     capsys.readouterr()
     assert rcc_main([*OVERHEAD, "--out", str(faulty), "--ray"]) == 1
     assert "7 of 8 jobs" in capsys.readouterr().out and (tmp_path / "exited").exists()

@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     from diffc.codec import DEFAULT_STEPS
     from diffc.models import default_model_dir
     from diffc.tools.sweep import CodecSpec, SweepConfig, load_images, sweep, table
-    from rcc.experiments.runner import executor_from
+    from rcc.experiments import executor_from
 
     spec = CodecSpec(model=None if args.model is None else str(args.model.resolve()), device=args.device,
                      dtype=args.dtype, channel=channel_from(args).spec, steps=args.steps or DEFAULT_STEPS)

@@ -39,7 +39,7 @@ from diffc.container import truncate
 from diffc.imaging.io import encode_png, read_image
 from diffc.imaging.metrics import METRICS, result_metrics
 from diffc.models import default_model_dir, load_model
-from rcc.experiments.runner import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
+from rcc.experiments import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
 from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel
 
 __all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "find_images", "image_job", "job_id", "load_images",

@@ -28,13 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from rcc.coders.batch import (
-    BatchCoder,
-    BatchStats,
-    CandidateBatchCoder,
-    normal_pairs,
-    pfr_normal_batch,
-)
+from rcc.coders.batch import BatchCoder, BatchStats
 from rcc.coders.intervals import (
     Split,
     UnimodalRatio,
@@ -44,6 +38,7 @@ from rcc.coders.intervals import (
     position,
     unimodal_ratio,
 )
+from rcc.coders.normal_batch import CandidateBatchCoder, normal_pairs, pfr_normal_batch
 from rcc.coders.race import block_sizes, check_dinf, check_pair, decode_candidate, finish, race
 from rcc.codes import EliasDeltaCode, IndexCode
 from rcc.core import Message, Proposal, Stats, Target

@@ -60,7 +60,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import special
 
-from rcc.coders.batch import BatchCoder, CandidateBatchCoder
+from rcc.coders.batch import BatchCoder
 from rcc.coders.grs import Excess, ratio_excess
 from rcc.coders.intervals import (
     child,
@@ -69,6 +69,7 @@ from rcc.coders.intervals import (
     position,
     unimodal_ratio,
 )
+from rcc.coders.normal_batch import CandidateBatchCoder
 from rcc.coders.race import (
     PairCache,
     arrival_times,

@@ -32,7 +32,8 @@ from scipy import special
 
 import kernels
 from rcc.bounds import LN2, gaussian_dinf_bits
-from rcc.coders.batch import BatchStats, CandidateBatchCoder, grs_normal_batch, normal_pairs
+from rcc.coders.batch import BatchStats
+from rcc.coders.normal_batch import CandidateBatchCoder, grs_normal_batch, normal_pairs
 from rcc.coders.race import (
     PairCache,
     block_sizes,

@@ -22,12 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rcc.coders.batch import (
-    BatchStats,
-    CandidateBatchCoder,
-    normal_pairs,
-    pfr_normal_batch,
-)
+from rcc.coders.batch import BatchStats
+from rcc.coders.normal_batch import CandidateBatchCoder, normal_pairs, pfr_normal_batch
 from rcc.coders.race import (
     block_sizes,
     check_candidates,

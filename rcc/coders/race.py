@@ -32,7 +32,7 @@ import numpy as np
 
 import kernels
 from rcc.bounds import LN2
-from rcc.coders.batch import CandidateBatchCoder
+from rcc.coders.normal_batch import CandidateBatchCoder
 from rcc.codes import FixedLengthCode, IndexCode
 from rcc.core import Divergences, Message, Proposal, Stats, Target, log_ratio
 from rcc.randomness import Domain, key_for

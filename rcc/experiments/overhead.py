@@ -11,7 +11,7 @@ is the total variation on the partition {first M symbols, rest} (a lower bound o
 ``tv_noise``, the mean |error| of an exact sampler at the same n.
 
 One job is one coder on one family at one KL (:func:`jobs`); a row depends only on its job's
-parameters, so the rows are the same on every executor of :mod:`rcc.experiments.runner`.
+parameters, so the rows are the same on every executor of :mod:`rcc.experiments`.
 ``benchmarks/rate_overhead.py`` and ``rcc overhead`` both build their rows here.
 """
 
@@ -35,7 +35,10 @@ from rcc.coders import (
 )
 from rcc.codes import FixedLengthCode, ZipfCode
 from rcc.distributions import Categorical, Normal
-from rcc.experiments.runner import Executor, Job, JobOutput, Report, atomic_write, run_jobs, stable_id
+from rcc.experiments.executors import Executor
+from rcc.experiments.jobs import Job, JobOutput, stable_id
+from rcc.experiments.runner import Report, run_jobs
+from rcc.experiments.store import atomic_write
 
 __all__ = ["CODERS", "FAMILIES", "OverheadParams", "categorical_pair", "describe", "gaussian_pair", "jobs",
            "make_coder", "overhead_row", "plot", "plot_overhead", "run", "worker"]

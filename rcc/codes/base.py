@@ -1,0 +1,56 @@
+"""What every index code is: the :class:`IndexCode` protocol, its limits and its argument checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from kernels.errors import InvalidTypeError
+
+__all__ = ["MAX_COUNT", "MAX_INDEX_BITS", "IndexCode", "check_count", "check_index", "check_indices",
+           "is_int"]
+
+MAX_INDEX_BITS = 62
+"""Indices must be below 2**62 (coders never get near; the cap keeps every code finite)."""
+MAX_COUNT = 1 << 22
+"""Most indices one decode call reads (a channel call has at most one chunk per dimension)."""
+
+
+@runtime_checkable
+class IndexCode(Protocol):
+    """A prefix-free code for sequences of 0-based candidate indices."""
+
+    def encode(self, indices: Iterable[int]) -> bytes: ...
+
+    def decode(self, data: bytes, count: int) -> list[int]: ...
+
+    def ideal_bits(self, index: int) -> float: ...
+
+
+def check_index(index: object, limit: int) -> int:
+    if not is_int(index):
+        raise InvalidTypeError(f"an index must be an integer, got {type(index).__name__}")
+    k = int(index)
+    if not 0 <= k < limit:
+        raise ValueError(f"index {k} is outside the code's range [0, {limit})")
+    return k
+
+
+def is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_indices(indices: Iterable[int], limit: int) -> list[int]:
+    if isinstance(indices, (str, bytes)) or not isinstance(indices, Iterable):
+        raise InvalidTypeError(f"indices must be an iterable of integers, got {type(indices).__name__}")
+    return [check_index(k, limit) for k in indices]
+
+
+def check_count(count: int) -> int:
+    """A decoder's count of indices, refused above MAX_COUNT before anything is allocated (a code of
+    one index, or a range code, reads any count from a few bytes)."""
+    if not is_int(count) or not 0 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be an integer in [0, {MAX_COUNT}], got {count!r}")
+    return int(count)
