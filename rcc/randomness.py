@@ -3,8 +3,9 @@
 Keeping them in one table guarantees that two algorithms never read the same Philox stream. A
 stream path is ``(DOMAIN, ...)`` followed by whatever identifies the call (step, chunk, ...), and
 its key comes from the rule of :mod:`kernels.streams` (``docs/randomness.md``): :func:`key_for`
-for one call, :func:`item_keys` for a batch of independent items. The values are frozen with the
-randomness mapping (changing one changes decoded samples and requires a new container version).
+for one call, :func:`keys_for` for the chunks of a call, :func:`item_keys` for a batch of
+independent items. The values are frozen with the randomness mapping (changing one changes decoded
+samples and requires a new container version).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import kernels
 from kernels.streams import path_keys
 
-__all__ = ["Domain", "item_keys", "key_for"]
+__all__ = ["Domain", "item_keys", "key_for", "keys_for"]
 
 
 class Domain(IntEnum):
@@ -35,6 +36,11 @@ class Domain(IntEnum):
 def key_for(seed: int, domain: Domain, *path: int) -> np.ndarray:
     """Philox key of the stream ``(domain, *path)`` under ``seed``."""
     return kernels.stream_key(seed, (int(domain), *path))
+
+
+def keys_for(seed: int, domain: Domain, path: tuple[int, ...], count: int) -> np.ndarray:
+    """Keys (count, 2) of the streams ``(domain, *path, j)`` for ``j < count``: one per chunk of a call."""
+    return kernels.stream_keys(seed, (int(domain), *path), range(count))
 
 
 def item_keys(seeds: np.ndarray, domain: Domain, paths: np.ndarray) -> np.ndarray:

@@ -30,7 +30,6 @@ from rcc.codes.prefix import (
 from rcc.codes.range_coding import pad_words, trim
 from rcc.codes.zipf import ZipfCode
 from rcc.codes.zipf_law import zipf_alpha
-from rcc.codes.zipf_law import zipf_mass as _zipf_mass  # noqa: F401 - tests/test_determinism.py imports it here
 
 __all__ = [
     "BitReader",

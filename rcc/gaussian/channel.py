@@ -35,7 +35,7 @@ from rcc.gaussian import message as fmt
 from rcc.gaussian.message import SideInfo
 from rcc.gaussian.partition import coordinates, on_grid, partition
 from rcc.gaussian.spec import PRESETS, ChannelSpec
-from rcc.randomness import Domain
+from rcc.randomness import Domain, keys_for
 
 __all__ = ["GaussianChannel", "GaussianChannelStats"]
 
@@ -83,10 +83,6 @@ def _check_params(mu_q: object, s_q: object, mu_p: object, s_p: object) -> tuple
     if arrays[0].ndim != 1:
         raise ValueError(f"expected one-dimensional parameters, got shape {arrays[0].shape}")
     return tuple(np.ascontiguousarray(a) for a in arrays)
-
-
-def _chunk_keys(seed: int, domain: Domain, stream: tuple[int, ...], n_chunks: int) -> np.ndarray:
-    return kernels.stream_keys(seed, (int(domain), *stream), range(n_chunks))
 
 
 def _search_by_size(problem: dict, offsets: np.ndarray, search_bits: np.ndarray,
@@ -180,8 +176,8 @@ class GaussianChannel:
         search_bits = np.minimum(part.budgets + spec.headroom_bits, self.max_search_bits)
         index, log_weight = _search_by_size(
             {"lin": ratio * delta, "quad": None if equal_var else 0.5 * (1.0 - ratio**2),
-             "cand_keys": _chunk_keys(seed, Domain.CANDIDATES, stream, n_chunks),
-             "arr_keys": _chunk_keys(seed, Domain.ARRIVALS, stream, n_chunks),
+             "cand_keys": keys_for(seed, Domain.CANDIDATES, stream, n_chunks),
+             "arr_keys": keys_for(seed, Domain.ARRIVALS, stream, n_chunks),
              "rule": SEARCH_RULES[spec.rule]},
             offsets, search_bits, self.backend)
         const = np.add.reduceat(np.log(ratio) - 0.5 * delta**2, offsets[:-1])
@@ -215,7 +211,7 @@ class GaussianChannel:
         dim = mu_p.size
         side, indices = fmt.read(fmt.message_bytes(message), self.spec, dim, self.max_search_bits)
         coords, offsets = coordinates(side.heavy, side.n_chunks, side.trial, dim, seed, stream)
-        keys = _chunk_keys(seed, Domain.CANDIDATES, stream, side.n_chunks)
+        keys = keys_for(seed, Domain.CANDIDATES, stream, side.n_chunks)
         noise = np.empty(dim)
         for c, k in enumerate(indices):
             lo, hi = offsets[c], offsets[c + 1]
