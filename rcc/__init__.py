@@ -1,7 +1,7 @@
 """Channel simulation (reverse channel coding): communicate a *sample* of a target Q using a
 proposal P that encoder and decoder share, with shared randomness from :mod:`kernels`.
 
-See ``docs/`` and ``../shared/DESIGN.md`` for the vocabulary: target, proposal, shared randomness,
+See ``docs/architecture.md`` for the layers and the vocabulary: target, proposal, shared randomness,
 message, sample, statistics (:mod:`rcc.core`). Coders live in :mod:`rcc.coders`, index codes in
 :mod:`rcc.codes`, the theory printed beside measurements in :mod:`rcc.bounds`.
 """

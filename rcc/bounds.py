@@ -1,4 +1,4 @@
-"""The theory printed beside measurements (``DESIGN.md`` section 6). All quantities in bits.
+"""The theory printed beside measurements (``docs/theory.md``). All quantities in bits.
 
 Index conventions: the papers count candidates from 1 (``K >= 1``); coders in :mod:`rcc.coders`
 report 0-based indices, so ``K = index + 1``.
