@@ -8,7 +8,7 @@ quality nearest the prefix's real bpp. A row per image and stop point: ``bpp`` (
 over the crop's pixels), ``ideal_bpp`` (the sent steps' KLs), PSNR / MS-SSIM / LPIPS per decoder
 and baseline, the baselines' bpp, and seconds: encode and decode (reading the prefix, then the
 three decoders), each split into model evaluations, candidate search
-(:func:`kernels.search.search`), the rest of the channel (partition, entropy coding, regenerating
+(:func:`rcc_kernels.search.search`), the rest of the channel (partition, entropy coding, regenerating
 the chosen candidates) and the remainder (container, I/O, metrics excluded). The breakdown is
 measured by wrapping those functions and the codec's phases in this process only. The
 headline ratio is ``bpp / ideal_bpp``: what the real channel and container cost over ideal channel

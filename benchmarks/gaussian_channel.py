@@ -33,11 +33,11 @@ from scipy import stats  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, machine_meta, parse_args, write_json  # noqa: E402
 
-import kernels  # noqa: E402
-from kernels.search import RULES, SearchProblem, regenerate, search, search_cpu  # noqa: E402
+import rcc_kernels  # noqa: E402
 from rcc.bounds import LN2  # noqa: E402
 from rcc.gaussian import ChannelSpec  # noqa: E402
 from rcc.gaussian.message import index_code  # noqa: E402
+from rcc_kernels.search import RULES, SearchProblem, regenerate, search, search_cpu  # noqa: E402
 
 RATE_DIMS = 8
 INDEX_CODE = "zipf_truncated"
@@ -49,8 +49,8 @@ def _problem(delta: np.ndarray, n_chunks: int, n: int, rule: str, seed: int) -> 
         lin=np.tile(delta, n_chunks),
         quad=None,
         offsets=np.arange(n_chunks + 1, dtype=np.int64) * d,
-        cand_keys=kernels.stream_keys(seed, (1,), range(n_chunks)),
-        arr_keys=kernels.stream_keys(seed, (2,), range(n_chunks)),
+        cand_keys=rcc_kernels.stream_keys(seed, (1,), range(n_chunks)),
+        arr_keys=rcc_kernels.stream_keys(seed, (2,), range(n_chunks)),
         n_candidates=n,
         rule=RULES[rule],
     )
@@ -79,7 +79,7 @@ def throughput_rows(quick: bool) -> list[dict]:
         rows.append({"kind": "throughput", "impl": "cpu", "threads": threads, "dims": dims,
                      "candidates": n, "cand_dims_per_s": n * dims / t})
     numba.set_num_threads(before)
-    from kernels import gpu
+    from rcc_kernels import gpu
 
     if gpu.available() and not gpu.simulator():
         big = _problem(delta, 64, n, "pfr", 0)

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, machine_meta, parse_args, write_json  # noqa: E402
 
-import kernels  # noqa: E402
+import rcc_kernels  # noqa: E402
 
 
 def _numpy_rate(buf: np.ndarray, threads: int, repeats: int) -> float:
@@ -36,26 +36,26 @@ def _numpy_rate(buf: np.ndarray, threads: int, repeats: int) -> float:
 
 
 def _ours_rate(rows: int, dim: int, threads: int, repeats: int) -> float:
-    key = kernels.stream_key(0, (1,))
+    key = rcc_kernels.stream_key(0, (1,))
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        return rows * dim / best_time(lambda: kernels.normal(key, 0, rows, dim), repeats)
+        return rows * dim / best_time(lambda: rcc_kernels.normal(key, 0, rows, dim), repeats)
     finally:
         numba.set_num_threads(before)
 
 
 def _gpu_rate(rows: int, dim: int, repeats: int) -> float | None:
-    from kernels import gpu
+    from rcc_kernels import gpu
 
     if not gpu.available() or gpu.simulator():
         return None
     import cupy
 
-    key = kernels.stream_key(0, (1,))
+    key = rcc_kernels.stream_key(0, (1,))
 
     def run() -> None:
-        kernels.normal(key, 0, rows, dim, backend="gpu")
+        rcc_kernels.normal(key, 0, rows, dim, backend="gpu")
         cupy.cuda.Device().synchronize()
 
     return rows * dim / best_time(run, repeats)

@@ -1,5 +1,5 @@
 """Channel simulation (reverse channel coding): communicate a *sample* of a target Q using a
-proposal P that encoder and decoder share, with shared randomness from :mod:`kernels`.
+proposal P that encoder and decoder share, with shared randomness from :mod:`rcc_kernels`.
 
 See ``docs/architecture.md`` for the layers and the vocabulary: target, proposal, shared randomness,
 message, sample, statistics (:mod:`rcc.core`). Coders live in :mod:`rcc.coders`, index codes in

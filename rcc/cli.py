@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _philox_check(_: argparse.Namespace) -> int:
-    from kernels.known_answers import check_known_answers
+    from rcc_kernels.known_answers import check_known_answers
 
     ok = True
     for line, passed in check_known_answers():

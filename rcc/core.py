@@ -31,7 +31,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from kernels.errors import InvalidTypeError
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = [
     "Coder",

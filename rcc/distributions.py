@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
-import kernels
-from kernels.errors import InvalidTypeError
+import rcc_kernels
 from rcc.bounds import LN2, gaussian_divergences_bits
 from rcc.core import Distribution, Divergences, finite_array, real_scalar
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["Categorical", "Custom", "Normal", "ScipyContinuous", "Uniform"]
 
@@ -84,7 +84,7 @@ class Normal:
         return per_coord if self.loc.ndim == 0 else per_coord.sum(axis=-1)
 
     def candidates(self, key: np.ndarray, start: int, stop: int) -> np.ndarray:
-        noise = kernels.normal(key, start, stop, self.dim)
+        noise = rcc_kernels.normal(key, start, stop, self.dim)
         return self.loc + self.scale * noise.reshape((stop - start, *self.event_shape))
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
@@ -135,7 +135,7 @@ class Uniform:
         return np.where(inside, -math.log(self.width), -np.inf)
 
     def candidates(self, key: np.ndarray, start: int, stop: int) -> np.ndarray:
-        return self.low + self.width * kernels.uniform(key, start, stop, 1)[:, 0]
+        return self.low + self.width * rcc_kernels.uniform(key, start, stop, 1)[:, 0]
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         return np.clip((np.asarray(x) - self.low) / self.width, 0.0, 1.0)
@@ -196,7 +196,7 @@ class Categorical:
         return np.where(inside, self._log_probs[np.where(inside, x, 0).astype(np.int64)], -np.inf)
 
     def candidates(self, key: np.ndarray, start: int, stop: int) -> np.ndarray:
-        u = kernels.uniform(key, start, stop, 1)[:, 0]
+        u = rcc_kernels.uniform(key, start, stop, 1)[:, 0]
         return np.searchsorted(self._cdf, u, side="right").astype(np.int64)
 
     def divergences(self, proposal: Distribution) -> Divergences:
@@ -239,7 +239,7 @@ class ScipyContinuous:
         return np.asarray(self.dist.logpdf(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
     def candidates(self, key: np.ndarray, start: int, stop: int) -> np.ndarray:
-        return np.asarray(self.dist.ppf(kernels.uniform(key, start, stop, 1)[:, 0]),
+        return np.asarray(self.dist.ppf(rcc_kernels.uniform(key, start, stop, 1)[:, 0]),
                           dtype=np.float64)
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
@@ -293,7 +293,7 @@ class Custom:
     def candidates(self, key: np.ndarray, start: int, stop: int) -> np.ndarray:
         if self.sampler is None:
             raise InvalidTypeError("this Custom distribution has no sampler and cannot be a proposal")
-        out = np.asarray(self.sampler(kernels.uniform(key, start, stop, self.n_uniforms)))
+        out = np.asarray(self.sampler(rcc_kernels.uniform(key, start, stop, self.n_uniforms)))
         if out.shape != (stop - start, *self.event_shape):
             raise ValueError(f"sampler returned shape {out.shape}, expected "
                              f"{(stop - start, *self.event_shape)}")

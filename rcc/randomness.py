@@ -2,7 +2,7 @@
 
 Keeping them in one table guarantees that two algorithms never read the same Philox stream. A
 stream path is ``(DOMAIN, ...)`` followed by whatever identifies the call (step, chunk, ...), and
-its key comes from the rule of :mod:`kernels.streams` (``docs/randomness.md``): :func:`key_for`
+its key comes from the rule of :mod:`rcc_kernels.streams` (``docs/randomness.md``): :func:`key_for`
 for one call, :func:`keys_for` for the chunks of a call, :func:`item_keys` for a batch of
 independent items. The values are frozen with the randomness mapping (changing one changes decoded
 samples and requires a new container version).
@@ -14,8 +14,8 @@ from enum import IntEnum
 
 import numpy as np
 
-import kernels
-from kernels.streams import path_keys
+import rcc_kernels
+from rcc_kernels.streams import path_keys
 
 __all__ = ["Domain", "item_keys", "key_for", "keys_for"]
 
@@ -35,12 +35,12 @@ class Domain(IntEnum):
 
 def key_for(seed: int, domain: Domain, *path: int) -> np.ndarray:
     """Philox key of the stream ``(domain, *path)`` under ``seed``."""
-    return kernels.stream_key(seed, (int(domain), *path))
+    return rcc_kernels.stream_key(seed, (int(domain), *path))
 
 
 def keys_for(seed: int, domain: Domain, path: tuple[int, ...], count: int) -> np.ndarray:
     """Keys (count, 2) of the streams ``(domain, *path, j)`` for ``j < count``: one per chunk of a call."""
-    return kernels.stream_keys(seed, (int(domain), *path), range(count))
+    return rcc_kernels.stream_keys(seed, (int(domain), *path), range(count))
 
 
 def item_keys(seeds: np.ndarray, domain: Domain, paths: np.ndarray) -> np.ndarray:

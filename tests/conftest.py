@@ -34,7 +34,7 @@ settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHES
 def _real_gpu_present() -> bool:
     if not REAL_GPU:
         return False
-    from kernels import gpu
+    from rcc_kernels import gpu
 
     return gpu.available() and not gpu.simulator()
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-import kernels
+import rcc_kernels
 from rcc import testing
 from rcc.core import Distribution, Proposal, Target, log_ratio
 from rcc.distributions import Categorical, Custom, Normal, ScipyContinuous, Uniform
 
-KEY = kernels.stream_key(11, (1, 2))
+KEY = rcc_kernels.stream_key(11, (1, 2))
 LN2 = math.log(2.0)
 
 PROPOSALS = [

@@ -1,4 +1,4 @@
-"""The examples in docstrings run: every module of kernels, rcc and diffc is doctested."""
+"""The examples in docstrings run: every module of rcc_kernels, rcc and diffc is doctested."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ import pkgutil
 import pytest
 
 import diffc
-import kernels
 import rcc
+import rcc_kernels
 
 # The CUDA modules import numba.cuda at import time; their kernels are tested in test_randomness.py
 # and test_search_kernels.py (simulator) instead.
-SKIP = {"kernels._cuda_kernels", "kernels.search_cuda"}
+SKIP = {"rcc_kernels._cuda_kernels", "rcc_kernels.search_cuda"}
 MODULES = sorted(
     info.name
-    for package in (kernels, rcc, diffc)
+    for package in (rcc_kernels, rcc, diffc)
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
     if info.name not in SKIP
-) + ["kernels", "rcc", "diffc"]
+) + ["rcc_kernels", "rcc", "diffc"]
 
 
 @pytest.mark.parametrize("name", MODULES)

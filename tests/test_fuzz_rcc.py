@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kernels
+import rcc_kernels
 from rcc.bounds import fixed_n_tv_bound, gaussian_kl_bits, grs_expected_proposals, pfr_entropy_bound
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, ZipfCode
 from rcc.core import InvalidTypeError, Message
@@ -197,11 +197,11 @@ def _only_value_errors(call: Callable[[], object]) -> object:
 @settings(max_examples=200)
 @given(start=JUNK, stop=JUNK, dim=JUNK, coord=JUNK, kind=st.sampled_from(["uniform", "normal", "bits"]))
 def test_kernel_generators_take_only_checked_arguments(start, stop, dim, coord, kind) -> None:
-    key = kernels.stream_key(1)
+    key = rcc_kernels.stream_key(1)
     if kind == "bits":
-        out = _only_value_errors(lambda: kernels.bits(key, start, stop, dim, block_start=coord))
+        out = _only_value_errors(lambda: rcc_kernels.bits(key, start, stop, dim, block_start=coord))
     else:
-        out = _only_value_errors(lambda: kernels.generate(kind, key, start, stop, dim, coord_start=coord))
+        out = _only_value_errors(lambda: rcc_kernels.generate(kind, key, start, stop, dim, coord_start=coord))
     if out is not None:
         assert out.shape[:2] == (stop - start, dim)
 
@@ -209,7 +209,7 @@ def test_kernel_generators_take_only_checked_arguments(start, stop, dim, coord, 
 @settings(max_examples=100)
 @given(seed=JUNK, stream=st.lists(JUNK, max_size=2))
 def test_stream_keys_take_only_checked_arguments(seed, stream) -> None:
-    _only_value_errors(lambda: kernels.stream_key(seed, stream))
+    _only_value_errors(lambda: rcc_kernels.stream_key(seed, stream))
 
 
 @settings(max_examples=150)
@@ -272,13 +272,13 @@ def test_quantizers_bounds_and_laws_take_only_checked_arguments(value) -> None:
 
 
 def test_the_fuzz_findings_in_rcc_and_kernels_are_clear_errors() -> None:
-    key = kernels.stream_key(1)
+    key = rcc_kernels.stream_key(1)
     with pytest.raises(ValueError, match="2\\*\\*64"):
-        kernels.normal(key, 2**64, 2**64, 1)
+        rcc_kernels.normal(key, 2**64, 2**64, 1)
     with pytest.raises(ValueError, match="limit"):
-        kernels.normal(key, 0, 2**40, 1)  # 8 TiB, refused before allocating
+        rcc_kernels.normal(key, 0, 2**40, 1)  # 8 TiB, refused before allocating
     with pytest.raises(InvalidTypeError):
-        kernels.normal(key, 0, 2.0, 1)
+        rcc_kernels.normal(key, 0, 2.0, 1)
     with pytest.raises(ValueError, match="alpha"):
         ZipfCode(1e300)
     with pytest.raises(InvalidTypeError):

@@ -1,8 +1,8 @@
 """The layer rule of docs/architecture.md, read from the source with ``ast``.
 
-Every import in ``kernels``, ``rcc``, ``diffc`` and ``benchmarks``, at module level or inside a
+Every import in ``rcc_kernels``, ``rcc``, ``diffc`` and ``benchmarks``, at module level or inside a
 function, must point to the same layer or one below; nothing but a command-line module imports a
-command-line module; no two modules import each other, directly or through others; ``kernels``,
+command-line module; no two modules import each other, directly or through others; ``rcc_kernels``,
 ``rcc`` and ``diffc.diffusion`` never import torch.
 """
 
@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("kernels", "rcc", "diffc", "benchmarks")
+SOURCES = {"rcc_kernels": ROOT / "kernels", "rcc": ROOT, "diffc": ROOT, "benchmarks": ROOT}
+"""Each top-level package and the folder its import name is relative to (``kernels/rcc_kernels``)."""
+PACKAGES = tuple(SOURCES)
 
 LAYERS = (
-    ("kernels", 0),
+    ("rcc_kernels", 0),
     ("rcc", 1),
     ("diffc.diffusion", 2),
     ("diffc.imaging", 3),
@@ -30,7 +32,7 @@ LAYERS = (
 )
 """Module-name prefix and layer, bottom to top; the longest matching prefix decides."""
 CLI = ("rcc.cli", "diffc.cli")
-TORCH_FREE = ("kernels", "rcc", "diffc.diffusion")
+TORCH_FREE = ("rcc_kernels", "rcc", "diffc.diffusion")
 FOREIGN_TORCH = ("torch", "diffusers", "transformers")
 
 
@@ -43,15 +45,16 @@ def layer(name: str) -> int:
     return dict(LAYERS)[prefix]
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def module_name(path: Path, base: Path) -> str:
+    parts = list(path.relative_to(base).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
 def modules() -> dict[str, Path]:
-    return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
+    return {module_name(path, base): path
+            for pkg, base in SOURCES.items() for path in sorted((base / pkg).rglob("*.py"))}
 
 
 def imports(name: str, path: Path, known: set[str]) -> set[str]:
@@ -135,9 +138,9 @@ def test_no_import_cycles() -> None:
 def test_the_checker_sees_violations(tmp_path: Path) -> None:
     """The walker finds relative, absolute and in-function imports (a check that cannot fail is none)."""
     source = tmp_path / "mod.py"
-    source.write_text("import kernels\nfrom . import codec\n\ndef f():\n    from diffc.cli import main\n")
+    source.write_text("import rcc_kernels\nfrom . import codec\n\ndef f():\n    from diffc.cli import main\n")
     found = imports("diffc.models.mod", source, {"diffc.models.codec"})
-    assert {"kernels", "diffc.models.codec", "diffc.cli"} <= found
+    assert {"rcc_kernels", "diffc.models.codec", "diffc.cli"} <= found
     assert layer("diffc.cli._common") > layer("diffc.tools.sweep") > layer("diffc.codec") \
         > layer("diffc.models.pixel") > layer("diffc.imaging.io") > layer("diffc.diffusion.samplers") \
-        > layer("rcc.gaussian.channel") > layer("kernels.search")
+        > layer("rcc.gaussian.channel") > layer("rcc_kernels.search")

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kernels
-from kernels import reference
-from kernels.search import (
+import rcc_kernels
+from rcc_kernels import reference
+from rcc_kernels.search import (
     MRC,
     ORC,
     PFR,
@@ -30,8 +30,8 @@ def _problem(rng: np.random.Generator, sizes: list[int], n: int, rule: int, quad
         lin=rng.normal(size=dim) * scale,
         quad=rng.normal(size=dim) * 0.1 if quad else None,
         offsets=np.concatenate([[0], np.cumsum(sizes)]),
-        cand_keys=kernels.stream_keys(seed, (1, 0), range(len(sizes))),
-        arr_keys=kernels.stream_keys(seed, (2, 0), range(len(sizes))),
+        cand_keys=rcc_kernels.stream_keys(seed, (1, 0), range(len(sizes))),
+        arr_keys=rcc_kernels.stream_keys(seed, (2, 0), range(len(sizes))),
         n_candidates=n,
         rule=rule,
     )
@@ -80,12 +80,12 @@ def test_selected_log_weight_is_the_candidates() -> None:
 
 def test_regenerate_at_indices_beyond_32_bits() -> None:
     """candidate x dimension far above 2**32 (the int32 overflow of a public implementation)."""
-    key = kernels.stream_keys(9, (1, 0), [3])[0]
+    key = rcc_kernels.stream_keys(9, (1, 0), [3])[0]
     k, d = 2**33 + 12345, 1000
     z = regenerate(key, k, d)
     cand, coord = reference.grid(k, k + 1, d)
     np.testing.assert_allclose(z, reference.normal_at(key, cand, coord)[0], rtol=0,
-                               atol=kernels.FLOAT_TOLERANCE)
+                               atol=rcc_kernels.FLOAT_TOLERANCE)
     assert k * d > 2**42
 
 
@@ -105,8 +105,8 @@ def test_zero_coefficients_select_by_arrival_only() -> None:
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"offsets": np.array([0, 3, 3, 8]), "cand_keys": kernels.stream_keys(0, (1,), range(3)),
-      "arr_keys": kernels.stream_keys(0, (2,), range(3))}, "empty"),
+    ({"offsets": np.array([0, 3, 3, 8]), "cand_keys": rcc_kernels.stream_keys(0, (1,), range(3)),
+      "arr_keys": rcc_kernels.stream_keys(0, (2,), range(3))}, "empty"),
     ({"offsets": np.array([0, 8])}, "disagree"),
     ({"n_candidates": 0}, "n_candidates"),
     ({"rule": 7}, "rule"),
@@ -115,8 +115,8 @@ def test_zero_coefficients_select_by_arrival_only() -> None:
 ])
 def test_problem_validation(kwargs, match) -> None:
     base = dict(lin=np.zeros(8), quad=None, offsets=np.array([0, 3, 8]),
-                cand_keys=kernels.stream_keys(0, (1,), range(2)),
-                arr_keys=kernels.stream_keys(0, (2,), range(2)), n_candidates=4, rule=PFR)
+                cand_keys=rcc_kernels.stream_keys(0, (1,), range(2)),
+                arr_keys=rcc_kernels.stream_keys(0, (2,), range(2)), n_candidates=4, rule=PFR)
     base.update(kwargs)
     with pytest.raises(ValueError, match=match):
         SearchProblem(**base)

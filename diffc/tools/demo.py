@@ -20,7 +20,7 @@ from diffc.imaging.io import centre_crop, write_png
 from diffc.models import default_model_dir, load_model, set_torch_threads
 from diffc.models.data import held_out_photos
 from diffc.tools.sweep import SweepConfig, run_sweep, table
-from kernels.known_answers import check_known_answers
+from rcc_kernels.known_answers import check_known_answers
 
 __all__ = ["run_demo"]
 

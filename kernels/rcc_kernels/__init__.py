@@ -4,19 +4,19 @@ Encoder and decoder share only a seed; every value the decoder must reproduce is
 ``(seed, stream path, candidate, coordinate)`` and computed in O(1) on the CPU (Numba) or the GPU
 (numba-cuda) by Philox4x32-10 (Salmon et al. 2011), with identical integers on every backend and
 floats within ``FLOAT_TOLERANCE``. The frozen mapping is documented in ``docs/randomness.md`` and in
-:mod:`kernels.streams` and :mod:`kernels.variates`. The fused Gaussian candidate search is
-:mod:`kernels.search`.
+:mod:`rcc_kernels.streams` and :mod:`rcc_kernels.variates`. The fused Gaussian candidate search is
+:mod:`rcc_kernels.search`.
 
->>> import kernels
->>> key = kernels.stream_key(seed=2024, stream=(0, 7))
->>> kernels.normal(key, start=0, stop=3, dim=4).shape
+>>> import rcc_kernels
+>>> key = rcc_kernels.stream_key(seed=2024, stream=(0, 7))
+>>> rcc_kernels.normal(key, start=0, stop=3, dim=4).shape
 (3, 4)
 """
 
-from kernels.generators import BACKENDS, bits, exponential, generate, normal, uniform
-from kernels.philox import philox4x32_10, philox4x32_10_numpy
-from kernels.streams import stream_key, stream_keys
-from kernels.variates import FLOAT_TOLERANCE
+from rcc_kernels.generators import BACKENDS, bits, exponential, generate, normal, uniform
+from rcc_kernels.philox import philox4x32_10, philox4x32_10_numpy
+from rcc_kernels.streams import stream_key, stream_keys
+from rcc_kernels.variates import FLOAT_TOLERANCE
 
 __all__ = [
     "BACKENDS",

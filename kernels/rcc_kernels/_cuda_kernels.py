@@ -1,5 +1,5 @@
-"""CUDA kernels of :mod:`kernels.gpu`, and the device functions (``ops``) that they share with
-:mod:`kernels.search_cuda`; importing this module imports ``numba.cuda``.
+"""CUDA kernels of :mod:`rcc_kernels.gpu`, and the device functions (``ops``) that they share with
+:mod:`rcc_kernels.search_cuda`; importing this module imports ``numba.cuda``.
 
 ``cuda`` must be a module global here: Numba's CUDA simulator swaps the global named ``cuda`` of a
 kernel's module for its fake, so kernels defined in a closure would not run under the simulator.
@@ -8,7 +8,7 @@ kernel's module for its fake, so kernels defined in a closure would not run unde
 import numpy as np
 from numba import cuda
 
-from kernels.variates import build_scalar_ops
+from rcc_kernels.variates import build_scalar_ops
 
 ops = build_scalar_ops(cuda.jit(device=True))
 _block_uniforms = ops.block_uniforms

@@ -3,13 +3,13 @@
 Each row (candidate) is generated independently from its Philox4x32-10 counters (Salmon et al.
 2011; the frozen mapping of ``docs/randomness.md``), so rows are spread over threads with
 ``prange`` and the result does not depend on the thread count. The scalar rules come from
-:func:`kernels.variates.build_scalar_ops`, the same source the CUDA backend compiles. Rows are
+:func:`rcc_kernels.variates.build_scalar_ops`, the same source the CUDA backend compiles. Rows are
 produced in two passes so that LLVM vectorises them: first the Philox words and uniforms of the row,
 then the transform. For normals (:func:`normals_from_uniforms`) the branch-free central formula of
 AS 241 runs on every value, the indices of the (15%) tail values are compacted without branches,
 and only those are recomputed, which keeps branch mispredictions out of the hot loop.
 
-Words and uniforms are exact (bit-identical to :mod:`kernels.reference`), and so are central
+Words and uniforms are exact (bit-identical to :mod:`rcc_kernels.reference`), and so are central
 normals; tail normals and exponentials go through the CPU's ``log`` and agree with the reference
 to ``FLOAT_TOLERANCE``.
 """
@@ -21,7 +21,7 @@ import types
 import numpy as np
 from numba import njit, prange
 
-from kernels.variates import EXPONENTIAL, NORMAL, SPLIT_CENTRAL, UNIFORM, build_scalar_ops
+from rcc_kernels.variates import EXPONENTIAL, NORMAL, SPLIT_CENTRAL, UNIFORM, build_scalar_ops
 
 __all__ = ["JIT_OPTIONS", "PARALLEL_MIN_WORK", "DualKernel", "fill", "fill_bits",
            "normals_from_uniforms", "ops", "row_uniforms"]

@@ -2,8 +2,8 @@
 
 Every bad input is a ``ValueError`` (issue 12): wrong values, corrupt messages, sizes beyond the
 limits. A wrong *type* raises :class:`InvalidTypeError`, which is a ``TypeError`` (as Python code
-expects) and also a ``ValueError``, so ``except ValueError`` catches every bad input to ``kernels``
-and ``rcc``. Defined at the bottom layer so that ``kernels`` can raise it; ``rcc.core`` re-exports it.
+expects) and also a ``ValueError``, so ``except ValueError`` catches every bad input to ``rcc_kernels``
+and ``rcc``. Defined at the bottom layer so that ``rcc_kernels`` can raise it; ``rcc.core`` re-exports it.
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 
 ``normal(key, start, stop, dim)`` returns the (stop - start, dim) standard normals of candidates
 ``start .. stop - 1`` at coordinates ``coord_start .. coord_start + dim - 1`` of the stream with
-``key`` (from :func:`kernels.stream_key`). Backends:
+``key`` (from :func:`rcc_kernels.stream_key`). Backends:
 
-* ``"numpy"``: the plain reference (:mod:`kernels.reference`), slow and obviously right;
-* ``"cpu"``: parallel Numba (:mod:`kernels.cpu`), the default; threads from ``numba.set_num_threads``;
-* ``"gpu"``: numba-cuda kernels (:mod:`kernels.gpu`); returns a CuPy array on a real GPU and a
+* ``"numpy"``: the plain reference (:mod:`rcc_kernels.reference`), slow and obviously right;
+* ``"cpu"``: parallel Numba (:mod:`rcc_kernels.cpu`), the default; threads from ``numba.set_num_threads``;
+* ``"gpu"``: numba-cuda kernels (:mod:`rcc_kernels.gpu`); returns a CuPy array on a real GPU and a
   numpy array under the CUDA simulator.
 
 All backends return identical integers (Philox4x32-10 words, Salmon et al. 2011, under the frozen
@@ -19,9 +19,9 @@ from typing import Literal
 
 import numpy as np
 
-from kernels import cpu, reference
-from kernels.errors import InvalidTypeError
-from kernels.variates import KINDS
+from rcc_kernels import cpu, reference
+from rcc_kernels.errors import InvalidTypeError
+from rcc_kernels.variates import KINDS
 
 __all__ = ["BACKENDS", "MAX_VALUES", "bits", "exponential", "generate", "normal", "to_numpy", "uniform"]
 
@@ -42,7 +42,7 @@ _REFERENCE = {
 def _check_key(key: object) -> tuple[np.uint32, np.uint32]:
     k = np.asarray(key)
     if k.shape != (2,) or k.dtype != np.uint32:
-        raise ValueError(f"key must be two uint32 words from kernels.stream_key, got {k!r}")
+        raise ValueError(f"key must be two uint32 words from rcc_kernels.stream_key, got {k!r}")
     return k[0], k[1]
 
 
@@ -84,7 +84,7 @@ def generate(kind: str, key: object, start: int, stop: int, dim: int, *, coord_s
         cpu.fill(*args, out, work=out.size)
         return out
     if backend == "gpu":
-        from kernels import gpu
+        from rcc_kernels import gpu
 
         out = gpu.array_module().empty((rows, int(dim)), dtype=np.float64)
         gpu.fill(*args, out)
@@ -125,7 +125,7 @@ def bits(key: object, start: int, stop: int, blocks: int, *, block_start: int = 
         cpu.fill_bits(key0, key1, np.uint64(start), np.uint64(block_start), out, work=out.size)
         return out
     if backend == "gpu":
-        from kernels import gpu
+        from rcc_kernels import gpu
 
         out = gpu.array_module().empty((rows, int(blocks), 4), dtype=np.uint32)
         gpu.fill_bits(key0, key1, np.uint64(start), np.uint64(block_start), out)

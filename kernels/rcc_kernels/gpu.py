@@ -1,7 +1,7 @@
 """CUDA backend of the shared randomness (numba-cuda kernels on CuPy or Numba device arrays).
 
 The device functions are compiled from the same scalar source as the CPU kernels
-(:func:`kernels.variates.build_scalar_ops`: Philox4x32-10, Salmon et al. 2011, under the frozen
+(:func:`rcc_kernels.variates.build_scalar_ops`: Philox4x32-10, Salmon et al. 2011, under the frozen
 mapping of ``docs/randomness.md``), so integer outputs are bit-identical; floats may differ by an ulp
 (within ``FLOAT_TOLERANCE``) because CUDA's ``log`` differs from the CPU's and the compiler fuses
 multiply-adds.
@@ -55,7 +55,7 @@ def available() -> bool:
 @lru_cache(maxsize=1)
 def compiled() -> SimpleNamespace:
     """The CUDA kernels, compiled on first use (importing numba.cuda only then)."""
-    from kernels import _cuda_kernels
+    from rcc_kernels import _cuda_kernels
 
     return SimpleNamespace(fill=_cuda_kernels.fill_kernel, bits=_cuda_kernels.bits_kernel)
 
@@ -67,7 +67,7 @@ def _grid(rows: int, blocks: int) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def fill(kind: int, key0: np.uint32, key1: np.uint32, start: np.uint64, coord_start: np.uint64,
          out: object) -> None:
-    """Fill the device array ``out`` (rows, dim); same contract as :func:`kernels.cpu.fill`."""
+    """Fill the device array ``out`` (rows, dim); same contract as :func:`rcc_kernels.cpu.fill`."""
     rows, dim = out.shape
     if rows == 0 or dim == 0:
         return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.philox import philox4x32_10, philox4x32_10_numpy
+from rcc_kernels.philox import philox4x32_10, philox4x32_10_numpy
 
 __all__ = ["KNOWN_ANSWERS", "check_known_answers"]
 

@@ -7,7 +7,7 @@ computed directly from ``k``, on any device, without replaying a stream.
 
 The round function is written once, in :func:`philox4x32_10_scalar`, as plain scalar code on
 ``uint64`` values that hold 32-bit words. The same Python source is compiled by ``numba.njit`` for
-the CPU and by ``numba.cuda.jit(device=True)`` for the GPU (see :mod:`kernels.gpu`), so both
+the CPU and by ``numba.cuda.jit(device=True)`` for the GPU (see :mod:`rcc_kernels.gpu`), so both
 backends execute identical integer arithmetic. :func:`philox4x32_10_numpy` is the independent,
 vectorised numpy reference that the kernels are tested against.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels.errors import InvalidTypeError
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = [
     "PHILOX_M0",

@@ -1,6 +1,6 @@
 """Plain numpy reference for the shared randomness: the specification the kernels must match.
 
-Every function evaluates the frozen rules of :mod:`kernels.variates` (``docs/randomness.md``; the
+Every function evaluates the frozen rules of :mod:`rcc_kernels.variates` (``docs/randomness.md``; the
 generator is Philox4x32-10, Salmon et al. 2011) element by element, at any (candidate, coordinate)
 pairs, with nothing but numpy. It is slow and obviously correct; the Numba
 CPU kernels and the CUDA kernels are tested against it (integers exactly, floats to
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.philox import philox4x32_10_numpy
-from kernels.variates import ndtri_numpy, uniform52_numpy
+from rcc_kernels.philox import philox4x32_10_numpy
+from rcc_kernels.variates import ndtri_numpy, uniform52_numpy
 
 __all__ = ["bits_at", "exponential_at", "grid", "normal_at", "uniform_at"]
 

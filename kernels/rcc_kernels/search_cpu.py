@@ -1,15 +1,15 @@
 """Numba CPU search: the fused Gaussian candidate search in parallel, never materialising a candidate.
 
 The problem and its rules (PFR, Li & El Gamal 2018; ORC, Theis & Yosri 2022; MRC, Havasi et al.
-2019) are those of :mod:`kernels.search_problem`. One task per (chunk, segment of ``SEGMENT``
+2019) are those of :mod:`rcc_kernels.search_problem`. One task per (chunk, segment of ``SEGMENT``
 candidates) regenerates each candidate's normals from its Philox4x32-10 counters (Salmon et al.
-2011; the frozen mapping of ``docs/randomness.md``) with the kernels of :mod:`kernels.cpu`, scores
+2011; the frozen mapping of ``docs/randomness.md``) with the kernels of :mod:`rcc_kernels.cpu`, scores
 it and keeps the segment's first minimum. For PFR and ORC a first, cheap pass sums each segment's
 arrival increments, so that every task starts from its carried arrival time. The segments' minima
 are then reduced, the lowest index winning a tie, so the result does not depend on the thread
 count.
 
-Indices equal those of :func:`kernels.search_reference.search_reference` exactly; scores and
+Indices equal those of :func:`rcc_kernels.search_reference.search_reference` exactly; scores and
 log-weights agree to rounding (the dot product is summed in another order than numpy's).
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels import cpu
-from kernels.search_problem import MRC, ORC, SearchProblem, SearchResult
+from rcc_kernels import cpu
+from rcc_kernels.search_problem import MRC, ORC, SearchProblem, SearchResult
 
 __all__ = ["SEGMENT", "search_cpu"]
 

@@ -1,19 +1,19 @@
 """numba-cuda search: the fused Gaussian candidate search on a GPU, or in Numba's CUDA simulator.
 
 The problem and its rules (PFR, Li & El Gamal 2018; ORC, Theis & Yosri 2022; MRC, Havasi et al.
-2019) are those of :mod:`kernels.search_problem`; candidates come from Philox4x32-10 (Salmon et al.
+2019) are those of :mod:`rcc_kernels.search_problem`; candidates come from Philox4x32-10 (Salmon et al.
 2011) under the frozen mapping of ``docs/randomness.md``, through the device functions of
-:mod:`kernels._cuda_kernels`. Candidates are processed in windows of ``window`` per chunk: one
+:mod:`rcc_kernels._cuda_kernels`. Candidates are processed in windows of ``window`` per chunk: one
 thread per (chunk, candidate) computes the arrival increment, the array module's ``cumsum`` turns
 increments into arrival times (carried from window to window, so memory stays bounded), and a
 second kernel generates the candidate's normals on the fly and scores it. Only scores of one window
 are ever stored, never candidates.
 
-Indices equal those of the numpy reference (:mod:`kernels.search_reference`) exactly; scores and
+Indices equal those of the numpy reference (:mod:`rcc_kernels.search_reference`) exactly; scores and
 log-weights agree to rounding (CUDA's ``log`` may differ from the CPU's by an ulp, and the compiler
 fuses multiply-adds). Importing this module imports ``numba.cuda``, so
-:func:`kernels.search.search_gpu` imports it on first use; ``cuda`` is a module global so that the
-CUDA simulator can swap it (see :mod:`kernels._cuda_kernels`).
+:func:`rcc_kernels.search.search_gpu` imports it on first use; ``cuda`` is a module global so that the
+CUDA simulator can swap it (see :mod:`rcc_kernels._cuda_kernels`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from kernels import gpu
-from kernels._cuda_kernels import ops
-from kernels.generators import to_numpy
-from kernels.search_problem import MRC, ORC, SearchProblem, SearchResult
+from rcc_kernels import gpu
+from rcc_kernels._cuda_kernels import ops
+from rcc_kernels.generators import to_numpy
+from rcc_kernels.search_problem import MRC, ORC, SearchProblem, SearchResult
 
 _block_uniforms = ops.block_uniforms
 _ndtri = ops.ndtri

@@ -22,7 +22,7 @@ difference, so ``log w_k`` is one dot product. The selection rules, all of the f
 With a finite ``n_candidates`` every rule is approximate: the selected candidate follows the target
 only up to a bias that shrinks as ``log n_candidates`` grows beyond the chunk's KL (PFR would be
 exact only untruncated). The argmin itself is exact: every backend returns the same index (see
-:mod:`kernels.search`).
+:mod:`rcc_kernels.search`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.errors import InvalidTypeError
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["MRC", "ORC", "PFR", "RULES", "SearchProblem", "SearchResult"]
 

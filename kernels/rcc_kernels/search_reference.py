@@ -1,9 +1,9 @@
 """Plain numpy reference of the fused Gaussian candidate search: the specification that the Numba CPU
 and CUDA searches are tested against (indices exactly, scores and log-weights to rounding).
 
-Each chunk's candidates are materialised one window at a time with :mod:`kernels.reference` (the
+Each chunk's candidates are materialised one window at a time with :mod:`rcc_kernels.reference` (the
 frozen mapping of ``docs/randomness.md``: Philox4x32-10 of Salmon et al. 2011 and the AS 241
-normal quantile), scored by ``log A_k - log w_k`` under the rule of :mod:`kernels.search_problem`
+normal quantile), scored by ``log A_k - log w_k`` under the rule of :mod:`rcc_kernels.search_problem`
 (PFR, Li & El Gamal 2018; ORC, Theis & Yosri 2022; MRC, Havasi et al. 2019), and the first minimum
 is kept. Slow and obviously right; only one window of candidates is held at a time, the arrival
 time being carried from window to window.
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels import reference
-from kernels.search_problem import MRC, ORC, SearchProblem, SearchResult
+from rcc_kernels import reference
+from rcc_kernels.search_problem import MRC, ORC, SearchProblem, SearchResult
 
 __all__ = ["REFERENCE_WINDOW", "search_reference"]
 

@@ -2,7 +2,7 @@
 
 A *seed* is an integer in [0, 2**64). A *stream* is a path of integers in [0, 2**64), such as
 ``(DOMAIN, step, chunk)``: every distinct path gets its own 64-bit Philox key, and inside a stream
-values are addressed by (candidate, coordinate), see :mod:`kernels.variates` and
+values are addressed by (candidate, coordinate), see :mod:`rcc_kernels.variates` and
 ``docs/randomness.md``.
 
 Rule: the key of the empty path is ``(seed mod 2**32, seed >> 32)``. The key of a path extended by
@@ -20,8 +20,8 @@ from collections.abc import Iterable
 import numpy as np
 from numba import njit
 
-from kernels.cpu import JIT_OPTIONS, ops
-from kernels.errors import InvalidTypeError
+from rcc_kernels.cpu import JIT_OPTIONS, ops
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["STREAM_TAG", "path_keys", "stream_key", "stream_keys"]
 

@@ -39,7 +39,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from kernels.philox import philox4x32_10_scalar
+from rcc_kernels.philox import philox4x32_10_scalar
 
 __all__ = [
     "EXPONENTIAL",

@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import special
 
-import kernels
+import rcc_kernels
 from rcc.bounds import LN2, gaussian_dinf_bits
 from rcc.coders.batch import BatchStats
 from rcc.coders.normal_batch import CandidateBatchCoder, grs_normal_batch, normal_pairs
@@ -205,7 +205,7 @@ class GreedyRejectionSampling(CandidateBatchCoder):
             with np.errstate(invalid="ignore", divide="ignore"):
                 accept_prob = np.where(width > 0, (np.minimum(r, upper) - np.minimum(r, lower))
                                        / width, 1.0)
-            u = kernels.uniform(accept_key, k0, k1, 1)[:, 0]
+            u = rcc_kernels.uniform(accept_key, k0, k1, 1)[:, 0]
             hits = np.flatnonzero(u < accept_prob)
             if hits.size:
                 j = int(hits[0])

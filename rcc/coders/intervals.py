@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 from scipy import optimize
 
-import kernels
+import rcc_kernels
 from rcc.bounds import LN2
 from rcc.coders.grs import target_range
 from rcc.coders.race import check_dinf, check_pair
@@ -137,11 +137,11 @@ def unimodal_ratio(target: Target, proposal: Proposal, coder: str,
 
 
 def node_uniform(key: np.ndarray, node: int) -> float:
-    return float(kernels.uniform(key, node, node + 1, 1)[0, 0])
+    return float(rcc_kernels.uniform(key, node, node + 1, 1)[0, 0])
 
 
 def node_exponential(key: np.ndarray, node: int) -> float:
-    return float(kernels.exponential(key, node, node + 1, 1)[0, 0])
+    return float(rcc_kernels.exponential(key, node, node + 1, 1)[0, 0])
 
 
 def position(key: np.ndarray, node: int, a: float, b: float) -> float:

@@ -2,7 +2,7 @@
 and GRS of each item, and the candidates its message names.
 
 The kernels (Numba, parallel over items) follow the per-item arithmetic operation for operation:
-the Philox variates come from the same compiled rules (:mod:`kernels.cpu`), log-densities are
+the Philox variates come from the same compiled rules (:mod:`rcc_kernels.cpu`), log-densities are
 evaluated in numpy's order with the same host-computed logarithms of the scales, and arrival times
 keep the per-item block structure (within a block ``carry + cumsum``); work whose outcome is already
 certain is skipped (see :func:`pfr_normal` and :func:`grs_normal`), and the Philox variates of
@@ -22,7 +22,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from kernels.cpu import JIT_OPTIONS, ops
+from rcc_kernels.cpu import JIT_OPTIONS, ops
 
 __all__ = ["CHUNK", "GROUP", "REFRESH", "SKIP_MARGIN_NATS", "grs_normal", "normal_candidates",
            "pfr_normal"]

@@ -30,7 +30,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-import kernels
+import rcc_kernels
 from rcc.bounds import LN2
 from rcc.coders.normal_batch import CandidateBatchCoder
 from rcc.codes import FixedLengthCode, IndexCode
@@ -106,7 +106,7 @@ def arrival_times(rule: Rule, key: np.ndarray, k0: int, k1: int, carry: float,
                   n: int | None) -> np.ndarray:
     """Arrival times ``A_k0 .. A_k1-1`` of ``rule`` from the stream ``key``; ``carry`` is the last
     arrival before ``k0`` (0 at the start)."""
-    e = kernels.exponential(key, k0, k1, 1)[:, 0]
+    e = rcc_kernels.exponential(key, k0, k1, 1)[:, 0]
     if rule == "mrc":
         return e
     if rule == "orc":

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from kernels.errors import InvalidTypeError
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["MAX_COUNT", "MAX_INDEX_BITS", "IndexCode", "check_count", "check_index", "check_indices",
            "is_int"]

@@ -6,7 +6,7 @@ channel's message prefix). Exact: integers in, the same integers out.
 
 from __future__ import annotations
 
-from kernels.errors import InvalidTypeError
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["BitReader", "BitWriter"]
 

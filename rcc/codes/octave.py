@@ -23,10 +23,10 @@ from functools import cached_property
 import constriction
 import numpy as np
 
-from kernels.errors import InvalidTypeError
 from rcc.codes.base import MAX_INDEX_BITS, check_count, check_index, check_indices, is_int
 from rcc.codes.range_coding import pad_words
 from rcc.codes.zipf_law import zipf_mass
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["MAX_ALPHA", "OctaveCode"]
 

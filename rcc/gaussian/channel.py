@@ -6,7 +6,7 @@ the decoder knows, as DiffC does at every step (there with s_q = s_p). A single 
 random code learning") and Theis et al. (2022, DiffC), the dimensions are split into chunks of about
 ``chunk_bits`` bits of KL each (:mod:`rcc.gaussian.partition`), and each chunk is communicated
 independently with a candidate search over ``N_c = 2^(b_c + headroom_bits)`` candidates, ``b_c``
-the chunk's own KL rounded up (:mod:`kernels.search`); the message is the side information and the
+the chunk's own KL rounded up (:mod:`rcc_kernels.search`); the message is the side information and the
 chunks' indices (:mod:`rcc.gaussian.message`). The settings a message depends on are a
 :class:`rcc.gaussian.spec.ChannelSpec`; ``docs/channel.md`` describes the whole channel.
 
@@ -16,7 +16,7 @@ E[log2 K] / log2 N per chunk for PFR; Theis & Yosri 2022). The result is therefo
 ``GaussianChannelStats.shortfall_bits`` estimates the bias (how far the realized information falls
 short of the KL), and ``benchmarks/gaussian_channel.py`` measures it. The decoder rebuilds the
 encoder's sample exactly: it needs no chunk's own candidate count, since candidate ``k`` of a chunk
-is the same vector whatever ``N_c`` (:func:`kernels.search.regenerate`).
+is the same vector whatever ``N_c`` (:func:`rcc_kernels.search.regenerate`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import kernels
-from kernels.errors import InvalidTypeError
-from kernels.search import RULES as SEARCH_RULES
-from kernels.search import SearchProblem, regenerate, search
+import rcc_kernels
 from rcc.bounds import LN2, gaussian_kl_bits_per_coordinate, gaussian_params
 from rcc.core import Message, finite_array
 from rcc.gaussian import message as fmt
@@ -36,6 +33,9 @@ from rcc.gaussian.message import SideInfo
 from rcc.gaussian.partition import coordinates, on_grid, partition
 from rcc.gaussian.spec import PRESETS, ChannelSpec
 from rcc.randomness import Domain, keys_for
+from rcc_kernels.errors import InvalidTypeError
+from rcc_kernels.search import RULES as SEARCH_RULES
+from rcc_kernels.search import SearchProblem, regenerate, search
 
 __all__ = ["GaussianChannel", "GaussianChannelStats"]
 
@@ -138,8 +138,8 @@ class GaussianChannel:
         object.__setattr__(self, "max_search_bits", int(value))
         if not isinstance(self.backend, str):
             raise InvalidTypeError(f"backend must be a string, got {self.backend!r}")
-        if self.backend not in kernels.BACKENDS:
-            raise ValueError(f"backend must be one of {kernels.BACKENDS}, got {self.backend!r}")
+        if self.backend not in rcc_kernels.BACKENDS:
+            raise ValueError(f"backend must be one of {rcc_kernels.BACKENDS}, got {self.backend!r}")
         if not self.spec.chunk_bits + self.spec.headroom_bits <= self.max_search_bits <= 40:
             raise ValueError("need chunk_bits + headroom_bits <= max_search_bits <= 40 (2^40 candidates "
                              "per chunk is beyond any machine)")

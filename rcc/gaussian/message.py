@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.errors import InvalidTypeError
 from rcc.codes import (
     BitReader,
     BitWriter,
@@ -49,6 +48,7 @@ from rcc.codes import (
 from rcc.core import Message
 from rcc.gaussian.partition import ONE_BIT
 from rcc.gaussian.spec import ChannelSpec
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["MEAN_KL_BITS", "SideInfo", "index_code", "kl_quanta", "message_bytes", "pack", "read",
            "side_info", "unpack"]

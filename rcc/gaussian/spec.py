@@ -17,12 +17,12 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass, replace
 
-from kernels.errors import InvalidTypeError
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["INDEX_CODES", "PRESETS", "RULES", "ChannelSpec", "preset"]
 
 RULES = ("pfr", "orc", "mrc")
-"""Candidate selection rules (:mod:`kernels.search`). A rule's position is its code in the header
+"""Candidate selection rules (:mod:`rcc_kernels.search`). A rule's position is its code in the header
 word (frozen by the golden files: append only)."""
 INDEX_CODES = ("fixed", "zipf", "zipf_truncated", "pfr_lognormal")
 """Index codes (:mod:`rcc.gaussian.message`). A code's position is its code in the header word

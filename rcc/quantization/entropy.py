@@ -47,9 +47,9 @@ import constriction
 import numpy as np
 from scipy import integrate, stats
 
-from kernels.errors import InvalidTypeError
 from rcc.codes import pad_words, trim
 from rcc.core import finite_array
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["MAX_INDEX", "CodingStats", "Prior", "decode", "dithered_rate_bits", "encode"]
 

@@ -32,8 +32,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import stats
 
-import kernels
-from kernels.errors import InvalidTypeError
+import rcc_kernels
 from rcc.bounds import LN2
 from rcc.coders.race import check_dinf, race
 from rcc.codes import EliasDeltaCode, IndexCode
@@ -43,6 +42,7 @@ from rcc.quantization import entropy
 from rcc.quantization.entropy import Prior, check_step
 from rcc.quantization.universal import quantize, reconstruct
 from rcc.randomness import Domain, key_for
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["HybridCoding", "HybridSelection", "prior_for"]
 
@@ -61,7 +61,7 @@ def prior_for(proposal: Proposal) -> Prior:
 
 def _dithers(key: np.ndarray, start: int, stop: int) -> np.ndarray:
     """Dithers of candidates ``start .. stop-1``: the race's candidate stream, centred."""
-    return kernels.uniform(key, start, stop, 1)[:, 0] - 0.5
+    return rcc_kernels.uniform(key, start, stop, 1)[:, 0] - 0.5
 
 
 def _dither_of(seed: int, stream: Stream, index: int) -> float:

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import kernels
-from kernels.errors import InvalidTypeError
+import rcc_kernels
 from rcc.core import Stream, finite_array
 from rcc.quantization import entropy
 from rcc.quantization.entropy import MAX_INDEX, CodingStats, Prior, check_step
 from rcc.randomness import Domain, key_for
+from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["DitheredQuantizer", "UniversalQuantizer", "dither", "quantize", "reconstruct"]
 
@@ -52,7 +52,7 @@ def dither(seed: int, shape: int | tuple[int, ...], stream: Stream = ()) -> np.n
     shape = _shape(shape)
     size = int(np.prod(shape, dtype=np.int64))
     key = key_for(seed, Domain.DITHER, *stream)
-    return (kernels.uniform(key, 0, 1, size)[0] - 0.5).reshape(shape)
+    return (rcc_kernels.uniform(key, 0, 1, size)[0] - 0.5).reshape(shape)
 
 
 def quantize(x: object, step: object, u: object) -> np.ndarray:

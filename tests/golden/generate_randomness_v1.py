@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import reference
-from kernels.streams import stream_key
+from rcc_kernels import reference
+from rcc_kernels.streams import stream_key
 
 PATH = Path(__file__).with_name("randomness_v1.json")
 
