@@ -9,7 +9,9 @@ encoders load there.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +22,20 @@ from tiny_unet import save_tiny_model, smooth_image
 from diffc.imaging.io import write_png
 
 ROOT = Path(__file__).resolve().parents[1]
-FOREIGN = 'raise ImportError("a package named kernels that is not ours was imported")\n'
+STUB = '"""A package named kernels that is not ours (none of our names: BACKENDS, stream_key, ...)."""\n'
+
+
+def _foreign_kernels(folder: Path) -> Path:
+    """A foreign ``kernels`` package in ``folder``: a copy of Hugging Face's when it is installed (what
+    transformers and diffusers then import), else a stub that they ignore (no distribution metadata)."""
+    spec = importlib.util.find_spec("kernels")
+    installed = spec is not None and spec.origin is not None and "site-packages" in spec.origin
+    if installed:
+        shutil.copytree(Path(spec.origin).parent, folder / "kernels")
+    else:
+        (folder / "kernels").mkdir(parents=True)
+        (folder / "kernels" / "__init__.py").write_text(STUB)
+    return folder
 
 
 def _python(args: list[str], cwd: Path, pythonpath: list[str]) -> subprocess.CompletedProcess[str]:
@@ -37,13 +52,13 @@ def test_the_kernels_folder_is_not_an_importable_package() -> None:
 
 @pytest.mark.slow
 def test_the_tools_run_with_a_foreign_kernels_package_first_on_the_path(tmp_path: Path) -> None:
-    (tmp_path / "foreign" / "kernels").mkdir(parents=True)
-    (tmp_path / "foreign" / "kernels" / "__init__.py").write_text(FOREIGN)
+    first = [str(_foreign_kernels(tmp_path / "foreign"))]
     model = save_tiny_model(tmp_path / "model")
     write_png(tmp_path / "a.png", smooth_image(8, 8))
-    first = [str(tmp_path / "foreign")]
-    probe = _python(["-c", "import kernels"], tmp_path, first)
-    assert "not ours was imported" in probe.stderr  # the foreign package really comes first
+    where = "import kernels, rcc_kernels; print(kernels.__file__); print(rcc_kernels.__file__)"
+    probe = _python(["-c", where], tmp_path, first)
+    foreign, ours = probe.stdout.split()
+    assert foreign.startswith(first[0]) and not ours.startswith(first[0])  # the foreign one comes first
     for args in (["-m", "diffc.cli", "compress", "a.png", "a.dfc", "--model", str(model), "--quiet"],
                  ["-m", "diffc.cli", "info", "a.dfc"],
                  ["-m", "diffc.cli", "decompress", "a.dfc", "b.png", "--model", str(model), "--quiet",
