@@ -190,7 +190,7 @@ class DiffCCodec:
             model = dataclasses.replace(state.model, denoiser=self._denoiser(bar))
             x = reconstruct(model, state.z, state.t, method=name, steps=solver_steps, eta=eta,
                             seed=state.container.header.seed if seed is None else seed)
-        return self.model.from_model(x)
+        return self.model.from_model(x, tuple(x.shape[1:]))
 
     def decompress(self, data: bytes, *, method: str = "ode", eta: float | None = None,
                    solver_steps: int = DEFAULT_SOLVER_STEPS, solver: str = "ddim",

@@ -12,8 +12,8 @@
 The Gaussian oracle lives in :mod:`diffc.diffusion.denoisers` beside the denoiser protocol.
 """
 
-from diffc.models.base import ImageModel
+from diffc.models.base import Conditioning, ImageModel
 from diffc.models.diffusers_folder import ModelError, default_model_dir, load_model, set_torch_threads
 from diffc.models.pixel import PixelModel
 
-__all__ = ["ImageModel", "ModelError", "PixelModel", "default_model_dir", "load_model", "set_torch_threads"]
+__all__ = ["Conditioning", "ImageModel", "ModelError", "PixelModel", "default_model_dir", "load_model", "set_torch_threads"]

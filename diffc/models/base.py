@@ -8,13 +8,33 @@ encoder and decoders only ever see the denoiser.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from diffc.diffusion.denoisers import Denoiser
 
-__all__ = ["ImageModel"]
+__all__ = ["Conditioning", "ImageModel"]
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """What the denoiser is conditioned on, as a file records it.
+
+    ``kind`` names the rule: ``"none"`` (an unconditional network), ``"empty-prompt"`` (the
+    pipeline's text encoders on the empty prompt), ``"zeros"`` (the zero embeddings a pipeline uses
+    for an empty prompt), ``"prompt"`` (a user's text), ``"class"`` (a class label or the null
+    class). ``digest`` is the SHA-256 of everything that decides the embeddings the network sees
+    (empty for ``"none"``); a file refuses to decode under another digest.
+    """
+
+    kind: str = "none"
+    digest: bytes = b""
+
+    @property
+    def conditional(self) -> bool:
+        return self.kind != "none"
 
 
 class ImageModel(Protocol):
@@ -30,13 +50,18 @@ class ImageModel(Protocol):
     """Whether x0 estimates are projected onto ``value_range``, identically on both sides."""
     source: str
     """Where the model was loaded from (for messages)."""
+    family: str
+    """The model family (``"pixel"``, ``"sd1"``, ``"sd2"``, ``"sdxl"``, ``"dit"``, ``"sd3"``, ``"flux"``)."""
+    conditioning: Conditioning
+    """What the denoiser is conditioned on (:class:`Conditioning`)."""
 
     def to_model(self, image: np.ndarray) -> np.ndarray:
         """``uint8`` image ``(H, W[, C])`` to the float64 model-space array ``(C, H, W)``."""
         ...
 
-    def from_model(self, x: np.ndarray) -> np.ndarray:
-        """Model-space array ``(C, H, W)`` to the ``uint8`` image ``(H, W[, C])``."""
+    def from_model(self, x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Model-space array ``(C, h, w)`` to the ``uint8`` image ``(H, W[, C])`` of ``size = (H, W)``
+        (a latent model decodes, then crops the padding it added)."""
         ...
 
     def coded_shape(self, size: tuple[int, int]) -> tuple[int, int, int]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from diffc.diffusion.denoisers import ConvertedDenoiser
 from diffc.imaging.io import as_image, channels_first, channels_last
+from diffc.models.base import Conditioning
 
 __all__ = ["PixelModel", "pixels_to_unit", "unit_to_pixels"]
 
@@ -48,6 +49,8 @@ class PixelModel:
     clip: bool
     value_range: tuple[float, float] = (-1.0, 1.0)
     source: str = field(default="", compare=False)
+    family: str = "pixel"
+    conditioning: Conditioning = Conditioning()
 
     def to_model(self, image: np.ndarray) -> np.ndarray:
         """``uint8`` image ``(H, W[, C])`` to the model-space array ``(C, H, W)``."""
@@ -58,8 +61,10 @@ class PixelModel:
                                 if x.shape[0] == 1 else ""))
         return pixels_to_unit(x)
 
-    def from_model(self, x: np.ndarray) -> np.ndarray:
+    def from_model(self, x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """Model-space array ``(C, H, W)`` to the ``uint8`` image ``(H, W[, C])``."""
+        if tuple(x.shape[1:]) != tuple(size):
+            raise ValueError(f"a pixel model's array is the image: shape {x.shape} for size {size}")
         return channels_last(unit_to_pixels(x))
 
     def coded_shape(self, size: tuple[int, int]) -> tuple[int, int, int]:
