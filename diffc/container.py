@@ -88,8 +88,9 @@ MAX_RECORD_VARINT = 4
 CODER_BYTES = 3
 CHECK_BYTES = 2
 CHAIN_BYTES = 16
-_MAX_EG_ORDER = 7
-_MAX_EG_ZEROS = 25  # enough for any code <= MAX_TIME_CODE at order 0
+_FIRST_ORDER_BITS = 4
+_FIRST_ORDERS = 1 << _FIRST_ORDER_BITS
+_MAX_EG_ZEROS = 25  # enough for any code up to MAX_TIME_CODE at order 0
 _EXACT_INTEGERS = 2**53
 
 _F64X2 = struct.Struct(">dd")
@@ -288,18 +289,32 @@ def _exp_golomb_bits(value: int, k: int) -> int:
     return 2 * (value + (1 << k)).bit_length() - 1 - k
 
 
+def _next_order(value: int) -> int:
+    """The Exp-Golomb order of the code after ``value``: ``floor(log2(value + 1))``, so that a gap
+    like the one before costs about its own bit length plus two."""
+    return (value + 1).bit_length() - 1
+
+
 def _time_values(h: Header) -> list[int]:
     return ([] if h.first_time is None else [h.first_time]) + [g - 1 for g in h.time_gaps]
 
 
+def _times_bits(values: list[int], k: int) -> int:
+    bits = 0
+    for v in values:
+        bits, k = bits + _exp_golomb_bits(v, k), _next_order(v)
+    return bits
+
+
 def _encode_times(h: Header) -> bytes:
     values = _time_values(h)
-    costs = [sum(_exp_golomb_bits(v, k) for v in values) for k in range(_MAX_EG_ORDER + 1)]
-    k = costs.index(min(costs))  # canonical: the cheapest order, the lowest on a tie
+    costs = [_times_bits(values, k) for k in range(_FIRST_ORDERS)]
+    k = costs.index(min(costs))  # canonical: the cheapest first order, the lowest on a tie
     w = _BitWriter()
-    w.put(k, 3)
+    w.put(k, _FIRST_ORDER_BITS)
     for v in values:
         w.exp_golomb(v, k)
+        k = _next_order(v)
     return w.to_bytes()
 
 
@@ -505,12 +520,15 @@ def _read_conditioning(r: _Reader, conditioned: bool) -> tuple[str, bytes]:
 
 def _read_times(r: _Reader, stop: int, first_written: bool) -> tuple[int | None, tuple[int, ...]]:
     bits = _BitReader(r)
-    k = bits.bits(3)
-    first = bits.exp_golomb(k) if first_written else None
-    gaps = []
-    for _ in range(stop - 1):  # every code costs at least one bit of the bytes that remain
-        gaps.append(bits.exp_golomb(k) + 1)
-    return first, tuple(gaps)
+    k = bits.bits(_FIRST_ORDER_BITS)
+    values = []
+    for _ in range(stop - 1 + first_written):  # each code costs a bit at least of the bytes that remain
+        values.append(bits.exp_golomb(k))
+        if values[-1] > MAX_TIME_CODE:
+            raise ContainerError(f"corrupted header: a step-time code above {MAX_TIME_CODE}")
+        k = _next_order(values[-1])
+    first = values.pop(0) if first_written else None
+    return first, tuple(v + 1 for v in values)
 
 
 def _read_header(r: _Reader) -> Header:
