@@ -65,7 +65,8 @@ def _default_table() -> DiscreteVP:
     """The default model's table: diffusers' squaredcos_cap_v2 DDPM schedule of 1000 steps."""
     from diffusers import DDPMScheduler
 
-    return DiscreteVP.from_diffusers(DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2"))
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
+    return DiscreteVP.from_diffusers(scheduler)
 
 
 def _pixel_header(size: tuple[int, int], steps: int = 16) -> Header:
@@ -132,8 +133,8 @@ def test_quantized_times_are_exact_and_inside_the_schedule() -> None:
     assert [grid_time(q, grid) * 2**16 for q in codes] == list(codes)
     assert quantize_times([0.999], False, 1e-3, 0.999)[1] == (65470,) == (code_range(1e-3, 0.999, grid)[1],)
     t = 0.3  # not on the grid: its neighbours one ulp away quantize alike
-    assert {quantize_times([v], False, 0.0, 1.0)[1] for v in (math.nextafter(t, 0), t, math.nextafter(t, 1))} \
-        == {(19661,)}
+    neighbours = (math.nextafter(t, 0), t, math.nextafter(t, 1))
+    assert {quantize_times([v], False, 0.0, 1.0)[1] for v in neighbours} == {(19661,)}
     assert quantize_times([999.0, 500.0, 3.0], True, 0.0, 999.0) == ("index", (999, 500, 3))
     with pytest.raises(ValueError, match="same code"):
         quantize_times([0.5, 0.5 - 2**-20], False, 0.0, 1.0)
@@ -260,11 +261,8 @@ def test_impossible_fields_are_rejected() -> None:
         read_container(typical[:-2] + bytes([0x80, 0x20]) + bytes(20))  # stop step - 1 = 4096
     with pytest.raises(ContainerError, match="step-time code is too long"):
         read_container(typical[:-2] + bytes([1, 0]) + bytes(20))  # one gap, all zero bits
-    below = replace(HEADER, first_time=5, time_gaps=(1,))
-    data = bytearray(write_container(below, [b""] * 2))
     with pytest.raises(ContainerError, match="below zero"):
-        replace(below, time_gaps=(6,))
-    assert read_container(bytes(data)).header.time_codes(0) == (5, 4)
+        replace(HEADER, first_time=5, time_gaps=(1, 5))
 
 
 def test_older_versions_are_refused_by_name() -> None:
