@@ -78,7 +78,7 @@ def test_diffc_info_prints_header_fingerprints_and_ledger(encoded, tmp_path: Pat
     h = read_container(encoded.data).header
     assert out.startswith(f"{path}: DiffC v4 file")
     assert f"model        array, {h.model_fingerprint.hex()}" in out
-    assert "conditioning none\n" in out and "image size   8 x 8 pixels\n" in out
+    assert "conditioning none\n" in out and "image size   8 x 8 pixels (H x W" in out
     gaps = ", ".join(map(str, h.time_gaps))
     assert f"step times   dyadic codes: {h.first_time}, then down by {gaps}\n" in out
     assert "steps        5 of 5\n" in out and "-- truncated" not in out

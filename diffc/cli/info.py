@@ -86,7 +86,7 @@ def _text(path: Path, info: dict[str, object], ledger_table: str) -> str:
         f"  model        {info['family']}, {info['model_fingerprint']} (first 64 bits of its SHA-256 "
         "fingerprint)",
         f"  conditioning {conditioning}",
-        f"  image size   {info['size'][0]} x {info['size'][1]} pixels",
+        f"  image size   {info['size'][0]} x {info['size'][1]} pixels (H x W; the coded array's shape below)",
         f"  shape        {' x '.join(map(str, shape))} ({math.prod(shape)} values)",
         f"  step times   {times}",
         f"  value range  [{low:g}, {high:g}], clip {'on' if info['clip'] else 'off'}, "
