@@ -28,7 +28,7 @@ from diffc.diffusion.denoisers import ConvertedDenoiser
 from diffc.diffusion.schedules import DiscreteVP, RectifiedFlowVP, VPSchedule
 from diffc.models.families import Family, ModelError, detect_family
 from diffc.models.latent import LatentAutoencoder, LatentModel
-from diffc.models.latent_networks import denoiser_multiple, evaluator
+from diffc.models.latent_networks import LatentEvaluator, denoiser_multiple
 from diffc.models.text_conditioning import condition
 from diffc.models.weights_digest import folder_digest
 
@@ -92,6 +92,6 @@ def load_latent_model(path: Path, index: dict, *, device: str = "cpu", dtype: st
     multiple = denoiser_multiple(family, net.config)
     identity = hashlib.sha256(b"diffc-latent/1\x00" + family.name.encode() + b"\x00"
                               + folder_digest(path)).digest()
-    fn = evaluator(family, net.eval(), text, vae.latent_channels, multiple, vae.factor, batch_size)
+    fn = LatentEvaluator(family, net.eval(), text, vae.latent_channels, multiple, vae.factor, batch_size)
     return LatentModel(ConvertedDenoiser(fn, vp, prediction, identity), vae, multiple * vae.factor,
                        family.name, text.record, str(path), square=family.name == "dit")

@@ -25,14 +25,14 @@ Classifier-free guidance (two passes) combines the outputs as
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from diffc.models.families import Family
 from diffc.models.text_conditioning import TextConditioning
 
-__all__ = ["denoiser_multiple", "evaluator"]
+__all__ = ["LatentEvaluator", "denoiser_multiple"]
 
 
 def denoiser_multiple(family: Family, config: object) -> int:
@@ -79,35 +79,48 @@ def _call(family: Family, net: object, x: object, timestep: float, inputs: dict,
     return FluxPipeline._unpack_latents(out, h * vae_factor, w * vae_factor, vae_factor)
 
 
-def evaluator(family: Family, net: object, conditioning: TextConditioning, channels: int, multiple: int,
-              vae_factor: int, batch_size: int) -> Callable[[np.ndarray, float], np.ndarray]:
-    """``fn(z, timestep)`` for :class:`~diffc.diffusion.denoisers.ConvertedDenoiser` (module docstring)."""
-    import torch
+def _on(inputs: dict, param: object) -> dict:
+    return {k: v.to(param.device, param.dtype) if v.is_floating_point() else v.to(param.device)
+            for k, v in inputs.items()}
 
-    param = next(net.parameters())
-    cond = conditioning.cond if conditioning.cond is not None else conditioning.uncond
-    cast = {k: v.to(param.device, param.dtype) if v.is_floating_point() else v.to(param.device)
-            for k, v in cond.items()}
-    uncast = {k: v.to(param.device, param.dtype) if v.is_floating_point() else v.to(param.device)
-              for k, v in conditioning.uncond.items()}
-    g = conditioning.guidance
 
-    def fn(z: np.ndarray, timestep: float) -> np.ndarray:
-        if z.ndim < 3 or z.shape[-3] != channels or z.shape[-2] % multiple or z.shape[-1] % multiple:
-            raise ValueError(f"the model takes latents (..., {channels}, H, W) with H and W multiples of "
-                             f"{multiple}, got shape {z.shape}")
+@dataclass(frozen=True, eq=False)
+class LatentEvaluator:
+    """``fn(z, timestep)`` for :class:`~diffc.diffusion.denoisers.ConvertedDenoiser` (module docstring).
+
+    ``net``: the denoising network; ``multiple``: the latent grid's multiple; ``vae_factor``: the
+    VAE's downsampling factor (SDXL's time ids and Flux's unpacking are in pixels).
+    """
+
+    family: Family
+    net: object
+    conditioning: TextConditioning
+    channels: int
+    multiple: int
+    vae_factor: int
+    batch_size: int
+
+    def __call__(self, z: np.ndarray, timestep: float) -> np.ndarray:
+        import torch
+
+        c = self.channels
+        if z.ndim < 3 or z.shape[-3] != c or z.shape[-2] % self.multiple or z.shape[-1] % self.multiple:
+            raise ValueError(f"the model takes latents (..., {c}, H, W) with H and W multiples of "
+                             f"{self.multiple}, got shape {z.shape}")
+        param = next(self.net.parameters())
+        text, g = self.conditioning, self.conditioning.guidance
+        cond = _on(text.cond if text.cond is not None else text.uncond, param)
+        uncond = _on(text.uncond, param)
         lead, shape = z.shape[:-3], z.shape[-3:]
         flat = z.reshape(-1, *shape)
         out = np.empty_like(flat, dtype=np.float64)
         with torch.inference_mode():
-            for i in range(0, len(flat), batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(flat[i:i + batch_size]))
+            for i in range(0, len(flat), self.batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(flat[i:i + self.batch_size]))
                 x = x.to(param.device, param.dtype)
-                y = _call(family, net, x, timestep, cast, g, vae_factor)
-                if conditioning.cfg:
-                    y_u = _call(family, net, x, timestep, uncast, g, vae_factor)
+                y = _call(self.family, self.net, x, timestep, cond, g, self.vae_factor)
+                if text.cfg:
+                    y_u = _call(self.family, self.net, x, timestep, uncond, g, self.vae_factor)
                     y = y_u + g * (y - y_u)
-                out[i:i + batch_size] = y.to("cpu", torch.float64).numpy()
+                out[i:i + self.batch_size] = y.to("cpu", torch.float64).numpy()
         return out.reshape(*lead, *shape)
-
-    return fn
