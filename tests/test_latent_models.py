@@ -248,3 +248,13 @@ def test_bad_sizes_prompts_and_options_are_refused(folders: dict[str, Path],
         from tiny_unet import save_tiny_model
 
         load_model(save_tiny_model(folders["sd1"].parent / "pixel"), prompt="x")
+
+
+def test_network_dtype_leaves_the_vae_in_float32(folders: dict[str, Path]) -> None:
+    import torch
+
+    model = load_model(folders["flux"], dtype="bfloat16")
+    assert next(model.denoiser.fn.net.parameters()).dtype == torch.bfloat16
+    assert next(model.autoencoder.vae.parameters()).dtype == torch.float32
+    x = model.to_model(smooth_image(16, 16, seed=6))
+    assert np.all(np.isfinite(model.denoiser.predict_eps(x, 0.5)))

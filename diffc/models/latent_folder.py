@@ -11,7 +11,8 @@ The family (:mod:`diffc.models.families`) decides the schedule and parametrizati
 * SD3 and Flux: :class:`~diffc.diffusion.schedules.RectifiedFlowVP` over the scheduler's
   ``num_train_timesteps`` (``s`` in ``[1/N, 1 - 1/N]``), the velocity converted to epsilon.
 
-The conditioning is computed once here (:mod:`diffc.models.text_conditioning`) and the text
+``dtype`` is the denoiser's and text encoders' precision; the VAE always runs in float32. The
+conditioning is computed once here (:mod:`diffc.models.text_conditioning`) and the text
 encoders are dropped. The fingerprint is the folder's file digest (:mod:`diffc.models.weights_digest`:
 cached, so a multi-GB folder is not re-read on every load) with the family, parametrization and
 schedule. Bad folders are one-line :class:`~diffc.models.families.ModelError` s: an unsupported
@@ -75,7 +76,10 @@ def load_latent_model(path: Path, index: dict, *, device: str = "cpu", dtype: st
     skip = {name: None for name in _UNUSED if name in index}
     skip |= {name: None for name in family.optional if not (path / name).is_dir()}
     try:
-        pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True, dtype=torch_dtype, **skip)
+        # The VAE stays float32 whatever dtype the network runs in: SDXL's VAE overflows in float16
+        # (diffusers' force_upcast), and the VAE's share of the run time is small.
+        pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True, **skip,
+                                                 dtype={"default": torch_dtype, "vae": torch.float32})
     except (OSError, ValueError, TypeError, AttributeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ModelError(f"{path}: cannot load the {family.name} pipeline ({first})") from err
