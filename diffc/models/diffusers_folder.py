@@ -2,8 +2,9 @@
 
 :func:`load_model` reads the folder's ``model_index.json``: a pipeline whose denoiser is a
 ``UNet2DConditionModel``, ``DiTTransformer2DModel``, ``SD3Transformer2DModel`` or
-``FluxTransformer2DModel`` is a latent model (:mod:`diffc.models.latent_folder`); anything else
-is read as a pixel-space ``UNet2DModel`` as below.
+``FluxTransformer2DModel`` is a latent model (:mod:`diffc.models.latent_folder`), any other
+pipeline is refused naming its classes (:mod:`diffc.models.families`); a ``UNet2DModel``
+pipeline or a bare UNet folder is a pixel-space model, read as below.
 
 The loader reads (nothing is downloaded: ``local_files_only=True``)
 
@@ -150,8 +151,7 @@ def _is_latent(path: Path) -> dict | None:
         return None
     index = read_index(path)
     unet = index.get("unet")
-    pixel = isinstance(unet, list) and len(unet) == 2 and unet[1] == "UNet2DModel"
-    return None if pixel or (not index.get("transformer") and not unet) else index
+    return None if isinstance(unet, list) and len(unet) == 2 and unet[1] == "UNet2DModel" else index
 
 
 def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32", batch_size: int = 8,
