@@ -9,11 +9,11 @@ the samplers of :mod:`diffc.diffusion.samplers`. Outputs are diffusers-style dat
 on the real file over the image's pixels.
 
 The encoding schedule is :func:`diffc.diffusion.spacing.image_schedule` for the model's table, the
-coded shape and the step count. The file names its schedule by digest only, so the decoder
-rebuilds it from what it knows: the table, the shape (in the header) and the step count, which
-:func:`find_schedule` recovers by trying step counts until the digest matches (the codec's own
-count first, so this costs one try for files written with its settings). Rate control stops the
-progressive file early (``bpp``, ``psnr``, ``stop_t``); decoding any prefix works.
+coded shape and the step count, at the times a file can name (:func:`diffc.encoder.quantized`). The
+file writes those times as integer codes, with the model's family, conditioning and fingerprint and
+the original image size, so the decoder checks the model first and rebuilds the schedule exactly,
+with no search. Rate control stops the progressive file early (``bpp``, ``psnr``, ``stop_t``);
+decoding any prefix works. Rates are the file's bits over the original image's pixels.
 
 Decoding methods: ``"ode"`` is DiffC-F (probability-flow ODE, DDIM's first-order solver, or Heun
 with ``solver="heun"``), ``"sde"`` is DiffC-A (ancestral sampling with the decoder's seeded
@@ -31,39 +31,24 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from diffc.container import ContainerError, check_model, read_container
+from diffc.container import ContainerError, check_identity, read_container
 from diffc.decoder import DecodedState, DecompressOutput, decode_states
 from diffc.diffusion.checks import checked_int, checked_real
 from diffc.diffusion.denoisers import Denoiser
 from diffc.diffusion.samplers import MAX_SOLVER_STEPS, reconstruct
 from diffc.diffusion.schedules import EncodingSchedule, VPSchedule
-from diffc.diffusion.spacing import MAX_IMAGE_STEPS, image_schedule
-from diffc.encoder import CompressOutput, encode
+from diffc.diffusion.spacing import image_schedule
+from diffc.encoder import CompressOutput, encode, quantized
 from diffc.imaging.io import as_image
 from diffc.models.base import ImageModel
 from rcc.gaussian import GaussianChannel
 
-__all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "DecompressOutput", "DiffCCodec", "find_schedule"]
+__all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "DecompressOutput", "DiffCCodec"]
 
 DEFAULT_STEPS = 16
 DEFAULT_SOLVER_STEPS = 20
 MAX_PIXELS = 4096 * 4096
 METHODS = {"ode": "ddim", "sde": "ancestral", "mmse": "mmse", "eta": "eta"}
-
-
-def find_schedule(vp: VPSchedule, shape: tuple[int, ...], matches: Callable[[EncodingSchedule], bool],
-                  preferred: int = DEFAULT_STEPS) -> EncodingSchedule:
-    """The :func:`~diffc.diffusion.spacing.image_schedule` whose digest the file names (``matches``),
-    trying ``preferred`` steps first."""
-    for steps in (preferred, *(n for n in range(1, MAX_IMAGE_STEPS + 1) if n != preferred)):
-        try:
-            schedule = image_schedule(vp, shape, steps)
-        except ValueError:
-            continue  # too many steps for this table
-        if matches(schedule):
-            return schedule
-    raise ContainerError("the file's encoding schedule is not one this codec builds for this model and "
-                         "image size (another model, or a file from another tool)")
 
 
 def _decoder(method: str, solver: str, solver_steps: int) -> tuple[str, int]:
@@ -124,7 +109,8 @@ class DiffCCodec:
         return self.model.denoiser.schedule
 
     def schedule(self, shape: tuple[int, ...]) -> EncodingSchedule:
-        return image_schedule(self.vp, tuple(shape), self.steps)
+        """The encoding schedule of a coded array of ``shape``, at the times its file writes."""
+        return quantized(image_schedule(self.vp, tuple(shape), self.steps))
 
     def _denoiser(self, bar: object) -> Denoiser:
         return _Counted(self.model.denoiser, bar.update)
@@ -150,25 +136,30 @@ class DiffCCodec:
             if stop_step == 0:
                 raise ValueError(f"stop_t={stop_t} is above the noisiest time {schedule.times[0]:g}")
         with _bar(stop_step or len(schedule), "encode", not self.progress) as bar:
-            encoded = encode(x, self._denoiser(bar), schedule, self.channel, seed=seed,
-                             value_range=self.model.value_range, clip=self.model.clip, stop_step=stop_step,
-                             max_bits=None if bpp is None else bpp * size[0] * size[1], target_psnr=psnr)
-        return dataclasses.replace(encoded, size=size)
+            return encode(x, self._denoiser(bar), schedule, self.channel, seed=seed,
+                          value_range=self.model.value_range, clip=self.model.clip, stop_step=stop_step,
+                          max_bits=None if bpp is None else bpp * size[0] * size[1], target_psnr=psnr,
+                          family=self.model.family, conditioning=self.model.conditioning, size=size)
 
     def _check_size(self, size: tuple[int, ...]) -> None:
         if math.prod(size) > self.max_pixels:
             raise ValueError(f"{size[0]}x{size[1]} pixels is more than the limit of {self.max_pixels}")
 
-    def _schedule_of(self, data: bytes) -> EncodingSchedule:
-        header = read_container(data).header
-        shape = tuple(header.shape)
-        if len(shape) != 3 or shape[0] != self.model.channels:
-            raise ContainerError(f"the file holds an array of shape {shape}, not a {self.model.channels}-"
-                                 f"channel image of this model")
-        self._check_size(shape[1:])
-        check_model(header, self.model.fingerprint(), self.model.source)  # before trying schedules
-        digest = bytes(header.schedule_digest)
-        return find_schedule(self.vp, shape, lambda s: s.digest()[:len(digest)] == digest, self.steps)
+    def _check_file(self, data: bytes) -> int:
+        """Check a file against this codec's model before any model evaluation; its record count."""
+        container = read_container(data)
+        header, model = container.header, self.model
+        check_identity(header, model.family, model.conditioning.kind, model.conditioning.digest,
+                       model.fingerprint(), model.source)
+        try:
+            self._check_size(header.size)
+            coded = tuple(model.coded_shape(header.size))
+        except ValueError as err:
+            raise ContainerError(f"the file's image size does not fit this codec: {err}") from None
+        if tuple(header.shape) != coded:
+            raise ContainerError(f"the file holds an array of shape {header.shape} for a {header.size[0]}x"
+                                 f"{header.size[1]} image; this model codes such an image as {coded}")
+        return container.n_steps
 
     def decode_state(self, data: bytes) -> DecodedState:
         """``Z_t`` of a file (or a progressive prefix of one): the part every decoding method shares."""
@@ -176,9 +167,8 @@ class DiffCCodec:
 
     def decode_states(self, data: bytes) -> Iterator[DecodedState]:
         """The state after each step of the file, in one pass (what each of its prefixes decodes to)."""
-        schedule = self._schedule_of(data)
-        with _bar(read_container(data).n_steps, "read", not self.progress) as bar:
-            yield from decode_states(data, self._denoiser(bar), schedule, channels=self.model.channels,
+        with _bar(self._check_file(data), "read", not self.progress) as bar:
+            yield from decode_states(data, self._denoiser(bar), channels=self.model.channels,
                                      max_values=self.model.channels * self.max_pixels)
 
     def reconstruct(self, state: DecodedState, *, method: str = "ode", eta: float | None = None,
@@ -190,7 +180,7 @@ class DiffCCodec:
             model = dataclasses.replace(state.model, denoiser=self._denoiser(bar))
             x = reconstruct(model, state.z, state.t, method=name, steps=solver_steps, eta=eta,
                             seed=state.container.header.seed if seed is None else seed)
-        return self.model.from_model(x, tuple(x.shape[1:]))
+        return self.model.from_model(x, state.container.header.size)
 
     def decompress(self, data: bytes, *, method: str = "ode", eta: float | None = None,
                    solver_steps: int = DEFAULT_SOLVER_STEPS, solver: str = "ddim",
@@ -205,5 +195,6 @@ class DiffCCodec:
         state = self.decode_state(data)
         image = self.reconstruct(state, method=method, eta=eta, solver_steps=solver_steps, solver=solver,
                                  seed=seed)
-        return DecompressOutput(image, state.t, state.container.n_steps, state.container.header.stop_step,
-                                8 * len(data), image.shape[:2], time.perf_counter() - started)
+        h = state.container.header
+        return DecompressOutput(image, state.t, state.container.n_steps, h.stop_step, 8 * len(data), h.size,
+                                time.perf_counter() - started)

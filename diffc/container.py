@@ -1,13 +1,20 @@
-"""DiffC container format, version 3: one compact, self-describing, progressive file per image.
+"""DiffC container format, version 4: one compact, self-describing, progressive file per image.
 
-The format is specified in ``docs/container.md`` (normative): a header of typically 24 bytes (magic,
-version, 64-bit model and schedule fingerprints, flags, the channel's :class:`~rcc.gaussian.ChannelSpec`
-word when it is not the default, value range, dimensions, seed, stop step), then one record per step
-(a minimal-varint length, the channel's message, a 16-bit check keyed with the header digest and the
-record's position). This module writes and reads exactly that: the reader accepts only the canonical
-spelling, raises :class:`ContainerError` and nothing else on malformed input, allocates nothing from a
-count the file claims before checking it against the bytes that remain, accepts a file cut at a
-record boundary as a progressive prefix, and refuses v1 and v2 files by name.
+The format is specified in ``docs/container.md`` (normative): a header of typically 31 bytes
+(magic, version, the model's 64-bit fingerprint, two flag bytes with the model family, the
+conditioning's kind and 64-bit digest when there is one, the channel's
+:class:`~rcc.gaussian.ChannelSpec` word when it is not the default, value range, dimensions of the
+coded array, the original image size when it is not the array's, seed, step count, and the step
+times as integer codes, Exp-Golomb coded), then one record per step (a minimal-varint length, the
+channel's message, a 16-bit check from a running BLAKE2b chain over the header and every record
+before it). This module writes and reads exactly that: the reader accepts only the canonical
+spelling, raises :class:`ContainerError` and nothing else on malformed input, allocates nothing
+from a count the file claims before checking it against the bytes that remain, accepts a file cut
+at a record boundary as a progressive prefix, and refuses v1, v2 and v3 files by name.
+
+Step times are integer codes (:func:`quantize_times`): a discrete schedule's table index, or a
+continuous time in multiples of 2^-16, so the encoder and every decoder use the same times,
+computed exactly from integers; the decoder never searches for a schedule.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import hashlib
 import math
 import numbers
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from diffc.diffusion import reverse
@@ -23,80 +31,130 @@ from diffc.diffusion.checks import MAX_SEED, checked_int
 from rcc.gaussian.spec import ChannelSpec
 
 __all__ = [
+    "CONDITIONING_KINDS",
     "DEFAULT_CODER",
+    "FAMILIES",
     "FINGERPRINT_BYTES",
     "FORMAT_VERSION",
     "MAGIC",
     "MAX_STEPS",
+    "MAX_TIME_CODE",
     "MAX_VALUES",
+    "TIME_GRIDS",
     "Container",
     "ContainerError",
     "Header",
-    "check_compatible",
+    "check_identity",
     "check_model",
+    "code_range",
+    "default_size",
     "encode_header",
     "encode_records",
     "fingerprint_id",
     "framing_bytes",
+    "grid_time",
+    "quantize_times",
     "read_container",
-    "truncate",
+        "truncate",
     "write_container",
 ]
 
 MAGIC = b"\xdf"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 V1_MAGIC = b"DFC\x89"
 FINGERPRINT_BYTES = 8
-# The code of the variance is its position in this tuple (frozen by the golden files: append only).
+# Codes are positions in these tuples (frozen by the golden files: append only, within the bits).
 VARIANCE_CODES = reverse.VARIANCES
+FAMILIES = ("array", "pixel", "sd1", "sd2", "sdxl", "dit", "sd3", "flux")
+"""Model families; ``"array"`` is a file of the array-level encoder (no image model)."""
+CONDITIONING_KINDS = ("none", "empty-prompt", "zeros", "prompt", "class")
+"""Conditioning rules (:class:`diffc.models.base.Conditioning`); ``"none"`` carries no digest."""
+TIME_GRIDS = ("index", "dyadic")
+"""How a step time is coded: a discrete schedule's table index, or a continuous time in units of
+``2^-DYADIC_BITS``."""
+DYADIC_BITS = 16
 DEFAULT_CODER = ChannelSpec("pfr", "pfr_lognormal", 8, 3, 3)
 """The channel of a header without a coder word. Part of the format: the channel's defaults may
 change, this may not."""
 RANGE_PRESETS = ((-1.0, 1.0), (0.0, 1.0))
 _RANGE_INTEGERS, _RANGE_FLOATS = 2, 3
-MAX_NDIM = 8
+MAX_NDIM = 4
 MAX_VALUES = 2**31
 """The format's limit on values per file; decoders take a lower, configurable one."""
 MAX_STEPS = 4096
+MAX_TIME_CODE = 2**24
+"""The largest step-time code (a table of 2^24 entries; the dyadic grid reaches 2^16)."""
 MAX_RECORD_VARINT = 4
 CODER_BYTES = 3
 CHECK_BYTES = 2
+CHAIN_BYTES = 16
+_FIRST_ORDER_BITS = 4
+_FIRST_ORDERS = 1 << _FIRST_ORDER_BITS
+_MAX_EG_ZEROS = 25  # enough for any code up to MAX_TIME_CODE at order 0
 _EXACT_INTEGERS = 2**53
 
 _F64X2 = struct.Struct(">dd")
 
 
 class ContainerError(ValueError):
-    """The bytes are not a valid DiffC file of this format version (for this model and schedule)."""
+    """The bytes are not a valid DiffC file of this format version (for this model)."""
+
+
+def default_size(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The image size a header implies when it does not write one: the array's last two axes
+    (``(1, n)`` for a 1-D array)."""
+    return (shape[-2], shape[-1]) if len(shape) >= 2 else (1, shape[0])
 
 
 @dataclass(frozen=True)
 class Header:
-    """Everything a decoder needs besides the model, the schedule and the step messages.
+    """Everything a decoder needs besides the model and the step messages.
 
-    ``model_fingerprint`` and ``schedule_digest`` are the 8-byte prefixes written in the file.
+    ``model_fingerprint`` and ``conditioning_id`` are the 8-byte prefixes written in the file
+    (``conditioning_id`` is empty for ``conditioning="none"``). ``size`` is the original image's
+    ``(H, W)``. The step times are codes on ``time_grid``: ``first_time`` (``None``: the largest code
+    within the model's schedule, :func:`code_range`) and the positive gaps between consecutive
+    codes, so ``stop_step = len(time_gaps) + 1``.
     """
 
     model_fingerprint: bytes
-    schedule_digest: bytes
     shape: tuple[int, ...]
     value_range: tuple[float, float]
     seed: int
     channel: ChannelSpec
     variance: str
     clip: bool
-    stop_step: int
+    time_grid: str
+    first_time: int | None
+    time_gaps: tuple[int, ...]
+    family: str = "array"
+    conditioning: str = "none"
+    conditioning_id: bytes = b""
+    size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        if not all(isinstance(d, bytes) and len(d) == FINGERPRINT_BYTES
-                   for d in (self.model_fingerprint, self.schedule_digest)):
-            raise ContainerError(f"fingerprint and schedule digest must be {FINGERPRINT_BYTES} bytes")
+        fingerprint = self.model_fingerprint
+        if not (isinstance(fingerprint, bytes) and len(fingerprint) == FINGERPRINT_BYTES):
+            raise ContainerError(f"the model fingerprint must be {FINGERPRINT_BYTES} bytes")
+        if self.family not in FAMILIES:
+            raise ContainerError(f"unknown model family {self.family!r} (known: {', '.join(FAMILIES)})")
+        if self.conditioning not in CONDITIONING_KINDS:
+            raise ContainerError(f"unknown conditioning kind {self.conditioning!r}")
+        id_bytes = 0 if self.conditioning == "none" else FINGERPRINT_BYTES
+        if not (isinstance(self.conditioning_id, bytes) and len(self.conditioning_id) == id_bytes):
+            raise ContainerError(f"conditioning {self.conditioning!r} needs a {id_bytes}-byte digest prefix")
         if not (isinstance(self.shape, tuple) and 1 <= len(self.shape) <= MAX_NDIM):
             raise ContainerError(f"shape must be a tuple of 1..{MAX_NDIM} dimensions, got {self.shape!r}")
         for d in self.shape:
             checked_int(d, "every dimension", 1, MAX_VALUES, ContainerError)
         if math.prod(self.shape) > MAX_VALUES:
             raise ContainerError(f"shape {self.shape} has more than {MAX_VALUES} values")
+        size = default_size(self.shape) if self.size is None else self.size
+        if not (isinstance(size, tuple) and len(size) == 2):
+            raise ContainerError(f"size must be a pair (H, W), got {size!r}")
+        for d in size:
+            checked_int(d, "the image size", 1, MAX_VALUES, ContainerError)
+        object.__setattr__(self, "size", size)
         low, high = self.value_range
         if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in self.value_range):
             raise ContainerError(f"value range must be two numbers, got {self.value_range!r}")
@@ -108,9 +166,37 @@ class Header:
             raise ContainerError(f"channel must be a ChannelSpec, got {self.channel!r}")
         if self.variance not in VARIANCE_CODES:
             raise ContainerError(f"unknown variance {self.variance!r}")
-        checked_int(self.stop_step, "stop step", 1, MAX_STEPS, ContainerError)
         if not isinstance(self.clip, bool):
             raise ContainerError(f"clip must be a bool, got {self.clip!r}")
+        self._check_times()
+
+    def _check_times(self) -> None:
+        if self.time_grid not in TIME_GRIDS:
+            raise ContainerError(f"unknown time grid {self.time_grid!r}")
+        if not isinstance(self.time_gaps, tuple) or len(self.time_gaps) > MAX_STEPS - 1:
+            raise ContainerError(f"time gaps must be a tuple of at most {MAX_STEPS - 1} steps")
+        for gap in self.time_gaps:
+            checked_int(gap, "every gap between step times", 1, MAX_TIME_CODE, ContainerError)
+        span = sum(self.time_gaps)
+        if self.first_time is not None:
+            checked_int(self.first_time, "the first step time", 0, MAX_TIME_CODE, ContainerError)
+            if span > self.first_time:
+                raise ContainerError(f"the step times go below zero (first {self.first_time}, span {span})")
+        elif span > MAX_TIME_CODE:
+            raise ContainerError(f"the step times span {span} codes, more than {MAX_TIME_CODE}")
+
+    @property
+    def stop_step(self) -> int:
+        """The number of step records the encoder wrote (one per step time)."""
+        return len(self.time_gaps) + 1
+
+    def time_codes(self, top: int) -> tuple[int, ...]:
+        """The step-time codes, noisiest first, given the model's largest code (:func:`code_range`,
+        used when the file does not write its first time)."""
+        codes = [top if self.first_time is None else self.first_time]
+        for gap in self.time_gaps:
+            codes.append(codes[-1] - gap)
+        return tuple(codes)
 
 
 @dataclass(frozen=True)
@@ -144,6 +230,94 @@ class Container:
         return 8 * self.record_ends[checked_int(n_steps, "n_steps", 1, self.n_steps) - 1]
 
 
+# -- step times -----------------------------------------------------------------------------------
+
+
+def grid_time(code: int, grid: str) -> float:
+    """The time of an integer code (exact: a table index, or ``code * 2^-16``)."""
+    return float(code) if grid == "index" else math.ldexp(code, -DYADIC_BITS)
+
+
+def _scaled(t: float, grid: str) -> float:
+    return float(t) if grid == "index" else math.ldexp(float(t), DYADIC_BITS)  # exact
+
+
+def code_range(t_min: float, t_max: float, grid: str) -> tuple[int, int]:
+    """The least and the largest code whose time lies in ``[t_min, t_max]`` (a schedule's times);
+    the largest is the first step time when a file does not write it."""
+    return math.ceil(_scaled(t_min, grid)), math.floor(_scaled(t_max, grid))
+
+
+def quantize_times(times: Sequence[float], discrete: bool, t_min: float,
+                   t_max: float) -> tuple[str, tuple[int, ...]]:
+    """The grid and the integer codes of an encoding schedule's times (the format's rule).
+
+    A discrete schedule's times are table indices already. A continuous time is rounded to the
+    nearest multiple of 2^-16 (ties to even), then moved into ``[t_min, t_max]`` on the grid; all
+    of it exact. The encoder sends Z at the quantized times, so an ulp in how a schedule was
+    computed changes at most which file is written, never what a file means. Raises
+    ``ValueError`` when two times share a code.
+    """
+    grid = TIME_GRIDS[0] if discrete else TIME_GRIDS[1]
+    low, high = code_range(t_min, t_max, grid)
+    codes = tuple(min(max(round(_scaled(t, grid)), low), high) for t in times)
+    if any(b >= a for a, b in zip(codes[:-1], codes[1:], strict=False)):
+        raise ValueError(f"two step times fall on the same code of the {grid} grid (too many steps)")
+    if not 0 <= codes[-1] <= codes[0] <= MAX_TIME_CODE:
+        raise ValueError(f"step time codes must lie in [0, {MAX_TIME_CODE}], got {codes}")
+    return grid, codes
+
+
+class _BitWriter:
+    def __init__(self) -> None:
+        self.value, self.n = 0, 0
+
+    def put(self, value: int, n_bits: int) -> None:
+        self.value, self.n = self.value << n_bits | value, self.n + n_bits
+
+    def exp_golomb(self, value: int, k: int) -> None:
+        m = value + (1 << k)
+        self.put(0, m.bit_length() - 1 - k)
+        self.put(m, m.bit_length())
+
+    def to_bytes(self) -> bytes:
+        pad = -self.n % 8
+        return (self.value << pad).to_bytes((self.n + pad) // 8, "big")
+
+
+def _exp_golomb_bits(value: int, k: int) -> int:
+    return 2 * (value + (1 << k)).bit_length() - 1 - k
+
+
+def _next_order(value: int) -> int:
+    """The Exp-Golomb order of the code after ``value``: ``floor(log2(value + 1))``, so that a gap
+    like the one before costs about its own bit length plus two."""
+    return (value + 1).bit_length() - 1
+
+
+def _time_values(h: Header) -> list[int]:
+    return ([] if h.first_time is None else [h.first_time]) + [g - 1 for g in h.time_gaps]
+
+
+def _times_bits(values: list[int], k: int) -> int:
+    bits = 0
+    for v in values:
+        bits, k = bits + _exp_golomb_bits(v, k), _next_order(v)
+    return bits
+
+
+def _encode_times(h: Header) -> bytes:
+    values = _time_values(h)
+    costs = [_times_bits(values, k) for k in range(_FIRST_ORDERS)]
+    k = costs.index(min(costs))  # canonical: the cheapest first order, the lowest on a tie
+    w = _BitWriter()
+    w.put(k, _FIRST_ORDER_BITS)
+    for v in values:
+        w.exp_golomb(v, k)
+        k = _next_order(v)
+    return w.to_bytes()
+
+
 # -- writing --------------------------------------------------------------------------------------
 
 
@@ -169,30 +343,42 @@ def _range_kind(value_range: tuple[float, float]) -> int:
 
 
 def encode_header(h: Header) -> bytes:
-    """The header's bytes (see the module docstring); the records' checks are keyed with them."""
+    """The header's bytes (docs/container.md); the records' check chain starts from them."""
     kind = _range_kind(h.value_range)
     explicit_coder = h.channel != DEFAULT_CODER
-    flags = ((len(h.shape) - 1) << 5 | kind << 3 | VARIANCE_CODES.index(h.variance) << 2 | int(h.clip) << 1
-             | int(explicit_coder))
+    explicit_size = h.size != default_size(h.shape)
+    conditioned = h.conditioning != "none"
+    flags1 = ((len(h.shape) - 1) << 6 | kind << 4 | VARIANCE_CODES.index(h.variance) << 3 | int(h.clip) << 2
+              | int(explicit_coder) << 1 | int(explicit_size))
+    flags2 = (FAMILIES.index(h.family) << 5 | int(conditioned) << 4 | TIME_GRIDS.index(h.time_grid) << 3
+              | int(h.first_time is not None) << 2)
     out = bytearray(MAGIC)
-    out += bytes([FORMAT_VERSION]) + h.model_fingerprint + h.schedule_digest + bytes([flags])
+    out += bytes([FORMAT_VERSION]) + h.model_fingerprint + bytes([flags1, flags2])
+    if conditioned:
+        out += bytes([CONDITIONING_KINDS.index(h.conditioning)]) + h.conditioning_id
     if explicit_coder:
         out += h.channel.to_word().to_bytes(CODER_BYTES, "big")
     if kind == _RANGE_INTEGERS:
         out += b"".join(_varint(_zigzag(int(v))) for v in h.value_range)
     elif kind == _RANGE_FLOATS:
         out += _F64X2.pack(*h.value_range)
-    out += b"".join(_varint(d - 1) for d in h.shape) + _varint(h.seed) + _varint(h.stop_step - 1)
+    out += b"".join(_varint(d - 1) for d in h.shape)
+    if explicit_size:
+        out += b"".join(_varint(d - 1) for d in h.size)
+    out += _varint(h.seed) + _varint(h.stop_step - 1) + _encode_times(h)
     return bytes(out)
 
 
-def _header_key(header_bytes: bytes) -> bytes:
-    # The personalization is v2's, kept by v3: part of the format (the golden files depend on it).
-    return hashlib.blake2b(header_bytes, digest_size=16, person=b"diffc-v2-header").digest()
+def _chain_start(header_bytes: bytes) -> bytes:
+    return hashlib.blake2b(header_bytes, digest_size=CHAIN_BYTES, person=b"diffc-v4-header").digest()
 
 
-def _check(key: bytes, k: int, body: bytes) -> bytes:
-    return hashlib.blake2b(_varint(k) + body, digest_size=CHECK_BYTES, key=key).digest()
+def _link(state: bytes, body: bytes) -> tuple[bytes, bytes]:
+    """A record's check and the chain's next state: one BLAKE2b keyed with the state, over the
+    record's length and message, split into the 2-byte check and the 16-byte next state."""
+    digest = hashlib.blake2b(body, digest_size=CHECK_BYTES + CHAIN_BYTES, key=state,
+                             person=b"diffc-v4-record").digest()
+    return digest[:CHECK_BYTES], digest[CHECK_BYTES:]
 
 
 def framing_bytes(message_bytes: int) -> int:
@@ -205,12 +391,15 @@ def framing_bytes(message_bytes: int) -> int:
 
 
 def encode_records(header_bytes: bytes, messages: list[bytes] | tuple[bytes, ...]) -> bytes:
-    """Step records 0, 1, ... of ``messages``, their checks keyed with ``header_bytes``."""
+    """Step records 0, 1, ... of ``messages``, their checks chained from ``header_bytes``."""
     if any(len(m) >= 2 ** (7 * MAX_RECORD_VARINT) for m in messages):
         raise ValueError("a step message is too long for the format")
-    key = _header_key(header_bytes)
-    bodies = [_varint(len(m)) + bytes(m) for m in messages]
-    return b"".join(body + _check(key, k, body) for k, body in enumerate(bodies))
+    state, out = _chain_start(header_bytes), bytearray()
+    for m in messages:
+        body = _varint(len(m)) + bytes(m)
+        check, state = _link(state, body)
+        out += body + check
+    return bytes(out)
 
 
 def write_container(header: Header, messages: list[bytes] | tuple[bytes, ...]) -> bytes:
@@ -251,6 +440,39 @@ class _Reader:
         raise ContainerError(f"{what}: varint longer than {max_bytes} bytes")
 
 
+class _BitReader:
+    """Bits of the time block, MSB first, fetched from the byte reader a byte at a time."""
+
+    def __init__(self, r: _Reader) -> None:
+        self.r, self.byte, self.left = r, 0, 0
+
+    def bit(self) -> int:
+        if not self.left:
+            self.byte, self.left = self.r.byte("the step times"), 8
+        self.left -= 1
+        return self.byte >> self.left & 1
+
+    def bits(self, n: int) -> int:
+        value = 0
+        for _ in range(n):
+            value = value << 1 | self.bit()
+        return value
+
+    def exp_golomb(self, k: int) -> int:
+        zeros = 0
+        while not self.bit():
+            zeros += 1
+            if zeros > _MAX_EG_ZEROS:
+                raise ContainerError("corrupted header: a step-time code is too long")
+        return ((1 << (zeros + k)) | self.bits(zeros + k)) - (1 << k)
+
+
+_OLD_VERSIONS = {
+    2: "the channel's message format changed with v3",
+    3: "v4 writes the step times, the model family and the image size, and chains the records' checks",
+}
+
+
 def _check_magic(r: _Reader) -> None:
     if r.data.startswith(V1_MAGIC):
         raise ContainerError("this is a DiffC v1 file; v1 files are no longer decoded by this version (the "
@@ -258,9 +480,10 @@ def _check_magic(r: _Reader) -> None:
     if r.byte("the magic number") != MAGIC[0]:
         raise ContainerError(f"not a DiffC file (the first byte is not {MAGIC!r})")
     version = r.byte("the version")
-    if version == 2:
-        raise ContainerError("this is a DiffC v2 file; v2 files are no longer decoded by this version (the "
-                             "channel's message format changed with v3): re-encode the original image")
+    if version in _OLD_VERSIONS:
+        raise ContainerError(f"this is a DiffC v{version} file; v{version} files are no longer decoded by "
+                             f"this version, which reads v{FORMAT_VERSION} only ({_OLD_VERSIONS[version]}): "
+                             "re-encode the original image")
     if version != FORMAT_VERSION:
         raise ContainerError(f"unsupported format version {version} (this reader knows {FORMAT_VERSION})")
 
@@ -286,21 +509,51 @@ def _read_range(r: _Reader, kind: int) -> tuple[float, float]:
     return _F64X2.unpack(r.take(_F64X2.size, "the value range"))
 
 
+def _read_conditioning(r: _Reader, conditioned: bool) -> tuple[str, bytes]:
+    if not conditioned:
+        return "none", b""
+    code = r.byte("the conditioning kind")
+    if not 1 <= code < len(CONDITIONING_KINDS):
+        raise ContainerError(f"corrupted header: unknown conditioning kind code {code}")
+    return CONDITIONING_KINDS[code], r.take(FINGERPRINT_BYTES, "the conditioning digest")
+
+
+def _read_times(r: _Reader, stop: int, first_written: bool) -> tuple[int | None, tuple[int, ...]]:
+    bits = _BitReader(r)
+    k = bits.bits(_FIRST_ORDER_BITS)
+    values = []
+    for _ in range(stop - 1 + first_written):  # each code costs a bit at least of the bytes that remain
+        values.append(bits.exp_golomb(k))
+        if values[-1] > MAX_TIME_CODE:
+            raise ContainerError(f"corrupted header: a step-time code above {MAX_TIME_CODE}")
+        k = _next_order(values[-1])
+    first = values.pop(0) if first_written else None
+    return first, tuple(v + 1 for v in values)
+
+
 def _read_header(r: _Reader) -> Header:
     _check_magic(r)
     fingerprint = r.take(FINGERPRINT_BYTES, "the model fingerprint")
-    digest = r.take(FINGERPRINT_BYTES, "the schedule digest")
-    flags = r.byte("the header flags")
-    coder = _read_coder(r, bool(flags & 1))
-    value_range = _read_range(r, flags >> 3 & 3)
+    flags1, flags2 = r.byte("the header flags"), r.byte("the header flags")
+    if flags2 & 3:
+        raise ContainerError("corrupted header: reserved flag bits are set")
+    conditioning, conditioning_id = _read_conditioning(r, bool(flags2 >> 4 & 1))
+    coder = _read_coder(r, bool(flags1 >> 1 & 1))
+    value_range = _read_range(r, flags1 >> 4 & 3)
     # 5 varint bytes reach 2^35 > MAX_VALUES, 10 reach 2^70 > 2^64; Header checks the exact limits.
-    shape = tuple(r.varint("the shape", 5) + 1 for _ in range((flags >> 5) + 1))
+    shape = tuple(r.varint("the shape", 5) + 1 for _ in range((flags1 >> 6) + 1))
+    size = tuple(r.varint("the image size", 5) + 1 for _ in range(2)) if flags1 & 1 else None
     seed = r.varint("the seed", 10)
     stop = r.varint("the stop step", 2) + 1
-    variance = VARIANCE_CODES[flags >> 2 & 1]
+    if stop > MAX_STEPS:
+        raise ContainerError(f"corrupted header: stop step {stop} is more than {MAX_STEPS}")
+    first, gaps = _read_times(r, stop, bool(flags2 >> 2 & 1))
     try:
-        header = Header(fingerprint, digest, shape, value_range, seed, coder, variance=variance,
-                        clip=bool(flags >> 1 & 1), stop_step=stop)
+        header = Header(fingerprint, shape, value_range, seed, coder,
+                        variance=VARIANCE_CODES[flags1 >> 3 & 1], clip=bool(flags1 >> 2 & 1),
+                        time_grid=TIME_GRIDS[flags2 >> 3 & 1], first_time=first, time_gaps=gaps,
+                        family=FAMILIES[flags2 >> 5], conditioning=conditioning,
+                        conditioning_id=conditioning_id, size=size)
     except ContainerError as err:
         raise ContainerError(f"corrupted header: {err}") from None
     if encode_header(header) != r.data[:r.pos]:
@@ -315,7 +568,7 @@ def read_container(data: bytes) -> Container:
     r = _Reader(bytes(data))
     header = _read_header(r)
     header_bytes = r.pos
-    key = _header_key(r.data[:header_bytes])
+    state = _chain_start(r.data[:header_bytes])
     messages, ends = [], []
     while r.pos < len(r.data):
         k = len(messages)
@@ -323,9 +576,10 @@ def read_container(data: bytes) -> Container:
             raise ContainerError(f"trailing bytes after the {header.stop_step} steps the header announces")
         start = r.pos
         message = r.take(r.varint(f"the length of step {k}", MAX_RECORD_VARINT), f"step {k}")
-        if r.take(CHECK_BYTES, f"the check of step {k}") != _check(key, k, r.data[start:r.pos - CHECK_BYTES]):
-            raise ContainerError(f"check mismatch in step {k}: the record is corrupted or belongs to "
-                                 "another file or position")
+        check, state = _link(state, r.data[start:r.pos])
+        if r.take(CHECK_BYTES, f"the check of step {k}") != check:
+            raise ContainerError(f"check mismatch in step {k}: the record is corrupted, or it or a record "
+                                 "before it belongs to another file or position")
         messages.append(message)
         ends.append(r.pos)
     if not messages:
@@ -343,19 +597,31 @@ def fingerprint_id(digest: bytes) -> bytes:
     return bytes(digest[:FINGERPRINT_BYTES])
 
 
+def _source(source: str) -> str:
+    return f" ({source})" if source else ""
+
+
 def check_model(header: Header, model_fingerprint: bytes, source: str = "") -> None:
     """Raise :class:`ContainerError` unless the file was written for the model of this full SHA-256
     fingerprint (``source``: where the model came from, for the message)."""
     if header.model_fingerprint != fingerprint_id(model_fingerprint):
-        this = f"this model ({source})" if source else "this model"
         raise ContainerError(f"wrong model: the file was encoded with model {header.model_fingerprint.hex()}"
-                             f"..., {this} is {model_fingerprint.hex()}")
+                             f"...; this model{_source(source)} is {model_fingerprint.hex()}")
 
 
-def check_compatible(header: Header, model_fingerprint: bytes, schedule_digest: bytes) -> None:
-    """Raise :class:`ContainerError` unless the file was written for this model and schedule (given
-    by their full SHA-256 fingerprint and digest)."""
-    check_model(header, model_fingerprint)
-    if header.schedule_digest != fingerprint_id(schedule_digest):
-        raise ContainerError("wrong schedule: the file was encoded with schedule "
-                             f"{header.schedule_digest.hex()}..., this schedule is {schedule_digest.hex()}")
+def check_identity(header: Header, family: str, conditioning: str, conditioning_digest: bytes,
+                   model_fingerprint: bytes, source: str = "") -> None:
+    """Raise :class:`ContainerError` unless the file was written for a model of this family, this
+    conditioning (its kind and full SHA-256 digest) and this fingerprint; the message names what the
+    file says and what the model is."""
+    if header.family != family:
+        raise ContainerError(f"wrong model family: the file was encoded with a {header.family} model; this "
+                             f"model{_source(source)} is {family}")
+    ours = fingerprint_id(conditioning_digest) if conditioning != "none" else b""
+    if (header.conditioning, header.conditioning_id) != (conditioning, ours):
+        written = header.conditioning_id
+        theirs = header.conditioning + (f" {written.hex()}..." if written else "")
+        mine = conditioning + (f" {conditioning_digest.hex()}" if ours else "")
+        raise ContainerError(f"wrong conditioning: the file was encoded with conditioning {theirs}; this "
+                             f"model{_source(source)} is conditioned on {mine}")
+    check_model(header, model_fingerprint, source)

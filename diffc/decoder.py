@@ -1,6 +1,7 @@
 """The DiffC decoder: rebuild Z_t from a file, or from any prefix of one that ends at a step boundary.
 
-:func:`decode_states` checks the file's model fingerprint and schedule digest, then replays the
+:func:`decode_states` checks the file's model fingerprint, rebuilds the encoding schedule from the
+step-time codes the header writes (:func:`file_schedule`: exact, no search), then replays the
 encoder's priors (:func:`diffc.diffusion.reverse.step_prior`) and the channel's decoder step by
 step (Theis et al. 2022, "Lossy compression with Gaussian diffusion"); the reverse model is the one
 the header names (:func:`diffc.encoder.reverse_model`). From ``Z_t`` the samplers of
@@ -22,16 +23,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from diffc.container import Container, ContainerError, check_compatible, read_container
+from diffc.container import (
+    Container,
+    ContainerError,
+    Header,
+    check_model,
+    code_range,
+    grid_time,
+    read_container,
+)
 from diffc.diffusion.checks import checked_int
 from diffc.diffusion.denoisers import Denoiser
 from diffc.diffusion.reverse import ReverseModel, step_prior
 from diffc.diffusion.samplers import reconstruct
-from diffc.diffusion.schedules import EncodingSchedule
+from diffc.diffusion.schedules import EncodingSchedule, VPSchedule
 from diffc.encoder import Channel, reverse_model
 
 __all__ = ["DEFAULT_MAX_VALUES", "DecodedState", "DecompressOutput", "decode", "decode_state",
-           "decode_states"]
+           "decode_states", "file_schedule"]
 
 DEFAULT_MAX_VALUES = 2**26
 """Values per file a decoder accepts unless told otherwise (a 4096 x 4096 RGB image is 2^25.6)."""
@@ -83,6 +92,32 @@ def _default_channel(container: Container) -> Channel:
         raise ContainerError(f"the file's coder is not a channel this version builds: {err}") from err
 
 
+def file_schedule(header: Header, vp: VPSchedule) -> EncodingSchedule:
+    """The encoding schedule a header writes, on the model's ``vp``: its integer time codes turned
+    into times exactly (:func:`diffc.container.grid_time`), after checking that they are times of
+    ``vp``. A :class:`ContainerError` names what does not fit."""
+    grid = "index" if vp.discrete else "dyadic"
+    if header.time_grid != grid:
+        raise ContainerError(f"the file's step times are on the {header.time_grid} grid, this model's "
+                             f"schedule needs the {grid} grid (a file of another model)")
+    low, high = code_range(vp.t_min, vp.t_max, grid)
+    codes = header.time_codes(high)
+    if not low <= codes[-1] <= codes[0] <= high:
+        raise ContainerError(f"the file's step times (codes {codes[0]} down to {codes[-1]}) lie outside this "
+                             f"model's schedule (codes {low} to {high} on the {grid} grid)")
+    try:
+        return EncodingSchedule(vp, tuple(grid_time(q, grid) for q in codes))
+    except ValueError as err:
+        raise ContainerError(f"the file's step times are not a schedule of this model: {err}") from None
+
+
+def _reverse_model(denoiser: Denoiser, header: Header) -> ReverseModel:
+    try:
+        return reverse_model(denoiser, header)
+    except ValueError as err:  # e.g. the exact variance for a model that has no posterior variance
+        raise ContainerError(f"the file's reverse process is not one this model has: {err}") from None
+
+
 def _check_shape(shape: tuple[int, ...], denoiser: Denoiser, channels: int | None, max_values: int) -> None:
     fixed = getattr(denoiser, "shape", None)
     if fixed is not None and tuple(fixed) != shape:
@@ -94,35 +129,32 @@ def _check_shape(shape: tuple[int, ...], denoiser: Denoiser, channels: int | Non
         raise ContainerError(f"the file's shape {shape} has more than max_values={max_values} values")
 
 
-def decode_state(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *,
-                 channel: Channel | None = None, channels: int | None = None,
-                 max_values: int = DEFAULT_MAX_VALUES) -> DecodedState:
+def decode_state(data: bytes, denoiser: Denoiser, *, channel: Channel | None = None,
+                 channels: int | None = None, max_values: int = DEFAULT_MAX_VALUES) -> DecodedState:
     """Rebuild ``Z_t`` (t: the last step present) from a file or a progressive prefix of one.
 
     ``channels``: the model's channel count, which the file's first axis must match; ``max_values``:
     the most values a file may hold (see the module docstring).
     """
-    states = decode_states(data, denoiser, schedule, channel=channel, channels=channels,
-                           max_values=max_values)
+    states = decode_states(data, denoiser, channel=channel, channels=channels, max_values=max_values)
     return deque(states, maxlen=1).pop()  # the last state, without keeping the others
 
 
-def decode_states(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *,
-                  channel: Channel | None = None, channels: int | None = None,
+def decode_states(data: bytes, denoiser: Denoiser, *, channel: Channel | None = None,
+                  channels: int | None = None,
                   max_values: int = DEFAULT_MAX_VALUES) -> Iterator[DecodedState]:
     """The state after each step of the file in turn (what every prefix decodes to, in one pass);
     arguments as for :func:`decode_state`. The file is checked before the first state."""
     max_values = checked_int(max_values, "max_values", 1, 2**62)
     container = read_container(data)
     h = container.header
-    check_compatible(h, denoiser.fingerprint(), schedule.digest())
+    check_model(h, denoiser.fingerprint())
     _check_shape(h.shape, denoiser, channels, max_values)
-    if container.n_steps > len(schedule):
-        raise ContainerError(f"the file holds {container.n_steps} steps, the schedule only {len(schedule)}")
+    schedule = file_schedule(h, denoiser.schedule)
     channel = _default_channel(container) if channel is None else channel
     if channel.spec != h.channel:
         raise ValueError(f"channel parameters differ from the file's {h.channel}")
-    model = reverse_model(denoiser, h)
+    model = _reverse_model(denoiser, h)
     z = None
     for k, message in enumerate(container.messages):
         p = step_prior(model, schedule.times, k, z)
@@ -134,7 +166,7 @@ def decode_states(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *
         yield DecodedState(z, schedule.times[k], model, container)
 
 
-def decode(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *, method: str = "ancestral",
+def decode(data: bytes, denoiser: Denoiser, *, method: str = "ancestral",
            steps: int = 50, eta: float | None = None, noise_seed: int | None = None,
            channel: Channel | None = None, channels: int | None = None,
            max_values: int = DEFAULT_MAX_VALUES) -> DecompressOutput:
@@ -145,7 +177,7 @@ def decode(data: bytes, denoiser: Denoiser, schedule: EncodingSchedule, *, metho
     ``max_values`` as for :func:`decode_state`.
     """
     started = time.perf_counter()
-    state = decode_state(data, denoiser, schedule, channel=channel, channels=channels, max_values=max_values)
+    state = decode_state(data, denoiser, channel=channel, channels=channels, max_values=max_values)
     h = state.container.header
     x = reconstruct(state.model, state.z, state.t, method=method, steps=steps, eta=eta,
                     seed=h.seed if noise_seed is None else noise_seed)

@@ -29,15 +29,25 @@ from typing import Protocol
 
 import numpy as np
 
-from diffc.container import Header, encode_header, fingerprint_id, framing_bytes, write_container
+from diffc.container import (
+    Header,
+    code_range,
+    encode_header,
+    fingerprint_id,
+    framing_bytes,
+    grid_time,
+    quantize_times,
+    write_container,
+)
 from diffc.diffusion.checks import MAX_SEED, checked_int, checked_real
 from diffc.diffusion.denoisers import Denoiser
 from diffc.diffusion.reverse import Box, ReverseModel, step_prior, step_target
 from diffc.diffusion.schedules import EncodingSchedule
 from diffc.ledger import Ledger, StepBits, step_from_channel
+from diffc.models.base import Conditioning
 from rcc.gaussian import ChannelSpec, GaussianChannelStats
 
-__all__ = ["Channel", "CompressOutput", "StepStats", "encode", "reverse_model"]
+__all__ = ["Channel", "CompressOutput", "StepStats", "encode", "quantized", "reverse_model"]
 
 
 class Channel(Protocol):
@@ -80,8 +90,8 @@ class StepStats:
 class CompressOutput:
     """A DiffC file and what it cost. Bits are counted on ``data``, header included.
 
-    ``size`` is the grid whose points the rate is counted per (:attr:`bpp`): an image's ``(H, W)``
-    from :class:`diffc.codec.DiffCCodec`, the array's shape from :func:`encode`.
+    ``size`` is the grid whose points the rate is counted per (:attr:`bpp`): the original image's
+    ``(H, W)`` when :func:`encode` is given one (the codec always does), else the array's shape.
     """
 
     data: bytes
@@ -124,6 +134,23 @@ def reverse_model(denoiser: Denoiser, header: Header) -> ReverseModel:
     return ReverseModel(denoiser, header.variance, Box(*header.value_range) if header.clip else None)
 
 
+def quantized(schedule: EncodingSchedule) -> EncodingSchedule:
+    """``schedule`` at the times a file can name (:func:`diffc.container.quantize_times`): the times
+    the encoder sends Z at and every decoder rebuilds exactly from the header's integer codes."""
+    vp = schedule.vp
+    grid, codes = quantize_times(schedule.times, vp.discrete, vp.t_min, vp.t_max)
+    return EncodingSchedule(vp, tuple(grid_time(q, grid) for q in codes))
+
+
+def _step_times(schedule: EncodingSchedule) -> dict[str, object]:
+    """The header's time fields for a schedule already on its grid."""
+    vp = schedule.vp
+    grid, codes = quantize_times(schedule.times, vp.discrete, vp.t_min, vp.t_max)
+    first = None if codes[0] == code_range(vp.t_min, vp.t_max, grid)[1] else codes[0]
+    return {"time_grid": grid, "first_time": first,
+            "time_gaps": tuple(a - b for a, b in zip(codes[:-1], codes[1:], strict=True))}
+
+
 def _psnr(x_hat: np.ndarray, x: np.ndarray, value_range: tuple[float, float]) -> float:
     mse = float(np.mean((x_hat - x) ** 2))
     return math.inf if mse == 0 else 10 * math.log10((value_range[1] - value_range[0]) ** 2 / mse)
@@ -149,12 +176,16 @@ def _stop_after(n_steps: int, stop_step: object, max_bits: object, target_psnr: 
 
 def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channel: Channel, *, seed: int,
            value_range: tuple[float, float], variance: str = "posterior", clip: bool = False,
-           stop_step: int | None = None, max_bits: float | None = None,
-           target_psnr: float | None = None) -> CompressOutput:
+           stop_step: int | None = None, max_bits: float | None = None, target_psnr: float | None = None,
+           family: str = "array", conditioning: Conditioning | None = None,
+           size: tuple[int, int] | None = None) -> CompressOutput:
     """Encode ``x`` into a DiffC file (see the module docstring for the stop rules).
 
-    ``max_bits`` is checked against the file as if it held the schedule's (or ``stop_step``'s)
-    step count in its header; the final header is never longer.
+    Z is sent at the :func:`quantized` times of ``schedule``, which the header writes. ``family``,
+    ``conditioning`` (default: unconditional) and ``size`` (the original image's ``(H, W)``) go
+    into the header for the decoder to check and use; ``size`` is also what :attr:`CompressOutput.bpp`
+    counts per. ``max_bits`` is checked against the file as if it held the schedule's (or
+    ``stop_step``'s) step count in its header; the final header is never longer.
     """
     began = time.perf_counter()
     x = np.asarray(x, dtype=np.float64)
@@ -165,9 +196,13 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
     if not isinstance(clip, bool):
         raise ValueError(f"clip must be a bool, got {clip!r}")
     last = _stop_after(len(schedule), stop_step, max_bits, target_psnr)
-    header = Header(fingerprint_id(denoiser.fingerprint()), fingerprint_id(schedule.digest()), x.shape,
-                    _value_range(value_range), checked_int(seed, "seed", 0, MAX_SEED), channel.spec,
-                    variance, clip, stop_step=last)
+    schedule = quantized(schedule).prefix(last)
+    conditioning = Conditioning() if conditioning is None else conditioning
+    header = Header(fingerprint_id(denoiser.fingerprint()), x.shape, _value_range(value_range),
+                    checked_int(seed, "seed", 0, MAX_SEED), channel.spec, variance, clip,
+                    **_step_times(schedule), family=family, conditioning=conditioning.kind,
+                    conditioning_id=fingerprint_id(conditioning.digest) if conditioning.conditional else b"",
+                    size=None if size is None else tuple(size))
     model = reverse_model(denoiser, header)
     planned_header_bits = 8 * len(encode_header(header))
     x_c = model.to_coords(x)
@@ -194,6 +229,6 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
             _, x0 = model.predict(z, schedule.times[k])
             if _psnr(model.from_coords(x0), x, header.value_range) >= target_psnr:
                 break
-    header = replace(header, stop_step=len(messages))
+    header = replace(header, time_gaps=header.time_gaps[:len(messages) - 1])
     return CompressOutput(write_container(header, messages), tuple(stats), 8 * len(encode_header(header)),
-                          x.shape, time.perf_counter() - began)
+                          x.shape if size is None else header.size, time.perf_counter() - began)

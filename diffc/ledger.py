@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from diffc.container import Container
+from diffc.container import Container, ContainerError
 from rcc.gaussian import GaussianChannel, GaussianChannelStats
 
 __all__ = ["Ledger", "StepBits", "file_ledger", "step_from_channel"]
@@ -158,12 +158,19 @@ class Ledger:
 
 
 def file_ledger(container: Container) -> Ledger:
-    """The ledger of a parsed file, from its bytes alone (the channel named by its header)."""
-    channel = GaussianChannel(container.header.channel)
+    """The ledger of a parsed file, from its bytes alone (the channel named by its header); a
+    :class:`~diffc.container.ContainerError` if a message's side information does not parse."""
+    try:
+        channel = GaussianChannel(container.header.channel)
+    except ValueError as err:  # the settings in range one by one, not together
+        raise ContainerError(f"the file's coder is not a channel this version builds: {err}") from None
     dim = math.prod(container.header.shape)
     steps = []
     for k, (message, framing) in enumerate(zip(container.messages, container.framing_bytes, strict=True)):
-        side = channel.side_info(message, dim)
+        try:
+            side = channel.side_info(message, dim)
+        except ValueError as err:
+            raise ContainerError(f"step {k}: the side information does not parse: {err}") from None
         steps.append(StepBits(k, 8 * framing, side.side_bits, 8 * len(message) - side.side_bits,
                               side.n_chunks, channel.spec.chunk_bits, side.budget_bits, kl_bits=None,
                               n_heavy=len(side.heavy)))

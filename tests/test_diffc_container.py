@@ -1,9 +1,13 @@
-"""DiffC container v3: byte layout and sizes, progressive truncation, binding of records to their
-header and position, canonical form, named errors (the fuzzing is in ``test_fuzz_container.py``)."""
+"""DiffC container v4: byte layout and sizes, step-time codes, progressive truncation, the chain that
+binds every record to the header and the records before it, canonical form, named errors (the
+fuzzing is in ``test_fuzz_container.py``)."""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
+import random
 from dataclasses import replace
 
 import pytest
@@ -13,65 +17,127 @@ from diffc.container import (
     FORMAT_VERSION,
     MAGIC,
     MAX_STEPS,
+    MAX_TIME_CODE,
     ContainerError,
     Header,
-    check_compatible,
+    check_identity,
+    code_range,
     encode_header,
+    encode_records,
     fingerprint_id,
     framing_bytes,
+    grid_time,
+    quantize_times,
     read_container,
     truncate,
     write_container,
 )
 from diffc.diffusion.checks import checked_int
+from diffc.diffusion.schedules import DiscreteVP
+from diffc.diffusion.spacing import image_schedule
+from diffc.encoder import _step_times, quantized
 from rcc.gaussian import ChannelSpec
 
 MODEL = hashlib.sha256(b"model").digest()
-SCHEDULE = hashlib.sha256(b"schedule").digest()
+PROMPT = hashlib.sha256(b"a prompt").digest()
 HEADER = Header(
     model_fingerprint=fingerprint_id(MODEL),
-    schedule_digest=fingerprint_id(SCHEDULE),
-    shape=(3, 8, 8),
+    shape=(4, 8, 8),
     value_range=(-1.0, 1.0),
     seed=2**63 + 5,
     channel=ChannelSpec(rule="pfr", index_code="zipf_truncated", chunk_bits=12, headroom_bits=2,
                         partition_trial_bits=3),
     variance="exact",
     clip=True,
-    stop_step=4,
+    time_grid="dyadic",
+    first_time=60000,
+    time_gaps=(20000, 9, 300),
+    family="sd1",
+    conditioning="prompt",
+    conditioning_id=fingerprint_id(PROMPT),
+    size=(61, 64),
 )
 MESSAGES = (b"\x01\x02\x03", b"", bytes(range(200)), b"\xff" * 130)
 FILE = write_container(HEADER, MESSAGES)
-TYPICAL = replace(HEADER, shape=(3, 128, 128), seed=7, variance="posterior", clip=False, stop_step=20,
-                  channel=DEFAULT_CODER)
+
+
+def _default_table() -> DiscreteVP:
+    """The default model's table: diffusers' squaredcos_cap_v2 DDPM schedule of 1000 steps."""
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
+    return DiscreteVP.from_diffusers(scheduler)
+
+
+def _pixel_header(size: tuple[int, int], steps: int = 16) -> Header:
+    schedule = quantized(image_schedule(_default_table(), (3, *size), steps))
+    return Header(fingerprint_id(MODEL), (3, *size), (-1.0, 1.0), 0, DEFAULT_CODER, "posterior", True,
+                  **_step_times(schedule), family="pixel")
 
 
 def test_round_trip_and_byte_layout() -> None:
     c = read_container(FILE)
     assert c.header == HEADER and c.messages == MESSAGES and c.n_steps == 4 and not c.truncated
-    assert FILE[:1] == MAGIC and FILE[1] == FORMAT_VERSION == 3
-    assert FILE[2:10] == MODEL[:8] and FILE[10:18] == SCHEDULE[:8]
-    # flags, coder word (not the default coder), dims 3 x 1 byte, seed 2^63+5 in 10 varint bytes, stop step
-    assert c.header_bytes == 18 + 1 + 3 + 3 + 10 + 1
+    assert FILE[:1] == MAGIC and FILE[1] == FORMAT_VERSION == 4
+    assert FILE[2:10] == MODEL[:8]
+    # flags: 3 axes, preset range, exact, clip, coder word, size; family sd1 (2), conditioned,
+    # dyadic times, first time written
+    assert FILE[10:12] == bytes([0b10_00_1_1_1_1, 0b010_1_1_1_00])
+    assert FILE[12] == 3 and FILE[13:21] == PROMPT[:8]  # conditioning kind "prompt", digest prefix
+    # coder word 3, dims 3 x 1 byte, size 2 x 1 byte, seed 2^63+5 in 10 varint bytes, stop step 1
+    times_at = 21 + 3 + 3 + 2 + 10 + 1
+    assert c.header_bytes == times_at + len(encode_header(HEADER)[times_at:])
     # records: varint length, message, 2-byte check; 200 and 130 need two varint bytes
     assert c.framing_bytes == (3, 3, 4, 4) == tuple(framing_bytes(len(m)) for m in MESSAGES)
     assert c.record_ends[-1] == len(FILE) == c.header_bytes + sum(map(len, MESSAGES)) + 14
     assert c.bits_through(4) == 8 * len(FILE)
-    assert c.header.channel == ChannelSpec("pfr", "zipf_truncated", 12, 2, 3)
+    assert c.header.stop_step == 4 and c.header.time_codes(0) == (60000, 40000, 39991, 39691)
 
 
-def test_a_typical_header_is_24_bytes() -> None:
-    """Default coder, the [-1, 1] preset, 3 x 128 x 128, seed and stop step below 128."""
-    assert len(encode_header(TYPICAL)) == 24
-    assert read_container(write_container(TYPICAL, [b"x"] * 20)).header == TYPICAL
+@pytest.mark.parametrize(("size", "limit"), [((64, 64), 30), ((128, 128), 30), ((256, 256), 32),
+                                             ((512, 768), 32)])
+def test_a_typical_header_is_at_most_32_bytes(size: tuple[int, int], limit: int) -> None:
+    """A pixel model on the default table, 16 steps, default coder, the [-1, 1] preset, seed 0."""
+    h = _pixel_header(size)
+    assert h.first_time is None and h.size == size and h.stop_step == 16
+    assert len(encode_header(h)) == limit
+    assert read_container(write_container(h, [b"x"] * 16)).header == h
 
 
 @pytest.mark.parametrize(("value_range", "extra"), [
     ((-1.0, 1.0), 0), ((0.0, 1.0), 0), ((-4.0, 4.0), 2), ((0.0, 255.0), 3), ((-0.5, 0.5), 16)])
 def test_value_ranges_round_trip_compactly(value_range: tuple[float, float], extra: int) -> None:
-    h = replace(TYPICAL, value_range=value_range)
-    assert len(encode_header(h)) == 24 + extra
-    assert read_container(write_container(h, [b"x"] * 20)).header.value_range == value_range
+    typical = _pixel_header((128, 128))
+    h = replace(typical, value_range=value_range)
+    assert len(encode_header(h)) == len(encode_header(typical)) + extra
+    assert read_container(write_container(h, [b"x"] * 16)).header.value_range == value_range
+
+
+def test_step_time_codes_round_trip() -> None:
+    """Random gaps from 1 to the largest code, first times written or not, on both grids."""
+    rng = random.Random(4)
+    for _ in range(300):
+        n = rng.randint(0, 40)
+        gaps = tuple(rng.choice([1, 2, rng.randint(1, 1000), rng.randint(1, MAX_TIME_CODE // 64)])
+                     for _ in range(n))
+        first = rng.choice([None, sum(gaps) + rng.randint(0, 1000)])
+        h = replace(HEADER, time_grid=rng.choice(["index", "dyadic"]), first_time=first, time_gaps=gaps)
+        assert read_container(write_container(h, [b""] * h.stop_step)).header == h
+
+
+def test_quantized_times_are_exact_and_inside_the_schedule() -> None:
+    """Continuous times become multiples of 2^-16 (exact floats), moved into [t_min, t_max]; table
+    indices stay; an ulp in a computed time changes the code only across a grid boundary."""
+    grid, codes = quantize_times([1.0, 0.5 + 2**-18, 0.25 - 2**-40, 1e-9], False, 0.001, 1.0)
+    assert grid == "dyadic" and codes == (65536, 32768, 16384, 66)  # 66 = ceil(0.001 * 2^16)
+    assert [grid_time(q, grid) * 2**16 for q in codes] == list(codes)
+    assert quantize_times([0.999], False, 1e-3, 0.999)[1] == (65470,) == (code_range(1e-3, 0.999, grid)[1],)
+    t = 0.3  # not on the grid: its neighbours one ulp away quantize alike
+    neighbours = (math.nextafter(t, 0), t, math.nextafter(t, 1))
+    assert {quantize_times([v], False, 0.0, 1.0)[1] for v in neighbours} == {(19661,)}
+    assert quantize_times([999.0, 500.0, 3.0], True, 0.0, 999.0) == ("index", (999, 500, 3))
+    with pytest.raises(ValueError, match="same code"):
+        quantize_times([0.5, 0.5 - 2**-20], False, 0.0, 1.0)
 
 
 def test_every_step_boundary_is_a_valid_truncated_file() -> None:
@@ -94,23 +160,25 @@ def test_every_other_cut_is_a_container_error() -> None:
 
 @pytest.mark.parametrize(("mutate", "match"), [
     (lambda b: b"XXXX" + b[4:], "not a DiffC file"),
-    (lambda b: b[:1] + bytes([4]) + b[2:], "version 4"),
-    (lambda b: b[:20] + bytes([b[20] ^ 1]) + b[21:], "check mismatch in step 0"),
+    (lambda b: b[:1] + bytes([5]) + b[2:], "version 5"),
     (lambda b: b[:-3] + bytes([b[-3] ^ 0x10]) + b[-2:], "check mismatch in step 3"),
     (lambda b: b + b"\x00", "trailing bytes"),
 ])
 def test_corruptions_are_named(mutate: object, match: str) -> None:
     with pytest.raises(ContainerError, match=match):
         read_container(mutate(FILE))
+    head = read_container(FILE).header_bytes
+    with pytest.raises(ContainerError, match="check mismatch in step 0"):
+        read_container(FILE[:head + 1] + bytes([FILE[head + 1] ^ 1]) + FILE[head + 2:])
 
 
 def test_records_are_bound_to_their_header_and_position() -> None:
     """The header of one file with the records of another (another seed) is refused, and so are
     records in another order, although every record is intact."""
-    other = write_container(replace(HEADER, seed=1), MESSAGES)
+    other_header = replace(HEADER, seed=1)
+    other = write_container(other_header, MESSAGES)
     head = len(encode_header(HEADER))
-    spliced = FILE[:head] + other[len(encode_header(replace(HEADER, seed=1))):]
-    assert spliced != FILE
+    spliced = FILE[:head] + other[len(encode_header(other_header)):]
     with pytest.raises(ContainerError, match="check mismatch in step 0"):
         read_container(spliced)
     swapped = write_container(HEADER, (MESSAGES[1], MESSAGES[0], *MESSAGES[2:]))
@@ -120,52 +188,121 @@ def test_records_are_bound_to_their_header_and_position() -> None:
         read_container(reordered)
 
 
+def _records(data: bytes) -> tuple[bytes, list[bytes]]:
+    c = read_container(data)
+    starts = (c.header_bytes, *c.record_ends[:-1])
+    return data[:c.header_bytes], [data[a:b] for a, b in zip(starts, c.record_ends, strict=True)]
+
+
+def test_splices_of_two_files_with_identical_headers_are_refused() -> None:
+    """Issue 24: same header bytes (same size, seed 0), different records. Every mix of the two
+    files' records, of every length, is refused unless it is a prefix of one of them, at the first
+    record taken from the other file: its check follows the chain of its own file's records."""
+    h = replace(HEADER, seed=0)
+    a = write_container(h, MESSAGES)
+    b = write_container(h, (b"\x07", b"\x08\x09", b"\x0a" * 5, b"\x0b" * 9))
+    head, ra = _records(a)
+    head_b, rb = _records(b)
+    assert head == head_b and all(x != y for x, y in zip(ra, rb, strict=True))
+    refused = 0
+    for n in range(1, 5):
+        for choice in itertools.product((0, 1), repeat=n):
+            mix = head + b"".join((ra, rb)[c][k] for k, c in enumerate(choice))
+            if len(set(choice)) == 1:
+                assert read_container(mix).n_steps == n
+                continue
+            switch = choice.index(1 - choice[0])  # the first record from the other file
+            with pytest.raises(ContainerError, match=f"check mismatch in step {switch}:"):
+                read_container(mix)
+            refused += 1
+    assert refused == sum(2**n - 2 for n in range(1, 5))
+
+
 def test_non_canonical_spellings_are_refused() -> None:
-    head = encode_header(HEADER)
-    # the stop step varint spelled in two bytes: 0x83 0x00 instead of 0x03
-    long_varint = head[:-1] + bytes([head[-1] | 0x80, 0]) + FILE[len(head):]
-    with pytest.raises(ContainerError, match="non-minimal varint"):
-        read_container(long_varint)
+    typical = _pixel_header((128, 128))
+    head = encode_header(typical)
+    body = encode_records(head, [b"x"] * 16)
+
+    def refused(h: bytes, match: str) -> None:
+        with pytest.raises(ContainerError, match=match):
+            read_container(h + encode_records(h, [b"x"]))
+
+    assert read_container(head + body).header == typical
+    # the seed varint (0) spelled in two bytes: 0x80 0x00; it sits just before the stop step and times
+    times = len(encode_header(replace(typical, time_gaps=())))  # header length up to the time block
+    seed_at = times - 3
+    assert head[seed_at] == 0
+    refused(head[:seed_at] + b"\x80\x00" + head[seed_at + 1:], "non-minimal varint")
     # the default coder spelled out: pfr 0, pfr_lognormal 3, chunk 8 - 1, headroom 3, trials 3
     word = (3 << 20 | 7 << 15 | 3 << 10 | 3 << 6).to_bytes(3, "big")
-    typical = encode_header(TYPICAL)
-    spelled = typical[:18] + bytes([typical[18] | 1]) + word + typical[19:]
-    with pytest.raises(ContainerError, match="canonical"):
-        read_container(spelled + b"\x01x\x00\x00")
+    refused(head[:10] + bytes([head[10] | 2, head[11]]) + word + head[12:], "canonical")
+    # the size spelled out although it is the array's
+    refused(head[:10] + bytes([head[10] | 1, head[11]]) + head[12:15] + b"\x7f\x7f" + head[15:], "canonical")
+    # one step: the time block is 4 bits of first Exp-Golomb order (0) and 4 padding bits
+    one = encode_header(replace(typical, time_gaps=()))
+    assert one[-1] == 0
+    refused(one[:-1] + b"\x01", "canonical")  # a padding bit set
+    refused(one[:-1] + b"\x10", "canonical")  # another first order than the cheapest
 
 
 def test_impossible_fields_are_rejected() -> None:
     head = bytearray(encode_header(HEADER))
-    head[19] |= 0xC0  # rule code 3 in the coder word
+    head[21] |= 0xC0  # rule code 3 in the coder word
     with pytest.raises(ContainerError, match="unknown coder code"):
         read_container(bytes(head) + FILE[len(head):])
-    huge = encode_header(replace(TYPICAL, stop_step=MAX_STEPS))
+    for kind in (0, 5, 255):
+        bad = FILE[:12] + bytes([kind]) + FILE[13:]
+        with pytest.raises(ContainerError, match="unknown conditioning kind"):
+            read_container(bad)
+    with pytest.raises(ContainerError, match="reserved flag bits"):
+        read_container(FILE[:11] + bytes([FILE[11] | 1]) + FILE[12:])
+    typical = encode_header(_pixel_header((64, 64), 1))
     with pytest.raises(ContainerError, match="stop step"):
-        read_container(huge[:-2] + bytes([0x80, 0x20]) + b"\x00\x00\x00")  # stop step - 1 = 4096
+        read_container(typical[:-2] + bytes([0x80, 0x20]) + bytes(20))  # stop step - 1 = 4096
+    with pytest.raises(ContainerError, match="step-time code is too long"):
+        read_container(typical[:-2] + bytes([1, 0]) + bytes(20))  # one gap, all zero bits
+    with pytest.raises(ContainerError, match="below zero"):
+        replace(HEADER, first_time=5, time_gaps=(1, 5))
 
 
-def test_v1_and_v2_files_are_refused_by_name() -> None:
+def test_older_versions_are_refused_by_name() -> None:
     with pytest.raises(ContainerError, match="DiffC v1 file; v1 files are no longer decoded"):
         read_container(b"DFC\x89\x01" + bytes(200))
-    with pytest.raises(ContainerError, match="DiffC v2 file; v2 files are no longer decoded.*re-encode"):
-        read_container(MAGIC + bytes([2]) + FILE[2:])
+    for version in (2, 3):
+        with pytest.raises(ContainerError, match=f"DiffC v{version} file; v{version} files are no longer "
+                                                 "decoded by this version, which reads v4 only.*re-encode"):
+            read_container(MAGIC + bytes([version]) + FILE[2:])
 
 
-def test_compatibility_checks_name_the_mismatch() -> None:
-    check_compatible(HEADER, MODEL, SCHEDULE)
+def test_identity_checks_name_both_sides() -> None:
+    check_identity(HEADER, "sd1", "prompt", PROMPT, MODEL, "here")
     other = hashlib.sha256(b"other").digest()
-    with pytest.raises(ContainerError, match=f"wrong model: .* model {MODEL[:8].hex()}.*is {other.hex()}"):
-        check_compatible(HEADER, other, SCHEDULE)
-    with pytest.raises(ContainerError, match="wrong schedule"):
-        check_compatible(HEADER, MODEL, other)
+    with pytest.raises(ContainerError, match="wrong model family: the file was encoded with a sd1 model; "
+                                             r"this model \(here\) is flux"):
+        check_identity(HEADER, "flux", "prompt", PROMPT, MODEL, "here")
+    with pytest.raises(ContainerError, match=f"wrong conditioning: .* prompt {PROMPT[:8].hex()}...; this "
+                                             f"model is conditioned on prompt {other.hex()}"):
+        check_identity(HEADER, "sd1", "prompt", other, MODEL)
+    with pytest.raises(ContainerError, match="conditioning prompt .* conditioned on empty-prompt"):
+        check_identity(HEADER, "sd1", "empty-prompt", PROMPT, MODEL)
+    with pytest.raises(ContainerError, match=f"wrong model: .* model {MODEL[:8].hex()}...; this model is "
+                                             f"{other.hex()}"):
+        check_identity(HEADER, "sd1", "prompt", PROMPT, other)
+    plain = replace(HEADER, conditioning="none", conditioning_id=b"")
+    with pytest.raises(ContainerError, match="encoded with conditioning none; this model is conditioned "
+                                             "on class"):
+        check_identity(plain, "sd1", "class", PROMPT, MODEL)
 
 
 def test_writer_and_header_reject_inconsistent_input() -> None:
     with pytest.raises(ValueError, match="header says 4 steps"):
         write_container(HEADER, MESSAGES[:2])
     for change in ({"model_fingerprint": MODEL}, {"value_range": (1.0, 0.0)}, {"value_range": ("a", 1.0)},
-                   {"stop_step": 1.5}, {"stop_step": MAX_STEPS + 1}, {"seed": -1}, {"seed": 2.0},
-                   {"shape": (0, 3)}, {"shape": (2**16, 2**16)}, {"clip": 1}, {"channel": "pfr"}):
+                   {"time_gaps": (1.5,)}, {"time_gaps": (1,) * MAX_STEPS}, {"time_gaps": (0,)},
+                   {"first_time": -1}, {"first_time": 3}, {"seed": -1}, {"seed": 2.0},
+                   {"shape": (0, 3)}, {"shape": (2**16, 2**16)}, {"shape": (1,) * 5}, {"clip": 1},
+                   {"channel": "pfr"}, {"family": "sd4"}, {"conditioning": "none"},
+                   {"conditioning_id": b""}, {"time_grid": "seconds"}, {"size": (0, 4)}, {"size": (4,)}):
         with pytest.raises(ContainerError):
             replace(HEADER, **change)
 

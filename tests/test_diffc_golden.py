@@ -1,10 +1,11 @@
-"""Golden DiffC files: the v3 format, the encoder and the shared randomness stay frozen; v1 and v2
-are refused.
+"""Golden DiffC files: the v4 format, the encoder and the shared randomness stay frozen; v1, v2 and
+v3 are refused.
 
-``tests/golden/container_v3.dfc`` was written once by ``tests/golden/generate_container_v3.py``.
-If an intended change breaks these tests, the container format version must be bumped and a new
-golden file written beside this one; the old one must still be read or clearly refused, as
-``container_v1.dfc`` and ``container_v2.dfc`` (written by their generators, in the history) are here.
+``tests/golden/container_v4.dfc`` was written once by ``tests/golden/generate_container_v4.py``
+(its docstring says how). If an intended change breaks these tests, the container format version
+must be bumped and a new golden file written beside this one; the old one must still be read or
+clearly refused, as ``container_v1.dfc`` to ``container_v4.dfc`` (written by their generators, in
+the history) are here.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from diffc.ledger import file_ledger
 from rcc.perturb import simd_extensions
 
 GOLDEN = Path(__file__).parent / "golden"
-DATA = (GOLDEN / "container_v3.dfc").read_bytes()
-META = json.loads((GOLDEN / "container_v3.json").read_text())
+DATA = (GOLDEN / "container_v4.dfc").read_bytes()
+META = json.loads((GOLDEN / "container_v4.json").read_text())
 
 
 def _generator():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("generate_container_v3",
-                                                  GOLDEN / "generate_container_v3.py")
+    spec = importlib.util.spec_from_file_location("generate_container_v4",
+                                                  GOLDEN / "generate_container_v4.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -38,9 +39,12 @@ def _generator():  # noqa: ANN202
 
 def test_golden_header_and_layout() -> None:
     c = read_container(DATA)
-    assert DATA[:1] == MAGIC and DATA[1] == FORMAT_VERSION == 3
+    assert DATA[:1] == MAGIC and DATA[1] == FORMAT_VERSION == 4
     h = c.header
     assert h.shape == tuple(META["shape"]) and h.seed == META["seed"]
+    assert (h.family, h.conditioning, list(h.size)) == (META["family"], "none", META["size"])
+    assert (h.time_grid, h.first_time, list(h.time_gaps)) == (META["time_grid"], META["first_time"],
+                                                            META["time_gaps"])
     assert h.value_range == tuple(META["value_range"])
     ch = h.channel
     assert (ch.rule, ch.index_code, ch.chunk_bits, ch.headroom_bits) == ("pfr", "pfr_lognormal", 8, 3)
@@ -50,10 +54,10 @@ def test_golden_header_and_layout() -> None:
 
 
 def test_golden_file_decodes_to_the_frozen_reconstructions() -> None:
-    x, oracle, schedule, _ = _generator().setup()
+    x, oracle, _, _ = _generator().setup()
     np.testing.assert_array_equal(x.ravel(), [float.fromhex(v) for v in META["x"]])
     for k, expected in enumerate(META["mmse_by_stop"], start=1):
-        state = decode_state(truncate(DATA, k), oracle, schedule)
+        state = decode_state(truncate(DATA, k), oracle)
         x_hat = reconstruct(state.model, state.z, state.t, method="mmse")
         np.testing.assert_allclose(x_hat.ravel(), [float.fromhex(v) for v in expected],
                                    rtol=0, atol=1e-9)
@@ -73,12 +77,24 @@ def test_later_stops_are_closer(k: int) -> None:
     assert err[k] < err[k - 1]
 
 
-@pytest.mark.parametrize("version", [1, 2])
+def test_v4_changed_the_framing_not_the_channel() -> None:
+    """The v4 golden file holds the v3 golden file's channel messages byte for byte: same input,
+    seed and channel; v4 moved the step times onto the 2^-16 grid (by less than 2^-17 each) and
+    changed only the header and the records' checks."""
+    v3 = (GOLDEN / "container_v3.dfc").read_bytes()
+    pos, messages = 28, []  # v3's header was 28 bytes; a record: 1-byte length, message, 2-byte check
+    while pos < len(v3):
+        messages.append(v3[pos + 1:pos + 1 + v3[pos]])
+        pos += 1 + v3[pos] + 2
+    assert pos == len(v3) and tuple(messages) == read_container(DATA).messages
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_older_golden_files_are_refused_with_a_clear_message(version: int) -> None:
     old = (GOLDEN / f"container_v{version}.dfc").read_bytes()
     with pytest.raises(ContainerError, match=f"a DiffC v{version} file; v{version} files are no longer "
                                              "decoded.*re-encode"):
         read_container(old)
-    x, oracle, schedule, _ = _generator().setup()
+    _, oracle, _, _ = _generator().setup()
     with pytest.raises(ContainerError, match=f"DiffC v{version} file"):
-        decode_state(old, oracle, schedule)
+        decode_state(old, oracle)

@@ -1,14 +1,19 @@
-"""Fuzzing the DiffC v2 reader and decoder: only ContainerError (a ValueError) may escape, with a
-message, and nothing may hang or allocate from a count the file claims.
+"""Fuzzing the DiffC v4 reader and decoder: only ContainerError (a ValueError) may escape, with a
+message, and nothing may hang, search, or allocate from a count the file claims.
 
 Two sources of inputs. ``hypothesis`` draws arbitrary bytes and random damage to real files. A
 seeded mutation corpus (:func:`corpus`) covers the structure deterministically: truncation at
 every length, every single-bit flip, overwrites, insertions, deletions, splices of two files
-(another seed, same model), header fields edited and header bytes damaged *with every record's
-check recomputed* (so the damage reaches the header parser, the limits and the channel's parser),
-and messages damaged behind recomputed checks. The slow tier runs all of it (more than 10,000
-inputs) through :func:`diffc.decoders.decode_state` and :func:`diffc.ledger.file_ledger`; the
-ordinary tier a fixed tenth.
+(another seed, same model), every mix of the records of two files with byte-identical headers
+(two images of one size, seed 0: issue 24's silent splice) and byte splices between them, header
+fields edited (step times, grid, family, conditioning, size, variance, ...) and header bytes
+damaged *with every record's check recomputed* (forged headers: the damage reaches the header
+parser, the limits, the schedule check and the channel's parser), and messages damaged behind
+recomputed checks. Two decoders read every input: :func:`diffc.decoder.decode_state` with the
+exact oracle, and with a network-like denoiser that has no posterior variance (so a forged
+exact-variance flag must be refused), each followed by :func:`diffc.ledger.file_ledger`. The
+slow tier runs all of it (more than 10,000 inputs per decoder); the ordinary tier a fixed tenth.
+Every input costs at most one model evaluation per record it holds: no decoder searches.
 
 Damage that the checks should see (everything except the re-signed kinds and cuts at record
 boundaries) may slip through only as often as a 16-bit check allows: the corpus counts them.
@@ -16,6 +21,8 @@ boundaries) may slip through only as often as a 16-bit check allows: the corpus 
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import random
 from collections.abc import Iterator
 from dataclasses import replace
@@ -28,10 +35,11 @@ from hypothesis import strategies as st
 from diffc.container import (
     FORMAT_VERSION,
     MAGIC,
-    MAX_STEPS,
+    MAX_TIME_CODE,
     ContainerError,
     encode_header,
     encode_records,
+    fingerprint_id,
     read_container,
 )
 from diffc.decoder import decode_state
@@ -46,21 +54,58 @@ VP = ContinuousVP("cosine", -15.0, 15.0)
 LAM = power_law_spectrum((8, 8), exponent=2.0)
 ORACLE = GaussianOracle(VP, LAM, basis=DCT2Basis())
 SCHEDULE = uniform_log_snr(VP, 4, -3.0, 0.0)
-X = DCT2Basis().inverse(np.sqrt(LAM) * np.random.default_rng(3).standard_normal((8, 8)))
+X, Y = (DCT2Basis().inverse(np.sqrt(LAM) * np.random.default_rng(seed).standard_normal((8, 8)))
+        for seed in (3, 4))
 RESIGNED = ("header-field", "header-bytes", "message-bytes")
 """Corpus kinds whose records' checks are recomputed after the damage."""
 
 
+class _Network:
+    """The oracle's epsilon predictions without its posterior variance (what a network has),
+    counting its evaluations."""
+
+    schedule = VP
+    shape = (8, 8)  # the oracle's: a model of fixed shape
+
+    def __init__(self) -> None:
+        self.evaluations = 0
+
+    def predict_eps(self, z: np.ndarray, t: float) -> np.ndarray:
+        self.evaluations += 1
+        return ORACLE.predict_eps(z, t)
+
+    def fingerprint(self) -> bytes:
+        return ORACLE.fingerprint()
+
+
+NETWORK = _Network()
+DECODERS = {"oracle": ORACLE, "network": NETWORK}
+
+
 @pytest.fixture(scope="module")
 def files() -> tuple[bytes, ...]:
-    """Two files of one model and schedule with different seeds, and one with an explicit coder
-    word (fixed-length indices, ORC) and a value range spelled as two f64."""
-    def one(seed: int, channel: GaussianChannel, value_range: tuple[float, float]) -> bytes:
-        return encode(X, ORACLE, SCHEDULE, channel, seed=seed, value_range=value_range).data
+    """Two files of one model and schedule with different seeds, one with an explicit coder word
+    (fixed-length indices, ORC) and a value range spelled as two f64, and two files of two images
+    with the default seed 0, whose headers are byte-identical (the last two)."""
+    def one(x: np.ndarray, seed: int, channel: GaussianChannel, value_range: tuple[float, float]) -> bytes:
+        return encode(x, ORACLE, SCHEDULE, channel, seed=seed, value_range=value_range).data
 
     default = GaussianChannel()
     explicit = GaussianChannel(ChannelSpec(chunk_bits=8, headroom_bits=3, rule="orc", index_code="fixed"))
-    return one(1, default, (-1.0, 1.0)), one(2, default, (-1.0, 1.0)), one(3, explicit, (-0.5, 2.5))
+    unit = (-1.0, 1.0)
+    return (one(X, 1, default, unit), one(X, 2, default, unit), one(X, 3, explicit, (-0.5, 2.5)),
+            one(X, 0, default, unit), one(Y, 0, default, unit))
+
+
+def _records(data: bytes) -> tuple[bytes, list[bytes]]:
+    c = read_container(data)
+    starts = (c.header_bytes, *c.record_ends[:-1])
+    return data[:c.header_bytes], [data[a:b] for a, b in zip(starts, c.record_ends, strict=True)]
+
+
+def test_the_twins_share_their_header_and_differ_in_every_record(files: tuple[bytes, ...]) -> None:
+    (head_a, a), (head_b, b) = _records(files[3]), _records(files[4])
+    assert head_a == head_b and all(x != y for x, y in zip(a, b, strict=True))
 
 
 def _sign(head: bytes, messages: list[bytes] | tuple[bytes, ...]) -> bytes:
@@ -70,10 +115,17 @@ def _sign(head: bytes, messages: list[bytes] | tuple[bytes, ...]) -> bytes:
 
 def _header_edits(header: object, rng: random.Random) -> object:
     """One field of ``header`` changed to an edge value or a random one."""
+    digest = fingerprint_id(hashlib.sha256(b"conditioning").digest())
     field, values = rng.choice([
-        ("shape", [(8, 9), (64,), (1, 8, 8), (8, 8, 1), (2**16, 2**15), (3, 2**14, 2**15), (1,) * 8]),
+        ("shape", [(8, 9), (64,), (1, 8, 8), (8, 8, 1), (2**16, 2**15), (3, 2**14, 2**15), (1,) * 4]),
         ("seed", [0, 2, 2**64 - 1, rng.randrange(2**64)]),
-        ("stop_step", [1, 2, 3, 5, MAX_STEPS]),
+        ("time_gaps", [(), (1,), header.time_gaps[:2], (*header.time_gaps, 1), (1,) * 4095,
+                       tuple(rng.randint(1, 5000) for _ in range(rng.randint(1, 40)))]),
+        ("first_time", [None, 0, 2**16, 2**16 + 1, MAX_TIME_CODE, rng.randrange(2**16)]),
+        ("time_grid", ["index"]),
+        ("family", ["pixel", "sd1", "flux"]),
+        ("conditioning", [("prompt", digest), ("class", digest)]),
+        ("size", [(8, 9), (1, 1), (2**20, 2**20)]),
         ("value_range", [(0.0, 1.0), (-4.0, 4.0), (-1e300, 1e300), (0.25, 0.5)]),
         ("clip", [True]),
         ("variance", ["exact"]),
@@ -83,9 +135,16 @@ def _header_edits(header: object, rng: random.Random) -> object:
         ("headroom_bits", [0, 1, 7, 16]),
         ("partition_trial_bits", [0, 2, 8]),
     ])
+    value = rng.choice(values)
     if field in ChannelSpec.__dataclass_fields__:
-        return replace(header, channel=replace(header.channel, **{field: rng.choice(values)}))
-    return replace(header, **{field: rng.choice(values)})
+        return replace(header, channel=replace(header.channel, **{field: value}))
+    if field == "conditioning":
+        return replace(header, conditioning=value[0], conditioning_id=value[1])
+    if field == "first_time" and value is not None:
+        return replace(header, first_time=max(value, sum(header.time_gaps)))
+    if field == "time_gaps" and header.first_time is not None:
+        return replace(header, time_gaps=value, first_time=max(header.first_time, sum(value)))
+    return replace(header, **{field: value})
 
 
 def _damage(data: bytes, rng: random.Random) -> bytes:
@@ -120,10 +179,18 @@ def corpus(files: tuple[bytes, ...], seed: int = 20261201) -> Iterator[tuple[str
     for _ in range(800):
         x, y = rng.sample(files, 2)
         yield "splice", x[:rng.randrange(len(x) + 1)] + y[rng.randrange(len(y) + 1):]
+    (head, twin_a), (_, twin_b) = _records(files[3]), _records(files[4])
+    for n in range(1, len(twin_a) + 1):
+        for choice in itertools.product((twin_a, twin_b), repeat=n):
+            yield "equal-header splice", head + b"".join(records[k] for k, records in enumerate(choice))
+    for _ in range(800):
+        x, y = rng.sample(files[3:], 2)
+        yield "equal-header splice", x[:rng.randrange(len(x) + 1)] + y[rng.randrange(len(y) + 1):]
     for _ in range(1000):
         c = rng.choice(parsed)
         header = _header_edits(c.header, rng)
-        yield "header-field", _sign(encode_header(header), c.messages[:header.stop_step])
+        messages = (*c.messages, *c.messages)[:header.stop_step]  # as many as the forged header says
+        yield "header-field", _sign(encode_header(header), messages)
     for _ in range(1000):
         c = rng.choice(parsed)
         head = _damage(encode_header(c.header), rng)
@@ -136,26 +203,31 @@ def corpus(files: tuple[bytes, ...], seed: int = 20261201) -> Iterator[tuple[str
         yield "message-bytes", _sign(encode_header(c.header), messages)
 
 
-def _decode_or_container_error(data: bytes) -> bool:
-    """Whether ``data`` decodes; any failure other than a ContainerError with a message propagates."""
+def _decode_or_container_error(data: bytes, decoder: str = "oracle") -> bool:
+    """Whether ``data`` decodes with ``decoder``; any failure other than a ContainerError with a
+    message propagates, and so does a decoder that evaluates the model more than once a record."""
+    NETWORK.evaluations = 0
     try:
-        state = decode_state(data, ORACLE, SCHEDULE)
+        state = decode_state(data, DECODERS[decoder])
     except ContainerError as err:
         assert str(err)
+        assert NETWORK.evaluations <= len(data) // 3  # a record is 3 bytes at least
         return False
     assert state.z.shape == (8, 8) and np.all(np.isfinite(state.z))
+    assert NETWORK.evaluations <= state.container.n_steps
     try:
         file_ledger(state.container)
-    except ValueError as err:  # the channel's side information does not parse
+    except ContainerError as err:  # the channel's side information does not parse
         assert str(err)
     return True
 
 
-def _run(files: tuple[bytes, ...], inputs: Iterator[tuple[str, bytes]]) -> dict[str, list[int]]:
+def _run(files: tuple[bytes, ...], inputs: Iterator[tuple[str, bytes]],
+         decoder: str) -> dict[str, list[int]]:
     originals = {f[:end] for f in files for end in read_container(f).record_ends}
     counts: dict[str, list[int]] = {}
     for kind, data in inputs:
-        decoded = _decode_or_container_error(data)
+        decoded = _decode_or_container_error(data, decoder)
         tally = counts.setdefault(kind, [0, 0, 0])  # inputs, decoded, decoded but damaged
         tally[0] += 1
         tally[1] += decoded
@@ -172,30 +244,59 @@ def _check_counts(counts: dict[str, list[int]], min_inputs: int) -> None:
 
 
 @pytest.mark.slow
-def test_seeded_corpus(files: tuple[bytes, ...]) -> None:
-    counts = _run(files, corpus(files))
+@pytest.mark.parametrize("decoder", sorted(DECODERS))
+def test_seeded_corpus(files: tuple[bytes, ...], decoder: str) -> None:
+    counts = _run(files, corpus(files), decoder)
     _check_counts(counts, 10_000)
     # exactly the cuts at record boundaries decode: 3 steps short of the full file, per file
     assert counts["truncation"][1] == sum(read_container(f).n_steps - 1 for f in files), counts
+    # of the mixes of the twins' records, exactly their own prefixes decode (4 steps: 2 x 4 of 30)
+    mixes = sum(2**n for n in range(1, 5))
+    assert counts["equal-header splice"][0] >= mixes and counts["equal-header splice"][2] == 0, counts
+    if decoder == "network":  # a forged exact-variance flag never decodes without a posterior
+        assert counts["header-field"][1] < counts["header-field"][0]
 
 
-def test_seeded_corpus_sample(files: tuple[bytes, ...]) -> None:
-    _check_counts(_run(files, (item for i, item in enumerate(corpus(files)) if i % 10 == 0)), 1_000)
+@pytest.mark.parametrize("decoder", sorted(DECODERS))
+def test_seeded_corpus_sample(files: tuple[bytes, ...], decoder: str) -> None:
+    _check_counts(_run(files, (item for i, item in enumerate(corpus(files)) if i % 10 == 0), decoder), 1_000)
+
+
+@pytest.mark.parametrize("decoder", sorted(DECODERS))
+def test_every_mix_of_two_equal_header_files_is_refused(files: tuple[bytes, ...], decoder: str) -> None:
+    """Issue 24: any mix of the twins' records that is not a prefix of one of them is refused."""
+    (head, twin_a), (_, twin_b) = _records(files[3]), _records(files[4])
+    decoded = 0
+    for n in range(1, len(twin_a) + 1):
+        for choice in itertools.product((0, 1), repeat=n):
+            mix = head + b"".join((twin_a, twin_b)[c][k] for k, c in enumerate(choice))
+            decoded += _decode_or_container_error(mix, decoder)
+            assert _decode_or_container_error(mix, decoder) == (len(set(choice)) == 1)
+    assert decoded == 2 * len(twin_a)
+
+
+@pytest.mark.parametrize("decoder", sorted(DECODERS))
+def test_forged_exact_variance_is_a_container_error(files: tuple[bytes, ...], decoder: str) -> None:
+    c = read_container(files[0])
+    forged = _sign(encode_header(replace(c.header, variance="exact")), c.messages)
+    assert _decode_or_container_error(forged, decoder) == (decoder == "oracle")
 
 
 @given(st.binary(max_size=300))
 def test_fuzz_arbitrary_bytes(data: bytes) -> None:
-    _decode_or_container_error(data)
-    _decode_or_container_error(MAGIC + bytes([FORMAT_VERSION]) + data)
+    for decoder in DECODERS:
+        _decode_or_container_error(data, decoder)
+        _decode_or_container_error(MAGIC + bytes([FORMAT_VERSION]) + data, decoder)
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.integers(0, 2), st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1,
+@given(st.integers(0, 4), st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1,
                                    max_size=4), st.integers(0, 10**6))
 def test_fuzz_damaged_files(files: tuple[bytes, ...], which: int, flips: list[tuple[int, int]],
                             cut: int) -> None:
     data = bytearray(files[which])
     for pos, xor in flips:
         data[pos % len(data)] ^= xor
-    _decode_or_container_error(bytes(data[:cut % (len(data) + 1)]))
+    for decoder in DECODERS:
+        _decode_or_container_error(bytes(data[:cut % (len(data) + 1)]), decoder)
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from tiny_unet import save_tiny_model, smooth_image
 
-from diffc.codec import DEFAULT_STEPS, DiffCCodec, find_schedule
-from diffc.container import ContainerError, read_container, truncate
+import diffc.codec
+import diffc.diffusion.spacing
+from diffc.codec import DEFAULT_STEPS, DiffCCodec
+from diffc.container import ContainerError, encode_header, encode_records, read_container, truncate
 from diffc.diffusion.spacing import image_schedule
 from diffc.models import load_model
+from diffc.models.base import Conditioning
 from rcc.gaussian import ChannelSpec, GaussianChannel
 
 STEPS = 16
@@ -68,7 +73,7 @@ def test_a_prefix_decodes_and_says_it_is_one(codec: DiffCCodec, encoded: tuple[n
     _, data = encoded
     out = codec.decompress(truncate(data, 2), method="mmse")
     assert out.truncated and (out.n_steps, out.stop_step) == (2, STEPS)
-    assert out.t == image_schedule(codec.vp, (3, 13, 19), STEPS).times[1]
+    assert out.t == codec.schedule((3, 13, 19)).times[1]
 
 
 def test_decoding_with_another_model_names_both_fingerprints(
@@ -80,13 +85,11 @@ def test_decoding_with_another_model_names_both_fingerprints(
     assert other.model.fingerprint().hex()[:16] in str(err.value)
 
 
-def test_the_decoder_finds_a_non_default_step_count(codec: DiffCCodec) -> None:
+def test_the_decoder_reads_a_non_default_step_count_from_the_header(codec: DiffCCodec) -> None:
     image = smooth_image(8, 8, seed=1)
-    data = DiffCCodec(codec.model, CHANNEL, steps=12, progress=False).compress(image).data
-    out = codec.decompress(data, method="mmse")  # not this codec's default
-    assert out.n_steps == 12
-    with pytest.raises(ContainerError, match="schedule"):
-        find_schedule(codec.vp, (3, 8, 8), lambda s: False)
+    twelve = DiffCCodec(codec.model, CHANNEL, steps=12, progress=False)
+    out = codec.decompress(twelve.compress(image).data, method="mmse")  # not this codec's default
+    assert out.n_steps == 12 and out.t == twelve.schedule((3, 8, 8)).times[-1]
 
 
 def test_image_schedule_starts_at_the_noisiest_time_and_decreases(codec: DiffCCodec) -> None:
@@ -98,7 +101,7 @@ def test_image_schedule_starts_at_the_noisiest_time_and_decreases(codec: DiffCCo
 def test_rate_controls(codec: DiffCCodec) -> None:
     image = smooth_image(12, 12, seed=2)
     full = codec.compress(image)
-    second = image_schedule(codec.vp, (3, 12, 12), STEPS).times[1]
+    second = codec.schedule((3, 12, 12)).times[1]
     budget = (full.bpp + codec.compress(image, stop_t=second).bpp) / 2
     capped = codec.compress(image, bpp=budget)
     assert capped.bpp <= budget and len(capped.steps) < STEPS
@@ -118,11 +121,106 @@ def test_grayscale_model_codes_grayscale_images(tmp_path: Path) -> None:
     assert out.image.shape == (9, 11)
 
 
-def test_an_array_of_the_wrong_channel_count_in_a_file_is_refused(tmp_path: Path, codec: DiffCCodec) -> None:
+def test_a_file_of_another_channel_count_is_refused(tmp_path: Path, codec: DiffCCodec) -> None:
     gray = DiffCCodec(load_model(save_tiny_model(tmp_path, channels=1)), CHANNEL, steps=8, progress=False)
     data = gray.compress(smooth_image(6, 6, channels=1)).data
-    with pytest.raises(ContainerError, match="3-channel"):
+    with pytest.raises(ContainerError, match="wrong model"):
         codec.decompress(data)
+    forged = _resigned(codec.compress(smooth_image(6, 6)).data, shape=(1, 6, 6))
+    with pytest.raises(ContainerError, match=r"shape \(1, 6, 6\) for a 6x6 image; this model codes such an "
+                                             r"image as \(3, 6, 6\)"):
+        codec.decompress(forged)
+
+
+def _resigned(data: bytes, **changes: object) -> bytes:
+    """``data`` with header fields changed and every record's check recomputed (a forged header)."""
+    c = read_container(data)
+    head = encode_header(dataclasses.replace(c.header, **changes))
+    return head + encode_records(head, c.messages)
+
+
+class _Counting:
+    """A denoiser that counts its evaluations; all else is the wrapped one's."""
+
+    def __init__(self, denoiser: object) -> None:
+        self.denoiser, self.evaluations = denoiser, 0
+
+    def predict_eps(self, z: np.ndarray, t: float) -> np.ndarray:
+        self.evaluations += 1
+        return self.denoiser.predict_eps(z, t)
+
+    def __getattr__(self, name: str) -> object:
+        if "denoiser" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.denoiser, name)
+
+
+def test_forged_headers_are_refused_before_any_model_evaluation_or_schedule_search(
+        codec: DiffCCodec, encoded: tuple[np.ndarray, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: a forged header took 189 s to refuse while schedules were tried. Now the header
+    writes its times: the decoder builds no schedule (image_schedule is never called: it raises
+    here) and a forged file is refused before the model runs once, by construction."""
+    def no_search(*args: object) -> None:
+        raise AssertionError("decoding built an image schedule")
+
+    monkeypatch.setattr(diffc.diffusion.spacing, "image_schedule", no_search)
+    monkeypatch.setattr(diffc.codec, "image_schedule", no_search)
+    assert not hasattr(diffc.codec, "find_schedule")
+    counting = _Counting(codec.model.denoiser)
+    counted = DiffCCodec(dataclasses.replace(codec.model, denoiser=counting), CHANNEL, progress=False)
+    data = encoded[1]
+    h = read_container(data).header
+    forged = {
+        "the exact-variance flag": (_resigned(data, variance="exact"),
+                                    "reverse process is not one this model has"),
+        "times above the table": (_resigned(data, first_time=1000), "outside this model's schedule"),
+        "times below zero": (_resigned(data, first_time=None, time_gaps=(999, *h.time_gaps[1:])),
+                             "outside this model's schedule"),
+        "a continuous grid": (_resigned(data, time_grid="dyadic"),
+                              "dyadic grid, this model's schedule needs"),
+        "4096 steps": (_resigned(data, time_gaps=(1,) * 4095), "outside this model's schedule"),
+        "another size": (_resigned(data, size=(13, 20)), "this model codes such an image as"),
+    }
+    for name, (file, match) in forged.items():
+        with pytest.raises(ContainerError, match=match):
+            counted.decompress(file, method="mmse")
+        assert counting.evaluations == 0, name
+    # the genuine file: one evaluation per step after the first (whose prior needs none), one MMSE
+    out = counted.decompress(data, method="mmse")
+    assert counting.evaluations == STEPS and out.image.shape == (13, 19, 3)
+
+
+def test_decoding_checks_family_and_conditioning_naming_both(codec: DiffCCodec,
+                                                             encoded: tuple[np.ndarray, bytes]) -> None:
+    data = encoded[1]
+    h = read_container(data).header
+    assert (h.family, h.conditioning, h.size) == ("pixel", "none", (13, 19))
+    sd1 = DiffCCodec(dataclasses.replace(codec.model, family="sd1"), CHANNEL, progress=False)
+    with pytest.raises(ContainerError, match="the file was encoded with a pixel model; this model .* is sd1"):
+        sd1.decompress(data)
+    digest = hashlib.sha256(b"class 3").digest()
+    conditioned = DiffCCodec(dataclasses.replace(codec.model, conditioning=Conditioning("class", digest)),
+                             CHANNEL, progress=False)
+    with pytest.raises(ContainerError, match=f"encoded with conditioning none; this model .* is conditioned "
+                                             f"on class {digest.hex()}"):
+        conditioned.decompress(data)
+    back = conditioned.decompress(conditioned.compress(smooth_image(5, 5)).data, method="mmse")
+    assert back.image.shape == (5, 5, 3)
+
+
+def test_reconstruct_gets_the_original_size(codec: DiffCCodec, encoded: tuple[np.ndarray, bytes]) -> None:
+    sizes = []
+
+    class Recording:
+        def __getattr__(self, name: str) -> object:
+            return getattr(codec.model, name)
+
+        def from_model(self, x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+            sizes.append(size)
+            return codec.model.from_model(x, size)
+
+    out = DiffCCodec(Recording(), CHANNEL, progress=False).decompress(encoded[1], method="mmse")
+    assert sizes == [(13, 19)] and out.size == (13, 19) and out.bpp == 8 * len(encoded[1]) / (13 * 19)
 
 
 def test_pixel_limit_applies_before_any_work(codec: DiffCCodec, encoded: tuple[np.ndarray, bytes]) -> None:

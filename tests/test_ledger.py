@@ -4,6 +4,9 @@ prints it (in-process, with its exit codes)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +76,11 @@ def test_diffc_info_prints_header_fingerprints_and_ledger(encoded, tmp_path: Pat
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     h = read_container(encoded.data).header
-    assert h.model_fingerprint.hex() in out and h.schedule_digest.hex() in out
+    assert out.startswith(f"{path}: DiffC v4 file")
+    assert f"model        array, {h.model_fingerprint.hex()}" in out
+    assert "conditioning none\n" in out and "image size   8 x 8 pixels (H x W" in out
+    gaps = ", ".join(map(str, h.time_gaps))
+    assert f"step times   dyadic codes: {h.first_time}, then down by {gaps}\n" in out
     assert "steps        5 of 5\n" in out and "-- truncated" not in out
     assert f"file {encoded.file_bits} bits = header" in out
     path.write_bytes(truncate(encoded.data, 2))
@@ -81,8 +88,11 @@ def test_diffc_info_prints_header_fingerprints_and_ledger(encoded, tmp_path: Pat
     info = json.loads(capsys.readouterr().out)
     assert info["truncated"] and (info["n_steps"], info["stop_step"]) == (2, 5)
     assert info["shape"] == [8, 8] and info["seed"] == 11 and info["coder"]["index_code"] == "pfr_lognormal"
+    assert (info["format_version"], info["family"], info["size"]) == (4, "array", [8, 8])
+    assert info["conditioning"] == "none"
+    assert info["conditioning_digest"] is None and len(info["time_gaps"]) == 4
     assert info["ledger"]["total"]["file_bits"] == 8 * info["file_bytes"] == encoded.bits_through(2)
-    assert main(["info", str(path)]) == 0
+    assert main(["info", str(path), "--quiet"]) == 0
     assert "2 of 5 -- truncated" in capsys.readouterr().out
 
 
@@ -92,9 +102,29 @@ def test_diffc_info_exit_codes(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     err = capsys.readouterr().err
     assert err.startswith("diffc info: error: this is a DiffC v1 file") and err.count("\n") == 1
     bad = tmp_path / "bad.dfc"
-    bad.write_bytes(b"\xdf\x03" + bytes(10))
+    bad.write_bytes(b"\xdf\x04" + bytes(10))
     assert main(["info", str(bad)]) == 1
     assert "truncated" in capsys.readouterr().err
+    v3 = Path(__file__).parent / "golden" / "container_v3.dfc"
+    assert main(["info", str(v3)]) == 1
+    assert "DiffC v3 file; v3 files are no longer decoded by this version, which reads v4 only" in (
+        capsys.readouterr().err)
     with pytest.raises(SystemExit) as exit_info:
         main(["info", str(tmp_path / "missing.dfc")])
     assert exit_info.value.code == 2
+
+
+def test_diffc_info_into_a_closed_pipe_is_quiet(encoded, tmp_path: Path) -> None:  # noqa: ANN001
+    """``diffc info file | head`` where the reader has gone: no "error: Broken pipe", exit 0. The
+    pipe's read end is closed before the tool writes, so the write fails every time."""
+    path = tmp_path / "x.dfc"
+    path.write_bytes(encoded.data)
+    read, write = os.pipe()
+    os.close(read)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    try:
+        done = subprocess.run([sys.executable, "-m", "diffc.cli", "info", str(path)], stdout=write,
+                              stderr=subprocess.PIPE, env=env, timeout=120, check=False)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, b"")

@@ -1,6 +1,7 @@
-"""``diffc info FILE [--json]``: what a DiffC file holds and where its bits go, without the model.
+"""``diffc info FILE [--json] [--quiet]``: what a DiffC file holds and where its bits go, without the model.
 
-Prints the header fields, the 64-bit model and schedule fingerprints in hex, the steps present
+Prints the header fields (the model family, its 64-bit fingerprint, the conditioning kind and digest,
+the original image size beside the coded array's shape, the step-time codes), the steps present
 (and "truncated" when the file is a progressive prefix of what the encoder wrote), and the bit
 ledger (:mod:`diffc.ledger`): header, framing, side information and index bits, chunk counts and
 budgets, per step and in total. The KL, and so the index overhead, the partition slack and the
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "(no model needed)")
     p.add_argument("file", type=existing_path, help="a .dfc file (or a progressive prefix of one)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--quiet", action="store_true",
+                   help="accepted as by every tool (info shows no progress bars)")
     p.set_defaults(func=_run)
 
 
@@ -39,9 +44,15 @@ def describe(container: Container, ledger: Ledger) -> dict[str, object]:
     h = container.header
     return {
         "format_version": FORMAT_VERSION,
+        "family": h.family,
         "model_fingerprint": h.model_fingerprint.hex(),
-        "schedule_digest": h.schedule_digest.hex(),
+        "conditioning": h.conditioning,
+        "conditioning_digest": h.conditioning_id.hex() or None,
+        "size": list(h.size),
         "shape": list(h.shape),
+        "time_grid": h.time_grid,
+        "first_time": h.first_time,
+        "time_gaps": list(h.time_gaps),
         "value_range": list(h.value_range),
         "seed": h.seed,
         "coder": asdict(h.channel),
@@ -63,12 +74,21 @@ def _text(path: Path, info: dict[str, object], ledger_table: str) -> str:
     steps = f"{info['n_steps']} of {info['stop_step']}"
     if info["truncated"]:
         steps += " -- truncated: a progressive prefix of the encoded file"
+    conditioning = info["conditioning"]
+    if info["conditioning_digest"]:
+        conditioning += f", digest {info['conditioning_digest']} (first 64 bits of its SHA-256)"
+    first = "the model's noisiest" if info["first_time"] is None else str(info["first_time"])
+    gaps = ", ".join(map(str, info["time_gaps"])) or "-"
+    times = f"{info['time_grid']} codes: {first}, then down by {gaps}"
     lines = [
         f"{path}: DiffC v{info['format_version']} file, {info['file_bytes']} bytes "
         f"({8 * info['file_bytes']} bits), header {info['header_bytes']} bytes",
-        f"  model        {info['model_fingerprint']} (first 64 bits of its SHA-256 fingerprint)",
-        f"  schedule     {info['schedule_digest']} (first 64 bits of its SHA-256 digest)",
+        f"  model        {info['family']}, {info['model_fingerprint']} (first 64 bits of its SHA-256 "
+        "fingerprint)",
+        f"  conditioning {conditioning}",
+        f"  image size   {info['size'][0]} x {info['size'][1]} pixels (H x W; the coded array's shape below)",
         f"  shape        {' x '.join(map(str, shape))} ({math.prod(shape)} values)",
+        f"  step times   {times}",
         f"  value range  [{low:g}, {high:g}], clip {'on' if info['clip'] else 'off'}, "
         f"{info['variance']} variance",
         f"  seed         {info['seed']}",
@@ -87,8 +107,13 @@ def _run(args: argparse.Namespace) -> int:
     container = read_container(args.file.read_bytes())
     ledger = file_ledger(container)
     info = describe(container, ledger)
-    if args.json:
-        print(json.dumps({"file": str(args.file), **info}, indent=1))
-    else:
-        print(_text(args.file, info, ledger.format()))
+    text = json.dumps({"file": str(args.file), **info}, indent=1) if args.json else _text(
+        args.file, info, ledger.format())
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (``diffc info f | head``): not an error. Python's recipe: point
+        # stdout at devnull so that the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

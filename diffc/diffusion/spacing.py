@@ -17,9 +17,9 @@ sequence of times of a schedule. The rules:
   sent alone, its position costing ``log2`` of the pixel count). The Gaussian model only spaces
   the steps; the learned model decides what each one really costs.
 
-Both searches solve a monotone equation by :func:`diffc.diffusion.theory.bisect`. A file names
-its schedule by digest only (docs/container.md), so these rules' arithmetic, iteration counts
-included, is part of the format; discrete schedules round each time to the nearest table index.
+Both searches solve a monotone equation by :func:`diffc.diffusion.theory.bisect`; discrete
+schedules round each time to the nearest table index. A file writes the times it was encoded at
+(docs/container.md), so these rules' arithmetic is not part of the format: the decoder never reruns them.
 """
 
 from __future__ import annotations
