@@ -156,11 +156,12 @@ def _is_latent(path: Path) -> dict | None:
 
 def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32", batch_size: int = 8,
                scheduler: str | Path | None = None, prompt: str | None = None, guidance: float | None = None,
-               class_label: int | None = None) -> ImageModel:
+               class_label: int | None = None, progress: bool = True) -> ImageModel:
     """Load a local diffusers folder as an image model (see the module docstring).
 
     ``prompt``, ``guidance`` and ``class_label`` condition a latent model
-    (:mod:`diffc.models.text_conditioning`); a pixel-space model takes none of them.
+    (:mod:`diffc.models.text_conditioning`); a pixel-space model takes none of them. ``progress``:
+    diffusers' loading bars and warnings (off: quiet).
     """
     import torch
     from diffusers import UNet2DModel
@@ -168,7 +169,7 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32",
     index = _is_latent(Path(path))
     if index is not None:
         return load_latent_model(Path(path), index, device=device, dtype=dtype, batch_size=batch_size,
-                                 prompt=prompt, guidance=guidance, class_label=class_label)
+                                 prompt=prompt, guidance=guidance, class_label=class_label, progress=progress)
     if (prompt, guidance, class_label) != (None, None, None):
         raise ModelError(f"{path} is an unconditional pixel-space model: it takes no prompt, guidance "
                          f"or class")

@@ -23,6 +23,8 @@ do not match the denoiser's input, names it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from diffc.diffusion.denoisers import ConvertedDenoiser
@@ -36,6 +38,27 @@ from diffc.models.weights_digest import folder_digest
 __all__ = ["load_latent_model"]
 
 _UNUSED = ("safety_checker", "feature_extractor", "image_encoder")
+
+
+@contextmanager
+def _quiet_loading(quiet: bool) -> Iterator[None]:
+    """diffusers' and transformers' loading bars and info warnings off while loading, when ``quiet``."""
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    if not quiet:
+        yield
+        return
+    levels = dlog.get_verbosity(), tlog.get_verbosity()
+    for lib in (dlog, tlog):
+        lib.disable_progress_bar()
+        lib.set_verbosity_error()
+    try:
+        yield
+    finally:
+        for lib, level in zip((dlog, tlog), levels, strict=True):
+            lib.enable_progress_bar()
+            lib.set_verbosity(level)
 
 
 def _schedule(family: Family, scheduler: object) -> tuple[VPSchedule, str]:
@@ -63,7 +86,7 @@ def _check_channels(family: Family, vae: LatentAutoencoder, config: object) -> N
 
 def load_latent_model(path: Path, index: dict, *, device: str = "cpu", dtype: str = "float32",
                       batch_size: int = 8, prompt: str | None = None, guidance: float | None = None,
-                      class_label: int | None = None) -> LatentModel:
+                      class_label: int | None = None, progress: bool = True) -> LatentModel:
     """Load the latent pipeline folder ``path`` (``index``: its model_index.json); see the module
     docstring."""
     import torch
@@ -75,11 +98,12 @@ def load_latent_model(path: Path, index: dict, *, device: str = "cpu", dtype: st
         raise ModelError(f"unknown dtype {dtype!r} (e.g. float32, float64, bfloat16)")
     skip = {name: None for name in _UNUSED if name in index}
     skip |= {name: None for name in family.optional if not (path / name).is_dir()}
+    # The VAE stays float32 whatever dtype the network runs in: SDXL's VAE overflows in float16
+    # (diffusers' force_upcast), and the VAE's share of the run time is small.
+    dtypes = {"default": torch_dtype, "vae": torch.float32}
     try:
-        # The VAE stays float32 whatever dtype the network runs in: SDXL's VAE overflows in float16
-        # (diffusers' force_upcast), and the VAE's share of the run time is small.
-        pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True, **skip,
-                                                 dtype={"default": torch_dtype, "vae": torch.float32})
+        with _quiet_loading(not progress):
+            pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True, dtype=dtypes, **skip)
     except (OSError, ValueError, TypeError, AttributeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ModelError(f"{path}: cannot load the {family.name} pipeline ({first})") from err
