@@ -125,6 +125,9 @@ class DiffCCodec:
         self._check_size(size)
         if sum(v is not None for v in (bpp, stop_t, psnr)) > 1:
             raise ValueError("give at most one of bpp, stop_t, psnr")
+        if psnr is not None and self.model.family != "pixel":
+            raise ValueError(f"the PSNR stop is measured on the coded array, which for a {self.model.family} "
+                             f"model is a VAE latent, not the image: stop at a bpp or a time instead")
         for name, value in (("bpp", bpp), ("stop_t", stop_t), ("psnr", psnr)):
             if value is not None:
                 checked_real(value, name)

@@ -12,7 +12,7 @@ import pytest
 from diffc.diffusion import theory
 from diffc.diffusion.denoisers import ConvertedDenoiser, DCT2Basis, GaussianOracle, power_law_spectrum
 from diffc.diffusion.reverse import ReverseModel
-from diffc.diffusion.schedules import ContinuousVP, DiscreteVP, EncodingSchedule, alpha_sigma
+from diffc.diffusion.schedules import ContinuousVP, DiscreteVP, EncodingSchedule, RectifiedFlowVP, alpha_sigma
 from diffc.diffusion.spacing import equal_kl, uniform_log_snr, uniform_t
 
 
@@ -42,6 +42,22 @@ def test_discrete_index_convention_matches_diffusers() -> None:
         assert vp.model_timestep(i) == i
     with pytest.raises(ValueError, match="integer"):
         vp.log_snr(2.5)
+
+
+def test_flow_time_convention_matches_diffusers() -> None:
+    """diffusers' flow scheduler pairs sigma with timestep 1000 sigma and noises as (1 - s) x + s eps:
+    RectifiedFlowVP gives the same timestep for the same s, and its VP state times 1 / (alpha + sigma)."""
+    diffusers = pytest.importorskip("diffusers")
+    torch = pytest.importorskip("torch")
+    sched = diffusers.FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
+    vp = RectifiedFlowVP(1e-3, 1 - 1e-3, 1000)
+    x, noise = torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
+    for k in (50, 500, 998):  # sigma = 1 (k = 0) is pure noise, outside every VP schedule
+        s, t = float(sched.sigmas[k]), sched.timesteps[k]
+        assert vp.model_timestep(s) == pytest.approx(float(t), rel=1e-5, abs=1e-3)
+        alpha, sigma = alpha_sigma(vp, s)
+        flow_state = float(sched.scale_noise(x, t[None], noise))
+        assert alpha / (alpha + sigma) == pytest.approx(flow_state, rel=1e-5, abs=1e-6)
 
 
 def test_encoding_schedule_digest_is_the_documented_sha256() -> None:

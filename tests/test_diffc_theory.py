@@ -3,7 +3,9 @@
 Monte Carlo checks at fixed seeds: ``assert_mean`` is a z-test at the suite's per-check level
 (about 5 standard errors), ``assert_ks`` a KS test at the same level. The chain of states is sampled
 exactly from q (an ideal channel), so these tests isolate the diffusion side; the real channel is
-exercised in ``test_diffc_codec.py``.
+exercised in ``test_diffc_codec.py``. The closed forms are held twice where a parametrization is
+involved: for the VP oracle (epsilon) and for the flow oracle (the exact velocity field of the same
+data on the rectified-flow schedule, converted as an SD3 or Flux network's output is).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import pytest
 from scipy import stats
 
 from diffc.diffusion import theory
-from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
+from diffc.diffusion.denoisers import DCT2Basis, GaussianFlowOracle, GaussianOracle, power_law_spectrum
 from diffc.diffusion.reverse import ReverseModel, step_prior, step_target
 from diffc.diffusion.samplers import reconstruct
-from diffc.diffusion.schedules import ContinuousVP
+from diffc.diffusion.schedules import ContinuousVP, RectifiedFlowVP, alpha_sigma
 from diffc.diffusion.spacing import uniform_log_snr
 from rcc.bounds import gaussian_kl_bits_per_coordinate
 from rcc.testing import StatisticalTestFailure, assert_ks, assert_mean
@@ -27,6 +29,8 @@ VP = ContinuousVP("cosine", -15.0, 15.0)
 SHAPE = (4, 4)
 LAM = power_law_spectrum(SHAPE, exponent=2.0)
 ORACLE = GaussianOracle(VP, LAM, mean=np.linspace(-0.5, 0.5, 16).reshape(SHAPE), basis=DCT2Basis())
+FLOW_ORACLE = GaussianFlowOracle(RectifiedFlowVP(1e-3, 1 - 1e-3), LAM, mean=ORACLE.mean, basis=DCT2Basis())
+ORACLES = {"vp": ORACLE, "flow": FLOW_ORACLE}
 N = 20_000
 EVENT = (-2, -1)
 
@@ -40,7 +44,7 @@ def _sources(seed: int, model: ReverseModel) -> np.ndarray:
 def _chain_kl_bits(model: ReverseModel, x: np.ndarray, log_snrs: list[float], seed: int) -> np.ndarray:
     """Per-sample total KL of sending Z through the schedule."""
     rng = np.random.default_rng(seed)
-    times = uniform_log_snr(VP, len(log_snrs), log_snrs[0], log_snrs[-1]).times
+    times = uniform_log_snr(model.schedule, len(log_snrs), log_snrs[0], log_snrs[-1]).times
     x_c, z, total = model.to_coords(x), None, 0.0
     for k in range(len(times)):
         q, p = step_target(model, times, k, z, x_c), step_prior(model, times, k, z)
@@ -50,9 +54,10 @@ def _chain_kl_bits(model: ReverseModel, x: np.ndarray, log_snrs: list[float], se
 
 
 @pytest.mark.statistical
+@pytest.mark.parametrize("oracle", ORACLES)
 @pytest.mark.parametrize("n_steps", [1, 2, 6])
-def test_exact_reverse_conditionals_sum_to_mutual_information(n_steps: int) -> None:
-    model = ReverseModel(ORACLE, "exact")
+def test_exact_reverse_conditionals_sum_to_mutual_information(n_steps: int, oracle: str) -> None:
+    model = ReverseModel(ORACLES[oracle], "exact")
     log_snrs = list(np.linspace(-6.0, 2.0, n_steps)) if n_steps > 1 else [2.0]
     total = _chain_kl_bits(model, _sources(1, model), log_snrs, seed=2)
     assert_mean(total, theory.mutual_information_bits(LAM, math.exp(2.0)),
@@ -91,7 +96,7 @@ def _state_at(model: ReverseModel, log_snr: float, seed: int) -> tuple[np.ndarra
     x = _sources(seed, model)
     alpha, sigma = math.sqrt(1 / (1 + math.exp(-log_snr))), math.sqrt(1 / (1 + math.exp(log_snr)))
     z = alpha * model.to_coords(x) + sigma * np.random.default_rng(seed + 1).standard_normal(x.shape)
-    return x, z, VP.t_from_log_snr(log_snr)
+    return x, z, model.schedule.t_from_log_snr(log_snr)
 
 
 def _sq_errors(x_hat: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -99,9 +104,10 @@ def _sq_errors(x_hat: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.statistical
+@pytest.mark.parametrize("oracle", ORACLES)
 @pytest.mark.parametrize("log_snr", [-2.0, 0.0, 3.0])
-def test_mmse_and_diffc_a_distortions(log_snr: float) -> None:
-    model = ReverseModel(ORACLE, "exact")
+def test_mmse_and_diffc_a_distortions(log_snr: float, oracle: str) -> None:
+    model = ReverseModel(ORACLES[oracle], "exact")
     x, z, t = _state_at(model, log_snr, seed=10)
     snr = math.exp(log_snr)
     assert_mean(_sq_errors(reconstruct(model, z, t, method="mmse"), x), theory.mmse(LAM, snr), what="MMSE")
@@ -130,9 +136,10 @@ def test_flow_solvers_converge_to_the_exact_ode_map_at_their_orders() -> None:
 
 
 @pytest.mark.statistical
+@pytest.mark.parametrize("oracle", ORACLES)
 @pytest.mark.parametrize("log_snr", [0.0, 6.0])
-def test_diffc_f_distortion(log_snr: float) -> None:
-    model = ReverseModel(ORACLE, "exact")
+def test_diffc_f_distortion(log_snr: float, oracle: str) -> None:
+    model = ReverseModel(ORACLES[oracle], "exact")
     x, z, t = _state_at(model, log_snr, seed=30)
     x_f = reconstruct(model, z, t, method="heun", steps=60)
     assert_mean(_sq_errors(x_f, x), theory.diffc_f_mse(LAM, math.exp(log_snr)), what="DiffC-F")
@@ -167,6 +174,31 @@ def test_a_and_f_have_the_source_distribution_and_mmse_does_not() -> None:
     w_mmse = whitened(reconstruct(model, z, t, method="mmse"))
     with pytest.raises(StatisticalTestFailure):
         assert_ks(w_mmse[:, int(np.argmin(LAM))], stats.norm, what="MMSE, smallest-variance coordinate")
+
+
+def test_rectified_flow_is_the_vp_process_rescaled() -> None:
+    """alpha_bar = (1 - s)^2 / ((1 - s)^2 + s^2); the network's timestep is 1000 s; t_from_log_snr inverts."""
+    flow = FLOW_ORACLE.schedule
+    for s in (1e-3, 0.1, 0.5, 0.9, 1 - 1e-3):
+        alpha, sigma = alpha_sigma(flow, s)
+        assert alpha**2 == pytest.approx((1 - s) ** 2 / ((1 - s) ** 2 + s**2), rel=1e-12)
+        assert sigma / (alpha + sigma) == pytest.approx(s, rel=1e-12)
+        assert flow.model_timestep(s) == pytest.approx(1000 * s, rel=1e-15)
+        assert flow.t_from_log_snr(flow.log_snr(s)) == pytest.approx(s, rel=1e-12)
+    with pytest.raises(ValueError):
+        flow.log_snr(0.0)
+    with pytest.raises(ValueError):
+        RectifiedFlowVP(0.5, 0.2)
+
+
+def test_flow_velocity_converts_to_the_vp_oracles_epsilon() -> None:
+    """The converted velocity of the flow oracle is the VP oracle's epsilon at the same log-SNR."""
+    z = np.random.default_rng(60).standard_normal((7, *SHAPE))
+    for log_snr in (-8.0, -1.0, 0.0, 2.5, 9.0):
+        eps_flow = FLOW_ORACLE.predict_eps(z, FLOW_ORACLE.schedule.t_from_log_snr(log_snr))
+        t_vp = VP.t_from_log_snr(log_snr)
+        assert VP.log_snr(t_vp) == pytest.approx(log_snr, abs=1e-9)
+        np.testing.assert_allclose(eps_flow, ORACLE.predict_eps(z, t_vp), rtol=1e-7, atol=1e-9)
 
 
 def test_rate_distortion_by_reverse_water_filling() -> None:

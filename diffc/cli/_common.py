@@ -72,6 +72,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads for the network (default: 1; see the README)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--prompt", default=None,
+                   help="condition a text-to-image model on this text (decoding needs the same)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale (two passes; Flux: its guidance embedding)")
+    p.add_argument("--class-label", type=int, default=None, help="DiT: the class to condition on")
 
 
 def add_channel_args(p: argparse.ArgumentParser) -> None:
@@ -96,7 +101,8 @@ def load_model_from(args: argparse.Namespace) -> object:
     if not path.exists():
         raise UsageError(f"no model given and no default model at {path}: pass --model DIR")
     set_torch_threads(getattr(args, "threads", 1))
-    return load_model(path, device=args.device, dtype=args.dtype)
+    return load_model(path, device=args.device, dtype=args.dtype, prompt=args.prompt, guidance=args.guidance,
+                      class_label=args.class_label, progress=not args.quiet)
 
 
 def channel_from(args: argparse.Namespace) -> GaussianChannel:

@@ -7,6 +7,11 @@ predict ``v = alpha eps - sigma x`` (Salimans & Ho 2022) or ``x0`` are wrapped b
 :class:`ConvertedDenoiser`, which turns their output into epsilon with the exact identities of
 :mod:`diffc.diffusion.parametrizations`; nothing downstream sees any other parametrization.
 
+:class:`GaussianFlowOracle` is the same data seen as flow matching sees it: the exact velocity field
+``E[U - X | Z_f = z_f]`` on a :class:`~diffc.diffusion.schedules.RectifiedFlowVP`, called through
+:class:`ConvertedDenoiser` like an SD3 or Flux network, so the flow conversions are held to the
+same closed forms (tests/test_diffc_theory.py).
+
 :class:`GaussianOracle` is the exact posterior-mean denoiser for ``X ~ N(m, Sigma)`` with Sigma
 diagonal in an orthonormal basis (identity, or the 2-D orthonormal DCT with a power-law spectrum,
 a stand-in for natural images). Being Gaussian, it also knows ``Var(X | Z_t)`` and the marginal of
@@ -28,13 +33,14 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import scipy.fft
 
-from diffc.diffusion.parametrizations import CONVERSIONS
-from diffc.diffusion.schedules import VPSchedule, alpha_sigma
+from diffc.diffusion.parametrizations import CONVERSIONS, network_input
+from diffc.diffusion.schedules import RectifiedFlowVP, VPSchedule, alpha_sigma
 
 __all__ = [
     "DCT2Basis",
     "ConvertedDenoiser",
     "Denoiser",
+    "GaussianFlowOracle",
     "GaussianOracle",
     "GaussianPosteriorModel",
     "IdentityBasis",
@@ -66,8 +72,10 @@ class GaussianPosteriorModel(Denoiser, Protocol):
 class ConvertedDenoiser:
     """Wraps ``fn(z, model_timestep) -> output`` predicting ``prediction`` into an epsilon denoiser.
 
-    ``prediction`` uses diffusers' names: "epsilon", "v_prediction" or "sample" (x0). ``identity``
-    is the caller's fingerprint of the weights and configuration (e.g. a hash of the safetensors).
+    ``prediction`` uses diffusers' names: "epsilon", "v_prediction", "sample" (x0) or
+    "flow_prediction" (whose network sees the flow state,
+    :func:`~diffc.diffusion.parametrizations.network_input`).
+    ``identity`` is the caller's fingerprint of the weights and configuration.
     """
 
     fn: Callable[[np.ndarray, float], np.ndarray]
@@ -81,7 +89,8 @@ class ConvertedDenoiser:
 
     def predict_eps(self, z: np.ndarray, t: float) -> np.ndarray:
         alpha, sigma = alpha_sigma(self.schedule, t)
-        out = np.asarray(self.fn(z, self.schedule.model_timestep(t)), dtype=np.float64)
+        z_in = network_input(self.prediction, z, alpha, sigma)
+        out = np.asarray(self.fn(z_in, self.schedule.model_timestep(t)), dtype=np.float64)
         return CONVERSIONS[self.prediction](out, z, alpha, sigma)
 
     def fingerprint(self) -> bytes:
@@ -181,3 +190,34 @@ class GaussianOracle:
         h.update(self.mean.astype(">f8").tobytes())
         h.update(self.schedule.canonical_bytes())
         return h.digest()
+
+
+@dataclass(frozen=True, eq=False)
+class GaussianFlowOracle(GaussianOracle):
+    """The exact flow-matching velocity of ``X ~ N(mean, B^T diag(variances) B)``, as a network.
+
+    :meth:`velocity` takes the flow state ``z_f = (1 - s) X + s U`` and the network timestep
+    ``s * train_timesteps`` and returns ``E[U - X | z_f]``, derived in flow coordinates (never from
+    the VP oracle): with ``a = 1 - s``, ``x_hat = m + a lambda / (a^2 lambda + s^2) (z_f - a m)`` per
+    basis coordinate and ``u_hat = (z_f - a x_hat) / s``. :meth:`predict_eps` goes through
+    :class:`ConvertedDenoiser` exactly as a flow network does. The posterior variance and marginal
+    are parametrization-free and inherited.
+    """
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedule, RectifiedFlowVP):
+            raise ValueError("a flow oracle needs a RectifiedFlowVP schedule")
+        super().__post_init__()
+
+    def velocity(self, z_f: np.ndarray, timestep: float) -> np.ndarray:
+        s = timestep / self.schedule.train_timesteps
+        a, lam, m_b = 1.0 - s, self.variances, self._mean_b
+        z_b = self.basis.forward(np.asarray(z_f, dtype=np.float64))
+        x_b = m_b + a * lam / (a**2 * lam + s**2) * (z_b - a * m_b)
+        return self.basis.inverse((z_b - a * x_b) / s - x_b)
+
+    def predict_eps(self, z: np.ndarray, t: float) -> np.ndarray:
+        return ConvertedDenoiser(self.velocity, self.schedule, "flow_prediction", b"").predict_eps(z, t)
+
+    def fingerprint(self) -> bytes:
+        return hashlib.sha256(b"GaussianFlowOracle:" + super().fingerprint()).digest()

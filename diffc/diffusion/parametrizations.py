@@ -5,12 +5,16 @@ predicts one of, in diffusers' names:
 
 * ``"epsilon"``: the noise U (Ho et al. 2020);
 * ``"v_prediction"``: ``v = alpha U - sigma X`` (Salimans & Ho 2022), so ``eps = sigma z + alpha v``;
-* ``"sample"``: X itself (x0-prediction), so ``eps = (z - alpha x0) / sigma``.
+* ``"sample"``: X itself (x0-prediction), so ``eps = (z - alpha x0) / sigma``;
+* ``"flow_prediction"``: the rectified-flow velocity ``v = U - X`` of SD3 and Flux (Esser et al.
+  2024), for a network that sees the flow state ``z_f = (1 - s) X + s U`` of
+  :class:`~diffc.diffusion.schedules.RectifiedFlowVP`. Since ``z_f = z / (alpha + sigma)`` and
+  ``1 - s = alpha / (alpha + sigma)``, ``eps = z_f + (1 - s) v = (z + alpha v) / (alpha + sigma)``.
 
 A conversion is a function of the network's output, ``z`` and ``(alpha, sigma)`` at the network's
 time; the identities are exact (they use only ``alpha^2 + sigma^2 = 1``), the arithmetic is float64.
 A network trained on another scaling of the same process (flow matching's velocity) maps onto it
-exactly by a scale of its input (docs/theory.md) and joins the table as one more conversion.
+exactly by a scale of its input (:data:`INPUT_SCALES`, docs/theory.md) and one more conversion.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["CONVERSIONS", "PREDICTIONS", "Conversion", "eps_from_eps", "eps_from_v", "eps_from_x0"]
+__all__ = ["CONVERSIONS", "INPUT_SCALES", "PREDICTIONS", "Conversion", "eps_from_eps", "eps_from_flow",
+           "eps_from_v", "eps_from_x0", "network_input"]
 
 Conversion = Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]
 """``(output, z, alpha, sigma) -> eps``."""
@@ -41,10 +46,29 @@ def eps_from_x0(x0: np.ndarray, z: np.ndarray, alpha: float, sigma: float) -> np
     return (z - alpha * x0) / sigma
 
 
+def eps_from_flow(v: np.ndarray, z: np.ndarray, alpha: float, sigma: float) -> np.ndarray:
+    """epsilon from a flow velocity ``v = eps - x`` at the VP state ``z``:
+    ``(z + alpha v) / (alpha + sigma)``."""
+    return (z + alpha * v) / (alpha + sigma)
+
+
 CONVERSIONS: Mapping[str, Conversion] = MappingProxyType({
     "epsilon": eps_from_eps,
     "v_prediction": eps_from_v,
     "sample": eps_from_x0,  # diffusers' name for x0-prediction
+    "flow_prediction": eps_from_flow,
 })
 """The conversion of each prediction type, by diffusers' ``prediction_type`` name."""
 PREDICTIONS: tuple[str, ...] = tuple(CONVERSIONS)
+
+INPUT_SCALES: Mapping[str, Callable[[float, float], float]] = MappingProxyType({
+    "flow_prediction": lambda alpha, sigma: 1.0 / (alpha + sigma),  # z_f = z / (alpha + sigma)
+})
+"""The factor that turns the VP state into the state a network of each prediction type was trained
+on (1 when absent: VP networks see ``z`` itself)."""
+
+
+def network_input(prediction: str, z: np.ndarray, alpha: float, sigma: float) -> np.ndarray:
+    """The state a ``prediction``-type network sees for the VP state ``z`` at ``(alpha, sigma)``."""
+    scale = INPUT_SCALES.get(prediction)
+    return z if scale is None else z * scale(alpha, sigma)

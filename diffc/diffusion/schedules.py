@@ -18,7 +18,7 @@ network sees, so the schedule index and the network's timestep cannot drift apar
 
 :class:`VPSchedule` is the one schedule type that everything else takes. A process written with
 another scaling (flow matching's ``Z = (1 - s) X + s U``) is the VP process of the same log-SNR with
-its state rescaled (docs/theory.md), so it too is a :class:`VPSchedule`.
+its state rescaled (docs/theory.md), so it too is a :class:`VPSchedule`: :class:`RectifiedFlowVP`.
 
 Encoding schedules
 ------------------
@@ -40,7 +40,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ContinuousVP", "DiscreteVP", "EncodingSchedule", "VPSchedule", "alpha_sigma", "snr"]
+__all__ = ["ContinuousVP", "DiscreteVP", "EncodingSchedule", "RectifiedFlowVP", "VPSchedule", "alpha_sigma",
+           "snr"]
 
 
 @runtime_checkable
@@ -218,6 +219,64 @@ class DiscreteVP:
 
     def canonical_bytes(self) -> bytes:
         return b"DiscreteVP:" + _pack_floats(self.alphas_cumprod)
+
+
+@dataclass(frozen=True)
+class RectifiedFlowVP:
+    """The rectified-flow (flow-matching) process of SD3 and Flux as a VP schedule.
+
+    Flow matching (Lipman et al. 2023; Liu et al. 2023; Esser et al. 2024, "Scaling rectified flow
+    transformers") writes ``Z^f_s = (1 - s) X + s U`` for ``s`` in (0, 1). Dividing by
+    ``c(s) = sqrt((1 - s)^2 + s^2)`` gives the VP state ``Z_s = Z^f_s / c(s)`` with
+    ``alpha = (1 - s) / c``, ``sigma = s / c``, i.e. ``alpha_bar = (1 - s)^2 / ((1 - s)^2 + s^2)`` and
+    ``lambda(s) = 2 log((1 - s) / s)`` (exact). Conversely ``s = sigma / (alpha + sigma)`` and
+    ``Z^f = Z / (alpha + sigma)`` (:mod:`diffc.diffusion.parametrizations`).
+
+    Time is ``s`` itself, a float in ``[s_min, s_max]``; the network receives the timestep
+    ``s * train_timesteps`` (diffusers' flow-matching schedulers: ``timestep = sigma * 1000``). This
+    one rule ties the scheduler's sigma to the network's timestep, so the two cannot drift apart. A
+    sampler's resolution-dependent shift only changes which ``s`` it visits, not this mapping.
+    """
+
+    s_min: float = 1e-3
+    s_max: float = 1.0 - 1e-3
+    train_timesteps: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.s_min < self.s_max < 1.0:
+            raise ValueError(f"need 0 < s_min < s_max < 1, got {self.s_min}, {self.s_max}")
+        if int(self.train_timesteps) != self.train_timesteps or self.train_timesteps < 1:
+            raise ValueError(f"train_timesteps must be a positive integer, got {self.train_timesteps}")
+
+    discrete = False
+
+    @property
+    def t_min(self) -> float:
+        return self.s_min
+
+    @property
+    def t_max(self) -> float:
+        return self.s_max
+
+    def _check_t(self, t: float) -> float:
+        t = float(t)
+        if not self.s_min <= t <= self.s_max:
+            raise ValueError(f"flow time must be in [{self.s_min}, {self.s_max}], got {t}")
+        return t
+
+    def log_snr(self, t: float) -> float:
+        s = self._check_t(t)
+        return 2.0 * (math.log1p(-s) - math.log(s))
+
+    def t_from_log_snr(self, log_snr: float) -> float:
+        # (1 - s) / s = exp(lambda / 2)  =>  s = sigmoid(-lambda / 2)
+        return min(max(_sigmoid(-0.5 * float(log_snr)), self.s_min), self.s_max)
+
+    def model_timestep(self, t: float) -> float:
+        return self._check_t(t) * self.train_timesteps
+
+    def canonical_bytes(self) -> bytes:
+        return b"RectifiedFlowVP:" + _pack_floats((self.s_min, self.s_max, float(self.train_timesteps)))
 
 
 @dataclass(frozen=True)

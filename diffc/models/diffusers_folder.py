@@ -1,4 +1,10 @@
-"""Any diffusers ``UNet2DModel`` with its scheduler, from a local folder, as a :class:`PixelModel`.
+"""A local diffusers folder as an image model: pixel-space ``UNet2DModel`` here, latent pipelines by family.
+
+:func:`load_model` reads the folder's ``model_index.json``: a pipeline whose denoiser is a
+``UNet2DConditionModel``, ``DiTTransformer2DModel``, ``SD3Transformer2DModel`` or
+``FluxTransformer2DModel`` is a latent model (:mod:`diffc.models.latent_folder`), any other
+pipeline is refused naming its classes (:mod:`diffc.models.families`); a ``UNet2DModel``
+pipeline or a bare UNet folder is a pixel-space model, read as below.
 
 The loader reads (nothing is downloaded: ``local_files_only=True``)
 
@@ -38,13 +44,12 @@ from diffc.diffusion.denoisers import ConvertedDenoiser
 from diffc.diffusion.parametrizations import PREDICTIONS
 from diffc.diffusion.schedules import DiscreteVP
 from diffc.imaging.io import crop, pad
+from diffc.models.base import ImageModel
+from diffc.models.families import ModelError, read_index
+from diffc.models.latent_folder import load_latent_model
 from diffc.models.pixel import PixelModel
 
 __all__ = ["ModelError", "default_model_dir", "load_model", "set_torch_threads"]
-
-
-class ModelError(ValueError):
-    """The folder does not hold a usable diffusers UNet and scheduler."""
 
 
 def default_model_dir() -> Path:
@@ -140,12 +145,34 @@ def set_torch_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+def _is_latent(path: Path) -> dict | None:
+    """The model index of a latent pipeline folder, None for a pixel-space one."""
+    if not (path / "model_index.json").is_file():
+        return None
+    index = read_index(path)
+    unet = index.get("unet")
+    return None if isinstance(unet, list) and len(unet) == 2 and unet[1] == "UNet2DModel" else index
+
+
 def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32", batch_size: int = 8,
-               scheduler: str | Path | None = None) -> PixelModel:
-    """Load a local diffusers UNet and scheduler as a :class:`PixelModel` (see the module docstring)."""
+               scheduler: str | Path | None = None, prompt: str | None = None, guidance: float | None = None,
+               class_label: int | None = None, progress: bool = True) -> ImageModel:
+    """Load a local diffusers folder as an image model (see the module docstring).
+
+    ``prompt``, ``guidance`` and ``class_label`` condition a latent model
+    (:mod:`diffc.models.text_conditioning`); a pixel-space model takes none of them. ``progress``:
+    diffusers' loading bars and warnings (off: quiet).
+    """
     import torch
     from diffusers import UNet2DModel
 
+    index = _is_latent(Path(path))
+    if index is not None:
+        return load_latent_model(Path(path), index, device=device, dtype=dtype, batch_size=batch_size,
+                                 prompt=prompt, guidance=guidance, class_label=class_label, progress=progress)
+    if (prompt, guidance, class_label) != (None, None, None):
+        raise ModelError(f"{path} is an unconditional pixel-space model: it takes no prompt, guidance "
+                         f"or class")
     unet_dir, sched_path = _find_parts(Path(path), Path(scheduler) if scheduler is not None else None)
     sched = _load_scheduler(sched_path)
     torch_dtype = getattr(torch, dtype, None)

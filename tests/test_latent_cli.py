@@ -1,0 +1,89 @@
+"""The diffc console script on tiny latent pipelines, in-process: compress, decompress, info and sweep
+with ``--model DIR``, padding and crop by the recorded size, prompts and guidance, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tiny_pipelines import build
+from tiny_unet import smooth_image
+
+from diffc.cli import main
+from diffc.imaging.io import read_image, write_png
+from diffc.models import weights_digest as wd
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(wd.CACHE_ENV, str(tmp_path_factory.getbasetemp() / "digest-cache"))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("latent-cli")
+    for family in ("sd1", "flux"):
+        build(family, root / family)
+    (root / "images").mkdir()
+    write_png(root / "images" / "a.png", smooth_image(18, 22, seed=2))  # needs padding to 20 x 24
+    return root
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("family", ["sd1", "flux"])
+def test_round_trip_crops_to_the_recorded_size(root: Path, family: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    model, image, file = root / family, root / "images" / "a.png", root / f"{family}.dfc"
+    code, out, err = run(capsys, "compress", image, file, "--model", model, "--steps", 12, "--quiet")
+    assert code == 0, err
+    assert f"{8 * file.stat().st_size / (18 * 22):.4f} bpp" in out  # bits over the original pixels
+    code, _, err = run(capsys, "decompress", file, root / f"{family}.png", "--model", model,
+                       "--solver-steps", 2, "--quiet")
+    assert code == 0, err
+    assert read_image(root / f"{family}.png").shape == (18, 22, 3)
+    code, out, _ = run(capsys, "info", file, "--json")
+    info = json.loads(out)
+    assert code == 0 and info["family"] == family and info["size"] == [18, 22]
+    assert info["conditioning"] == "empty-prompt"
+
+
+def test_prompt_and_guidance_are_checked_on_decode(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model, image, file = root / "sd1", root / "images" / "a.png", root / "prompted.dfc"
+    code, _, err = run(capsys, "compress", image, file, "--model", model, "--steps", 12, "--quiet",
+                       "--prompt", "a red barn", "--guidance", 2)
+    assert code == 0, err
+    code, out, _ = run(capsys, "info", file, "--json")
+    assert json.loads(out)["conditioning"] == "prompt"
+    for flags in ((), ("--prompt", "a red barn"), ("--prompt", "a blue barn", "--guidance", 2)):
+        code, _, err = run(capsys, "decompress", file, root / "x.png", "--model", model, "--quiet", *flags)
+        assert code == 1 and err.splitlines()[-1].startswith("diffc decompress: error: wrong conditioning")
+    code, _, err = run(capsys, "decompress", file, root / "p.png", "--model", model, "--quiet",
+                       "--solver-steps", 2, "--prompt", "a red barn", "--guidance", 2)
+    assert code == 0, err
+
+
+def test_bad_conditioning_options_are_one_line_errors(root: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    image = root / "images" / "a.png"
+    code, _, err = run(capsys, "compress", image, root / "y.dfc", "--model", root / "sd1", "--quiet",
+                       "--prompt", "x" * 300)
+    assert code == 1 and "never truncated" in err.splitlines()[-1]
+    code, _, err = run(capsys, "compress", image, root / "y.dfc", "--model", root / "sd1", "--quiet",
+                       "--guidance", 3)
+    assert code == 1 and "guidance needs a prompt" in err
+    assert not (root / "y.dfc").exists()
+
+
+def test_sweep_with_a_latent_model(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = root / "sweep"
+    code, _, err = run(capsys, "sweep", root / "images", "--out", out_dir, "--model", root / "flux",
+                       "--steps", 12, "--stops", 12, "--methods", "mmse", "--baselines", "jpeg-420",
+                       "--quiet")
+    assert code == 0, err
+    assert list(out_dir.rglob("*.json"))
