@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rcc.core import Message, Proposal, Stats, Target
+from rcc.core import InvalidTypeError, Message, Proposal, Stats, Target, check_message
 from rcc.distributions import Normal
 
 __all__ = ["BatchCoder", "BatchStats", "NormalTargets"]
@@ -92,6 +92,16 @@ def _items(targets: Sequence[Target] | NormalTargets | Normal) -> Sequence[Targe
     return NormalTargets(targets.loc, targets.scale) if isinstance(targets, Normal) else targets
 
 
+def _messages(messages: object) -> Sequence[Message]:
+    """The messages of a batch, each checked to be a :class:`Message`."""
+    if isinstance(messages, (str, bytes, bytearray)) or not isinstance(messages, Sequence):
+        raise InvalidTypeError("messages must be a sequence of rcc.core.Message, got "
+                               f"{type(messages).__name__}")
+    for m in messages:
+        check_message(m)
+    return messages
+
+
 def _seeds(seeds: object, n: int) -> np.ndarray:
     s = np.asarray(seeds)
     if s.shape != (n,) or s.dtype.kind not in "iu":
@@ -144,7 +154,7 @@ class BatchCoder:
     def decode_batch(self, messages: Sequence[Message], proposal: Proposal, seeds: object,
                      streams: Streams = None) -> np.ndarray:
         """The samples ``(n, *event_shape)`` of a batch of messages."""
-        n = len(messages)
+        n = len(_messages(messages))
         s, paths = _seeds(seeds, n), _streams(streams, n)
         fast = self._decode_fast(messages, proposal, s, paths) if n else None
         if fast is not None:
