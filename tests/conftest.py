@@ -6,6 +6,7 @@ first)."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 # The ordinary suite runs the CUDA kernels in Numba's simulator. This must happen before numba is
@@ -42,6 +43,15 @@ def stat_seed() -> Callable[[int], int]:
     """``stat_seed(99)``: the seed a statistical test was written with, shifted by RCC_TEST_SEED."""
     offset = int(EXPLORE_SEED or 0)
     return lambda seed: seed + offset
+
+
+EXPLORE_UNTIL = float(os.environ.get("RCC_EXPLORE_UNTIL", "inf"))
+"""Unix time at which `make explore` (tests/explore.py) stops starting tests."""
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if time.time() > EXPLORE_UNTIL:
+        pytest.skip("the exploration's time budget is spent")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
