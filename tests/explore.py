@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 import time
@@ -39,7 +40,8 @@ def main() -> int:
                    "-m", "hypothesis or statistical", *pytest_args]
         print(f"explore round {rounds}: RCC_TEST_SEED={seed}", flush=True)
         if subprocess.run(command, env=env).returncode not in (0, 5):  # 5: nothing collected
-            failed.append(f"RCC_TEST_SEED={seed} HYPOTHESIS_PROFILE=explore {' '.join(command[1:])}")
+            failed.append(f"RCC_TEST_SEED={seed} HYPOTHESIS_PROFILE=explore "
+                          f"{shlex.join(['python', *command[1:]])}")
     print(f"explore: {rounds} rounds in {args.minutes:g} minutes, {len(failed)} failed")
     for line in failed:
         print(f"  replay (hypothesis examples differ; the failing one is printed above): {line}")

@@ -333,6 +333,12 @@ def _clear_error(call: Callable[[], object], names: tuple[str, ...]) -> None:
 # be an iterable".
 @example(coder=CODERS[0], seed=7, stream=None, junk=None, which="stream")
 @example(coder=CODERS[4], seed=7, stream=5, junk=None, which="stream")
+# Found by `make explore`: two seeds for an empty list of messages (the error names the seeds).
+@example(coder=CODERS[4], seed=7, stream=-(2**70), junk=[], which="message")
+# Found by the same test once it covered the batch API: junk in a shared stream tuple.
+@example(coder=CODERS[0], seed=7, stream=("",), junk=None, which="stream")
+@example(coder=CODERS[0], seed=7, stream=(-1.0,), junk=None, which="stream")
+@example(coder=CODERS[0], seed=7, stream=(None,), junk=None, which="stream")
 def test_coders_answer_junk_arguments_with_clear_errors(coder, seed, stream, junk, which) -> None:
     q, p = PAIR
     message, _ = coder.encode(q, p, seed=3, stream=(1,))
@@ -349,5 +355,6 @@ def test_coders_answer_junk_arguments_with_clear_errors(coder, seed, stream, jun
     names_batch = names + (("seeds",) if which == "seed" else ("streams",) if which == "stream" else ())
     _clear_error(lambda: coder.encode_batch([target] * 2, proposal, **batch), names_batch)
     messages = junk if which == "message" else [message] * 2
+    # A sequence of messages of the wrong length is refused for its mismatch with the seeds.
     _clear_error(lambda: coder.decode_batch(messages, proposal, **batch),
-                 names_batch + (("target",) if which == "target" else ("messages",)))
+                 names_batch + (("target",) if which == "target" else ("messages", "seeds")))

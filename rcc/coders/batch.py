@@ -116,15 +116,17 @@ def _streams(streams: Streams, n: int) -> np.ndarray:
     """Stream paths as an (n, depth) uint64 array; a tuple is one path shared by every item."""
     if streams is None:
         return np.zeros((n, 0), dtype=np.uint64)
-    if isinstance(streams, tuple):
-        return np.tile(np.asarray(streams, dtype=np.uint64).reshape(1, -1), (n, 1))
-    arr = np.asarray(streams)
-    if arr.ndim != 2 or arr.shape[0] != n or (arr.size and arr.dtype.kind not in "iu"):
-        raise ValueError(f"streams must be one integer path per item, shape ({n}, depth), got "
-                         f"{arr.shape}")
+    shared = isinstance(streams, tuple)
+    try:
+        arr = np.asarray(streams).reshape(1, -1) if shared else np.asarray(streams)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise InvalidTypeError(f"streams must be integer paths, got {type(streams).__name__}") from err
+    if arr.ndim != 2 or (not shared and arr.shape[0] != n) or (arr.size and arr.dtype.kind not in "iu"):
+        raise ValueError(f"streams must be one integer path per item, shape ({n}, depth), or one "
+                         f"tuple of integers for all, got {arr.dtype} of shape {arr.shape}")
     if arr.dtype.kind == "i" and np.any(arr < 0):
         raise ValueError("stream components must be non-negative")
-    return arr.astype(np.uint64)
+    return (np.tile(arr, (n, 1)) if shared else arr).astype(np.uint64)
 
 
 # -- the mixin ----------------------------------------------------------------------------------
