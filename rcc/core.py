@@ -42,6 +42,8 @@ __all__ = [
     "Proposal",
     "Stats",
     "Target",
+    "check_implements",
+    "check_message",
     "finite_array",
     "log_ratio",
     "real_scalar",
@@ -132,6 +134,26 @@ def real_scalar(value: object, name: str) -> float:
     if arr.ndim:
         raise InvalidTypeError(f"{name} must be one number, got an array of shape {arr.shape}")
     return float(arr)
+
+
+ROLE_METHODS = {"target": ("log_prob", "divergences"), "proposal": ("log_prob", "candidates")}
+"""What a coder calls on each argument: the duck-typed :class:`Target` and :class:`Proposal`."""
+
+
+def check_implements(obj: object, role: str) -> None:
+    """:class:`InvalidTypeError` unless ``obj`` has the methods its ``role`` needs."""
+    # Duck-typed rather than isinstance(..., Protocol), which is slow on a coder's hot path.
+    methods = ROLE_METHODS[role]
+    if not all(callable(getattr(obj, m, None)) for m in methods):
+        raise InvalidTypeError(f"the {role} must implement rcc.core.{role.title()} "
+                               f"({', '.join(methods)}), got {type(obj).__name__}")
+
+
+def check_message(message: object) -> Message:
+    """``message`` itself; :class:`InvalidTypeError` unless it is a :class:`Message`."""
+    if not isinstance(message, Message):
+        raise InvalidTypeError(f"message must be an rcc.core.Message, got {type(message).__name__}")
+    return message
 
 
 def _short(value: object) -> str:

@@ -10,14 +10,16 @@ samples and requires a new container version).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 import numpy as np
 
 import rcc_kernels
+from rcc_kernels.errors import InvalidTypeError
 from rcc_kernels.streams import path_keys
 
-__all__ = ["Domain", "item_keys", "key_for", "keys_for"]
+__all__ = ["Domain", "item_keys", "key_for", "keys_for", "stream_path"]
 
 
 class Domain(IntEnum):
@@ -33,14 +35,23 @@ class Domain(IntEnum):
     DIFFC_NOISE = 8  # DiffC-A decoder's own ancestral noise, decoder only
 
 
-def key_for(seed: int, domain: Domain, *path: int) -> np.ndarray:
-    """Philox key of the stream ``(domain, *path)`` under ``seed``."""
-    return rcc_kernels.stream_key(seed, (int(domain), *path))
+def stream_path(stream: object) -> tuple[int, ...]:
+    """A caller's ``stream`` argument as a path tuple: a sequence of integers (each checked, with
+    the seed, by :func:`rcc_kernels.stream_key`); :class:`InvalidTypeError` for anything else."""
+    if isinstance(stream, (str, bytes, bytearray, dict)) or not isinstance(stream, Iterable):
+        raise InvalidTypeError(f"stream must be a tuple of integers, got {type(stream).__name__}")
+    return tuple(stream)
 
 
-def keys_for(seed: int, domain: Domain, path: tuple[int, ...], count: int) -> np.ndarray:
+def key_for(seed: int, domain: Domain, stream: object = (), *extra: int) -> np.ndarray:
+    """Philox key of the stream ``(domain, *stream, *extra)`` under ``seed``; ``stream`` is the
+    caller's path (checked by :func:`stream_path`), ``extra`` what the algorithm appends."""
+    return rcc_kernels.stream_key(seed, (int(domain), *stream_path(stream), *extra))
+
+
+def keys_for(seed: int, domain: Domain, path: object, count: int) -> np.ndarray:
     """Keys (count, 2) of the streams ``(domain, *path, j)`` for ``j < count``: one per chunk of a call."""
-    return rcc_kernels.stream_keys(seed, (int(domain), *path), range(count))
+    return rcc_kernels.stream_keys(seed, (int(domain), *stream_path(path)), range(count))
 
 
 def item_keys(seeds: np.ndarray, domain: Domain, paths: np.ndarray) -> np.ndarray:

@@ -34,8 +34,8 @@ def test_global_a_star_is_the_exact_pfr_search() -> None:
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("coder", [AStarCoding(), *BRANCH_AND_BOUND], ids=_name)
-def test_a_star_samples_a_gaussian_target(coder) -> None:
-    testing.assert_exact_coder(coder, Normal(1.0, 0.5), Normal(0.0, 1.0), n=N_SAMPLES, seed=11)
+def test_a_star_samples_a_gaussian_target(coder, stat_seed) -> None:
+    testing.assert_exact_coder(coder, Normal(1.0, 0.5), Normal(0.0, 1.0), n=N_SAMPLES, seed=stat_seed(11))
 
 
 @pytest.mark.slow
@@ -45,8 +45,8 @@ def test_a_star_samples_a_gaussian_target(coder) -> None:
     (Normal(-0.4, 0.1), Normal(0.2, 1.5)),
     (Uniform(0.3, 0.5), Uniform(0.0, 1.0)),
 ], ids=["narrow-normal", "uniform"])
-def test_branch_and_bound_a_star_with_power(coder, q, p) -> None:
-    testing.assert_exact_coder(coder, q, p, n=N_POWER, seed=5)
+def test_branch_and_bound_a_star_with_power(coder, q, p, stat_seed) -> None:
+    testing.assert_exact_coder(coder, q, p, n=N_POWER, seed=stat_seed(5))
 
 
 def _normal_against_laplace() -> tuple[Custom, ScipyContinuous, object]:
@@ -61,20 +61,20 @@ def _normal_against_laplace() -> tuple[Custom, ScipyContinuous, object]:
 
 @pytest.mark.slow
 @pytest.mark.statistical
-def test_branch_and_bound_a_star_on_a_numerical_mode() -> None:
+def test_branch_and_bound_a_star_on_a_numerical_mode(stat_seed) -> None:
     q, p, target = _normal_against_laplace()
-    run = testing.run_coder(BranchAndBoundAStarCoding(), q, p, N_SAMPLES, seed=3)
+    run = testing.run_coder(BranchAndBoundAStarCoding(), q, p, N_SAMPLES, seed=stat_seed(3))
     testing.assert_ks(run.samples, target.cdf, what="AD*, Normal target, Laplace proposal")
 
 
 @pytest.mark.slow
 @pytest.mark.statistical
 @pytest.mark.parametrize("coder", BRANCH_AND_BOUND, ids=_name)
-def test_branch_and_bound_a_star_simulates_a_channel_jointly(coder) -> None:
+def test_branch_and_bound_a_star_simulates_a_channel_jointly(coder, stat_seed) -> None:
     rho = 0.8
-    inputs = np.random.default_rng(8).standard_normal(N_SAMPLES)
+    inputs = np.random.default_rng(stat_seed(8)).standard_normal(N_SAMPLES)
     testing.assert_channel_exact(coder, lambda x: Normal(rho * x, math.sqrt(1 - rho**2)),
-                                 Normal(0.0, 1.0), inputs, seed=77)
+                                 Normal(0.0, 1.0), inputs, seed=stat_seed(77))
 
 
 def test_branch_and_bound_runtime_is_linear_in_dinf() -> None:

@@ -40,8 +40,8 @@ def test_candidate_k_is_addressable_in_o1(dist: Proposal) -> None:
 @pytest.mark.statistical
 @pytest.mark.parametrize("dist", [d for d in PROPOSALS if d.event_shape == ()],
                          ids=lambda d: type(d).__name__)
-def test_candidates_follow_the_law(dist: Proposal) -> None:
-    x = dist.candidates(KEY, 0, 50_000)
+def test_candidates_follow_the_law(dist: Proposal, stat_seed) -> None:
+    x = dist.candidates(rcc_kernels.stream_key(stat_seed(11), (1, 2)), 0, 50_000)
     if isinstance(dist, Categorical):
         testing.assert_chi2_counts(np.bincount(x, minlength=dist.size), dist.probs)
     elif isinstance(dist, Custom):
@@ -51,9 +51,10 @@ def test_candidates_follow_the_law(dist: Proposal) -> None:
 
 
 @pytest.mark.statistical
-def test_diagonal_normal_candidates_follow_the_joint_law() -> None:
+def test_diagonal_normal_candidates_follow_the_joint_law(stat_seed) -> None:
     dist = PROPOSALS[1]
-    testing.assert_follows(dist.candidates(KEY, 0, 30_000), dist, what="diagonal normal")
+    testing.assert_follows(dist.candidates(rcc_kernels.stream_key(stat_seed(11), (1, 2)), 0, 30_000), dist,
+                           what="diagonal normal")
 
 
 def test_log_prob_matches_scipy() -> None:

@@ -15,11 +15,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import rcc_kernels
 from rcc.bounds import fixed_n_tv_bound, gaussian_kl_bits, grs_expected_proposals, pfr_entropy_bound
+from rcc.coders import (
+    AStarCoding,
+    BranchAndBoundAStarCoding,
+    BranchAndBoundGPRS,
+    GreedyPoissonRejectionSampling,
+    GreedyRejectionSampling,
+    MinimalRandomCoding,
+    OrderedRandomCoding,
+    PoissonFunctionalRepresentation,
+)
 from rcc.codes import EliasDeltaCode, EliasGammaCode, FixedLengthCode, ZipfCode
 from rcc.core import InvalidTypeError, Message
 from rcc.distributions import Categorical, Custom, Normal, Uniform
@@ -292,3 +302,59 @@ def test_the_fuzz_findings_in_rcc_and_kernels_are_clear_errors() -> None:
         GaussianChannel().encode(np.array([1 + 1j]), 1.0, 0.0, 1.0, seed=0)
     with pytest.raises(ValueError, match="count"):
         FixedLengthCode(1).decode(b"", 2**40)
+
+
+# -- the public coders: junk seeds, streams, targets, proposals and messages ----------------------
+
+CODERS = (PoissonFunctionalRepresentation(), PoissonFunctionalRepresentation(max_candidates=8),
+          OrderedRandomCoding(8), MinimalRandomCoding(8), GreedyRejectionSampling(),
+          GreedyPoissonRejectionSampling(), BranchAndBoundGPRS(), AStarCoding(),
+          BranchAndBoundAStarCoding())
+PAIR = (Normal(1.0, 0.5), Normal(0.0, 1.0))
+STREAM = st.one_of(JUNK, st.lists(JUNK, max_size=2).map(tuple), st.just(np.zeros((2, 2))))
+
+
+def _clear_error(call: Callable[[], object], names: tuple[str, ...]) -> None:
+    """``call`` succeeds or raises a ValueError (InvalidTypeError included) whose one-line message
+    names one of ``names``: never a raw internal TypeError."""
+    try:
+        call()
+    except ValueError as err:
+        text = str(err)
+        assert "\n" not in text and any(n in text for n in names), f"{type(err).__name__}: {text}"
+    except Exception as err:  # noqa: BLE001 -- the point of the test
+        raise AssertionError(f"{type(err).__name__}: {err}") from err
+
+
+@settings(max_examples=150)
+@given(coder=st.sampled_from(CODERS), seed=st.one_of(JUNK, st.just(7)), stream=STREAM,
+       junk=JUNK, which=st.sampled_from(["seed", "stream", "target", "proposal", "message"]))
+# Found by a fuzzing campaign (issue 24): `stream=None` and `stream=5` raised "Value after * must
+# be an iterable".
+@example(coder=CODERS[0], seed=7, stream=None, junk=None, which="stream")
+@example(coder=CODERS[4], seed=7, stream=5, junk=None, which="stream")
+# Found by `make explore`: two seeds for an empty list of messages (the error names the seeds).
+@example(coder=CODERS[4], seed=7, stream=-(2**70), junk=[], which="message")
+# Found by the same test once it covered the batch API: junk in a shared stream tuple.
+@example(coder=CODERS[0], seed=7, stream=("",), junk=None, which="stream")
+@example(coder=CODERS[0], seed=7, stream=(-1.0,), junk=None, which="stream")
+@example(coder=CODERS[0], seed=7, stream=(None,), junk=None, which="stream")
+def test_coders_answer_junk_arguments_with_clear_errors(coder, seed, stream, junk, which) -> None:
+    q, p = PAIR
+    message, _ = coder.encode(q, p, seed=3, stream=(1,))
+    args = dict(seed=seed if which == "seed" else 3, stream=stream if which == "stream" else (1,))
+    target = junk if which == "target" else q
+    proposal = junk if which == "proposal" else p
+    names = {"seed": ("seed",), "stream": ("stream",), "target": ("target",),
+             "proposal": ("proposal",), "message": ("message", "Message")}[which]
+    _clear_error(lambda: coder.encode(target, proposal, **args), names)
+    _clear_error(lambda: coder.decode(junk if which == "message" else message, proposal, **args),
+                 names + (("target",) if which == "target" else ()))
+    # The batch API: seeds and streams one per item (junk in either is the item's seed or stream).
+    batch = dict(seeds=[args["seed"]] * 2, streams=args["stream"] if which == "stream" else None)
+    names_batch = names + (("seeds",) if which == "seed" else ("streams",) if which == "stream" else ())
+    _clear_error(lambda: coder.encode_batch([target] * 2, proposal, **batch), names_batch)
+    messages = junk if which == "message" else [message] * 2
+    # A sequence of messages of the wrong length is refused for its mismatch with the seeds.
+    _clear_error(lambda: coder.decode_batch(messages, proposal, **batch),
+                 names_batch + (("target",) if which == "target" else ("messages", "seeds")))

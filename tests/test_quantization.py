@@ -183,6 +183,7 @@ def test_bitstream_length_matches_the_model_estimate(name: str, snr_db: float) -
     assert abs(coding.bits - coding.model_bits) <= 0.01 * coding.model_bits + 16, coding
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("snr_db", [-20.0, 0.0, 30.0])
 def test_zamir_feder_identity(snr_db: float) -> None:
     """Measured rate of a Gaussian source = h(X + U) - log2(step), within sampling error plus the
@@ -198,7 +199,8 @@ def test_zamir_feder_identity(snr_db: float) -> None:
     p = cell(step * (k + u + 0.5)) - cell(step * (k + u - 0.5))
     info = -np.log2(p)
     rate = dithered_rate_bits(stats.norm(0, sigma), step)
-    assert abs(info.mean() - rate) <= 5 * info.std() / math.sqrt(n), (info.mean(), rate)
+    # -log2 of a Gaussian cell's mass grows like x^2: light tails, so a z-test of its mean is valid.
+    testing.assert_mean(info, rate, what=f"information content at {snr_db} dB")
     assert abs(8 * len(data) - info.sum()) <= 0.01 * info.sum() + 16
     assert abs(coding.model_bits - info.sum()) <= 1e-6 * info.sum() + 1e-3
 

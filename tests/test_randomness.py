@@ -137,7 +137,7 @@ def test_item_keys_are_key_for() -> None:
     keys = item_keys(seeds, Domain.ARRIVALS, paths)
     for i in range(seeds.size):
         np.testing.assert_array_equal(keys[i], key_for(int(seeds[i]), Domain.ARRIVALS,
-                                                       *(int(c) for c in paths[i])))
+                                                       tuple(int(c) for c in paths[i])))
     np.testing.assert_array_equal(item_keys(seeds[:1], Domain.CANDIDATES, np.zeros((1, 0), np.uint64))[0],
                                   key_for(int(seeds[0]), Domain.CANDIDATES))
 

@@ -55,7 +55,7 @@ def time_grid(schedule: VPSchedule, t: float, steps: int) -> list[float]:
 def noise(seed: int, j: int, like: np.ndarray) -> np.ndarray:
     """The decoder's standard normal noise for step ``j`` of a sampler, shaped like ``like``: stream
     ``(DIFFC_NOISE, j)`` of the shared randomness, row 0, coordinates in C order (docs/randomness.md)."""
-    return rcc_kernels.normal(key_for(seed, Domain.DIFFC_NOISE, j), 0, 1, like.size)[0].reshape(like.shape)
+    return rcc_kernels.normal(key_for(seed, Domain.DIFFC_NOISE, (j,)), 0, 1, like.size)[0].reshape(like.shape)
 
 
 def _eta_sample(model: ReverseModel, z: np.ndarray, grid: list[float], eta: float, seed: int) -> np.ndarray:

@@ -123,7 +123,7 @@ class BranchAndBoundAStarCoding(BatchCoder):
     def encode(self, target: Target, proposal: Proposal, seed: int,
                stream: tuple[int, ...] = ()) -> tuple[Message, Stats]:
         ratio = unimodal_ratio(target, proposal, "branch-and-bound A* coding", self.max_dinf_bits)
-        keys = (key_for(seed, Domain.CANDIDATES, *stream), key_for(seed, Domain.ARRIVALS, *stream))
+        keys = (key_for(seed, Domain.CANDIDATES, stream), key_for(seed, Domain.ARRIVALS, stream))
         root, best_score = _make_node(ratio, keys, 1, 0.0, 1.0, 0.0)
         best, heap, nodes = root, [root], 1
         while heap and heap[0].bound < best_score:

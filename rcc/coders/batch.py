@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rcc.core import Message, Proposal, Stats, Target
+from rcc.core import InvalidTypeError, Message, Proposal, Stats, Target, check_message
 from rcc.distributions import Normal
 
 __all__ = ["BatchCoder", "BatchStats", "NormalTargets"]
@@ -92,6 +92,16 @@ def _items(targets: Sequence[Target] | NormalTargets | Normal) -> Sequence[Targe
     return NormalTargets(targets.loc, targets.scale) if isinstance(targets, Normal) else targets
 
 
+def _messages(messages: object) -> Sequence[Message]:
+    """The messages of a batch, each checked to be a :class:`Message`."""
+    if isinstance(messages, (str, bytes, bytearray)) or not isinstance(messages, Sequence):
+        raise InvalidTypeError("messages must be a sequence of rcc.core.Message, got "
+                               f"{type(messages).__name__}")
+    for m in messages:
+        check_message(m)
+    return messages
+
+
 def _seeds(seeds: object, n: int) -> np.ndarray:
     s = np.asarray(seeds)
     if s.shape != (n,) or s.dtype.kind not in "iu":
@@ -106,15 +116,17 @@ def _streams(streams: Streams, n: int) -> np.ndarray:
     """Stream paths as an (n, depth) uint64 array; a tuple is one path shared by every item."""
     if streams is None:
         return np.zeros((n, 0), dtype=np.uint64)
-    if isinstance(streams, tuple):
-        return np.tile(np.asarray(streams, dtype=np.uint64).reshape(1, -1), (n, 1))
-    arr = np.asarray(streams)
-    if arr.ndim != 2 or arr.shape[0] != n or (arr.size and arr.dtype.kind not in "iu"):
-        raise ValueError(f"streams must be one integer path per item, shape ({n}, depth), got "
-                         f"{arr.shape}")
+    shared = isinstance(streams, tuple)
+    try:
+        arr = np.asarray(streams).reshape(1, -1) if shared else np.asarray(streams)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise InvalidTypeError(f"streams must be integer paths, got {type(streams).__name__}") from err
+    if arr.ndim != 2 or (not shared and arr.shape[0] != n) or (arr.size and arr.dtype.kind not in "iu"):
+        raise ValueError(f"streams must be one integer path per item, shape ({n}, depth), or one "
+                         f"tuple of integers for all, got {arr.dtype} of shape {arr.shape}")
     if arr.dtype.kind == "i" and np.any(arr < 0):
         raise ValueError("stream components must be non-negative")
-    return arr.astype(np.uint64)
+    return (np.tile(arr, (n, 1)) if shared else arr).astype(np.uint64)
 
 
 # -- the mixin ----------------------------------------------------------------------------------
@@ -144,7 +156,7 @@ class BatchCoder:
     def decode_batch(self, messages: Sequence[Message], proposal: Proposal, seeds: object,
                      streams: Streams = None) -> np.ndarray:
         """The samples ``(n, *event_shape)`` of a batch of messages."""
-        n = len(messages)
+        n = len(_messages(messages))
         s, paths = _seeds(seeds, n), _streams(streams, n)
         fast = self._decode_fast(messages, proposal, s, paths) if n else None
         if fast is not None:

@@ -319,8 +319,8 @@ class GreedyPoissonRejectionSampling(_StretchCoder, CandidateBatchCoder):
         check_dinf(check_pair(target, proposal), "greedy Poisson rejection sampling",
                    self.max_dinf_bits)
         stretch = self.stretch(target, proposal)
-        cand_key = key_for(seed, Domain.CANDIDATES, *stream)
-        arr_key = key_for(seed, Domain.ARRIVALS, *stream)
+        cand_key = key_for(seed, Domain.CANDIDATES, stream)
+        arr_key = key_for(seed, Domain.ARRIVALS, stream)
         k0, block, carry = 0, FIRST_BLOCK, 0.0
         while True:
             k1 = k0 + block
@@ -349,8 +349,8 @@ class BranchAndBoundGPRS(_StretchCoder, BatchCoder):
                stream: tuple[int, ...] = ()) -> tuple[Message, Stats]:
         ratio = unimodal_ratio(target, proposal, "branch-and-bound GPRS", self.max_dinf_bits)
         stretch = self.stretch(target, proposal)
-        cand_key = key_for(seed, Domain.CANDIDATES, *stream)
-        arr_key = key_for(seed, Domain.ARRIVALS, *stream)
+        cand_key = key_for(seed, Domain.CANDIDATES, stream)
+        arr_key = key_for(seed, Domain.ARRIVALS, stream)
         node, a, b, arrival, steps = 1, 0.0, 1.0, 0.0, 1
         while True:
             arrival += node_exponential(arr_key, node) / (b - a)

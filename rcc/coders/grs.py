@@ -190,8 +190,8 @@ class GreedyRejectionSampling(CandidateBatchCoder):
                stream: tuple[int, ...] = ()) -> tuple[Message, Stats]:
         check_dinf(check_pair(target, proposal), "greedy rejection sampling", self.max_dinf_bits)
         staircase = self.staircase(target, proposal)
-        cand_key = key_for(seed, Domain.CANDIDATES, *stream)
-        accept_key = key_for(seed, Domain.ACCEPT, *stream)
+        cand_key = key_for(seed, Domain.CANDIDATES, stream)
+        accept_key = key_for(seed, Domain.ACCEPT, stream)
         # Most samples are accepted within a few steps, so start with a small block.
         block, largest = FIRST_BLOCK, block_sizes(tuple(proposal.event_shape))[1]
         k0 = 0

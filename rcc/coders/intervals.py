@@ -35,7 +35,15 @@ from rcc.bounds import LN2
 from rcc.coders.grs import target_range
 from rcc.coders.race import check_dinf, check_pair
 from rcc.codes import IndexCode
-from rcc.core import Message, Proposal, Target, log_ratio
+from rcc.core import (
+    InvalidTypeError,
+    Message,
+    Proposal,
+    Target,
+    check_implements,
+    check_message,
+    log_ratio,
+)
 from rcc.distributions import Categorical, Normal, Uniform
 from rcc.randomness import Domain, key_for
 
@@ -174,8 +182,9 @@ def position_of(key: np.ndarray, node: int, split: Split) -> float:
 def decode_heap(code: IndexCode, message: Message, proposal: Proposal, seed: int,
                 stream: tuple[int, ...], split: Split) -> np.ndarray:
     """The sample of the node whose 0-based heap index ``h - 1`` the message carries."""
-    if not isinstance(message, Message):
-        raise TypeError(f"expected an rcc.core.Message, got {type(message).__name__}")
-    (index,) = code.decode(message.data, 1)
-    u = position_of(key_for(seed, Domain.CANDIDATES, *stream), index + 1, split)
+    check_implements(proposal, "proposal")
+    if not callable(getattr(proposal, "ppf", None)):
+        raise InvalidTypeError(f"the proposal must have a ppf, got {type(proposal).__name__}")
+    (index,) = code.decode(check_message(message).data, 1)
+    u = position_of(key_for(seed, Domain.CANDIDATES, stream), index + 1, split)
     return np.asarray(proposal.ppf(np.float64(u)))

@@ -115,9 +115,6 @@ def decode_candidates_batch(code: IndexCode, messages: Sequence[Message], propos
     """Candidates named by the messages, for a univariate Normal proposal (else None)."""
     if not isinstance(proposal, Normal) or proposal.event_shape != ():
         return None
-    for m in messages:
-        if not isinstance(m, Message):
-            raise TypeError(f"expected an rcc.core.Message, got {type(m).__name__}")
     index = first_indices(code, messages)
     if limit is not None and index.size and index.max() >= limit:
         raise ValueError(f"corrupt message: index {int(index.max())} beyond the {limit} candidates")

@@ -34,7 +34,16 @@ import rcc_kernels
 from rcc.bounds import LN2
 from rcc.coders.normal_batch import CandidateBatchCoder
 from rcc.codes import FixedLengthCode, IndexCode
-from rcc.core import Divergences, Message, Proposal, Stats, Target, log_ratio
+from rcc.core import (
+    Divergences,
+    Message,
+    Proposal,
+    Stats,
+    Target,
+    check_implements,
+    check_message,
+    log_ratio,
+)
 from rcc.randomness import Domain, key_for
 
 Rule = Literal["pfr", "orc", "mrc"]
@@ -52,12 +61,8 @@ class RaceResult:
 
 def check_pair(target: Target, proposal: Proposal) -> Divergences:
     """Validate the pair and return its divergences (ValueError when Q is not << P)."""
-    # Duck-typed rather than isinstance(..., Protocol), which is slow on this hot path.
-    for obj, role, methods in ((proposal, "proposal", ("log_prob", "candidates")),
-                               (target, "target", ("log_prob", "divergences"))):
-        if not all(callable(getattr(obj, m, None)) for m in methods):
-            raise TypeError(f"the {role} must implement rcc.core.{role.title()} "
-                            f"({', '.join(methods)}), got {type(obj).__name__}")
+    check_implements(proposal, "proposal")
+    check_implements(target, "target")
     if tuple(target.event_shape) != tuple(proposal.event_shape):
         raise ValueError(f"target event shape {target.event_shape} differs from the proposal's "
                          f"{proposal.event_shape}")
@@ -120,8 +125,8 @@ def race(target: Target, proposal: Proposal, seed: int, stream: tuple[int, ...],
     known (None or inf otherwise): finite, it lets increasing arrivals stop early, and an unbounded
     search (``n`` None) needs it."""
     log_w_max = dinf_bits * LN2 if dinf_bits is not None else math.inf
-    cand_key = key_for(seed, Domain.CANDIDATES, *stream)
-    arr_key = key_for(seed, Domain.SELECTION if rule == "mrc" else Domain.ARRIVALS, *stream)
+    cand_key = key_for(seed, Domain.CANDIDATES, stream)
+    arr_key = key_for(seed, Domain.SELECTION if rule == "mrc" else Domain.ARRIVALS, stream)
     can_stop = rule != "mrc" and math.isfinite(log_w_max)
     if n is None and not can_stop:
         raise ValueError("an unbounded search needs increasing arrivals and a bounded ratio")
@@ -185,12 +190,11 @@ def finish(code: IndexCode, index: int, proposals: int,
 def decode_candidate(code: IndexCode, message: Message, proposal: Proposal, seed: int,
                      stream: tuple[int, ...], n: int | None) -> np.ndarray:
     """Read the index and rebuild that one candidate from the shared randomness."""
-    if not isinstance(message, Message):
-        raise TypeError(f"expected an rcc.core.Message, got {type(message).__name__}")
-    (index,) = code.decode(message.data, 1)
+    check_implements(proposal, "proposal")
+    (index,) = code.decode(check_message(message).data, 1)
     if n is not None and index >= n:
         raise ValueError(f"corrupt message: index {index} beyond the {n} candidates")
-    key = key_for(seed, Domain.CANDIDATES, *stream)
+    key = key_for(seed, Domain.CANDIDATES, stream)
     return proposal.candidates(key, index, index + 1)[0]
 
 

@@ -84,7 +84,7 @@ def _equal_offsets(size: int, n_chunks: int) -> np.ndarray:
 
 def _shuffled(rest: np.ndarray, dim: int, seed: int, stream: tuple[int, ...], trial: int) -> np.ndarray:
     """The non-heavy coordinates ``rest`` in the order of the trial's shuffle."""
-    key = key_for(seed, Domain.PARTITION, *stream, trial)
+    key = key_for(seed, Domain.PARTITION, stream, trial)
     return rest[np.argsort(rcc_kernels.uniform(key, 0, 1, dim)[0][rest], kind="stable")]
 
 

@@ -66,7 +66,7 @@ def _dithers(key: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 def _dither_of(seed: int, stream: Stream, index: int) -> float:
     """The dither of candidate ``index``: all the decoder needs to rebuild the winner."""
-    return float(_dithers(key_for(seed, Domain.CANDIDATES, *stream), index, index + 1)[0])
+    return float(_dithers(key_for(seed, Domain.CANDIDATES, stream), index, index + 1)[0])
 
 
 def _varint(value: int) -> bytes:

@@ -53,7 +53,7 @@ class LayeredQuantizer(DitheredQuantizer):
         """Shared half-widths ``b = scale * chi_3`` (candidates 0..2 of ``(LAYER, *stream)`` at
         coordinate i give element i's three normals)."""
         size = int(np.prod(shape, dtype=np.int64))
-        normals = rcc_kernels.normal(key_for(seed, Domain.LAYER, *stream), 0, 3, size)
+        normals = rcc_kernels.normal(key_for(seed, Domain.LAYER, stream), 0, 3, size)
         try:
             scale = np.broadcast_to(self.scale, shape)
         except ValueError as err:

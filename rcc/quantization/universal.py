@@ -51,7 +51,7 @@ def dither(seed: int, shape: int | tuple[int, ...], stream: Stream = ()) -> np.n
     coordinate ``i`` of candidate 0 of the stream ``(DITHER, *stream)``."""
     shape = _shape(shape)
     size = int(np.prod(shape, dtype=np.int64))
-    key = key_for(seed, Domain.DITHER, *stream)
+    key = key_for(seed, Domain.DITHER, stream)
     return (rcc_kernels.uniform(key, 0, 1, size)[0] - 0.5).reshape(shape)
 
 

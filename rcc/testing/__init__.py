@@ -47,10 +47,12 @@ __all__ = [
     "GoodnessOfFit",
     "StatisticalTestFailure",
     "assert_chi2_counts",
+    "assert_count_law",
     "assert_independent",
     "assert_ks",
     "checks_made",
     "chi2_counts",
+    "count_law",
     "independence",
     "ks",
 ]
@@ -167,6 +169,46 @@ def assert_chi2_counts(counts: object, probs: object, alpha: float = ALPHA,
                        what: str = "") -> GoodnessOfFit:
     """Fail when ``counts`` do not follow ``probs`` at level ``alpha``."""
     return chi2_counts(counts, probs).check(alpha, what)
+
+
+def count_law(values: object, survival: object) -> GoodnessOfFit:
+    """Chi-square test of counts ``N >= 1`` (proposals of a rejection sampler) against their exact
+    law, given by ``survival[i] = P[N > i]`` for ``i = 0 .. len(survival) - 1``.
+
+    Such counts are often heavy-tailed (greedy rejection sampling on a smooth peak of dQ/dP has
+    ``P[N > i] ~ i^-3``), where a z-test of their mean is invalid: the sample variance misses the
+    tail. The counts are binned on doubling ranges ``{1}, {2}, {3, 4}, {5..8}, ...`` with one
+    tail bin ``N > len(survival) - 1`` for the rest, and adjacent bins are merged from the tail
+    down until each expects at least :data:`MIN_EXPECTED`; the partition depends on the law only.
+    """
+    n_values = _finite_1d(values, "values")
+    if np.any(n_values < 1) or np.any(n_values != np.round(n_values)):
+        raise ValueError("values must be integers >= 1")
+    s = np.asarray(survival, dtype=np.float64).ravel()
+    if s.size == 0 or not abs(s[0] - 1.0) <= 1e-9 or np.any(s < 0):
+        raise ValueError("survival must start at P[N > 0] = 1 and stay non-negative")
+    n = n_values.size
+    # Bin j holds N in [edges[j], edges[j + 1]); the last bin is N >= edges[-1], of mass s[-1]...
+    edges = [1, 2]  # then 3, 5, 9, ...: bins {1}, {2}, {3, 4}, {5..8}, ...
+    while 2 * edges[-1] - 1 <= s.size:
+        edges.append(2 * edges[-1] - 1)
+    edges = np.asarray(edges[: np.searchsorted(edges, s.size, side="right")])
+    upper = s[edges - 1]  # P[N >= edges[j]]
+    # Rounding in a computed survival function can make a difference a hair below zero.
+    expected = np.maximum(np.append(-np.diff(upper), upper[-1]), 0.0) * n
+    counts = np.bincount(np.searchsorted(edges, n_values, side="right") - 1,
+                         minlength=edges.size).astype(np.float64)
+    # ...merged from the tail down while a bin expects fewer than MIN_EXPECTED.
+    while expected.size > 1 and expected[-1] < MIN_EXPECTED:
+        expected = np.append(expected[:-2], expected[-2:].sum())
+        counts = np.append(counts[:-2], counts[-2:].sum())
+    return chi2_counts(counts, expected / expected.sum())
+
+
+def assert_count_law(values: object, survival: object, alpha: float = ALPHA,
+                     what: str = "") -> GoodnessOfFit:
+    """Fail when counts ``N >= 1`` do not follow the law ``survival[i] = P[N > i]``."""
+    return count_law(values, survival).check(alpha, what)
 
 
 def _quantile_bins(x: np.ndarray, bins: int) -> np.ndarray:
