@@ -39,7 +39,7 @@ import numpy as np
 __all__ = ["MAX_PIXELS", "ImageError", "as_image", "centre_crop", "channels_first", "channels_last", "crop",
            "encode_png", "match_channels", "pad", "read_image", "write_png"]
 
-MAX_PIXELS = 2048 * 2048
+MAX_PIXELS = 1024 * 1024
 """The most pixels an image may have (the codec's limit too): what the default model compresses
 within the memory budget that docs/images.md states and measures."""
 

@@ -118,7 +118,9 @@ class CodecSpec:
 
 def _stops(config: SweepConfig, n_steps: int) -> list[int]:
     if config.stops is not None:
-        return sorted({min(k, n_steps) for k in config.stops})
+        if max(config.stops) > n_steps:  # refused, not clamped: a clamped sweep measures other points
+            raise ValueError(f"stops {config.stops} go beyond the file's {n_steps} steps")
+        return sorted(set(config.stops))
     return sorted({int(round(v)) for v in np.linspace(n_steps / 2, n_steps, 4)})
 
 
