@@ -7,10 +7,21 @@ import math
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (``prog: error: message``, exit 2): the usage block that
+    argparse prints first is what ``--help`` is for. Subcommands' parsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rcc",
         description="Channel simulation toolkit: shared randomness, coders, bounds.",
     )
@@ -165,9 +176,6 @@ def _overhead(args: argparse.Namespace) -> int:
 
 class UsageError(Exception):
     """The command line is wrong (exit code 2): a bad value, a path that does not exist."""
-
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:

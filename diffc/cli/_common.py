@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from diffc.diffusion.checks import MAX_SEED
@@ -14,11 +15,15 @@ from rcc.gaussian.spec import CHUNK_BITS, HEADROOM_BITS
 
 __all__ = ["DTYPES", "EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "MAX_THREADS", "UsageError", "add_channel_args",
            "add_model_args", "channel_from", "codec_from", "device", "dispatch", "existing_path", "int_in",
-           "load_model_from", "positive_int", "real_in", "seed", "step_counts"]
+           "load_model_from", "note_expected_time", "positive_int", "real_in", "seed", "step_counts"]
 
 MAX_THREADS = 256
 """The most torch threads ``--threads`` takes (OpenMP fails, or the process dies, far above the cores)."""
 DTYPES = ("float32", "float64", "float16", "bfloat16")
+SECONDS_PER_PIXEL_STEP = 2e-4
+"""CPU wall time of one pixel through one step (a network evaluation, and the channel search when
+encoding) on the default model, measured on a shared 2-core CPU (docs/inputs.md); a GPU is far faster."""
+LONG_WORK_S = 60.0
 seed = int_in(0, MAX_SEED)
 """argparse type: a seed as the file stores it (an unsigned 64-bit integer)."""
 
@@ -85,6 +90,16 @@ def add_channel_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headroom-bits", type=int_in(HEADROOM_BITS.start, HEADROOM_BITS.stop - 1), default=None,
                    help="extra candidates per chunk (bits; default: the preset's)")
     p.add_argument("--seed", type=seed, default=0, help="shared-randomness seed written into the file")
+
+
+def note_expected_time(device: str, pixels: int, steps: int) -> None:
+    """Warn (a one-line note from the dispatcher) before CPU work expected to take a minute or more."""
+    seconds = pixels * steps * SECONDS_PER_PIXEL_STEP
+    if device == "cpu" and seconds >= LONG_WORK_S:
+        warnings.warn(f"{pixels} pixels through up to {steps} network steps: expect roughly "
+                      f"{seconds / 60:.0f} min on a CPU (docs/inputs.md); --bpp, --stop-t or a GPU are "
+                      f"faster",
+                      stacklevel=2)
 
 
 def load_model_from(args: argparse.Namespace) -> object:

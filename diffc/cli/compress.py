@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffc.cli._common import UsageError, add_channel_args, add_model_args, codec_from, existing_path, real_in
+from diffc.cli._common import (
+    UsageError,
+    add_channel_args,
+    add_model_args,
+    codec_from,
+    existing_path,
+    note_expected_time,
+    real_in,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +46,7 @@ def _run(args: argparse.Namespace) -> int:
         noisiest = codec.schedule(codec.model.coded_shape(image.shape[:2])).times[0]
         if args.stop_t > noisiest:
             raise UsageError(f"--stop-t {args.stop_t:g} is above the schedule's noisiest time {noisiest:g}")
+    note_expected_time(args.device, image.shape[0] * image.shape[1], codec.steps)
     out = codec.compress(image, seed=args.seed, bpp=args.bpp, stop_t=args.stop_t, psnr=args.psnr)
     atomic_write(args.output, out.data)
     h, w = out.size
