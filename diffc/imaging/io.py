@@ -123,11 +123,14 @@ def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndar
                 img.load()
                 upright = ImageOps.exif_transpose(img)
                 array = _from_pil(upright, name)
+    except ImageError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageError(f"{name} is too large to decode safely: {err}") from err
-    except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as err:
-        # Pillow reports truncated or unknown data as OSError/SyntaxError; both mean "not an image".
-        raise ImageError(f"{name} is not a readable image: {err}") from err
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError, TypeError) as err:
+        # Pillow reports truncated or malformed data under all of these (a damaged TIFF header gives
+        # TypeError or ValueError, tests/test_fuzz_images.py); each means "not a readable image".
+        raise ImageError(f"{name} is not a readable image: {' '.join(str(err).split())}") from err
     if frames > 1:
         warnings.warn(f"{name}: an animation of {frames} frames; coding its first frame only", stacklevel=2)
     if deep:
