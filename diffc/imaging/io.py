@@ -5,7 +5,7 @@ or grayscale ``(H, W)`` ``uint8`` arrays. Files are untrusted input, and :func:`
 every bad one with :class:`ImageError` (one line):
 
 - **Size first.** The header's size is checked against ``max_pixels`` (:data:`MAX_PIXELS`, the
-  codec's limit, docs/images.md) *before* any pixel is decoded, so a 370-byte PNG that claims
+  codec's limit, docs/inputs.md) *before* any pixel is decoded, so a 370-byte PNG that claims
   100000 x 100000 pixels is refused at once; Pillow's own decompression-bomb error and warning
   are turned into the same error.
 - **What is converted, with a warning** (a note on stderr from the command line): 16-bit images,
@@ -41,7 +41,7 @@ __all__ = ["MAX_PIXELS", "ImageError", "as_image", "centre_crop", "channels_firs
 
 MAX_PIXELS = 1024 * 1024
 """The most pixels an image may have (the codec's limit too): what the default model compresses
-within the memory budget that docs/images.md states and measures."""
+within the memory budget that docs/inputs.md states and measures."""
 
 
 class ImageError(ValueError):
@@ -99,7 +99,7 @@ def _check_pixels(name: str, size: tuple[int, int], max_pixels: int | None) -> N
         raise ImageError(f"{name} is empty ({width}x{height} pixels)")
     if max_pixels is not None and width * height > max_pixels:
         raise ImageError(f"{name} is {width}x{height} pixels, more than the limit of {max_pixels} "
-                         f"(docs/images.md); crop or tile it first")
+                         f"(docs/inputs.md); crop or tile it first")
 
 
 def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
