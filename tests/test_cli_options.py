@@ -143,3 +143,24 @@ def test_a_sweep_records_an_unreadable_image_as_failed_and_goes_on(
     assert "not a readable image" in json.loads((out / "jobs" / "bad.failed.json").read_text())["error"]
     summary = json.loads((out / "sweep.json").read_text())
     assert summary["finished"] == 1 and list(summary["failed"]) == ["bad"]
+
+
+def test_a_grayscale_photo_is_coded_as_rgb_with_a_one_line_note(
+        setup: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, model = setup
+    write_png(tmp_path / "gray.png", smooth_image(8, 9, channels=1))
+    code, err = call(diffc_cli.main, ["compress", tmp_path / "gray.png", tmp_path / "g.dfc", "--model", model,
+                                      "--quiet"], capsys)
+    assert code == 0 and (tmp_path / "g.dfc").stat().st_size > 0
+    assert err.startswith("diffc compress: warning:") and "grayscale" in err, err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_long_cpu_work_is_announced(recwarn: pytest.WarningsRecorder) -> None:
+    from diffc.cli._common import note_expected_time
+
+    note_expected_time("cpu", 64 * 64, 16)  # about 13 s: no note
+    note_expected_time("cuda", 1024 * 1024, 16)  # a GPU: no CPU estimate
+    assert len(recwarn) == 0
+    note_expected_time("cpu", 1024 * 1024, 16)
+    assert len(recwarn) == 1 and "expect roughly 56 min" in str(recwarn[0].message)

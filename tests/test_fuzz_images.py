@@ -193,7 +193,6 @@ def test_exif_orientation_is_applied(tmp_path: Path, fmt: str) -> None:
 
 def test_grayscale_is_coded_as_rgb_for_an_rgb_model_and_rgb_is_refused_by_a_gray_one() -> None:
     gray = smooth_image(5, 6, channels=1)
-    gray = gray[..., 0] if gray.ndim == 3 else gray
     with pytest.warns(UserWarning, match="grayscale"):
         rgb = match_channels(gray, 3)
     assert rgb.shape == (5, 6, 3) and all(np.array_equal(rgb[..., c], gray) for c in range(3))
