@@ -163,4 +163,4 @@ def test_long_cpu_work_is_announced(recwarn: pytest.WarningsRecorder) -> None:
     note_expected_time("cuda", 1024 * 1024, 16)  # a GPU: no CPU estimate
     assert len(recwarn) == 0
     note_expected_time("cpu", 1024 * 1024, 16)
-    assert len(recwarn) == 1 and "expect roughly 56 min" in str(recwarn[0].message)
+    assert len(recwarn) == 1 and "expect roughly 64 min" in str(recwarn[0].message)

@@ -20,7 +20,7 @@ __all__ = ["DTYPES", "EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "MAX_THREADS", "Us
 MAX_THREADS = 256
 """The most torch threads ``--threads`` takes (OpenMP fails, or the process dies, far above the cores)."""
 DTYPES = ("float32", "float64", "float16", "bfloat16")
-SECONDS_PER_PIXEL_STEP = 2e-4
+SECONDS_PER_PIXEL_STEP = 2.3e-4
 """CPU wall time of one pixel through one step (a network evaluation, and the channel search when
 encoding) on the default model, measured on a shared 2-core CPU (docs/inputs.md); a GPU is far faster."""
 LONG_WORK_S = 60.0
