@@ -39,7 +39,7 @@ from diffc.diffusion.samplers import MAX_SOLVER_STEPS, reconstruct
 from diffc.diffusion.schedules import EncodingSchedule, VPSchedule
 from diffc.diffusion.spacing import image_schedule
 from diffc.encoder import CompressOutput, encode, quantized
-from diffc.imaging.io import as_image
+from diffc.imaging.io import MAX_PIXELS, match_channels
 from diffc.models.base import ImageModel
 from rcc.gaussian import GaussianChannel
 
@@ -47,7 +47,6 @@ __all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "DecompressOutput", "Di
 
 DEFAULT_STEPS = 16
 DEFAULT_SOLVER_STEPS = 20
-MAX_PIXELS = 4096 * 4096
 METHODS = {"ode": "ddim", "sde": "ancestral", "mmse": "mmse", "eta": "eta"}
 
 
@@ -120,7 +119,7 @@ class DiffCCodec:
         """Encode ``image`` (``uint8``, ``(H, W[, C])``); stop at ``bpp`` bits per pixel (the whole
         file), at the first step whose MMSE estimate reaches ``psnr`` dB (measured by the encoder in
         the model's range), or after the last step at time ``>= stop_t``; else send every step."""
-        image = as_image(image)
+        image = match_channels(image, self.model.channels)
         size = image.shape[:2]
         self._check_size(size)
         if sum(v is not None for v in (bpp, stop_t, psnr)) > 1:

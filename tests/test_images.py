@@ -53,10 +53,10 @@ def test_transparent_rgba_is_refused(tmp_path: Path) -> None:
         read_image(tmp_path / "a.png")
 
 
-def test_16_bit_and_garbage_and_missing_files_are_clear_errors(tmp_path: Path) -> None:
-    Image.fromarray(np.full((4, 4), 40000, np.uint16)).save(tmp_path / "deep.png")
+def test_float_and_garbage_and_missing_files_are_clear_errors(tmp_path: Path) -> None:
+    Image.fromarray(np.full((4, 4), 0.5, np.float32)).save(tmp_path / "float.tiff")
     with pytest.raises(ImageError, match="8-bit"):
-        read_image(tmp_path / "deep.png")
+        read_image(tmp_path / "float.tiff")
     (tmp_path / "junk.png").write_bytes(b"not an image at all")
     with pytest.raises(ImageError, match="not a readable image"):
         read_image(tmp_path / "junk.png")

@@ -17,12 +17,13 @@ import importlib
 import sys
 
 from diffc.cli._common import dispatch
+from rcc.cli import Parser
 
 TOOLS = ("compress", "decompress", "info", "sweep", "data", "train", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="diffc",
         description="DiffC: compress images with one unconditional diffusion model.",
     )

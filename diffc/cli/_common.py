@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import warnings
 from pathlib import Path
 
-from rcc.cli import positive_int
+from diffc.diffusion.checks import MAX_SEED
+from diffc.diffusion.spacing import MAX_IMAGE_STEPS
+from rcc.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, int_in, positive_int, real_in
+from rcc.cli import run as dispatch
 from rcc.gaussian import PRESETS, RULES, GaussianChannel, preset
+from rcc.gaussian.spec import CHUNK_BITS, HEADROOM_BITS
 
-__all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "UsageError", "add_channel_args", "add_model_args",
-           "channel_from", "codec_from", "dispatch", "existing_path", "load_model_from", "positive_int",
-           "step_counts"]
+__all__ = ["DTYPES", "EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "MAX_THREADS", "UsageError", "add_channel_args",
+           "add_model_args", "channel_from", "codec_from", "device", "dispatch", "existing_path", "int_in",
+           "load_model_from", "note_expected_time", "positive_int", "real_in", "seed", "step_counts"]
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """The command line is wrong (exit code 2): a bad value, a path that does not exist."""
-
+MAX_THREADS = 256
+"""The most torch threads ``--threads`` takes (OpenMP fails, or the process dies, far above the cores)."""
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+SECONDS_PER_PIXEL_STEP = 2.3e-4
+"""CPU wall time of one pixel through one step (a network evaluation, and the channel search when
+encoding) on the default model, measured on a shared 2-core CPU (docs/inputs.md); a GPU is far faster."""
+LONG_WORK_S = 60.0
+seed = int_in(0, MAX_SEED)
+"""argparse type: a seed as the file stores it (an unsigned 64-bit integer)."""
 
 def existing_path(text: str) -> Path:
     """argparse type: a path that must exist (bad usage, exit 2, otherwise)."""
@@ -29,47 +36,43 @@ def existing_path(text: str) -> Path:
 
 
 def step_counts(text: str) -> tuple[int, ...]:
-    """argparse type: comma-separated positive step counts, e.g. ``8,12,16``."""
+    """argparse type: comma-separated step counts in ``[1, MAX_IMAGE_STEPS]``, e.g. ``8,12,16``
+    (a tool checks them against its own step count)."""
+    parse = int_in(1, MAX_IMAGE_STEPS)
     try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated step counts, got {text!r}") from err
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"step counts must be positive, got {text!r}")
-    return values
+        return tuple(parse(v) for v in text.split(","))
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"comma-separated step counts: {err}") from None
 
 
-def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
-    """Parse, run the chosen tool, and turn failures into one-line messages and exit codes."""
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
-    try:
-        return int(args.func(args) or EXIT_OK)
-    except KeyboardInterrupt:
-        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except UsageError as err:
-        if args.debug:
-            raise
-        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ValueError, OSError, RuntimeError) as err:
-        # ValueError covers the container's, the image layer's and the model loader's errors.
-        if args.debug:
-            raise
-        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_FAILURE
+def device(text: str) -> str:
+    """argparse type: a torch device this machine has (``cpu``, ``cuda``, ``cuda:N``, ``mps``);
+    torch is imported only for a device other than the CPU."""
+    kind, _, index = text.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or mps, got {text!r}")
+    if kind == "cpu":
+        return text
+    import torch
+
+    backend = torch.cuda if kind == "cuda" else torch.backends.mps
+    if not backend.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: this torch has no {kind} device (a CPU-only build, or "
+                                         f"no device found); use --device cpu")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{text}: there are {torch.cuda.device_count()} CUDA device(s)")
+    return text
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """``--model``, ``--device``, ``--dtype`` and ``--quiet``: how every tool loads a model."""
+    """``--model``, ``--device``, ``--dtype``, ``--threads`` and ``--quiet``: how every tool loads a model."""
     p.add_argument("--model", type=existing_path, default=None,
                    help="diffusers pipeline or UNet folder (default: the shipped default model)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    p.add_argument("--dtype", default="float32", help="torch dtype of the network (default: float32)")
-    p.add_argument("--threads", type=positive_int, default=1,
+    p.add_argument("--device", type=device, default="cpu",
+                   help="torch device: cpu, cuda, cuda:N, mps (default: cpu)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
+                   help="torch dtype of the network (default: float32)")
+    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=1,
                    help="torch threads for the network (default: 1; see the README)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--prompt", default=None,
@@ -81,17 +84,27 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_channel_args(p: argparse.ArgumentParser) -> None:
     """The Gaussian channel's settings (they are written into every file)."""
-    p.add_argument("--steps", type=positive_int, default=None,
+    p.add_argument("--steps", type=int_in(1, MAX_IMAGE_STEPS), default=None,
                    help="encoding steps of the schedule (default: the codec's, 16)")
     p.add_argument("--coder", choices=RULES, default="pfr", help="candidate selection rule")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="channel preset: 'default' (fewest bits at equal distortion, measured) or 'exact' "
                         "(samples indistinguishable from the target, about 1.2x the bits, 4x the time)")
-    p.add_argument("--chunk-bits", type=positive_int, default=None,
+    p.add_argument("--chunk-bits", type=int_in(CHUNK_BITS.start, CHUNK_BITS.stop - 1), default=None,
                    help="KL a chunk is filled to (bits; default: the preset's)")
-    p.add_argument("--headroom-bits", type=int, default=None,
+    p.add_argument("--headroom-bits", type=int_in(HEADROOM_BITS.start, HEADROOM_BITS.stop - 1), default=None,
                    help="extra candidates per chunk (bits; default: the preset's)")
-    p.add_argument("--seed", type=int, default=0, help="shared-randomness seed written into the file")
+    p.add_argument("--seed", type=seed, default=0, help="shared-randomness seed written into the file")
+
+
+def note_expected_time(device: str, pixels: int, steps: int) -> None:
+    """Warn (a one-line note from the dispatcher) before CPU work expected to take a minute or more."""
+    seconds = pixels * steps * SECONDS_PER_PIXEL_STEP
+    if device == "cpu" and seconds >= LONG_WORK_S:
+        warnings.warn(f"{pixels} pixels through up to {steps} network steps: expect roughly "
+                      f"{seconds / 60:.0f} min on a CPU (docs/inputs.md); --bpp, --stop-t or a GPU are "
+                      f"faster",
+                      stacklevel=2)
 
 
 def load_model_from(args: argparse.Namespace) -> object:

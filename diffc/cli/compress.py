@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffc.cli._common import UsageError, add_channel_args, add_model_args, codec_from, existing_path
+from diffc.cli._common import (
+    UsageError,
+    add_channel_args,
+    add_model_args,
+    codec_from,
+    existing_path,
+    note_expected_time,
+    real_in,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,22 +24,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", type=Path, help="output file (.dfc)")
     add_model_args(p)
     stop = p.add_mutually_exclusive_group()
-    stop.add_argument("--bpp", type=float, help="stop before the file exceeds B bits per pixel")
-    stop.add_argument("--stop-t", type=float, help="stop after the last step at time >= T (model timesteps)")
-    stop.add_argument("--psnr", type=float, help="stop at the first step whose MMSE estimate reaches P dB")
+    stop.add_argument("--bpp", type=real_in(0, open_low=True),
+                      help="stop before the file exceeds B bits per pixel")
+    stop.add_argument("--stop-t", type=real_in(0),
+                      help="stop after the last step at time >= T (model timesteps)")
+    stop.add_argument("--psnr", type=real_in(0, open_low=True),
+                      help="stop at the first step whose MMSE estimate reaches P dB")
     add_channel_args(p)
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from diffc.imaging.io import read_image
+    from rcc.experiments import atomic_write
 
     if not args.image.is_file():
         raise UsageError(f"{args.image} is not a file")
     image = read_image(args.image)
     codec = codec_from(args)
+    if args.stop_t is not None:
+        noisiest = codec.schedule(codec.model.coded_shape(image.shape[:2])).times[0]
+        if args.stop_t > noisiest:
+            raise UsageError(f"--stop-t {args.stop_t:g} is above the schedule's noisiest time {noisiest:g}")
+    note_expected_time(args.device, image.shape[0] * image.shape[1], codec.steps)
     out = codec.compress(image, seed=args.seed, bpp=args.bpp, stop_t=args.stop_t, psnr=args.psnr)
-    args.output.write_bytes(out.data)
+    atomic_write(args.output, out.data)
     h, w = out.size
     print(f"{args.output}: {len(out.data)} bytes, {out.bpp:.4f} bpp for {w}x{h} pixels "
           f"(ideal {out.ideal_bpp:.4f} bpp), {len(out.steps)} of {len(codec.schedule((1, h, w)))} steps, "

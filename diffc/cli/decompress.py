@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffc.cli._common import UsageError, add_model_args, codec_from, existing_path, positive_int
+from diffc.cli._common import (
+    UsageError,
+    add_model_args,
+    codec_from,
+    existing_path,
+    int_in,
+    note_expected_time,
+    real_in,
+    seed,
+)
+from diffc.diffusion.samplers import MAX_SOLVER_STEPS
 
 _METHODS = {"ode": "DiffC-F, the probability-flow ODE", "sde": "DiffC-A, ancestral sampling",
             "mmse": "the denoiser's posterior-mean estimate", "eta": "DDIM with noise level --eta"}
@@ -19,10 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", type=Path, help="output image (.png)")
     add_model_args(p)
     p.add_argument("--method", choices=tuple(_METHODS), default="ode", help="decoder (default: ode)")
-    p.add_argument("--eta", type=float, default=None, help="noise level in [0, 1] for --method eta")
-    p.add_argument("--solver-steps", type=positive_int, default=20, help="decoder steps (default: 20)")
+    p.add_argument("--eta", type=real_in(0, 1), default=None, help="noise level in [0, 1] for --method eta")
+    p.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=20,
+                   help="decoder steps (default: 20)")
     p.add_argument("--solver", choices=("ddim", "heun"), default="ddim", help="ODE solver (default: ddim)")
-    p.add_argument("--seed", type=int, default=None, help="DiffC-A noise seed (default: the file's seed)")
+    p.add_argument("--seed", type=seed, default=None, help="DiffC-A noise seed (default: the file's seed)")
     p.set_defaults(func=_run)
 
 
@@ -33,8 +44,14 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--eta goes with --method eta, and --method eta needs --eta")
     if not args.input.is_file():
         raise UsageError(f"{args.input} is not a file")
+    from diffc.container import read_container
+
+    data = args.input.read_bytes()
     codec = codec_from(args)
-    out = codec.decompress(args.input.read_bytes(), method=args.method, eta=args.eta,
+    header = read_container(data).header
+    note_expected_time(args.device, header.shape[1] * header.shape[2] if len(header.shape) == 3 else 0,
+                       codec.steps + args.solver_steps)
+    out = codec.decompress(data, method=args.method, eta=args.eta,
                            solver_steps=args.solver_steps, solver=args.solver, seed=args.seed)
     write_png(args.output, out.image)
     note = f" (a prefix: {out.n_steps} of {out.stop_step} steps)" if out.truncated else ""

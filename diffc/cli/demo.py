@@ -5,7 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffc.cli._common import EXIT_FAILURE, EXIT_OK, existing_path, step_counts
+from diffc.cli._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    MAX_THREADS,
+    UsageError,
+    existing_path,
+    int_in,
+    seed,
+    step_counts,
+)
+from diffc.diffusion.samplers import MAX_SOLVER_STEPS
+
+MAX_CROP = 256
+"""The largest centre crop the demo takes: every held-out photo is at least this large."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,19 +31,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=existing_path, default=None,
                    help="model folder (default: the shipped one)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="results folder (results/demo)")
-    p.add_argument("--size", type=int, default=64, help="crop side in pixels (default: 64)")
-    p.add_argument("--images", type=int, default=None, help="use only the first N held-out photos")
+    p.add_argument("--size", type=int_in(8, MAX_CROP), default=64,
+                   help=f"crop side in pixels, 8 to {MAX_CROP} (default: 64)")
+    p.add_argument("--images", type=int_in(1), default=None, help="use only the first N held-out photos")
     p.add_argument("--stops", type=step_counts, default=(2, 4, 8, 16),
                    help="step counts to decode at (2,4,8,16)")
-    p.add_argument("--solver-steps", type=int, default=10, help="decoder steps (default: 10)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
-    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=10,
+                   help="decoder steps (default: 10)")
+    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=1, help="torch threads (default: 1)")
+    p.add_argument("--seed", type=seed, default=2024)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from diffc.codec import DEFAULT_STEPS
     from diffc.tools.demo import run_demo
+
+    if max(args.stops) > DEFAULT_STEPS:
+        raise UsageError(f"--stops {','.join(map(str, args.stops))}"
+                         f": the demo's files have {DEFAULT_STEPS} steps")
 
     ok = run_demo(model=args.model, out=args.out, size=args.size, images=args.images, stops=args.stops,
                   solver_steps=args.solver_steps, threads=args.threads, seed=args.seed,

@@ -10,9 +10,10 @@ from diffc.cli._common import (
     add_model_args,
     channel_from,
     existing_path,
-    positive_int,
+    int_in,
     step_counts,
 )
+from diffc.diffusion.samplers import MAX_SOLVER_STEPS
 from rcc.cli import add_executor_args
 
 
@@ -36,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="decoders, comma-separated among ode,sde,mmse (default: all three)")
     p.add_argument("--baselines", type=_names, default=None,
                    help="classical codecs, e.g. jpeg-420,webp,avif (default: all available)")
-    p.add_argument("--solver-steps", type=positive_int, default=20, help="decoder steps (default: 20)")
+    p.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=20,
+                   help="decoder steps (default: 20)")
     add_executor_args(p)
     p.set_defaults(func=_run)
 
@@ -44,12 +46,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from diffc.cli._common import EXIT_FAILURE, UsageError
     from diffc.codec import DEFAULT_STEPS
+    from diffc.imaging.baselines import available_codecs
     from diffc.models import default_model_dir
     from diffc.tools.sweep import CodecSpec, SweepConfig, load_images, sweep, table
     from rcc.experiments import executor_from
 
     spec = CodecSpec(model=None if args.model is None else str(args.model.resolve()), device=args.device,
                      dtype=args.dtype, channel=channel_from(args).spec, steps=args.steps or DEFAULT_STEPS)
+    if args.stops is not None and max(args.stops) > spec.steps:
+        raise UsageError(f"--stops {','.join(map(str, args.stops))}"
+                         f": the files have {spec.steps} steps (--steps)")
+    unknown = sorted(set(args.baselines or ()) - set(available_codecs()))
+    if unknown:
+        raise UsageError(f"--baselines: {','.join(unknown)} not available here; choose among "
+                         f"{','.join(available_codecs())}")
     try:
         config = SweepConfig(stops=args.stops, methods=args.methods, baselines=args.baselines,
                              seed=args.seed, solver_steps=args.solver_steps)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffc.cli._common import existing_path, positive_int
+from diffc.cli._common import MAX_THREADS, existing_path, int_in, positive_int, real_in, seed
 
 
 def _channels(text: str) -> tuple[int, ...]:
@@ -32,9 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=positive_int, default=d.size, help=f"crop size in px (default {d.size})")
     p.add_argument("--steps", type=positive_int, default=d.steps, help=f"total steps (default {d.steps})")
     p.add_argument("--batch", type=positive_int, default=d.batch, help=f"crops per step (default {d.batch})")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
-    p.add_argument("--lr-final", type=float, default=d.lr_final,
-                   help="cosine decay of the learning rate to this fraction of --lr at --steps (default 1: constant)")
+    p.add_argument("--lr", type=real_in(0, open_low=True), default=d.lr,
+                   help=f"AdamW learning rate (default {d.lr})")
+    p.add_argument("--lr-final", type=real_in(0, 1), default=d.lr_final,
+                   help="cosine decay of the learning rate to this fraction of --lr at --steps "
+                        "(default 1: constant)")
     p.add_argument("--init", type=existing_path, default=None,
                    help="warm start from this pipeline folder's UNet weights (same architecture)")
     p.add_argument("--channels", type=_channels, default=d.block_out_channels,
@@ -43,9 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-attention", action="store_true", help="no self-attention at the lowest level")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=positive_int, default=d.threads, help="torch CPU threads")
-    p.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
+    p.add_argument("--seed", type=seed, default=d.seed)
+    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=d.threads, help="torch CPU threads")
+    p.add_argument("--checkpoint-minutes", type=real_in(0, open_low=True), default=d.checkpoint_minutes)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 

@@ -1,11 +1,23 @@
 """Image I/O for DiffC: 8-bit photographs in, PNG out, and the padding rule of the codec.
 
 Reading (Pillow): PNG, JPEG, WebP, TIFF and anything else Pillow opens, as 8-bit RGB ``(H, W, 3)``
-or grayscale ``(H, W)`` ``uint8`` arrays. What is not an 8-bit RGB or grayscale photograph is a
-clear :class:`ImageError`: 16-bit and float images, zero-size images, files Pillow cannot decode.
-An alpha channel is dropped with a warning when it is fully opaque (no information is lost) and
-refused otherwise, since a DiffC model has no alpha channel. Palette and bilevel images are expanded
-to RGB or grayscale; CMYK is converted to RGB with a warning (Pillow's naive conversion).
+or grayscale ``(H, W)`` ``uint8`` arrays. Files are untrusted input, and :func:`read_image` answers
+every bad one with :class:`ImageError` (one line):
+
+- **Size first.** The header's size is checked against ``max_pixels`` (:data:`MAX_PIXELS`, the
+  codec's limit, docs/inputs.md) *before* any pixel is decoded, so a 370-byte PNG that claims
+  100000 x 100000 pixels is refused at once; Pillow's own decompression-bomb error and warning
+  are turned into the same error.
+- **What is converted, with a warning** (a note on stderr from the command line): 16-bit images,
+  RGB and grayscale alike, to their 8 most significant bits (Pillow's own rule for 16-bit RGB); an
+  animation to its first frame; CMYK to RGB (Pillow's naive conversion); a fully opaque alpha
+  channel is dropped (no information is lost). The EXIF orientation is applied, as viewers do.
+- **What is refused**: float and 32-bit integer images, transparency (a DiffC model has no alpha
+  channel), zero-size images, files Pillow cannot decode (truncated, garbage).
+
+Palette and bilevel images are expanded to RGB or grayscale. :func:`match_channels` gives a
+grayscale image the three channels of an RGB model (with a warning); the reverse would lose colour
+and is refused.
 
 Padding: networks need sizes divisible by a power of two; :func:`pad` reflects the image to the
 next multiple (never resizes) and :func:`crop` cuts the decoded image back to the original size.
@@ -24,8 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageError", "as_image", "centre_crop", "channels_first", "channels_last", "crop", "encode_png",
-           "pad", "read_image", "write_png"]
+__all__ = ["MAX_PIXELS", "ImageError", "as_image", "centre_crop", "channels_first", "channels_last", "crop",
+           "encode_png", "match_channels", "pad", "read_image", "write_png"]
+
+MAX_PIXELS = 1024 * 1024
+"""The most pixels an image may have (the codec's limit too): what the default model compresses
+within the memory budget that docs/inputs.md states and measures."""
 
 
 class ImageError(ValueError):
@@ -49,8 +65,16 @@ def as_image(array: np.ndarray, name: str = "image") -> np.ndarray:
     return a
 
 
+def _is_16_bit(img: object) -> bool:
+    """Whether Pillow will decode ``img`` from 16-bit samples (before ``load``: the tile's raw mode).
+    16-bit grayscale has a mode of its own; 16-bit RGB is silently read as ``"RGB"``."""
+    return img.mode.startswith("I;16") or any(";16" in str(tile.args) for tile in getattr(img, "tile", ()))
+
+
 def _from_pil(img: object, name: str) -> np.ndarray:
     mode = img.mode
+    if mode.startswith("I;16"):
+        return as_image((np.asarray(img).astype(np.uint16) >> 8).astype(np.uint8))
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         img = img.convert("LA" if mode == "LA" else "RGBA")
         alpha = np.asarray(img)[..., -1]
@@ -69,22 +93,64 @@ def _from_pil(img: object, name: str) -> np.ndarray:
     return as_image(np.asarray(img, dtype=np.uint8))
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file into a ``uint8`` array ``(H, W)`` or ``(H, W, 3)``."""
-    from PIL import Image, UnidentifiedImageError
+def _check_pixels(name: str, size: tuple[int, int], max_pixels: int | None) -> None:
+    width, height = size
+    if width == 0 or height == 0:
+        raise ImageError(f"{name} is empty ({width}x{height} pixels)")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError(f"{name} is {width}x{height} pixels, more than the limit of {max_pixels} "
+                         f"(docs/inputs.md); crop or tile it first")
+
+
+def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """Read an image file into a ``uint8`` array ``(H, W)`` or ``(H, W, 3)`` (see the module
+    docstring for what is converted and what refused). ``max_pixels``: the largest width x height
+    accepted, checked on the header before decoding (None: Pillow's own limit only)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file")
+    name = str(path)
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.size[0] == 0 or img.size[1] == 0:
-                raise ImageError(f"{path} is empty ({img.size[0]}x{img.size[1]} pixels)")
-            return _from_pil(img, str(path))
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        # Pillow reports truncated or unknown data as OSError/SyntaxError; both mean "not an image".
-        raise ImageError(f"{path} is not a readable image: {err}") from err
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice it; a bomb is an error at any size.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_pixels(name, img.size, max_pixels)
+                frames = getattr(img, "n_frames", 1) if getattr(img, "is_animated", False) else 1
+                deep = _is_16_bit(img)
+                img.load()
+                upright = ImageOps.exif_transpose(img)
+                array = _from_pil(upright, name)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(f"{name} is too large to decode safely: {err}") from err
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError, TypeError) as err:
+        # Pillow reports truncated or malformed data under all of these (a damaged TIFF header gives
+        # TypeError or ValueError, tests/test_fuzz_images.py); each means "not a readable image".
+        raise ImageError(f"{name} is not a readable image: {' '.join(str(err).split())}") from err
+    if frames > 1:
+        warnings.warn(f"{name}: an animation of {frames} frames; coding its first frame only", stacklevel=2)
+    if deep:
+        warnings.warn(f"{name}: a 16-bit image; coding its 8 most significant bits", stacklevel=2)
+    return array
+
+
+def match_channels(image: np.ndarray, channels: int, name: str = "image") -> np.ndarray:
+    """``image`` with the ``channels`` a model codes: a grayscale image is repeated into RGB for a
+    3-channel model (with a warning); an RGB image for a 1-channel model is refused (colour would
+    be lost), as is any other mismatch."""
+    image = as_image(image, name)
+    have = 1 if image.ndim == 2 else image.shape[2]
+    if have == channels:
+        return image
+    if have == 1 and channels == 3:
+        warnings.warn(f"{name}: a grayscale image; the model codes RGB, so it is coded as RGB with equal "
+                      f"channels", stacklevel=2)
+        return np.repeat(image[:, :, None], 3, axis=2)
+    raise ImageError(f"{name} has {have} channel(s); the model codes {channels}-channel images")
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -36,10 +36,10 @@ import numpy as np
 
 from diffc.codec import DEFAULT_STEPS, DiffCCodec
 from diffc.container import truncate
-from diffc.imaging.io import encode_png, read_image
+from diffc.imaging.io import ImageError, encode_png, match_channels, read_image
 from diffc.imaging.metrics import METRICS, result_metrics
 from diffc.models import default_model_dir, load_model
-from rcc.experiments import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
+from rcc.experiments import Executor, InProcess, Job, JobOutput, Report, ResultStore, atomic_write, run_jobs
 from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel
 
 __all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "find_images", "image_job", "job_id", "load_images",
@@ -118,7 +118,9 @@ class CodecSpec:
 
 def _stops(config: SweepConfig, n_steps: int) -> list[int]:
     if config.stops is not None:
-        return sorted({min(k, n_steps) for k in config.stops})
+        if max(config.stops) > n_steps:  # refused, not clamped: a clamped sweep measures other points
+            raise ValueError(f"stops {config.stops} go beyond the file's {n_steps} steps")
+        return sorted(set(config.stops))
     return sorted({int(round(v)) for v in np.linspace(n_steps / 2, n_steps, 4)})
 
 
@@ -143,6 +145,7 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
     from diffc.imaging.baselines import available_codecs, match_bpp
 
     name, image = args
+    image = match_channels(image, codec.model.channels, name)
     folder = f"files/{name}"
     files = {f"{folder}/original.png": encode_png(image)}
     codecs = available_codecs()
@@ -258,14 +261,16 @@ def _worker(spec: CodecSpec, config: SweepConfig) -> Callable[[tuple[str, np.nda
     return functools.partial(image_job, spec.build(), config)
 
 
-def sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray], config: SweepConfig, out: Path, *,
-          executor: Executor | None = None, retries: int = 1, progress: bool = True,
+def sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray | ImageError], config: SweepConfig,
+          out: Path, *, executor: Executor | None = None, retries: int = 1, progress: bool = True,
           on_result: Callable[[dict], None] | None = None) -> tuple[dict[str, dict], Report]:
     """Run (or resume) a sweep on ``executor`` (default: in this process) and merge what is finished.
 
     ``codec``: a :class:`CodecSpec` (any executor: each worker builds the codec once) or a built
-    codec (in this process only). Returns the merged CompressAI results by method and the runner's
-    report; ``out/sweep.json`` says which images are missing or failed."""
+    codec (in this process only); ``images`` by name, an :class:`ImageError` (an unreadable file,
+    :func:`load_images`) standing for a job that failed without running. Returns the merged
+    CompressAI results by method and the runner's report; ``out/sweep.json`` says which images
+    are missing or failed."""
     executor = executor or InProcess()
     in_process = isinstance(executor, InProcess)
     if not isinstance(codec, CodecSpec):
@@ -279,9 +284,15 @@ def sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray], confi
     factory = (lambda: functools.partial(image_job, local, config, progress=progress)) if in_process \
         else functools.partial(_worker, codec, config)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [Job(name, job_id(local, image, config), (name, image)) for name, image in images.items()]
+    unreadable = {name: err for name, err in images.items() if isinstance(err, ImageError)}
+    jobs = [Job(name, job_id(local, image, config), (name, image)) for name, image in images.items()
+            if name not in unreadable]
     report = run_jobs(jobs, factory, out, executor=executor, retries=retries, progress=progress,
                       desc="sweep", on_result=None if on_result is None else lambda _, r: on_result(r))
+    for name, err in unreadable.items():  # failed jobs that never ran: the others go on
+        job = Job(name, "unreadable", None)
+        report.jobs.append(job)
+        report.failed[name] = ResultStore(out).save_failure(job, [str(err)])
     atomic_write(out / "sweep.json", json.dumps(report.summary(), indent=1).encode())
     return merge(list(report.results.values()), out, len(images), _descriptions(local, config)), report
 
@@ -319,6 +330,13 @@ def table(results: Mapping[str, Mapping]) -> str:
     return "\n".join(lines)
 
 
-def load_images(paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
-    """Read the images of :func:`find_images`."""
-    return {name: read_image(path) for name, path in find_images(paths).items()}
+def load_images(paths: Sequence[str | Path]) -> dict[str, np.ndarray | ImageError]:
+    """Read the images of :func:`find_images`; one that cannot be read is its :class:`ImageError`,
+    which :func:`sweep` records as a failed job."""
+    images: dict[str, np.ndarray | ImageError] = {}
+    for name, path in find_images(paths).items():
+        try:
+            images[name] = read_image(path)
+        except ImageError as err:
+            images[name] = err
+    return images

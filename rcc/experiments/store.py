@@ -21,8 +21,12 @@ def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` under a temporary name, then rename (readers never see a partial file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave an empty or partial temporary file
+        raise
 
 
 class ResultStore:
