@@ -1,0 +1,105 @@
+"""diffc.imaging.realism on the held-out photographs (bundled with scikit-image, scikit-learn and
+matplotlib): real-vs-real scores sit below every degraded set, degradations score monotonically worse
+with strength, values are deterministic, and bad input is refused. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageFilter
+
+from diffc.imaging import realism
+from diffc.models.data import held_out_photos
+
+# Few resamples keep the suite fast; the values themselves do not depend on them.
+FAST = {"fd": {"bootstrap": 3}, "kid": {"subsets": 10}}
+
+
+def _blur(image: np.ndarray, radius: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius)))
+
+
+def _jpeg(image: np.ndarray, quality: float) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=int(quality))
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def _noise(image: np.ndarray, sigma: float) -> np.ndarray:
+    noise = np.random.default_rng(0).normal(0.0, sigma, image.shape)
+    return np.clip(image + noise, 0, 255).round().astype(np.uint8)
+
+
+DEGRADATIONS = {"blur": (_blur, (1.0, 2.0, 4.0)), "jpeg": (_jpeg, (30, 10, 3)), "noise": (_noise, (8, 20, 40))}
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    return list(held_out_photos().values())
+
+
+@pytest.fixture(scope="module")
+def halves(photos):
+    """Two disjoint sets of real patches: the even and odd patches of the pooled grid."""
+    f = realism.features(photos)
+    return f[0::2], f[1::2]
+
+
+def _scores(reference: torch.Tensor, decoded: torch.Tensor) -> tuple[float, float]:
+    fd = realism.fd_from_features(reference, decoded, **FAST["fd"])
+    kid = realism.kid_from_features(reference, decoded, **FAST["kid"])
+    return fd.value, kid.value
+
+
+def test_patches_tile_without_overlap():
+    image = np.arange(130 * 200 * 3, dtype=np.uint32).reshape(130, 200, 3).astype(np.uint8)
+    tiles = realism.patches([image, image[:, :, 0]])
+    assert tiles.shape == (2 * 2 * 3, 3, 64, 64) and tiles.dtype == torch.uint8
+    np.testing.assert_array_equal(tiles[4].permute(1, 2, 0).numpy(), image[64:128, 64:128])
+    np.testing.assert_array_equal(tiles[6].numpy(), np.repeat(image[None, :64, :64, 0], 3, axis=0))
+    assert realism.patches([image[:63]]).shape[0] == 0
+
+
+@pytest.mark.parametrize("kind", sorted(DEGRADATIONS))
+def test_degradations_score_monotonically_worse(photos, halves, kind):
+    reference, other_real = halves
+    degrade, strengths = DEGRADATIONS[kind]
+    real = _scores(reference, other_real)
+    degraded = [_scores(reference, realism.features([degrade(p, s) for p in photos])[1::2]) for s in strengths]
+    for metric in range(2):
+        values = [real[metric]] + [d[metric] for d in degraded]
+        assert all(a < b for a, b in zip(values, values[1:], strict=False)), (kind, metric, values)
+    # "Near zero" relative to the degraded sets: real-vs-real is a small fraction of the strongest.
+    assert real[0] < 0.4 * degraded[-1][0]
+
+
+def test_real_sets_kid_is_zero_within_its_error(halves):
+    kid = realism.kid_from_features(*halves)
+    assert abs(kid.value) < 4 * kid.stderr
+    assert kid.patches_reference + kid.patches_decoded == 475
+
+
+def test_deterministic_for_fixed_input(photos):
+    runs = [_scores(realism.features(photos[:4]), realism.features(photos[4:])) for _ in range(2)]
+    assert runs[0] == runs[1]
+    fd = realism.fd_from_features(*[realism.features(p) for p in (photos[:4], photos[4:])], **FAST["fd"])
+    assert fd.stderr > 0 and (fd.patches_reference, fd.patches_decoded) == (206, 269)
+
+
+def test_too_few_patches_names_the_minimum(photos):
+    with pytest.raises(ValueError, match=f"at least {realism.MIN_PATCHES} patches"):
+        realism.realism([photos[0][:256, :256]], photos[1:])
+
+
+def test_wrong_inception_weights_are_refused(tmp_path):
+    wrong = tmp_path / realism.INCEPTION_FILE
+    wrong.write_bytes(b"not the Inception weights")
+    with pytest.raises(ValueError, match="not the standard Inception weights"):
+        realism.check_inception_weights(wrong)
+    with pytest.raises(ValueError, match=realism.INCEPTION_SHA256):
+        realism.inception_fid([], [], wrong)
+    with pytest.raises(FileNotFoundError, match=realism.INCEPTION_FILE):
+        realism.check_inception_weights(tmp_path / "missing.pth")
