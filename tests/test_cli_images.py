@@ -133,6 +133,7 @@ def test_sweep_writes_compressai_json_plots_and_resumes(tmp_path: Path, setup: t
         r = result["results"]
         assert set(r) >= {"bpp", "psnr-rgb", "ms-ssim-rgb", "lpips", "encoding_time", "decoding_time"}
         assert len(r["bpp"]) == 2 and r["images"] == [2, 2]
+        assert r["patches"] == [0, 0] and r["kid-alexnet"] == [None, None]  # 12 px images: no 64 px patch
     f = json.loads((out / "DiffC-F.json").read_text())["results"]
     assert f["bpp"][0] < f["bpp"][1]
     jobs = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").iterdir()}

@@ -5,6 +5,7 @@ with strength, values are deterministic, and bad input is refused. Nothing is do
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -33,7 +34,8 @@ def _noise(image: np.ndarray, sigma: float) -> np.ndarray:
     return np.clip(image + noise, 0, 255).round().astype(np.uint8)
 
 
-DEGRADATIONS = {"blur": (_blur, (1.0, 2.0, 4.0)), "jpeg": (_jpeg, (30, 10, 3)), "noise": (_noise, (8, 20, 40))}
+DEGRADATIONS = {"blur": (_blur, (1.0, 2.0, 4.0)), "jpeg": (_jpeg, (30, 10, 3)),
+                "noise": (_noise, (8, 20, 40))}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,8 @@ def test_degradations_score_monotonically_worse(photos, halves, kind):
     reference, other_real = halves
     degrade, strengths = DEGRADATIONS[kind]
     real = _scores(reference, other_real)
-    degraded = [_scores(reference, realism.features([degrade(p, s) for p in photos])[1::2]) for s in strengths]
+    degraded = [_scores(reference, realism.features([degrade(p, s) for p in photos])[1::2])
+                for s in strengths]
     for metric in range(2):
         values = [real[metric]] + [d[metric] for d in degraded]
         assert all(a < b for a, b in zip(values, values[1:], strict=False)), (kind, metric, values)
@@ -103,3 +106,29 @@ def test_wrong_inception_weights_are_refused(tmp_path):
         realism.inception_fid([], [], wrong)
     with pytest.raises(FileNotFoundError, match=realism.INCEPTION_FILE):
         realism.check_inception_weights(tmp_path / "missing.pth")
+
+
+def test_sweep_merge_reports_realism_per_method_and_stop(photos, tmp_path):
+    from diffc.imaging.io import write_png
+    from diffc.tools.sweep import merge, table
+
+    results = []
+    for i, photo in enumerate(photos[:2]):
+        folder = f"files/p{i}"
+        (tmp_path / folder).mkdir(parents=True)
+        write_png(tmp_path / folder / "original.png", photo)
+        rows = {}
+        for name, radius in (("sharp", 0.0), ("blurred", 3.0)):
+            png = f"{folder}/{name}_k001.png"
+            write_png(tmp_path / png, _blur(photo, radius) if radius else photo)
+            rows[name] = [{"stop": 1, "bpp": 1.0, "psnr-rgb": None, "png": png}]
+        results.append({"image": f"p{i}", "methods": rows})
+    merged = merge(results, tmp_path)
+    sharp, blurred = merged["sharp"]["results"], merged["blurred"]["results"]
+    assert sharp["patches"] == blurred["patches"] == [64 + 28]
+    assert sharp["fd-alexnet"] == [0.0] or abs(sharp["fd-alexnet"][0]) < 1e-3  # identical sets
+    assert blurred["kid-alexnet"][0] > sharp["kid-alexnet"][0] + 4 * blurred["kid-alexnet-stderr"][0]
+    assert blurred["fd-alexnet-stderr"][0] > 0
+    saved = json.loads((tmp_path / "blurred.json").read_text())["results"]
+    assert saved["kid-alexnet"] == blurred["kid-alexnet"]
+    assert "KID-Alex" in table(merged) and (tmp_path / "rd.png").is_file()

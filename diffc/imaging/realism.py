@@ -53,6 +53,7 @@ MIN_PATCHES = 64
 KID_MAX_SUBSET = 1000
 KID_SUBSETS = 50
 BOOTSTRAP = 20
+REALISM_KEYS = ("fd-alexnet", "fd-alexnet-stderr", "kid-alexnet", "kid-alexnet-stderr")
 SEED = 0
 BATCH = 256
 # The standard FID weights (TensorFlow's 2015-12-05 Inception-V3 as ported by pytorch-fid and used by
@@ -170,7 +171,8 @@ def kid_from_features(reference: torch.Tensor, decoded: torch.Tensor, *, subsets
     size = min(KID_MAX_SUBSET, n // 2)
     with warnings.catch_warnings():  # its warning that it keeps every feature: ours are 256 floats each
         warnings.simplefilter("ignore", UserWarning)
-        metric = KernelInceptionDistance(feature=_Given(reference.shape[1]), subsets=subsets, subset_size=size)
+        metric = KernelInceptionDistance(feature=_Given(reference.shape[1]), subsets=subsets,
+                                         subset_size=size)
     metric.update(reference, real=True)
     metric.update(decoded, real=False)
     # torchmetrics draws the subsets from torch's global generator: seed a forked copy of it.
@@ -181,10 +183,25 @@ def kid_from_features(reference: torch.Tensor, decoded: torch.Tensor, *, subsets
                         len(reference), len(decoded))
 
 
+def scores(reference: torch.Tensor, decoded: torch.Tensor) -> tuple[RealismScore, RealismScore]:
+    """FD-AlexNet and KID-AlexNet of two feature sets."""
+    return fd_from_features(reference, decoded), kid_from_features(reference, decoded)
+
+
 def realism(references: Sequence[np.ndarray], decoded: Sequence[np.ndarray]) -> dict[str, dict]:
     """FD-AlexNet and KID-AlexNet between two sets of images, each as a JSON-ready dict."""
-    f_ref, f_dec = features(references), features(decoded)
-    return {s.metric: s.as_dict() for s in (fd_from_features(f_ref, f_dec), kid_from_features(f_ref, f_dec))}
+    return {s.metric: s.as_dict() for s in scores(features(references), features(decoded))}
+
+
+def result_columns(reference: torch.Tensor, decoded: torch.Tensor) -> dict[str, float | int | None]:
+    """One rate point's realism as a result file records it: values, standard errors and the patch
+    count, with ``None`` values when either set has fewer than :data:`MIN_PATCHES` patches."""
+    n = min(len(reference), len(decoded))
+    found = scores(reference, decoded) if n >= MIN_PATCHES else ()
+    out: dict[str, float | int | None] = {key: None for key in REALISM_KEYS}
+    for score in found:
+        out[score.metric], out[f"{score.metric}-stderr"] = score.value, score.stderr
+    return out | {"patches": n}
 
 
 def check_inception_weights(path: Path) -> Path:

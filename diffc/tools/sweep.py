@@ -15,8 +15,10 @@ rerun skips finished jobs, an interrupted sweep resumes, and a job that keeps fa
 
 :func:`merge` rebuilds, from the job results alone, one CompressAI JSON per method (``name``,
 ``description``, ``results`` with lists ``bpp``, ``psnr-rgb``, ``ms-ssim-rgb``, ``lpips``,
-``encoding_time``, ``decoding_time``: one entry per stop point, each the mean over the images), the
-RD plot and one image grid per image. Metrics a small image cannot have (MS-SSIM needs more than 10
+``encoding_time``, ``decoding_time``: one entry per stop point, each the mean over the images; and
+the set-level realism of the saved reconstructions, ``fd-alexnet``, ``kid-alexnet``, their
+``-stderr`` and the ``patches`` they pooled, :mod:`diffc.imaging.realism`), the RD plot
+and one image grid per image. Metrics a small image cannot have (MS-SSIM needs more than 10
 pixels a side, LPIPS 31) are ``null`` and left out of the means. When images are missing (failed,
 or an interrupted run) the merged outputs are labelled partial, and ``sweep.json`` lists what is
 missing and why.
@@ -206,6 +208,7 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
     methods: dict[str, dict] = {}
     keys = ("bpp", *METRICS, "encoding_time", "decoding_time")
     partial = expected is not None and len(results) < expected
+    features: dict[str, object] = {}  # patch features per saved PNG, shared by methods and stops
     label = f" [partial: {len(results)} of {expected} images]" if partial else ""
     for name in dict.fromkeys(m for r in results for m in r["methods"]):
         per_stop: dict[int, list[dict]] = {}
@@ -213,12 +216,14 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
             for row in r["methods"].get(name, []):
                 per_stop.setdefault(row["stop"], []).append(row)
         stops = sorted(per_stop)
+        realism = [_realism([row["png"] for row in per_stop[k]], out, features) for k in stops]
         methods[name] = {
             "name": name,
             "description": (description or {}).get(name, name) + label,
             "results": {"stop": stops, "images": [len(per_stop[k]) for k in stops],
                         **{key: [_mean([row.get(key) for row in per_stop[k]]) for k in stops]
-                           for key in keys}},
+                           for key in keys},
+                        **{key: [r[key] for r in realism] for key in realism[0]}},
         }
         atomic_write(out / f"{name}.json", json.dumps(methods[name], indent=1).encode())
     title = f"{len(results)} image(s)" + (f" (partial: {len(results)} of {expected})" if partial else "")
@@ -227,6 +232,22 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
     for r in results:
         _grid(r, out)
     return methods
+
+
+def _realism(pngs: Sequence[str], out: Path, cache: dict) -> dict[str, float | int | None]:
+    """Set-level realism of one method at one stop point (docs/metrics.md): the pooled patches of
+    its saved reconstructions against those of the originals beside them."""
+    import torch
+
+    from diffc.imaging.realism import features, result_columns
+
+    def pooled(paths: list[str]) -> torch.Tensor:
+        for path in paths:
+            if path not in cache:
+                cache[path] = features([read_image(out / path)])
+        return torch.cat([cache[path] for path in paths])
+
+    return result_columns(pooled([str(Path(p).parent / "original.png") for p in pngs]), pooled(list(pngs)))
 
 
 def _grid(result: Mapping, out: Path) -> None:
@@ -306,15 +327,17 @@ def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
 
 
 def table(results: Mapping[str, Mapping]) -> str:
-    """bpp, PSNR, MS-SSIM and LPIPS per method and stop point (means over the images), as text."""
+    """bpp, PSNR, MS-SSIM and LPIPS per method and stop point (means over the images) and the set's
+    KID-AlexNet ("-" with too few patches), as text."""
     def cell(v: float | None, fmt: str) -> str:
         return format(v, fmt) if v is not None else "-"
 
-    lines = [f"{'method':<12} {'stop':>4} {'bpp':>7} {'PSNR':>6} {'MS-SSIM':>8} {'LPIPS':>6}"]
+    lines = [f"{'method':<12} {'stop':>4} {'bpp':>7} {'PSNR':>6} {'MS-SSIM':>8} {'LPIPS':>6} {'KID-Alex':>8}"]
     for name, method in results.items():
         r = method["results"]
+        kid = r.get("kid-alexnet", [None] * len(r["stop"]))
         lines += [f"{name:<12} {k:>4} {cell(r['bpp'][i], '7.4f')} {cell(r['psnr-rgb'][i], '6.2f')} "
-                  f"{cell(r['ms-ssim-rgb'][i], '8.4f')} {cell(r['lpips'][i], '6.3f')}"
+                  f"{cell(r['ms-ssim-rgb'][i], '8.4f')} {cell(r['lpips'][i], '6.3f')} {cell(kid[i], '8.3f')}"
                   for i, k in enumerate(r["stop"])]
     return "\n".join(lines)
 
