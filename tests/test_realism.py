@@ -136,5 +136,6 @@ def test_sweep_merge_reports_realism_per_method_and_stop(photos, tmp_path):
 
     data = traversal(merged, [("sharp", 0.0), ("blurred", 1.0), ("absent", 0.5)], tmp_path)
     assert [p["method"] for p in data["points"]] == ["sharp", "blurred"]
-    assert data["points"][1]["kid-alexnet"] == blurred["kid-alexnet"][0] and data["points"][1]["patches"] == 92
+    point = data["points"][1]
+    assert point["kid-alexnet"] == blurred["kid-alexnet"][0] and point["patches"] == 92
     assert (tmp_path / "traversal.png").is_file()
