@@ -134,6 +134,12 @@ def features(images: Sequence[np.ndarray]) -> torch.Tensor:
     return _batched(_alexnet(), patches(images))
 
 
+def image_features(images: Sequence[np.ndarray]) -> list[torch.Tensor]:
+    """:func:`features` of each image, computed in shared batches (one network pass per batch)."""
+    counts = [len(patches([image])) for image in images]
+    return list(torch.split(features(images), counts))
+
+
 def _check_count(metric: str, n_reference: int, n_decoded: int) -> None:
     if min(n_reference, n_decoded) < MIN_PATCHES:
         raise ValueError(

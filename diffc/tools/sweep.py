@@ -256,12 +256,11 @@ def _realism(pngs: Sequence[str], out: Path, cache: dict) -> dict[str, float | i
     its saved reconstructions against those of the originals beside them."""
     import torch
 
-    from diffc.imaging.realism import features, result_columns
+    from diffc.imaging.realism import image_features, result_columns
 
     def pooled(paths: list[str]) -> torch.Tensor:
-        for path in paths:
-            if path not in cache:
-                cache[path] = features([read_image(out / path)])
+        new = [path for path in dict.fromkeys(paths) if path not in cache]
+        cache.update(zip(new, image_features([read_image(out / path) for path in new]), strict=True))
         return torch.cat([cache[path] for path in paths])
 
     return result_columns(pooled([str(Path(p).parent / "original.png") for p in pngs]), pooled(list(pngs)))
