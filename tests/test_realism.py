@@ -139,3 +139,16 @@ def test_sweep_merge_reports_realism_per_method_and_stop(photos, tmp_path):
     point = data["points"][1]
     assert point["kid-alexnet"] == blurred["kid-alexnet"][0] and point["patches"] == 92
     assert (tmp_path / "traversal.png").is_file()
+
+
+def test_inception_fid_says_what_it_needs(tmp_path, monkeypatch, photos):
+    import hashlib
+    import importlib.util
+
+    if importlib.util.find_spec("torch_fidelity") is not None:
+        pytest.skip("torch-fidelity is installed here; this checks the project's own environment")
+    weights = tmp_path / realism.INCEPTION_FILE
+    weights.write_bytes(b"a stand-in whose hash the test declares standard")
+    monkeypatch.setattr(realism, "INCEPTION_SHA256", hashlib.sha256(weights.read_bytes()).hexdigest())
+    with pytest.raises(ImportError, match="torch-fidelity"):
+        realism.inception_fid(photos[:1], photos[1:2], weights)
