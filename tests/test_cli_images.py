@@ -133,6 +133,7 @@ def test_sweep_writes_compressai_json_plots_and_resumes(tmp_path: Path, setup: t
         r = result["results"]
         assert set(r) >= {"bpp", "psnr-rgb", "ms-ssim-rgb", "lpips", "encoding_time", "decoding_time"}
         assert len(r["bpp"]) == 2 and r["images"] == [2, 2]
+        assert r["patches"] == [0, 0] and r["kid-alexnet"] == [None, None]  # 12 px images: no 64 px patch
     f = json.loads((out / "DiffC-F.json").read_text())["results"]
     assert f["bpp"][0] < f["bpp"][1]
     jobs = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").iterdir()}
@@ -144,3 +145,22 @@ def test_sweep_writes_compressai_json_plots_and_resumes(tmp_path: Path, setup: t
         assert Image.open(out / name).size[0] > 100
     code, _, _ = run(capsys, *argv)  # the same sweep again: finished jobs are skipped
     assert code == 0 and jobs == {p.name: p.stat().st_mtime_ns for p in (out / "jobs").iterdir()}
+
+
+def test_sweep_etas_write_the_traversal(tmp_path: Path, setup: tuple[Path, Path],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    root, model = setup
+    out = tmp_path / "out"
+    argv = ("sweep", root / "a.png", "--model", model, "--out", out, "--stops", "8,16",
+            "--methods", "sde,mmse", "--baselines", "jpeg-420", "--solver-steps", 2,
+            "--etas", "0.5,0.25", "--quiet")
+    code, table, _ = run(capsys, *argv)
+    assert code == 0 and "DiffC-eta0.5" in table
+    data = json.loads((out / "traversal.json").read_text())
+    order = ["DiffC-MMSE", "DiffC-eta0.25", "DiffC-eta0.5", "DiffC-A"]
+    assert [d["method"] for d in data["decoders"]] == order
+    assert data["stops"] == [8, 16] and len(data["points"]) == 8
+    assert all(p["patches"] == 0 and p["kid-alexnet"] is None for p in data["points"])  # a 12x17 image
+    assert Image.open(out / "traversal.png").size[0] > 100
+    code, _, err = run(capsys, *argv[:-2], "1.5", "--quiet")
+    assert code == 2 and "etas must lie in [0, 1]" in err

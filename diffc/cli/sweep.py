@@ -21,6 +21,13 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def _etas(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in _names(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}") from err
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="rate sweep of DiffC decoders and classical codecs over images",
                        description="Encode each image once, decode the file at several stop points with "
@@ -37,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="decoders, comma-separated among ode,sde,mmse (default: all three)")
     p.add_argument("--baselines", type=_names, default=None,
                    help="classical codecs, e.g. jpeg-420,webp,avif (default: all available)")
+    p.add_argument("--etas", type=_etas, default=(),
+                   help="extra DDIM decoders between DiffC-F (0) and DiffC-A (1), e.g. 0.25,0.5,0.75")
     p.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=20,
                    help="decoder steps (default: 20)")
     add_executor_args(p)
@@ -62,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
                          f"{','.join(available_codecs())}")
     try:
         config = SweepConfig(stops=args.stops, methods=args.methods, baselines=args.baselines,
-                             seed=args.seed, solver_steps=args.solver_steps)
+                             seed=args.seed, solver_steps=args.solver_steps, etas=args.etas)
         executor = executor_from(args.workers, args.ray, gpus=args.device.startswith("cuda"))
     except ValueError as err:
         raise UsageError(str(err)) from err

@@ -5,7 +5,8 @@
 rate point), and draws one panel per metric against bpp. As in CompressAI's ``utils/plot``, MS-SSIM
 (any ``ms-ssim*`` key) is drawn in dB, -10 log10(1 - MS-SSIM), which spreads out the range near 1
 where codecs differ; other metrics are drawn as stored. LPIPS is lower-is-better and its axis says
-so. A method without a metric is left out of that panel; rate points whose value is missing (None or
+so; the fourth default panel is the set-level realism KID-AlexNet (:mod:`diffc.imaging.realism`).
+A method without a metric is left out of that panel; rate points whose value is missing (None or
 non-finite, e.g. MS-SSIM exactly 1) are dropped, so partial results plot. Drawing uses matplotlib's
 Agg canvas directly (no pyplot, no global backend switch), so it is safe in workers and headless.
 
@@ -34,7 +35,7 @@ from diffc.imaging.io import as_image
 
 __all__ = ["DEFAULT_METRICS", "Tile", "image_grid", "rd_plot"]
 
-DEFAULT_METRICS: tuple[str, ...] = ("psnr-rgb", "ms-ssim-rgb", "lpips")
+DEFAULT_METRICS: tuple[str, ...] = ("psnr-rgb", "ms-ssim-rgb", "lpips", "kid-alexnet")
 
 Tile = tuple[str, np.ndarray, str]
 """One grid cell: ``(label, image, caption)``. The label is drawn above the image (e.g. the method,
@@ -71,6 +72,8 @@ def _axis(metric: str) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
         return f"{metric.upper()} [dB]", np.asarray
     if "lpips" in metric:
         return f"{metric.upper()}  (lower is better)", np.asarray
+    if metric == "kid-alexnet":
+        return "KID-AlexNet, 64x64 patches  (0 = realistic)", np.asarray
     return metric, np.asarray
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from diffc.codec import DiffCCodec
 from diffc.imaging.io import centre_crop, write_png
+from diffc.imaging.realism import MIN_PATCHES
 from diffc.models import default_model_dir, load_model, set_torch_threads
 from diffc.models.data import held_out_photos
 from diffc.tools.sweep import SweepConfig, run_sweep, table
@@ -50,7 +51,12 @@ def run_demo(*, model: Path | None, out: Path, size: int, images: int | None, st
     results = run_sweep(codec, crops, config, out, progress=progress)
     print()
     print(table(results))
+    patches = max((n for m in results.values() for n in m["results"]["patches"]), default=0)
+    if patches < MIN_PATCHES:
+        print(f"KID-AlexNet is '-': the {len(crops)} crops give {patches} patches of 64x64 px, and "
+              f"realism needs at least {MIN_PATCHES} (larger crops: --size; or benchmarks/diffc_rdp.py)")
     print(f"\n{time.perf_counter() - started:.0f} s. Results in {out}/: one CompressAI JSON per method, "
-          f"rd.png (bpp against PSNR, MS-SSIM, LPIPS), grids/ (original, decoders, codecs at three rates), "
+          f"rd.png (bpp against PSNR, MS-SSIM, LPIPS, KID-AlexNet), grids/ (original, decoders, codecs at "
+          f"three rates), "
           f"files/ (the .dfc files and every decoded PNG), inputs/")
     return ok

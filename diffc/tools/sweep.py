@@ -15,8 +15,10 @@ rerun skips finished jobs, an interrupted sweep resumes, and a job that keeps fa
 
 :func:`merge` rebuilds, from the job results alone, one CompressAI JSON per method (``name``,
 ``description``, ``results`` with lists ``bpp``, ``psnr-rgb``, ``ms-ssim-rgb``, ``lpips``,
-``encoding_time``, ``decoding_time``: one entry per stop point, each the mean over the images), the
-RD plot and one image grid per image. Metrics a small image cannot have (MS-SSIM needs more than 10
+``encoding_time``, ``decoding_time``: one entry per stop point, each the mean over the images; and
+the set-level realism of the saved reconstructions, ``fd-alexnet``, ``kid-alexnet``, their
+``-stderr`` and the ``patches`` they pooled, :mod:`diffc.imaging.realism`), the RD plot
+and one image grid per image. Metrics a small image cannot have (MS-SSIM needs more than 10
 pixels a side, LPIPS 31) are ``null`` and left out of the means. When images are missing (failed,
 or an interrupted run) the merged outputs are labelled partial, and ``sweep.json`` lists what is
 missing and why.
@@ -42,8 +44,8 @@ from diffc.models import default_model_dir, load_model
 from rcc.experiments import Executor, InProcess, Job, JobOutput, Report, ResultStore, atomic_write, run_jobs
 from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel
 
-__all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "find_images", "image_job", "job_id", "load_images",
-           "merge", "run_sweep", "sweep", "table"]
+__all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "eta_name", "find_images", "image_job", "job_id",
+           "load_images", "merge", "run_sweep", "sweep", "table"]
 
 METHOD_NAMES = {"ode": "DiffC-F", "sde": "DiffC-A", "mmse": "DiffC-MMSE"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
@@ -57,7 +59,9 @@ class SweepConfig:
     ``stops``: the numbers of encoding steps to decode at (default: four points spread over the
     second half of the schedule, where the images are recognisable); ``methods``: decoders among
     :data:`METHOD_NAMES`; ``baselines``: classical codec names (default: all available here);
-    ``grid_stops``: how many stop points the image grid shows.
+    ``grid_stops``: how many stop points the image grid shows; ``etas``: extra decoders, DDIM with
+    noise level eta in [0, 1] between DiffC-F (eta 0) and DiffC-A (named :func:`eta_name`), for the
+    realism-distortion traversal (:mod:`diffc.tools.traversal`).
     """
 
     stops: tuple[int, ...] | None = None
@@ -66,13 +70,27 @@ class SweepConfig:
     seed: int = 0
     solver_steps: int = 20
     grid_stops: int = 3
+    etas: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if any(not 0.0 <= e <= 1.0 for e in self.etas):
+            raise ValueError(f"etas must lie in [0, 1], got {self.etas}")
         unknown = set(self.methods) - set(METHOD_NAMES)
         if unknown or not self.methods:
             raise ValueError(f"methods must be among {sorted(METHOD_NAMES)}, got {self.methods}")
         if self.stops is not None and (not self.stops or min(self.stops) < 1):
             raise ValueError(f"stops must be positive step counts, got {self.stops}")
+
+
+def eta_name(eta: float) -> str:
+    """The method name of the DDIM decoder with noise level ``eta``."""
+    return f"DiffC-eta{eta:g}"
+
+
+def _decoders(config: SweepConfig) -> list[tuple[str, str, float | None]]:
+    """(name, codec method, eta) of every decoder a job runs."""
+    fixed = [(METHOD_NAMES[m], m, None) for m in config.methods]
+    return fixed + [(eta_name(e), "eta", e) for e in config.etas]
 
 
 def find_images(paths: Sequence[str | Path]) -> dict[str, Path]:
@@ -154,10 +172,11 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
     encoded = codec.compress(image, seed=config.seed)
     files[f"{folder}/{name}.dfc"] = encoded.data
     stops = _stops(config, len(encoded.steps))
-    bar.total = 1 + len(stops) * (len(config.methods) + len(baselines))
+    decoders = _decoders(config)
+    bar.total = 1 + len(stops) * (len(decoders) + len(baselines))
     bar.update()
     pixels = image.shape[0] * image.shape[1]
-    rows: dict[str, list[dict]] = {m: [] for m in (*(METHOD_NAMES[m] for m in config.methods), *baselines)}
+    rows: dict[str, list[dict]] = {m: [] for m in (*(d[0] for d in decoders), *baselines)}
     # One pass over the file gives the state every prefix decodes to (decoding each prefix from
     # its own bytes replays the same steps, bit for bit); read_s is a receiver's time to that step.
     states, read_s = codec.decode_states(encoded.data), 0.0
@@ -170,13 +189,13 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
         bpp = 8 * len(truncate(encoded.data, k)) / pixels
         enc_s = sum(s.seconds for s in encoded.steps[:k])
         ideal = sum(s.kl_bits for s in encoded.steps[:k]) / pixels
-        for method in config.methods:
+        for method_name, method, eta in decoders:
             started = time.perf_counter()
-            decoded = codec.reconstruct(state, method=method, solver_steps=config.solver_steps)
+            decoded = codec.reconstruct(state, method=method, eta=eta, solver_steps=config.solver_steps)
             dec_s = read_s + time.perf_counter() - started
-            png = f"{folder}/{METHOD_NAMES[method]}_k{k:03d}.png"
+            png = f"{folder}/{method_name}_k{k:03d}.png"
             files[png] = encode_png(decoded)
-            rows[METHOD_NAMES[method]].append({
+            rows[method_name].append({
                 "stop": k, "t": state.t, "bpp": bpp, "ideal_bpp": ideal, **result_metrics(image, decoded),
                 "encoding_time": enc_s, "decoding_time": dec_s, "png": png})
             bar.update()
@@ -209,6 +228,7 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
     methods: dict[str, dict] = {}
     keys = ("bpp", *METRICS, "encoding_time", "decoding_time")
     partial = expected is not None and len(results) < expected
+    features: dict[str, object] = {}  # patch features per saved PNG, shared by methods and stops
     label = f" [partial: {len(results)} of {expected} images]" if partial else ""
     for name in dict.fromkeys(m for r in results for m in r["methods"]):
         per_stop: dict[int, list[dict]] = {}
@@ -216,12 +236,14 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
             for row in r["methods"].get(name, []):
                 per_stop.setdefault(row["stop"], []).append(row)
         stops = sorted(per_stop)
+        realism = [_realism([row["png"] for row in per_stop[k]], out, features) for k in stops]
         methods[name] = {
             "name": name,
             "description": (description or {}).get(name, name) + label,
             "results": {"stop": stops, "images": [len(per_stop[k]) for k in stops],
                         **{key: [_mean([row.get(key) for row in per_stop[k]]) for k in stops]
-                           for key in keys}},
+                           for key in keys},
+                        **{key: [r[key] for r in realism] for key in realism[0]}},
         }
         atomic_write(out / f"{name}.json", json.dumps(methods[name], indent=1).encode())
     title = f"{len(results)} image(s)" + (f" (partial: {len(results)} of {expected})" if partial else "")
@@ -230,6 +252,21 @@ def merge(results: Sequence[Mapping], out: Path, expected: int | None = None,
     for r in results:
         _grid(r, out)
     return methods
+
+
+def _realism(pngs: Sequence[str], out: Path, cache: dict) -> dict[str, float | int | None]:
+    """Set-level realism of one method at one stop point (docs/metrics.md): the pooled patches of
+    its saved reconstructions against those of the originals beside them."""
+    import torch
+
+    from diffc.imaging.realism import image_features, result_columns
+
+    def pooled(paths: list[str]) -> torch.Tensor:
+        new = [path for path in dict.fromkeys(paths) if path not in cache]
+        cache.update(zip(new, image_features([read_image(out / path) for path in new]), strict=True))
+        return torch.cat([cache[path] for path in paths])
+
+    return result_columns(pooled([str(Path(p).parent / "original.png") for p in pngs]), pooled(list(pngs)))
 
 
 def _grid(result: Mapping, out: Path) -> None:
@@ -294,7 +331,15 @@ def sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray | Image
         report.jobs.append(job)
         report.failed[name] = ResultStore(out).save_failure(job, [str(err)])
     atomic_write(out / "sweep.json", json.dumps(report.summary(), indent=1).encode())
-    return merge(list(report.results.values()), out, len(images), _descriptions(local, config)), report
+    merged = merge(list(report.results.values()), out, len(images), _descriptions(local, config))
+    if config.etas:
+        from diffc.tools.traversal import traversal
+
+        fixed = {"mmse": -1.0, "ode": 0.0, "sde": 1.0}  # where each sits on the traversal
+        order = sorted([(fixed[m], METHOD_NAMES[m], None if m == "mmse" else fixed[m])
+                        for m in config.methods] + [(e, eta_name(e), e) for e in config.etas])
+        traversal(merged, [(name, eta) for _, name, eta in order], out)
+    return merged, report
 
 
 def run_sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray], config: SweepConfig, out: Path,
@@ -313,19 +358,23 @@ def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
     out = {"DiffC-F": f"DiffC-F: probability-flow ODE (DDIM, {config.solver_steps} steps); {setting}",
            "DiffC-A": f"DiffC-A: ancestral sampling ({config.solver_steps} steps); {setting}",
            "DiffC-MMSE": f"DiffC, the denoiser's posterior mean at the stop; {setting}"}
+    out |= {eta_name(e): f"DiffC-eta: DDIM with eta = {e:g} ({config.solver_steps} steps); {setting}"
+            for e in config.etas}
     return out | {name: c.description for name, c in available_codecs().items()}
 
 
 def table(results: Mapping[str, Mapping]) -> str:
-    """bpp, PSNR, MS-SSIM and LPIPS per method and stop point (means over the images), as text."""
+    """bpp, PSNR, MS-SSIM and LPIPS per method and stop point (means over the images) and the set's
+    KID-AlexNet ("-" with too few patches), as text."""
     def cell(v: float | None, fmt: str) -> str:
         return format(v, fmt) if v is not None else "-"
 
-    lines = [f"{'method':<12} {'stop':>4} {'bpp':>7} {'PSNR':>6} {'MS-SSIM':>8} {'LPIPS':>6}"]
+    lines = [f"{'method':<12} {'stop':>4} {'bpp':>7} {'PSNR':>6} {'MS-SSIM':>8} {'LPIPS':>6} {'KID-Alex':>8}"]
     for name, method in results.items():
         r = method["results"]
+        kid = r.get("kid-alexnet", [None] * len(r["stop"]))
         lines += [f"{name:<12} {k:>4} {cell(r['bpp'][i], '7.4f')} {cell(r['psnr-rgb'][i], '6.2f')} "
-                  f"{cell(r['ms-ssim-rgb'][i], '8.4f')} {cell(r['lpips'][i], '6.3f')}"
+                  f"{cell(r['ms-ssim-rgb'][i], '8.4f')} {cell(r['lpips'][i], '6.3f')} {cell(kid[i], '8.3f')}"
                   for i, k in enumerate(r["stop"])]
     return "\n".join(lines)
 
