@@ -59,3 +59,26 @@ def test_bad_usage_and_corrupt_files(setup: tuple[Path, Path], capsys: pytest.Ca
     with pytest.raises(SystemExit) as exit_:  # argparse: an option of compress given to decompress
         main(["refine", "decompress", str(root / "c.rf"), str(root / "b.png"), "--codec", "webp"])
     assert exit_.value.code == 2
+
+
+def test_sweep_lists_refined_codecs_beside_plain_ones(tmp_path: Path, setup: tuple[Path, Path],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    root, model = setup
+    out = tmp_path / "out"
+    code, table, err = run(capsys, "sweep", root / "a.png", "--model", model, "--out", out, "--stops", "8",
+                           "--methods", "mmse", "--baselines", "jpeg-420,webp", "--refine", "sde,mmse",
+                           "--solver-steps", 2, "--quiet")
+    assert code == 0, err
+    for b in ("jpeg-420", "webp"):
+        plain = json.loads((out / f"{b}.json").read_text())["results"]
+        for m in ("sde", "mmse"):
+            refined = json.loads((out / f"{b}+refine-{m}.json").read_text())
+            assert "refined" in refined["description"] and f"{b}+refine-{m}" in table
+            # the same classical file plus 15 bytes of side information (seed 0)
+            assert refined["results"]["bpp"][0] == pytest.approx(plain["bpp"][0] + 8 * 15 / (16 * 24))
+            assert refined["results"]["psnr-rgb"][0] is not None
+    assert (out / "rd.png").exists() and (out / "grids" / "a.png").exists()
+    code, _, err = run(capsys, "sweep", root / "a.png", "--model", model, "--out", out, "--refine", "bogus")
+    assert code == 2 and "refine" in err

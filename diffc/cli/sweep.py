@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baselines", type=_names, default=None,
                    help="classical codecs, e.g. jpeg-420,webp,avif (default: all available)")
     p.add_argument("--solver-steps", type=positive_int, default=20, help="decoder steps (default: 20)")
+    p.add_argument("--refine", type=_names, default=(),
+                   help="also refine every baseline's file with these decoders, e.g. sde (diffc refine)")
     add_executor_args(p)
     p.set_defaults(func=_run)
 
@@ -52,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
                      dtype=args.dtype, channel=channel_from(args).spec, steps=args.steps or DEFAULT_STEPS)
     try:
         config = SweepConfig(stops=args.stops, methods=args.methods, baselines=args.baselines,
-                             seed=args.seed, solver_steps=args.solver_steps)
+                             seed=args.seed, solver_steps=args.solver_steps, refine=args.refine)
         executor = executor_from(args.workers, args.ray, gpus=args.device.startswith("cuda"))
     except ValueError as err:
         raise UsageError(str(err)) from err

@@ -39,6 +39,7 @@ from diffc.container import truncate
 from diffc.imaging.io import encode_png, read_image
 from diffc.imaging.metrics import METRICS, result_metrics
 from diffc.models import default_model_dir, load_model
+from diffc.refine.codec import RefineCodec
 from rcc.experiments import Executor, InProcess, Job, JobOutput, Report, atomic_write, run_jobs
 from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel
 
@@ -57,7 +58,9 @@ class SweepConfig:
     ``stops``: the numbers of encoding steps to decode at (default: four points spread over the
     second half of the schedule, where the images are recognisable); ``methods``: decoders among
     :data:`METHOD_NAMES`; ``baselines``: classical codec names (default: all available here);
-    ``grid_stops``: how many stop points the image grid shows.
+    ``grid_stops``: how many stop points the image grid shows; ``refine``: decoders among
+    :data:`METHOD_NAMES` that also refine every baseline's file (:mod:`diffc.refine`), each a method
+    ``<baseline>+refine-<decoder>`` at the refine file's own bpp.
     """
 
     stops: tuple[int, ...] | None = None
@@ -66,11 +69,14 @@ class SweepConfig:
     seed: int = 0
     solver_steps: int = 20
     grid_stops: int = 3
+    refine: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.methods) - set(METHOD_NAMES)
         if unknown or not self.methods:
             raise ValueError(f"methods must be among {sorted(METHOD_NAMES)}, got {self.methods}")
+        if set(self.refine) - set(METHOD_NAMES):
+            raise ValueError(f"refine decoders must be among {sorted(METHOD_NAMES)}, got {self.refine}")
         if self.stops is not None and (not self.stops or min(self.stops) < 1):
             raise ValueError(f"stops must be positive step counts, got {self.stops}")
 
@@ -126,7 +132,10 @@ def job_id(codec: DiffCCodec, image: np.ndarray, config: SweepConfig) -> str:
     h = hashlib.sha256(f"diffc-sweep-job/{JOB_FORMAT}\x00".encode())
     h.update(codec.model.fingerprint())
     h.update(repr((*astuple(codec.channel.spec), codec.steps)).encode())
-    h.update(json.dumps(asdict(config), sort_keys=True).encode())
+    settings = asdict(config)
+    if not settings["refine"]:
+        del settings["refine"]  # sweeps without refinement keep the job ids they had before it existed
+    h.update(json.dumps(settings, sort_keys=True).encode())
     h.update(repr(image.shape).encode() + image.tobytes())
     return h.hexdigest()[:16]
 
@@ -151,10 +160,13 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
     encoded = codec.compress(image, seed=config.seed)
     files[f"{folder}/{name}.dfc"] = encoded.data
     stops = _stops(config, len(encoded.steps))
-    bar.total = 1 + len(stops) * (len(config.methods) + len(baselines))
+    bar.total = 1 + len(stops) * (len(config.methods) + len(baselines) * (1 + len(config.refine)))
     bar.update()
     pixels = image.shape[0] * image.shape[1]
-    rows: dict[str, list[dict]] = {m: [] for m in (*(METHOD_NAMES[m] for m in config.methods), *baselines)}
+    refined = {(b, m): f"{b}+refine-{m}" for b in baselines for m in config.refine}
+    rows: dict[str, list[dict]] = {m: [] for m in (*(METHOD_NAMES[m] for m in config.methods), *baselines,
+                                                   *refined.values())}
+    refiner = RefineCodec(codec.model, progress=False)
     # One pass over the file gives the state every prefix decodes to (decoding each prefix from
     # its own bytes replays the same steps, bit for bit); read_s is a receiver's time to that step.
     states, read_s = codec.decode_states(encoded.data), 0.0
@@ -185,6 +197,18 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
                             **result_metrics(image, res.decoded), "encoding_time": res.encode_seconds,
                             "decoding_time": res.decode_seconds, "png": png})
             bar.update()
+            for m in config.refine:
+                started = time.perf_counter()
+                data = refiner.wrap(image, b, res.data, seed=config.seed)
+                wrap_s = time.perf_counter() - started
+                out = refiner.decompress(data, method=m, solver_steps=config.solver_steps)
+                png = f"{folder}/{refined[b, m]}_k{k:03d}.png"
+                files[png] = encode_png(out.image)
+                rows[refined[b, m]].append({
+                    "stop": k, "target_bpp": bpp, "bpp": out.bpp, "quality": res.quality, "t": out.t,
+                    **result_metrics(image, out.image), "encoding_time": res.encode_seconds + wrap_s,
+                    "decoding_time": out.seconds, "png": png})
+                bar.update()
     states.close()
     bar.close()
     result = {"format": JOB_FORMAT, "image": name, "size": list(image.shape[:2]), "file_bpp": encoded.bpp,
@@ -302,7 +326,10 @@ def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
     out = {"DiffC-F": f"DiffC-F: probability-flow ODE (DDIM, {config.solver_steps} steps); {setting}",
            "DiffC-A": f"DiffC-A: ancestral sampling ({config.solver_steps} steps); {setting}",
            "DiffC-MMSE": f"DiffC, the denoiser's posterior mean at the stop; {setting}"}
-    return out | {name: c.description for name, c in available_codecs().items()}
+    out |= {name: c.description for name, c in available_codecs().items()}
+    return out | {f"{b}+refine-{m}": f"{c.description}, refined by {METHOD_NAMES[m]}'s sampler from the "
+                  f"codec's error level (diffc.refine)"
+                  for b, c in available_codecs().items() for m in config.refine}
 
 
 def table(results: Mapping[str, Mapping]) -> str:
