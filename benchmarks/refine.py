@@ -6,7 +6,10 @@ prefix is decoded with DiffC-F and DiffC-A, every available classical codec code
 quality whose bpp is nearest the prefix's, and that very file is wrapped as a refine file
 (:mod:`diffc.refine`, 15 bytes of side information) and decoded with the ancestral (``sde``) and
 ODE (``ode``) samplers from the matched start. For the JPEG codecs the same files are also refined
-with the consistency projection (``+proj``). A row per image, stop and method: bpp (every byte of
+with the consistency projection (``+proj``), and every file is refined by the ancestral sampler from
+the start scales of :data:`SCALES` (``@0.5``, ``@3``: the codec's error variance taken half, or
+three times, as large; the decode-time trade-off between fidelity and regeneration). A row per
+image, stop and method: bpp (every byte of
 the file), PSNR, MS-SSIM, LPIPS, the decode time, and for refined methods the ratios to the plain
 codec (``dpsnr``: PSNR gain in dB; ``lpips_ratio``: refined LPIPS over plain LPIPS) and the decode
 time over the plain decode's. Summary rows average each method per stop. Baseline = the plain
@@ -28,24 +31,33 @@ from benchmarks._common import machine_meta, write_json  # noqa: E402
 
 REFINE = ("sde", "ode")
 JPEG = ("jpeg-420", "jpeg-444")
+SCALES = (0.5, 3.0)
+"""Start scales measured beside the default 1 (ancestral sampler): the decode-time trade-off."""
 
 
-def _projected(refiner: object, image: np.ndarray, result: dict, seed: int, solver_steps: int) -> dict:
-    """The JPEG rows of ``result`` refined again with the consistency projection (same files: the
-    quality match is deterministic, and the file's quality is checked against the job's)."""
+def _variants(jpeg: bool) -> dict[str, dict]:
+    """Decode settings measured on the same files beyond the sweep's: the JPEG projection, and the
+    start scale."""
+    out = {f"+refine-{m}+proj": {"method": m, "project": True} for m in REFINE if jpeg}
+    return out | {f"+refine-sde@{s:g}": {"method": "sde", "scale": s} for s in SCALES}
+
+
+def _more(refiner: object, image: np.ndarray, result: dict, seed: int, solver_steps: int) -> dict:
+    """Every plain codec's files of ``result`` refined with the :func:`_variants` settings (the same
+    files: the quality match is deterministic, and each file's quality is checked against the job's)."""
     from diffc.imaging.baselines import available_codecs, match_bpp
     from diffc.imaging.metrics import result_metrics
 
     extra: dict[str, list[dict]] = {}
-    for b in (b for b in JPEG if b in result):
+    for b in (b for b in available_codecs() if b in result):
         for row in result[b]:
             res = match_bpp(available_codecs()[b], image, row["target_bpp"])
-            assert res.quality == row["quality"], "the JPEG file differs from the job's"
+            assert res.quality == row["quality"], "the classical file differs from the job's"
             data = refiner.wrap(image, b, res.data, seed=seed)
-            for m in REFINE:
+            for suffix, options in _variants(b in JPEG).items():
                 started = time.perf_counter()
-                out = refiner.decompress(data, method=m, solver_steps=solver_steps, project=True)
-                extra.setdefault(f"{b}+refine-{m}+proj", []).append(
+                out = refiner.decompress(data, solver_steps=solver_steps, **options)
+                extra.setdefault(b + suffix, []).append(
                     {"stop": row["stop"], "bpp": out.bpp, "t": out.t, **result_metrics(image, out.image),
                      "decoding_time": time.perf_counter() - started})
     return extra
@@ -101,10 +113,22 @@ def _plot(summaries: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
     methods = list(dict.fromkeys(r["method"] for r in summaries))
     plains = [m for m in methods if "+" not in m and not m.startswith("DiffC")]
-    for method in methods:
+    stops = sorted({r["stop"] for r in summaries})
+    middle = stops[len(stops) // 2]
+    for i, plain in enumerate(plains):
+        names = {0.0: plain, 1.0: f"{plain}+refine-sde"} | {s: f"{plain}+refine-sde@{s:g}" for s in SCALES}
+        at = {r["method"]: r for r in summaries if r["stop"] == middle}
+        found = [(s, at[names[s]]) for s in sorted(names) if names[s] in at]
+        lpips = [np.nan if r["lpips"] is None else r["lpips"] for _, r in found]
+        axes[2].plot([r["psnr"] for _, r in found], lpips, "-o", color=f"C{i}", label=plain, markersize=4)
+        for (s, r), y in zip(found, lpips, strict=True):
+            axes[2].annotate("plain" if s == 0 else f"{s:g}", (r["psnr"], y), fontsize=6)
+    axes[2].set(xlabel="PSNR (dB)", ylabel="LPIPS", title=f"start scale at stop {middle} (0 = plain)")
+    axes[2].legend(fontsize=6)
+    for method in (m for m in methods if "@" not in m):
         mine = [r for r in summaries if r["method"] == method]
         base = method.split("+")[0]
         if method.startswith("DiffC"):
@@ -158,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         crop = centre_crop(photo, size)
         started = time.perf_counter()
         methods = image_job(codec, config, (name, crop)).result["methods"]
-        methods |= _projected(refiner, crop, methods, seed, solver_steps)
+        methods |= _more(refiner, crop, methods, seed, solver_steps)
         mine = _rows(name, methods)
         rows += mine
         print(f"{name} ({time.perf_counter() - started:.0f} s): " + ", ".join(
