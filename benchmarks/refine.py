@@ -138,7 +138,7 @@ def _plot(summaries: list[dict], path: Path) -> None:
             style = {0: ":s", 1: "-o"}[int("+refine" in method)] if "+proj" not in method else "-.^"
             if method.endswith("refine-ode"):
                 style = "--o"
-        for ax, key in zip(axes, ("psnr", "lpips"), strict=True):
+        for ax, key in zip(axes[:2], ("psnr", "lpips"), strict=True):
             values = [np.nan if r[key] is None else r[key] for r in mine]
             ax.plot([r["bpp"] for r in mine], values, style, color=color, label=method, markersize=4)
     axes[0].set(xlabel="bpp (every byte)", ylabel="PSNR (dB)", title="distortion")
