@@ -213,3 +213,22 @@ def test_projected_refinement_reencodes_into_the_same_cells(refine: RefineCodec,
     same, worst = agreement(True)
     assert same >= 0.99 and worst <= 1
     assert agreement(False)[0] < 0.99
+
+
+def test_side_information_and_start_survive_perturbed_transcendentals() -> None:
+    """docs/determinism.md: the error level (bytes of the file) and the start index (a decoder's
+    discrete choice) do not move when every transcendental result moves by an ulp."""
+    from rcc.perturb import perturbed_transcendentals
+
+    rng = np.random.default_rng(5)
+    errors = [rng.normal(0, s, (3, 16, 16)) for s in (1e-3, 0.02, 0.1, 0.7)]
+    table = DiscreteVP.linear()
+
+    def decisions() -> list[tuple[int, float]]:
+        levels = [error_level(e) for e in errors]
+        return [(q, start_time(table, level_variance(q))) for q in levels]
+
+    reference = decisions()
+    for seed in (0, 1, 2):
+        with perturbed_transcendentals(seed):
+            assert decisions() == reference
