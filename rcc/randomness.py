@@ -33,6 +33,7 @@ class Domain(IntEnum):
     ACCEPT = 6  # greedy rejection sampling acceptance uniforms, shared
     PARTITION = 7  # seeded shuffles of dimensions into chunks, shared
     DIFFC_NOISE = 8  # DiffC-A decoder's own ancestral noise, decoder only
+    REFINE_NOISE = 9  # compress-then-refine: the fresh noise of the start state, decoder only
 
 
 def stream_path(stream: object) -> tuple[int, ...]:

@@ -25,6 +25,7 @@ LAYERS = (
     ("diffc.imaging", 3),
     ("diffc.models", 4),
     ("diffc", 5),  # the codec layer: encoder, decoder, container, ledger, codec
+    ("diffc.refine", 5),  # compress, then refine: a codec beside DiffC
     ("diffc.tools", 6),
     ("benchmarks", 7),
     ("rcc.cli", 8),

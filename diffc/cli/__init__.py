@@ -19,7 +19,7 @@ import sys
 from diffc.cli._common import dispatch
 from rcc.cli import Parser
 
-TOOLS = ("compress", "decompress", "info", "sweep", "data", "train", "demo")
+TOOLS = ("compress", "decompress", "refine", "info", "sweep", "data", "train", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

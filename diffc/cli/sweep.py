@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="extra DDIM decoders between DiffC-F (0) and DiffC-A (1), e.g. 0.25,0.5,0.75")
     p.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=20,
                    help="decoder steps (default: 20)")
+    p.add_argument("--refine", type=_names, default=(),
+                   help="also refine every baseline's file with these decoders, e.g. sde (diffc refine)")
     add_executor_args(p)
     p.set_defaults(func=_run)
 
@@ -71,7 +73,8 @@ def _run(args: argparse.Namespace) -> int:
                          f"{','.join(available_codecs())}")
     try:
         config = SweepConfig(stops=args.stops, methods=args.methods, baselines=args.baselines,
-                             seed=args.seed, solver_steps=args.solver_steps, etas=args.etas)
+                             seed=args.seed, solver_steps=args.solver_steps, etas=args.etas,
+                             refine=args.refine)
         executor = executor_from(args.workers, args.ray, gpus=args.device.startswith("cuda"))
     except ValueError as err:
         raise UsageError(str(err)) from err

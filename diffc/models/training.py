@@ -283,7 +283,8 @@ def _lr(config: TrainConfig, step: int) -> float:
     ``lr`` for the default ``lr_final = 1``; a run whose ``steps`` grow on resume stretches the cosine)."""
     warm = min(1.0, (step + 1) / max(1, config.warmup))
     progress = min(1.0, max(0.0, (step - config.warmup) / max(1, config.steps - config.warmup)))
-    return config.lr * warm * (config.lr_final + (1.0 - config.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return config.lr * warm * (config.lr_final + (1.0 - config.lr_final) * cosine)
 
 
 def train_step(state: TrainState, config: TrainConfig, sampler: CropSampler, alphas_cumprod: torch.Tensor,

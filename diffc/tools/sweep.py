@@ -41,6 +41,7 @@ from diffc.container import truncate
 from diffc.imaging.io import ImageError, encode_png, match_channels, read_image
 from diffc.imaging.metrics import METRICS, result_metrics
 from diffc.models import default_model_dir, load_model
+from diffc.refine.codec import RefineCodec
 from rcc.experiments import Executor, InProcess, Job, JobOutput, Report, ResultStore, atomic_write, run_jobs
 from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel
 
@@ -62,6 +63,8 @@ class SweepConfig:
     ``grid_stops``: how many stop points the image grid shows; ``etas``: extra decoders, DDIM with
     noise level eta in [0, 1] between DiffC-F (eta 0) and DiffC-A (named :func:`eta_name`), for the
     realism-distortion traversal (:mod:`diffc.tools.traversal`).
+    ``refine``: decoders among :data:`METHOD_NAMES` that also refine every baseline's file
+    (:mod:`diffc.refine`), each a method ``<baseline>+refine-<decoder>`` at the refine file's own bpp.
     """
 
     stops: tuple[int, ...] | None = None
@@ -71,6 +74,7 @@ class SweepConfig:
     solver_steps: int = 20
     grid_stops: int = 3
     etas: tuple[float, ...] = ()
+    refine: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if any(not 0.0 <= e <= 1.0 for e in self.etas):
@@ -78,6 +82,8 @@ class SweepConfig:
         unknown = set(self.methods) - set(METHOD_NAMES)
         if unknown or not self.methods:
             raise ValueError(f"methods must be among {sorted(METHOD_NAMES)}, got {self.methods}")
+        if set(self.refine) - set(METHOD_NAMES):
+            raise ValueError(f"refine decoders must be among {sorted(METHOD_NAMES)}, got {self.refine}")
         if self.stops is not None and (not self.stops or min(self.stops) < 1):
             raise ValueError(f"stops must be positive step counts, got {self.stops}")
 
@@ -146,7 +152,11 @@ def job_id(codec: DiffCCodec, image: np.ndarray, config: SweepConfig) -> str:
     h = hashlib.sha256(f"diffc-sweep-job/{JOB_FORMAT}\x00".encode())
     h.update(codec.model.fingerprint())
     h.update(repr((*astuple(codec.channel.spec), codec.steps)).encode())
-    h.update(json.dumps(asdict(config), sort_keys=True).encode())
+    settings = asdict(config)
+    for added in ("refine", "etas"):
+        if not settings[added]:
+            del settings[added]  # sweeps without these options keep the job ids they had before they existed
+    h.update(json.dumps(settings, sort_keys=True).encode())
     h.update(repr(image.shape).encode() + image.tobytes())
     return h.hexdigest()[:16]
 
@@ -173,10 +183,12 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
     files[f"{folder}/{name}.dfc"] = encoded.data
     stops = _stops(config, len(encoded.steps))
     decoders = _decoders(config)
-    bar.total = 1 + len(stops) * (len(decoders) + len(baselines))
+    bar.total = 1 + len(stops) * (len(decoders) + len(baselines) * (1 + len(config.refine)))
     bar.update()
     pixels = image.shape[0] * image.shape[1]
-    rows: dict[str, list[dict]] = {m: [] for m in (*(d[0] for d in decoders), *baselines)}
+    refined = {(b, m): f"{b}+refine-{m}" for b in baselines for m in config.refine}
+    rows: dict[str, list[dict]] = {m: [] for m in (*(d[0] for d in decoders), *baselines, *refined.values())}
+    refiner = RefineCodec(codec.model, progress=False)
     # One pass over the file gives the state every prefix decodes to (decoding each prefix from
     # its own bytes replays the same steps, bit for bit); read_s is a receiver's time to that step.
     states, read_s = codec.decode_states(encoded.data), 0.0
@@ -207,6 +219,18 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
                             **result_metrics(image, res.decoded), "encoding_time": res.encode_seconds,
                             "decoding_time": res.decode_seconds, "png": png})
             bar.update()
+            for m in config.refine:
+                started = time.perf_counter()
+                data = refiner.wrap(image, b, res.data, seed=config.seed)
+                wrap_s = time.perf_counter() - started
+                out = refiner.decompress(data, method=m, solver_steps=config.solver_steps)
+                png = f"{folder}/{refined[b, m]}_k{k:03d}.png"
+                files[png] = encode_png(out.image)
+                rows[refined[b, m]].append({
+                    "stop": k, "target_bpp": bpp, "bpp": out.bpp, "quality": res.quality, "t": out.t,
+                    **result_metrics(image, out.image), "encoding_time": res.encode_seconds + wrap_s,
+                    "decoding_time": out.seconds, "png": png})
+                bar.update()
     states.close()
     bar.close()
     result = {"format": JOB_FORMAT, "image": name, "size": list(image.shape[:2]), "file_bpp": encoded.bpp,
@@ -360,7 +384,10 @@ def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
            "DiffC-MMSE": f"DiffC, the denoiser's posterior mean at the stop; {setting}"}
     out |= {eta_name(e): f"DiffC-eta: DDIM with eta = {e:g} ({config.solver_steps} steps); {setting}"
             for e in config.etas}
-    return out | {name: c.description for name, c in available_codecs().items()}
+    out |= {name: c.description for name, c in available_codecs().items()}
+    return out | {f"{b}+refine-{m}": f"{c.description}, refined by {METHOD_NAMES[m]}'s sampler from the "
+                  f"codec's error level (diffc.refine)"
+                  for b, c in available_codecs().items() for m in config.refine}
 
 
 def table(results: Mapping[str, Mapping]) -> str:
