@@ -49,7 +49,8 @@ def photo(size: tuple[int, int]) -> tuple[str, np.ndarray]:
 
 
 def _split(prefix: str, timers: dict[str, float]) -> dict[str, float]:
-    return {f"{prefix}_s": timers["s"], **{f"{prefix}_{k}": v for k, v in timing._breakdown(timers, timers["s"]).items()}}
+    parts = timing._breakdown(timers, timers["s"])
+    return {f"{prefix}_s": timers["s"], **{f"{prefix}_{k}": v for k, v in parts.items()}}
 
 
 def photo_row(codec: object, name: str, image: np.ndarray) -> dict:
@@ -101,7 +102,8 @@ def body(part: Part) -> dict:
     wide = [r for r in part.record["rows"] if r.get("width") == 768 and "encode_s" in r]
     return {"config": {**cfg, "channel": channel.spec.describe(), "network_dtype": "float32",
                        "search_backend": "gpu", "decoder": "ode, 20 steps (the codec's default)"},
-            "model_load_s": load_s, "warm_up_s": warm_up_s, "goal_768x512_compress_s": GOAL_768x512_COMPRESS_S,
+            "model_load_s": load_s, "warm_up_s": warm_up_s,
+            "goal_768x512_compress_s": GOAL_768x512_COMPRESS_S,
             "meets_goal": bool(wide) and wide[0]["encode_s"] <= GOAL_768x512_COMPRESS_S}
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import rcc_kernels
 from benchmarks.gpu._part import Part, run_part
 from rcc.gaussian import GaussianChannel, preset
+from rcc_kernels.generators import to_numpy
 from rcc_kernels.search import RULES, SearchProblem, search_cpu, search_gpu
 
 REAL = {"rows": 4096, "dim": 256, "chunk_sizes": (700, 1200, 300, 2000), "candidates": 1 << 16,
@@ -31,10 +32,9 @@ DRY = {"rows": 16, "dim": 8, "chunk_sizes": (3, 5), "candidates": 64, "crop": 8,
 
 def candidates_row(cfg: dict) -> dict:
     key = rcc_kernels.stream_key(25, (1, 2))
-    words = [rcc_kernels.generators.to_numpy(rcc_kernels.bits(key, 0, cfg["rows"], cfg["dim"] // 2, backend=b))
-             for b in ("cpu", "gpu")]
-    normals = [rcc_kernels.generators.to_numpy(rcc_kernels.normal(key, 0, cfg["rows"], cfg["dim"], backend=b))
-               for b in ("cpu", "gpu")]
+    rows, dim = cfg["rows"], cfg["dim"]
+    words = [to_numpy(rcc_kernels.bits(key, 0, rows, dim // 2, backend=b)) for b in ("cpu", "gpu")]
+    normals = [to_numpy(rcc_kernels.normal(key, 0, rows, dim, backend=b)) for b in ("cpu", "gpu")]
     diff = float(np.max(np.abs(normals[0] - normals[1])))
     return {"check": "candidates", "values": int(normals[0].size),
             "identical": bool(np.array_equal(words[0], words[1])) and diff <= rcc_kernels.FLOAT_TOLERANCE,
