@@ -1,5 +1,6 @@
-"""Part 2 of the GPU check: the fused candidate search's throughput on the GPU, beside two
-baselines measured in the same run, in candidate-dimensions per second.
+"""Part 2 of the GPU check: the fused candidate search's throughput on the GPU against two baselines.
+
+Throughput is in candidate-dimensions per second; the baselines are measured in the same run.
 
 The problem is one DiffC step's search (:mod:`rcc_kernels.search_problem`, PFR, equal variances):
 ``D`` dimensions at ``KL_PER_DIM`` bits each, cut into chunks of ``chunk_bits`` bits (``chunk_bits /
