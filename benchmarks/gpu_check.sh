@@ -13,7 +13,8 @@
 #
 # Wheels the GPU machine lacks (`make gpu-wheels` puts them in .whl/) are installed with --no-deps into
 # a target folder, each only if its distribution is not there already: the machine's own torch, numba,
-# numba-cuda and cupy stay. PYTHON picks the interpreter (default python3).
+# numba-cuda and cupy stay. PYTHON picks the interpreter (default python3); GPU_CHECK_PARTS runs some
+# parts only, in its order, each NAME or NAME:SECONDS (e.g. "identity diffc:200", to rerun two).
 set -uo pipefail
 
 if [ $# -ne 1 ]; then
@@ -32,14 +33,11 @@ LOG="$OUT/gpu_check.log"
 cd "$ROOT" || exit 2
 
 # Part name, module, seconds it is allotted (unused seconds pass on to the parts after it).
-PARTS=(
-    "tests tests 90"
-    "identity identity 60"
-    "search search 100"
-    "diffc diffc_photos 130"
-    "channel channel_presets 120"
-    "training training 20"
-)
+declare -A MODULE=([tests]=tests [identity]=identity [search]=search [diffc]=diffc_photos
+                   [channel]=channel_presets [training]=training)
+declare -A ALLOT=([tests]=90 [identity]=60 [search]=100 [diffc]=130 [channel]=120 [training]=20)
+PARTS=${GPU_CHECK_PARTS:-tests identity search diffc channel training}
+MIN_LIMIT=15  # a part is not started with less (unless its own allotment is less)
 RESERVE=8  # seconds kept for the summary
 
 log() { echo "[gpu_check $(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
@@ -94,11 +92,18 @@ EOF
 
 STATUS=0
 carry=0
-for spec in "${PARTS[@]}"; do
-    read -r name module allot <<<"$spec"
+for spec in $PARTS; do
+    name=${spec%%:*}
+    module=${MODULE[$name]:-}
+    if [ -z "$module" ]; then
+        echo "$0: unknown part $name (parts: ${!MODULE[*]})" >&2
+        exit 2
+    fi
+    allot=${ALLOT[$name]}
+    [ "$spec" = "$name" ] || allot=${spec#*:}
     left=$((BUDGET - ($(date +%s) - START) - RESERVE))
     limit=$((allot + carry < left ? allot + carry : left))
-    if [ "$limit" -lt 15 ]; then
+    if [ "$limit" -lt $((allot < MIN_LIMIT ? allot : MIN_LIMIT)) ]; then
         log "$name: skipped, the global budget is spent"
         finalize "$name" 124
         STATUS=1
@@ -107,7 +112,7 @@ for spec in "${PARTS[@]}"; do
     log "$name: up to ${limit}s"
     began=$(date +%s)
     timeout --kill-after=10 "$limit" "$PYTHON" -m "benchmarks.gpu.$module" --out "$OUT" \
-        --budget-s $((limit - 5)) $DRY_FLAG >>"$LOG" 2>&1
+        --budget-s $((limit > 10 ? limit - 5 : limit)) $DRY_FLAG >>"$LOG" 2>&1
     rc=$?
     finalize "$name" "$rc" || STATUS=1
     [ "$rc" -eq 0 ] || STATUS=1

@@ -9,7 +9,7 @@ implementation's 16-bit setting) run theirs on the GPU. Images are taken in turn
 image 0, then image 1, ...) so that a part stopped by its budget still compares every setting on
 the same images; the summaries cover the images that every setting finished.
 
-Per setting the summary row (``protocol="summary"``) gives ``ratio_mmse``, ``ratio_f`` and
+Per setting the summary (in ``summaries``, rewritten after every image) gives ``ratio_mmse``, ``ratio_f`` and
 ``ratio_a`` at the last stop (real bits over ideal bits at equal MSE, lower is better) and the mean
 encode seconds per image (``encode_s``, search backend in ``backend``). ``gpu_better`` lists the
 GPU settings whose ``ratio_mmse`` beats the best CPU preset's: the candidates for a GPU preset.
@@ -52,8 +52,9 @@ def _measure(backend: str, *args: object, **kwargs: object) -> tuple:
         dg.GaussianChannel = GaussianChannel
 
 
-def summaries(part: Part, cfg: dict, measured: dict, sources: list, lam: np.ndarray, schedule: object,
+def summaries(cfg: dict, measured: dict, sources: list, lam: np.ndarray, schedule: object,
               walls: dict) -> list[dict]:
+    """One summary row per setting over the images that every setting finished."""
     n = min(len(m) for m in measured.values())
     bands = dg._bands(lam.shape, dg._config(False)["n_bands"])
     rows = []
@@ -67,11 +68,19 @@ def summaries(part: Part, cfg: dict, measured: dict, sources: list, lam: np.ndar
                           encode_s, walls[setting.name])
         for key in ("encode_s_1thread", "encode_s_1thread_image0", *NO_THREAD_TIMING):
             row.pop(key)
-        row.update(backend=backend, encode_s=float(np.mean(encode_s)),
-                   images_measured=len(measured[setting.name]))
-        rows.append(row)
-        part.add(row)
+        rows.append({**row, "backend": backend, "encode_s": float(np.mean(encode_s))})
     return rows
+
+
+def verdict(rows: list[dict]) -> dict:
+    """The best CPU preset by ``ratio_mmse`` and the GPU settings that beat it."""
+    cpu = [r for r in rows if r["backend"] == "cpu" and r["ratio_mmse"] is not None]
+    if not cpu:
+        return {"best_cpu_preset": None, "gpu_better": []}
+    best = min(cpu, key=lambda r: r["ratio_mmse"])
+    return {"best_cpu_preset": best["setting"],
+            "gpu_better": [r["setting"] for r in rows if r["backend"] == "gpu" and r["ratio_mmse"] is not None
+                           and r["ratio_mmse"] < best["ratio_mmse"]]}
 
 
 def body(part: Part) -> dict:
@@ -86,28 +95,31 @@ def body(part: Part) -> dict:
     sources = [DCT2Basis().inverse(np.sqrt(lam) * rng.standard_normal(shape)) for _ in range(cfg["images"])]
     dg._warm_up(vp)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    settings = {s.name: {"channel": asdict(s.channel), "backend": b} for s, b in cfg["plan"]}
+    part.record["config"] = {"side": cfg["side"], "n_stops": cfg["n_stops"], "images": cfg["images"],
+                             "cpu_threads": numba.get_num_threads(), "settings": settings}
     measured = {s.name: [] for s, _ in cfg["plan"]}
     walls = dict.fromkeys(measured, 0.0)
+    last_round = 0.0
     for i, x in enumerate(sources):
-        if part.remaining() < MARGIN_S:
+        if part.remaining() < MARGIN_S + 1.5 * last_round:
+            part.record["stopped_early"] = f"the part's budget ran out after {i} image(s)"
             break
+        round_started = time.monotonic()
         for setting, backend in cfg["plan"]:
             started = time.monotonic()
             enc, stops, samples = _measure(backend, x, oracle, schedule, setting, seed=2024 + i)
             walls[setting.name] += time.monotonic() - started
             measured[setting.name].append((enc, stops, samples))
-            part.add({"protocol": "image", "setting": setting.name, "backend": backend, "image": i,
+            part.add({"setting": setting.name, "backend": backend, "image": i,
                       "encode_s": sum(s.seconds for s in enc.steps), "real_bits": stops[-1]["real_bits"],
                       "mse_mmse": stops[-1]["mse_mmse"]})
-    rows = summaries(part, cfg, measured, sources, lam, schedule, walls)
-    cpu = [r for r in rows if r["backend"] == "cpu"]
-    best_cpu = min(cpu, key=lambda r: r["ratio_mmse"] or math.inf) if cpu else None
-    better = [r["setting"] for r in rows if r["backend"] == "gpu" and best_cpu is not None
-              and r["ratio_mmse"] is not None and r["ratio_mmse"] < (best_cpu["ratio_mmse"] or math.inf)]
-    settings = {s.name: {"channel": asdict(s.channel), "backend": b} for s, b in cfg["plan"]}
-    return {"config": {"side": cfg["side"], "n_stops": cfg["n_stops"], "images": cfg["images"],
-                       "cpu_threads": numba.get_num_threads(), "settings": settings},
-            "best_cpu_preset": None if best_cpu is None else best_cpu["setting"], "gpu_better": better}
+        last_round = time.monotonic() - round_started
+        # Summaries after every round: a part killed later keeps the comparison of the rounds done.
+        part.record["summaries"] = summaries(cfg, measured, sources, lam, schedule, walls)
+        part.record.update(verdict(part.record["summaries"]))
+        part.save()
+    return {}
 
 
 if __name__ == "__main__":

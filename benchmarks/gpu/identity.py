@@ -26,7 +26,7 @@ from rcc_kernels.search import RULES, SearchProblem, search_cpu, search_gpu
 
 REAL = {"rows": 4096, "dim": 256, "chunk_sizes": (700, 1200, 300, 2000), "candidates": 1 << 16,
         "crop": 64, "steps": 16, "channel": {}}
-DRY = {"rows": 16, "dim": 8, "chunk_sizes": (3, 5), "candidates": 64, "crop": 8, "steps": 16,
+DRY = {"rows": 16, "dim": 8, "chunk_sizes": (3, 5), "candidates": 64, "crop": 8, "steps": 8,
        "channel": {"chunk_bits": 2, "headroom_bits": 1}}
 
 
