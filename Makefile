@@ -47,7 +47,7 @@ test-gpu: $(VENV)/.installed-dev
 # Numba's CUDA simulator with this checkout's environment.
 OUT ?= benchmarks/results/gpu
 GPU_PYTHON ?= $(if $(DRY_RUN),$(PY),python3)
-gpu-check:
+gpu-check: $(if $(DRY_RUN),$(VENV)/.installed-dev)
 	DRY_RUN=$(DRY_RUN) PYTHON=$(GPU_PYTHON) bash benchmarks/gpu_check.sh $(OUT)
 
 # Wheels (CPython 3.12, manylinux x86-64) of what the GPU machine lacks, into the ignored .whl/ that
