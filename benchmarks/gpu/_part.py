@@ -78,7 +78,9 @@ def gpu_meta() -> dict:
             "real_gpu": real_gpu(),
             "versions": {n: _version(n) for n in ("numba-cuda", "cupy-cuda13x", "cupy-cuda12x", "torch",
                                                   "diffusers", "constriction")}}
-    if meta["real_gpu"]:
+    if not meta["real_gpu"]:
+        return meta
+    try:
         import cupy
 
         props = cupy.cuda.runtime.getDeviceProperties(0)
@@ -86,6 +88,8 @@ def gpu_meta() -> dict:
                     gpu_multiprocessors=props["multiProcessorCount"],
                     cuda_runtime=cupy.cuda.runtime.runtimeGetVersion(),
                     cuda_driver=cupy.cuda.runtime.driverGetVersion())
+    except Exception as err:  # noqa: BLE001 - the part's own error says more; the record must be written
+        meta["gpu_error"] = f"{type(err).__name__}: {err}"
     return meta
 
 

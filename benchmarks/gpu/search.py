@@ -76,8 +76,9 @@ def matmul_baseline(p: SearchProblem, dtype: str) -> Callable[[], None]:
 
     def run() -> None:
         best = None
-        for _ in range(0, p.n_candidates, block):
-            scores = xp.matmul(rng.standard_normal((n_chunks, block, chunk_dims), dtype=dtype), lin)
+        for start in range(0, p.n_candidates, block):
+            rows = min(block, p.n_candidates - start)
+            scores = xp.matmul(rng.standard_normal((n_chunks, rows, chunk_dims), dtype=dtype), lin)
             top = scores.max(axis=1)
             best = top if best is None else xp.maximum(best, top)
 

@@ -15,7 +15,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from benchmarks.gpu._part import Part, run_part
+from benchmarks.gpu._part import Part, Skip, run_part
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_TAIL = 4000
@@ -44,6 +44,8 @@ def junit_cases(xml_path: Path) -> list[dict]:
 
 def body(part: Part) -> dict:
     files = gpu_test_files()
+    if not files:
+        raise Skip("no test file uses the gpu marker")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if part.dry_run:
         env.pop("RCC_REAL_GPU", None)
