@@ -170,3 +170,27 @@ def test_export_pipeline_from_a_running_or_finished_run(photos: list[np.ndarray]
     assert training.export_pipeline(tmp_path / "run", tmp_path / "copy").step == 2
     unet = UNet2DModel.from_pretrained(tmp_path / "copy" / "unet", local_files_only=True)
     assert all(torch.equal(v, state.ema[k]) for k, v in unet.state_dict().items())
+
+
+def test_a_warm_start_begins_from_the_given_pipeline_and_refuses_another_architecture(
+        photos: list[np.ndarray], tmp_path: Path) -> None:
+    first = training.train(photos, tmp_path / "a", replace(TINY, steps=1), progress=False)
+    warm = replace(TINY, steps=0, init=str(tmp_path / "a" / training.PIPELINE))
+    state = training.train(photos, tmp_path / "b", warm, progress=False)
+    for name, value in state.unet.state_dict().items():
+        assert torch.equal(value, first.ema[name]), name  # the source's shipped (EMA) weights
+    other = replace(warm, block_out_channels=(8, 8))
+    with pytest.raises(ValueError, match="not this run's architecture"):
+        training.train(photos, tmp_path / "c", other, progress=False)
+
+
+def test_the_learning_rate_warms_up_then_is_constant_or_follows_the_cosine() -> None:
+    config = replace(TINY, lr=1e-3, warmup=10, steps=110)
+    assert training._lr(config, 0) == pytest.approx(1e-4)
+    assert all(training._lr(config, s) == pytest.approx(1e-3) for s in (9, 50, 109))
+    decayed = replace(config, lr_final=0.1)
+    assert training._lr(decayed, 10) == pytest.approx(1e-3)
+    assert training._lr(decayed, 60) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+    assert training._lr(decayed, 110) == pytest.approx(1e-4)
+    lrs = [training._lr(decayed, s) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))

@@ -33,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=positive_int, default=d.steps, help=f"total steps (default {d.steps})")
     p.add_argument("--batch", type=positive_int, default=d.batch, help=f"crops per step (default {d.batch})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
+    p.add_argument("--lr-final", type=float, default=d.lr_final,
+                   help="cosine decay of the learning rate to this fraction of --lr at --steps (default 1: constant)")
+    p.add_argument("--init", type=existing_path, default=None,
+                   help="warm start from this pipeline folder's UNet weights (same architecture)")
     p.add_argument("--channels", type=_channels, default=d.block_out_channels,
                    help="UNet block widths, comma-separated (default "
                    f"{','.join(map(str, d.block_out_channels))})")
@@ -66,7 +70,8 @@ def _run(args: argparse.Namespace) -> int:
         levels = len(args.channels)
         raise UsageError(f"--size {args.size}: a UNet with {levels} levels needs a multiple of {multiple}")
     config = training.TrainConfig(
-        size=args.size, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+        size=args.size, steps=args.steps, batch=args.batch, lr=args.lr, lr_final=args.lr_final,
+        init=str(args.init or ""), seed=args.seed,
         block_out_channels=args.channels, attention=not args.no_attention, threads=args.threads,
         checkpoint_minutes=args.checkpoint_minutes, device=args.device,
     )

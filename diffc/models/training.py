@@ -30,8 +30,10 @@ What is trained (every choice is written into the checkpoint and the saved confi
   dimension up to a constant factor. Level 0 (the decoder term of the exact ELBO, not a KL) is
   approximated by the same form with ``SNR_{-1} = SNR_0^2 / SNR_1`` (the table's geometric
   extrapolation); :mod:`diffc.models.nelbo` evaluates the exact discrete ELBO.
-- **Optimiser**: AdamW (Loshchilov & Hutter 2019), linear warm-up, gradient clipping at 1, and an
-  exponential moving average of the weights (decay ramping to ``ema_decay``), which is what is saved.
+- **Optimiser**: AdamW (Loshchilov & Hutter 2019), linear warm-up, an optional cosine decay of the
+  learning rate to ``lr_final`` times its peak (Loshchilov & Hutter 2017), gradient clipping at 1, and
+  an exponential moving average of the weights (decay ramping to ``ema_decay``), which is what is
+  saved. ``init`` warm-starts a run from a pipeline folder's UNet (e.g. the shipped model).
 
 Determinism: every random draw (photo, crop, flip, level, noise) comes from one seeded
 ``torch.Generator`` whose state is checkpointed with the model, EMA, optimiser and step, so a resumed
@@ -86,6 +88,8 @@ class TrainConfig:
     num_train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
     prediction_type: str = "v_prediction"
+    lr_final: float = 1.0
+    init: str = ""
     checkpoint_minutes: float = 5.0
     threads: int = 2
     device: str = "cpu"
@@ -203,11 +207,28 @@ def _new_state(config: TrainConfig, data_var: float) -> TrainState:
     import torch
 
     torch.manual_seed(config.seed)  # the initial weights
-    unet = build_unet(config).to(config.device)
+    unet = build_unet(config)
+    if config.init:
+        _load_init(unet, Path(config.init))
+    unet = unet.to(config.device)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     gen = torch.Generator().manual_seed(config.seed)
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     return TrainState(unet, ema, optimizer, gen, 0, data_var)
+
+
+def _load_init(unet, folder: Path) -> None:
+    """Start from the UNet weights of a pipeline folder (a warm start: the shipped model's EMA
+    weights are the checkpoint that survives a new machine). Its architecture must be the run's."""
+    from diffusers import UNet2DModel
+
+    source = UNet2DModel.from_pretrained(folder / "unet", local_files_only=True)
+    mismatched = [k for k, v in unet.state_dict().items()
+                  if k not in source.state_dict() or source.state_dict()[k].shape != v.shape]
+    if mismatched or len(source.state_dict()) != len(unet.state_dict()):
+        raise ValueError(f"--init {folder}: its UNet is not this run's architecture "
+                         f"({len(mismatched)} tensor(s) differ, e.g. {mismatched[:1]})")
+    unet.load_state_dict(source.state_dict())
 
 
 def save_checkpoint(path: Path, state: TrainState, config: TrainConfig) -> None:
@@ -258,7 +279,11 @@ def save_pipeline(path: Path, state: TrainState, config: TrainConfig) -> Path:
 
 
 def _lr(config: TrainConfig, step: int) -> float:
-    return config.lr * min(1.0, (step + 1) / max(1, config.warmup))
+    """Linear warm-up, then a cosine from ``lr`` down to ``lr * lr_final`` at ``steps`` (a constant
+    ``lr`` for the default ``lr_final = 1``; a run whose ``steps`` grow on resume stretches the cosine)."""
+    warm = min(1.0, (step + 1) / max(1, config.warmup))
+    progress = min(1.0, max(0.0, (step - config.warmup) / max(1, config.steps - config.warmup)))
+    return config.lr * warm * (config.lr_final + (1.0 - config.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def train_step(state: TrainState, config: TrainConfig, sampler: CropSampler, alphas_cumprod: torch.Tensor,
