@@ -93,12 +93,14 @@ EOF
 STATUS=0
 carry=0
 for spec in $PARTS; do
-    name=${spec%%:*}
-    module=${MODULE[$name]:-}
-    if [ -z "$module" ]; then
-        echo "$0: unknown part $name (parts: ${!MODULE[*]})" >&2
+    if [[ ! "$spec" =~ ^[a-z]+(:[0-9]+)?$ ]] || [ -z "${MODULE[${spec%%:*}]:-}" ]; then
+        echo "$0: unknown part $spec in GPU_CHECK_PARTS (parts: ${!MODULE[*]}, each NAME or NAME:SECONDS)" >&2
         exit 2
     fi
+done
+for spec in $PARTS; do
+    name=${spec%%:*}
+    module=${MODULE[$name]}
     allot=${ALLOT[$name]}
     [ "$spec" = "$name" ] || allot=${spec#*:}
     left=$((BUDGET - ($(date +%s) - START) - RESERVE))

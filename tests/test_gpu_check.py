@@ -119,5 +119,7 @@ def test_no_part_starts_once_the_budget_is_spent(tmp_path: Path) -> None:
 
 
 def test_an_unknown_part_is_bad_usage(tmp_path: Path) -> None:
-    done = _run(tmp_path, 540, 60, parts="nonsense")
-    assert done.returncode == 2 and "unknown part nonsense" in done.stderr
+    for parts in ("training nonsense", "training:x"):
+        done = _run(tmp_path, 540, 60, parts=parts)
+        assert done.returncode == 2 and "unknown part" in done.stderr
+        assert not (tmp_path / "training_gpu.json").exists()  # refused before any part ran

@@ -72,8 +72,8 @@ def latent_row() -> dict:
     if importlib.util.find_spec(LATENT_MODULE) is None:
         return {"photo": "tiny latent model", "skipped": f"diffc has no latent model support yet "
                                                          f"({LATENT_MODULE} is not importable)"}
-    return {"photo": "tiny latent model", "skipped": f"{LATENT_MODULE} exists, but this part does not yet "
-                                                     "build a tiny latent model: wire it here"}
+    return {"photo": "tiny latent model", "skipped": f"{LATENT_MODULE} exists, but this check has no "
+                                                     "tiny latent model recipe yet (diffc_photos.latent_row)"}
 
 
 def body(part: Part) -> dict:
