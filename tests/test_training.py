@@ -193,4 +193,4 @@ def test_the_learning_rate_warms_up_then_is_constant_or_follows_the_cosine() -> 
     assert training._lr(decayed, 60) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
     assert training._lr(decayed, 110) == pytest.approx(1e-4)
     lrs = [training._lr(decayed, s) for s in range(10, 111)]
-    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
