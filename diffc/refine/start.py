@@ -61,6 +61,6 @@ def start_state(schedule: VPSchedule, y: np.ndarray, variance: float, *, scale: 
     fresh = sigma**2 - alpha**2 * variance
     z = alpha * y
     if fresh > 0:
-        z = z + math.sqrt(fresh) * rcc_kernels.normal(key_for(seed, Domain.REFINE_NOISE, 0), 0, 1,
+        z = z + math.sqrt(fresh) * rcc_kernels.normal(key_for(seed, Domain.REFINE_NOISE, (0,)), 0, 1,
                                                       y.size)[0].reshape(y.shape)
     return z, t
