@@ -119,7 +119,7 @@ class DiffCCodec:
         """Encode ``image`` (``uint8``, ``(H, W[, C])``); stop at ``bpp`` bits per pixel (the whole
         file), at the first step whose MMSE estimate reaches ``psnr`` dB (measured by the encoder in
         the model's range), or after the last step at time ``>= stop_t``; else send every step."""
-        image = match_channels(image, self.model.channels)
+        image = match_channels(image, self.model.image_channels)
         size = image.shape[:2]
         self._check_size(size)
         if sum(v is not None for v in (bpp, stop_t, psnr)) > 1:

@@ -44,6 +44,8 @@ class ImageModel(Protocol):
     """The epsilon denoiser on its own schedule (``denoiser.schedule``)."""
     channels: int
     """Channels of the coded array."""
+    image_channels: int
+    """Channels of the images it codes (3 for RGB; a latent model's VAE input)."""
     value_range: tuple[float, float]
     """The model space's data range."""
     clip: bool

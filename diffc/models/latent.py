@@ -99,6 +99,10 @@ class LatentModel:
     def channels(self) -> int:
         return self.autoencoder.latent_channels
 
+    @property
+    def image_channels(self) -> int:
+        return int(self.autoencoder.vae.config.in_channels)
+
     def _check_size(self, size: tuple[int, int]) -> None:
         if min(size) < self.multiple:
             raise ValueError(f"a {size[0]}x{size[1]} image is smaller than this {self.family} model's "

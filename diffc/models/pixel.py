@@ -52,6 +52,11 @@ class PixelModel:
     family: str = "pixel"
     conditioning: Conditioning = Conditioning()
 
+    @property
+    def image_channels(self) -> int:
+        """A pixel model codes the image itself."""
+        return self.channels
+
     def to_model(self, image: np.ndarray) -> np.ndarray:
         """``uint8`` image ``(H, W[, C])`` to the model-space array ``(C, H, W)``."""
         x = channels_first(as_image(image))

@@ -117,7 +117,7 @@ class RefineCodec:
             raise SideInfoError(f"the refine file was written for another model (fingerprint "
                                 f"{info.fingerprint.hex()}, this model {self._fingerprint().hex()})")
         seed = info.seed if seed is None else checked_int(seed, "seed", 0, MAX_SEED)
-        plain = _baseline(info.codec).decode(payload, gray=self.model.channels == 1)
+        plain = _baseline(info.codec).decode(payload, gray=self.model.image_channels == 1)
         size = plain.shape[:2]
         y = self.model.to_model(plain)
         projection = self._projection(info.codec, payload, project, margin)

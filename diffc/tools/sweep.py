@@ -173,7 +173,7 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
     from diffc.imaging.baselines import available_codecs, match_bpp
 
     name, image = args
-    image = match_channels(image, codec.model.channels, name)
+    image = match_channels(image, codec.model.image_channels, name)
     folder = f"files/{name}"
     files = {f"{folder}/original.png": encode_png(image)}
     codecs = available_codecs()
