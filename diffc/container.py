@@ -321,7 +321,8 @@ def _encode_times(h: Header) -> bytes:
 # -- writing --------------------------------------------------------------------------------------
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """``n >= 0`` as a LEB128 varint (7 bits a byte, low first; minimal)."""
     out = bytearray()
     while True:
         byte, n = n & 0x7F, n >> 7
@@ -359,13 +360,13 @@ def encode_header(h: Header) -> bytes:
     if explicit_coder:
         out += h.channel.to_word().to_bytes(CODER_BYTES, "big")
     if kind == _RANGE_INTEGERS:
-        out += b"".join(_varint(_zigzag(int(v))) for v in h.value_range)
+        out += b"".join(varint(_zigzag(int(v))) for v in h.value_range)
     elif kind == _RANGE_FLOATS:
         out += _F64X2.pack(*h.value_range)
-    out += b"".join(_varint(d - 1) for d in h.shape)
+    out += b"".join(varint(d - 1) for d in h.shape)
     if explicit_size:
-        out += b"".join(_varint(d - 1) for d in h.size)
-    out += _varint(h.seed) + _varint(h.stop_step - 1) + _encode_times(h)
+        out += b"".join(varint(d - 1) for d in h.size)
+    out += varint(h.seed) + varint(h.stop_step - 1) + _encode_times(h)
     return bytes(out)
 
 
@@ -387,7 +388,7 @@ def framing_bytes(message_bytes: int) -> int:
     >>> framing_bytes(127), framing_bytes(128)
     (3, 4)
     """
-    return len(_varint(message_bytes)) + CHECK_BYTES
+    return len(varint(message_bytes)) + CHECK_BYTES
 
 
 def encode_records(header_bytes: bytes, messages: list[bytes] | tuple[bytes, ...]) -> bytes:
@@ -396,7 +397,7 @@ def encode_records(header_bytes: bytes, messages: list[bytes] | tuple[bytes, ...
         raise ValueError("a step message is too long for the format")
     state, out = _chain_start(header_bytes), bytearray()
     for m in messages:
-        body = _varint(len(m)) + bytes(m)
+        body = varint(len(m)) + bytes(m)
         check, state = _link(state, body)
         out += body + check
     return bytes(out)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from diffc.container import varint
 from diffc.diffusion.checks import MAX_SEED, checked_int
 from rcc import portable
 
@@ -83,19 +84,10 @@ def level_variance(level: int) -> float:
     return 0.0 if level == NO_ERROR else float(portable.exp2(level / LEVELS_PER_OCTAVE))
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def pack(info: SideInfo, payload: bytes) -> bytes:
     """The refine file of ``payload`` (the classical codec's file) with ``info``."""
     head = (_FIXED.pack(MAGIC, VERSION, CODECS.index(info.codec), info.level, info.fingerprint)
-            + _varint(info.seed))
+            + varint(info.seed))
     return head + struct.pack(">I", zlib.crc32(payload, zlib.crc32(head))) + payload
 
 
