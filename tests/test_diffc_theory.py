@@ -56,20 +56,20 @@ def _chain_kl_bits(model: ReverseModel, x: np.ndarray, log_snrs: list[float], se
 @pytest.mark.statistical
 @pytest.mark.parametrize("oracle", ORACLES)
 @pytest.mark.parametrize("n_steps", [1, 2, 6])
-def test_exact_reverse_conditionals_sum_to_mutual_information(n_steps: int, oracle: str) -> None:
+def test_exact_reverse_conditionals_sum_to_mutual_information(n_steps: int, oracle: str, stat_seed) -> None:
     model = ReverseModel(ORACLES[oracle], "exact")
     log_snrs = list(np.linspace(-6.0, 2.0, n_steps)) if n_steps > 1 else [2.0]
-    total = _chain_kl_bits(model, _sources(1, model), log_snrs, seed=2)
+    total = _chain_kl_bits(model, _sources(stat_seed(1), model), log_snrs, seed=stat_seed(2))
     assert_mean(total, theory.mutual_information_bits(LAM, math.exp(2.0)),
                 what=f"sum of KLs, {n_steps} steps")
 
 
 @pytest.mark.statistical
-def test_posterior_variance_costs_the_left_riemann_sum_of_i_mmse() -> None:
+def test_posterior_variance_costs_the_left_riemann_sum_of_i_mmse(stat_seed) -> None:
     model = ReverseModel(ORACLE, "posterior")
     log_snrs = [-6.0, -2.0, 2.0]
-    x = _sources(3, model)
-    total = _chain_kl_bits(model, x, log_snrs, seed=4)
+    x = _sources(stat_seed(3), model)
+    total = _chain_kl_bits(model, x, log_snrs, seed=stat_seed(4))
     expected = theory.posterior_variance_rate_bits(LAM, np.exp(log_snrs))
     assert_mean(total, expected, what="posterior-variance rate")
     ideal = theory.mutual_information_bits(LAM, math.exp(2.0))
@@ -106,13 +106,13 @@ def _sq_errors(x_hat: np.ndarray, x: np.ndarray) -> np.ndarray:
 @pytest.mark.statistical
 @pytest.mark.parametrize("oracle", ORACLES)
 @pytest.mark.parametrize("log_snr", [-2.0, 0.0, 3.0])
-def test_mmse_and_diffc_a_distortions(log_snr: float, oracle: str) -> None:
+def test_mmse_and_diffc_a_distortions(log_snr: float, oracle: str, stat_seed) -> None:
     model = ReverseModel(ORACLES[oracle], "exact")
-    x, z, t = _state_at(model, log_snr, seed=10)
+    x, z, t = _state_at(model, log_snr, seed=stat_seed(10))
     snr = math.exp(log_snr)
     assert_mean(_sq_errors(reconstruct(model, z, t, method="mmse"), x), theory.mmse(LAM, snr), what="MMSE")
     for steps in (1, 4):
-        x_a = reconstruct(model, z, t, method="ancestral", steps=steps, seed=11)
+        x_a = reconstruct(model, z, t, method="ancestral", steps=steps, seed=stat_seed(11))
         assert_mean(_sq_errors(x_a, x), theory.diffc_a_mse(LAM, snr), what=f"DiffC-A, {steps} steps")
 
 
@@ -138,36 +138,36 @@ def test_flow_solvers_converge_to_the_exact_ode_map_at_their_orders() -> None:
 @pytest.mark.statistical
 @pytest.mark.parametrize("oracle", ORACLES)
 @pytest.mark.parametrize("log_snr", [0.0, 6.0])
-def test_diffc_f_distortion(log_snr: float, oracle: str) -> None:
+def test_diffc_f_distortion(log_snr: float, oracle: str, stat_seed) -> None:
     model = ReverseModel(ORACLES[oracle], "exact")
-    x, z, t = _state_at(model, log_snr, seed=30)
+    x, z, t = _state_at(model, log_snr, seed=stat_seed(30))
     x_f = reconstruct(model, z, t, method="heun", steps=60)
     assert_mean(_sq_errors(x_f, x), theory.diffc_f_mse(LAM, math.exp(log_snr)), what="DiffC-F")
 
 
 @pytest.mark.statistical
-def test_flow_to_ancestral_ratio_tends_to_one_half() -> None:
+def test_flow_to_ancestral_ratio_tends_to_one_half(stat_seed) -> None:
     snrs = [math.exp(v) for v in (0, 4, 8, 12)]
     ratios = [theory.diffc_f_mse(LAM, s) / theory.diffc_a_mse(LAM, s) for s in snrs]
     assert all(a > b > 0.5 for a, b in zip(ratios[:-1], ratios[1:], strict=True)), ratios
     assert ratios[-1] - 0.5 < 2e-3
     model = ReverseModel(ORACLE, "exact")
-    x, z, t = _state_at(model, 8.0, seed=40)
-    err_a = _sq_errors(reconstruct(model, z, t, method="ancestral", steps=2, seed=41), x)
+    x, z, t = _state_at(model, 8.0, seed=stat_seed(40))
+    err_a = _sq_errors(reconstruct(model, z, t, method="ancestral", steps=2, seed=stat_seed(41)), x)
     err_f = _sq_errors(reconstruct(model, z, t, method="heun", steps=60), x)
     assert_mean(err_f - ratios[2] * err_a, 0.0, what="MSE_F - ratio x MSE_A at log-SNR 8")
 
 
 @pytest.mark.statistical
-def test_a_and_f_have_the_source_distribution_and_mmse_does_not() -> None:
+def test_a_and_f_have_the_source_distribution_and_mmse_does_not(stat_seed) -> None:
     model = ReverseModel(ORACLE, "exact")
-    _, z, t = _state_at(model, 0.0, seed=50)
+    _, z, t = _state_at(model, 0.0, seed=stat_seed(50))
     m_c = model.to_coords(ORACLE.mean)
 
     def whitened(x_hat: np.ndarray) -> np.ndarray:
         return ((model.to_coords(x_hat) - m_c) / np.sqrt(LAM)).reshape(N, -1)
 
-    for method, kwargs in (("ancestral", {"steps": 3, "seed": 51}), ("heun", {"steps": 60})):
+    for method, kwargs in (("ancestral", {"steps": 3, "seed": stat_seed(51)}), ("heun", {"steps": 60})):
         w = whitened(reconstruct(model, z, t, method=method, **kwargs))
         for i in range(w.shape[1]):
             assert_ks(w[:, i], stats.norm, what=f"{method} coordinate {i}")

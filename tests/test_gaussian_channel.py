@@ -71,17 +71,18 @@ def test_message_encoded_on_one_backend_decodes_on_any() -> None:
 
 
 def _projections(channel: GaussianChannel, trials: int, dim: int, kl_bits: float,
-                 unequal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 unequal: bool, problems: int, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Standardised errors of decoded samples along the mean difference and a random direction,
-    and the input (the target mean's offset from the prior), over independent trials."""
-    rng = np.random.default_rng(11)
+    and the input (the target mean's offset from the prior), over independent trials (problems
+    drawn from the seed ``problems``, trial ``t`` coded with seed ``first + t``)."""
+    rng = np.random.default_rng(problems)
     along, across, inputs = [], [], []
     for t in range(trials):
         mu_q, s_q, mu_p, s_p = _equal_variance_problem(rng, dim, kl_bits)
         if unequal:
             s_q = s_q * rng.uniform(0.6, 0.95, size=dim)
-        message, _ = channel.encode(mu_q, s_q, mu_p, s_p, seed=t, stream=(7,))
-        e = (channel.decode(message, mu_p, s_p, seed=t, stream=(7,)) - mu_q) / s_q  # ~ N(0, I)
+        message, _ = channel.encode(mu_q, s_q, mu_p, s_p, seed=first + t, stream=(7,))
+        e = (channel.decode(message, mu_p, s_p, seed=first + t, stream=(7,)) - mu_q) / s_q  # ~ N(0, I)
         unit = (mu_q - mu_p) / np.linalg.norm(mu_q - mu_p)
         direction = rng.normal(size=dim)
         along.append(e @ unit)
@@ -92,19 +93,19 @@ def _projections(channel: GaussianChannel, trials: int, dim: int, kl_bits: float
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("unequal", [False, True], ids=["equal-variance", "narrower-target"])
-def test_generous_headroom_gives_samples_of_the_target(unequal: bool) -> None:
+def test_generous_headroom_gives_samples_of_the_target(unequal: bool, stat_seed) -> None:
     channel = GaussianChannel(ChannelSpec(chunk_bits=3, headroom_bits=10))
-    along, across, inputs = _projections(channel, 600, 6, 3.0, unequal)
+    along, across, inputs = _projections(channel, 600, 6, 3.0, unequal, stat_seed(11), stat_seed(0))
     testing.assert_ks(along, stats.norm(), what="projection on the mean difference")
     testing.assert_ks(across, stats.norm(), what="random projection")
     testing.assert_independent(inputs, along, bins=4, what="error vs input")
 
 
 @pytest.mark.statistical
-def test_no_headroom_bias_is_detected() -> None:
+def test_no_headroom_bias_is_detected(stat_seed) -> None:
     """The same test has power: without headroom, truncation pulls samples toward the prior."""
     channel = GaussianChannel(ChannelSpec(chunk_bits=6, headroom_bits=0))
-    along, _, _ = _projections(channel, 600, 6, 6.0, False)
+    along, _, _ = _projections(channel, 600, 6, 6.0, False, stat_seed(11), stat_seed(0))
     result = testing.ks(along, stats.norm())
     assert result.pvalue < testing.ALPHA and np.mean(along) < -0.3
 

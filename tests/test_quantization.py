@@ -44,21 +44,23 @@ def _assert_decodes(q: object, data: bytes, prior: Prior, x: np.ndarray, seed: i
 # -- dither and the uniform channel -----------------------------------------------------------------
 
 
-def test_dither_is_reproducible_uniform_and_stream_specific() -> None:
-    u = dither(11, (400, 500), stream=(3,))
+@pytest.mark.statistical
+def test_dither_is_reproducible_uniform_and_stream_specific(stat_seed) -> None:
+    seed = stat_seed(11)
+    u = dither(seed, (400, 500), stream=(3,))
     assert u.shape == (400, 500) and np.all(np.abs(u) < 0.5)
-    np.testing.assert_array_equal(u, dither(11, (400, 500), stream=(3,)))
-    assert not np.array_equal(u, dither(11, (400, 500), stream=(4,)))
-    assert not np.array_equal(u, dither(12, (400, 500), stream=(3,)))
+    np.testing.assert_array_equal(u, dither(seed, (400, 500), stream=(3,)))
+    assert not np.array_equal(u, dither(seed, (400, 500), stream=(4,)))
+    assert not np.array_equal(u, dither(seed + 1, (400, 500), stream=(3,)))
     testing.assert_ks(u, stats.uniform(-0.5, 1.0), what="dither")
 
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("step", [0.01, 1.0, 7.5])
-def test_universal_error_is_uniform_and_independent_of_input(step: float) -> None:
-    x = _heavy_input(N_STAT, seed=int(step * 100))
-    q = UniversalQuantizer(step)
-    y = q.decode(q.encode(x, seed=1, stream=(int(step * 100),)), seed=1, stream=(int(step * 100),))
+def test_universal_error_is_uniform_and_independent_of_input(step: float, stat_seed) -> None:
+    x = _heavy_input(N_STAT, seed=stat_seed(int(step * 100)))
+    q, seed, stream = UniversalQuantizer(step), stat_seed(1), (int(step * 100),)
+    y = q.decode(q.encode(x, seed=seed, stream=stream), seed=seed, stream=stream)
     err = y - x
     assert np.all(np.abs(err) <= step / 2 * (1 + 1e-9))
     testing.assert_ks(err, stats.uniform(-step / 2, step), what=f"UQ error, step {step}")
@@ -66,10 +68,10 @@ def test_universal_error_is_uniform_and_independent_of_input(step: float) -> Non
 
 
 @pytest.mark.statistical
-def test_universal_error_given_a_fixed_input_is_uniform() -> None:
+def test_universal_error_given_a_fixed_input_is_uniform(stat_seed) -> None:
     """The law holds for every x, not only on average over inputs: one x, many dithers."""
-    x = np.full(N_STAT, 2.718281828)
-    y = UniversalQuantizer(0.3).decode(UniversalQuantizer(0.3).encode(x, seed=9), seed=9)
+    x, seed = np.full(N_STAT, 2.718281828), stat_seed(9)
+    y = UniversalQuantizer(0.3).decode(UniversalQuantizer(0.3).encode(x, seed=seed), seed=seed)
     testing.assert_ks(y - x, stats.uniform(-0.15, 0.3), what="UQ error at a fixed input")
 
 
@@ -82,11 +84,11 @@ def test_independence_check_catches_quantization_without_dither() -> None:
 
 
 @pytest.mark.statistical
-def test_universal_with_per_element_steps() -> None:
+def test_universal_with_per_element_steps(stat_seed) -> None:
     steps = np.where(np.arange(N_STAT) % 2 == 0, 0.5, 2.0)
-    x = _heavy_input(N_STAT, seed=6)
+    x, seed = _heavy_input(N_STAT, seed=stat_seed(6)), stat_seed(2)
     q = UniversalQuantizer(steps)
-    err = q.decode(q.encode(x, seed=2), seed=2) - x
+    err = q.decode(q.encode(x, seed=seed), seed=seed) - x
     testing.assert_ks(err / steps, stats.uniform(-0.5, 1.0), what="UQ error / per-element step")
     testing.assert_independent(steps, err / steps, bins=2, what="scaled error vs step")
 
@@ -106,25 +108,25 @@ def test_scalar_and_vector_calls_agree() -> None:
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("scale", [0.05, 1.0, 40.0])
-def test_layered_error_is_gaussian_and_independent_of_input(scale: float) -> None:
-    x = _heavy_input(N_STAT, seed=7)
-    q = LayeredQuantizer(scale)
-    stream = (int(scale * 100),)
-    err = q.decode(q.encode(x, seed=4, stream=stream), seed=4, stream=stream) - x
+def test_layered_error_is_gaussian_and_independent_of_input(scale: float, stat_seed) -> None:
+    x = _heavy_input(N_STAT, seed=stat_seed(7))
+    q, seed, stream = LayeredQuantizer(scale), stat_seed(4), (int(scale * 100),)
+    err = q.decode(q.encode(x, seed=seed, stream=stream), seed=seed, stream=stream) - x
     testing.assert_ks(err, stats.norm(0, scale), what=f"layered error, scale {scale}")
     testing.assert_independent(x, err, bins=10, what=f"layered error vs input, scale {scale}")
 
 
 @pytest.mark.statistical
-def test_layered_error_given_a_fixed_input_is_gaussian() -> None:
-    x = np.full(N_STAT, -1.25)
+def test_layered_error_given_a_fixed_input_is_gaussian(stat_seed) -> None:
+    x, seed = np.full(N_STAT, -1.25), stat_seed(8)
     q = LayeredQuantizer(0.2)
-    testing.assert_ks(q.decode(q.encode(x, seed=8), seed=8) - x, stats.norm(0, 0.2),
+    testing.assert_ks(q.decode(q.encode(x, seed=seed), seed=seed) - x, stats.norm(0, 0.2),
                       what="layered error at a fixed input")
 
 
-def test_layered_steps_are_maxwell_half_widths() -> None:
-    b = LayeredQuantizer(2.0).half_widths(seed=1, shape=(100_000,))
+@pytest.mark.statistical
+def test_layered_steps_are_maxwell_half_widths(stat_seed) -> None:
+    b = LayeredQuantizer(2.0).half_widths(seed=stat_seed(1), shape=(100_000,))
     testing.assert_ks(b, stats.chi(3, scale=2.0), what="layered half-widths")
 
 
@@ -185,16 +187,16 @@ def test_bitstream_length_matches_the_model_estimate(name: str, snr_db: float) -
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("snr_db", [-20.0, 0.0, 30.0])
-def test_zamir_feder_identity(snr_db: float) -> None:
+def test_zamir_feder_identity(snr_db: float, stat_seed) -> None:
     """Measured rate of a Gaussian source = h(X + U) - log2(step), within sampling error plus the
     coder's overhead. The per-element information content is recomputed here from scipy's normal
     cdf, independently of the coder's model."""
     sigma, n = 2.0, 200_000
     step = sigma * math.sqrt(12 / 10 ** (snr_db / 10))
-    x = np.random.default_rng(int(snr_db) + 100).normal(0, sigma, n)
+    x, seed = np.random.default_rng(stat_seed(int(snr_db) + 100)).normal(0, sigma, n), stat_seed(13)
     q = UniversalQuantizer(step)
-    data, coding = q.compress(x, Prior.gaussian(0.0, sigma), seed=13)
-    k, u = q.encode(x, seed=13), dither(13, n)
+    data, coding = q.compress(x, Prior.gaussian(0.0, sigma), seed=seed)
+    k, u = q.encode(x, seed=seed), dither(seed, n)
     cell = stats.norm(0, sigma).cdf
     p = cell(step * (k + u + 0.5)) - cell(step * (k + u - 0.5))
     info = -np.log2(p)

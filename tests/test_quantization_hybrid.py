@@ -28,23 +28,23 @@ def _truncated_normal(center: float, scale: float, half: float) -> tuple[Custom,
 
 @pytest.mark.slow
 @pytest.mark.statistical
-def test_output_follows_a_truncated_gaussian_target_exactly() -> None:
-    coder = HybridCoding(step=1.0)
-    centers = np.random.default_rng(1).normal(size=3000)
+def test_output_follows_a_truncated_gaussian_target_exactly(stat_seed) -> None:
+    coder, seed = HybridCoding(step=1.0), stat_seed(3)
+    centers = np.random.default_rng(stat_seed(1)).normal(size=3000)
     z = []
     for i, c in enumerate(centers):
         target, law = _truncated_normal(float(c), 0.3, 0.5)
-        z.append(law.cdf(coder.select(target, PRIOR, seed=3, stream=(i,)).sample))
+        z.append(law.cdf(coder.select(target, PRIOR, seed=seed, stream=(i,)).sample))
     testing.assert_ks(z, stats.uniform(), what="hybrid output, truncated Gaussian target (PIT)")
     testing.assert_independent(centers, z, bins=5, what="hybrid output PIT vs target centre")
 
 
 @pytest.mark.slow
 @pytest.mark.statistical
-def test_output_follows_a_narrow_uniform_target_exactly() -> None:
-    coder = HybridCoding(step=0.05)
-    centers = np.random.default_rng(2).normal(size=3000)
-    z = [(coder.select(Uniform(c - 0.01, c + 0.01), PRIOR, seed=4, stream=(i,)).sample - c + 0.01) / 0.02
+def test_output_follows_a_narrow_uniform_target_exactly(stat_seed) -> None:
+    coder, seed = HybridCoding(step=0.05), stat_seed(4)
+    centers = np.random.default_rng(stat_seed(2)).normal(size=3000)
+    z = [(coder.select(Uniform(c - 0.01, c + 0.01), PRIOR, seed=seed, stream=(i,)).sample - c + 0.01) / 0.02
          for i, c in enumerate(centers)]
     testing.assert_ks(z, stats.uniform(), what="hybrid output, uniform target")
 

@@ -269,8 +269,8 @@ N_STAT = 200_000
 @pytest.mark.parametrize("kind,dist", [
     ("uniform", stats.uniform()), ("normal", stats.norm()), ("exponential", stats.expon()),
 ])
-def test_variates_follow_their_law(kind: str, dist) -> None:
-    key = rcc_kernels.stream_key(2024, (1, 0))
+def test_variates_follow_their_law(kind: str, dist, stat_seed) -> None:
+    key = rcc_kernels.stream_key(stat_seed(2024), (1, 0))
     values = rcc_kernels.generate(kind, key, 0, N_STAT // 100, 100)
     testing.assert_ks(values.ravel(), dist, what=f"{kind} variates")
     # Also along a single column across candidates, and at indices beyond 2**32.
@@ -279,8 +279,8 @@ def test_variates_follow_their_law(kind: str, dist) -> None:
 
 
 @pytest.mark.statistical
-def test_normal_moments() -> None:
-    z = rcc_kernels.normal(rcc_kernels.stream_key(7, (3,)), 0, 1000, 1000).ravel()
+def test_normal_moments(stat_seed) -> None:
+    z = rcc_kernels.normal(rcc_kernels.stream_key(stat_seed(7), (3,)), 0, 1000, 1000).ravel()
     n = z.size
     # Mean, variance and kurtosis within ~6 standard errors (a per-check level well below ALPHA).
     assert abs(z.mean()) < 6 / np.sqrt(n)
@@ -292,9 +292,9 @@ def test_normal_moments() -> None:
 @pytest.mark.parametrize("pair", ["coordinates in one block", "neighbouring blocks",
                                   "neighbouring candidates", "different streams",
                                   "neighbouring seeds"])
-def test_independence_of_neighbours(pair: str) -> None:
-    n = 100_000
-    key = rcc_kernels.stream_key(99, (2,))
+def test_independence_of_neighbours(pair: str, stat_seed) -> None:
+    n, seed = 100_000, stat_seed(99)
+    key = rcc_kernels.stream_key(seed, (2,))
     if pair == "coordinates in one block":
         u = rcc_kernels.uniform(key, 0, n, 2)
         x, y = u[:, 0], u[:, 1]
@@ -305,11 +305,11 @@ def test_independence_of_neighbours(pair: str) -> None:
         u = rcc_kernels.uniform(key, 0, n + 1, 1)[:, 0]
         x, y = u[:-1], u[1:]
     elif pair == "different streams":
-        x = rcc_kernels.uniform(rcc_kernels.stream_key(99, (2,)), 0, n, 1)[:, 0]
-        y = rcc_kernels.uniform(rcc_kernels.stream_key(99, (3,)), 0, n, 1)[:, 0]
+        x = rcc_kernels.uniform(key, 0, n, 1)[:, 0]
+        y = rcc_kernels.uniform(rcc_kernels.stream_key(seed, (3,)), 0, n, 1)[:, 0]
     else:
-        x = rcc_kernels.uniform(rcc_kernels.stream_key(99, (2,)), 0, n, 1)[:, 0]
-        y = rcc_kernels.uniform(rcc_kernels.stream_key(100, (2,)), 0, n, 1)[:, 0]
+        x = rcc_kernels.uniform(key, 0, n, 1)[:, 0]
+        y = rcc_kernels.uniform(rcc_kernels.stream_key(seed + 1, (2,)), 0, n, 1)[:, 0]
     testing.assert_independent(x, y, bins=10, what=pair)
     # Products of centred normals of independent pairs have mean 0, sd 1/sqrt(n) per pair.
     zx, zy = special.ndtri(x), special.ndtri(y)
@@ -317,9 +317,9 @@ def test_independence_of_neighbours(pair: str) -> None:
 
 
 @pytest.mark.statistical
-def test_low_bits_are_uniform() -> None:
+def test_low_bits_are_uniform(stat_seed) -> None:
     """The raw words' lowest and highest bytes are uniform (chi-square on 256 counts)."""
-    words = rcc_kernels.bits(rcc_kernels.stream_key(5, (6,)), 0, 4096, 64).ravel()
+    words = rcc_kernels.bits(rcc_kernels.stream_key(stat_seed(5), (6,)), 0, 4096, 64).ravel()
     for shift in (0, 24):
         counts = np.bincount((words >> np.uint32(shift)) & np.uint32(0xFF), minlength=256)
         testing.assert_chi2_counts(counts, np.full(256, 1 / 256), what=f"byte at bit {shift}")
