@@ -45,6 +45,27 @@ def stat_seed() -> Callable[[int], int]:
     return lambda seed: seed + offset
 
 
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The size of every image Pillow decodes (``ImageFile.load``) while the test runs, before and
+    after the load (a GIF frame may grow the canvas while it loads): what the fuzz suites hold to
+    the pixel limit, since Pillow allocates its pixels by that size."""
+    from PIL import ImageFile
+
+    sizes: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def counting_load(self: ImageFile.ImageFile) -> object:
+        sizes.append(self.size)
+        try:
+            return load(self)
+        finally:
+            sizes.append(self.size)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    return sizes
+
+
 EXPLORE_UNTIL = float(os.environ.get("RCC_EXPLORE_UNTIL", "inf"))
 """Unix time at which `make explore` (tests/explore.py) stops starting tests."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image
 from tiny_unet import smooth_image
 
 from diffc.imaging.io import MAX_PIXELS, ImageError, match_channels, read_image
@@ -31,20 +31,6 @@ def png(width: int, height: int, depth: int = 8, colour: int = 2, raw: bytes = b
     ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
             + chunk(b"IEND", b""))
-
-
-@pytest.fixture
-def decoded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """The size of every image Pillow decodes (``ImageFile.load``) while the test runs."""
-    sizes: list[tuple[int, int]] = []
-    load = ImageFile.ImageFile.load
-
-    def counting_load(self: ImageFile.ImageFile) -> object:
-        sizes.append(self.size)
-        return load(self)
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
-    return sizes
 
 
 @pytest.mark.parametrize("size", [(100_000, 100_000), (1, Image.MAX_IMAGE_PIXELS + 1),

@@ -87,14 +87,15 @@ class Codec(ABC):
             raise ValueError(f"{self.name}: quality must be in [{low}, {high}], got {quality}")
         return self._encode(image, int(quality))
 
-    def decode(self, data: bytes, gray: bool | None = None) -> np.ndarray:
+    def decode(self, data: bytes, gray: bool | None = None, max_pixels: int | None = None) -> np.ndarray:
         """Decompress ``data`` to a uint8 image.
 
         ``gray=None`` returns what the file stores; ``True`` returns (H, W) luma (needed for a
         grayscale image coded by a format without a grayscale mode, such as WebP); ``False`` returns
-        (H, W, 3). Data that is not a file of this codec's format raises ``ValueError``.
+        (H, W, 3). Data that is not a file of this codec's format, or (for untrusted files) whose
+        header claims more than ``max_pixels`` pixels, raises ``ValueError`` before a pixel is decoded.
         """
-        decoded = self._decode(bytes(data))
+        decoded = self._decode(bytes(data), max_pixels)
         if gray is None or gray == (decoded.ndim == 2):
             return decoded
         mode = "L" if gray else "RGB"
@@ -104,7 +105,7 @@ class Codec(ABC):
     def _encode(self, image: np.ndarray, quality: int) -> bytes: ...
 
     @abstractmethod
-    def _decode(self, data: bytes) -> np.ndarray: ...
+    def _decode(self, data: bytes, max_pixels: int | None) -> np.ndarray: ...
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -133,17 +134,23 @@ class PillowCodec(Codec):
         picture.save(buffer, format=self.format, quality=quality, **self.options)
         return buffer.getvalue()
 
-    def _decode(self, data: bytes) -> np.ndarray:
+    def _decode(self, data: bytes, max_pixels: int | None) -> np.ndarray:
         try:
             with Image.open(io.BytesIO(data), formats=[self.format]) as picture:
+                width, height = picture.size
+                if max_pixels is not None and width * height > max_pixels:
+                    raise ValueError(f"{self.name}: the file claims {width}x{height} pixels, more than the "
+                                     f"limit of {max_pixels}")
                 picture.load()
                 if picture.mode not in ("L", "RGB"):
                     picture = picture.convert("RGB")
                 return np.asarray(picture)
-        except (UnidentifiedImageError, OSError, SyntaxError, RuntimeError) as error:
+        except (UnidentifiedImageError, OSError, SyntaxError, RuntimeError,
+                Image.DecompressionBombError) as error:
             # Pillow reports truncated or foreign data as any of the first three, pillow_jxl as
-            # RuntimeError; callers get one documented error type.
-            raise ValueError(f"{self.name}: cannot decode data as {self.format}: {error}") from error
+            # RuntimeError, a file over twice its pixel limit as a bomb; callers get one error type.
+            raise ValueError(f"{self.name}: cannot decode data as {self.format}: "
+                             f"{' '.join(str(error).split())}") from error
 
 
 JPEG_420 = PillowCodec(

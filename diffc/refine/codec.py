@@ -29,7 +29,7 @@ from diffc.diffusion.checks import MAX_SEED, checked_int, checked_real
 from diffc.diffusion.reverse import Box, ReverseModel
 from diffc.diffusion.samplers import reconstruct
 from diffc.imaging.baselines import available_codecs, match_bpp
-from diffc.imaging.io import as_image
+from diffc.imaging.io import MAX_PIXELS, as_image
 from diffc.models.base import ImageModel
 from diffc.refine.jpeg_projection import JpegCells
 from diffc.refine.sideinfo import FINGERPRINT_BYTES, SideInfo, SideInfoError, error_level, pack, unpack
@@ -112,15 +112,11 @@ class RefineCodec:
         ``seed``: the start noise and DiffC-A's noise, default the file's)."""
         name, evals = _decoder(method, solver, solver_steps)
         started = time.perf_counter()
-        info, payload = unpack(data)
-        if info.fingerprint != self._fingerprint():
-            raise SideInfoError(f"the refine file was written for another model (fingerprint "
-                                f"{info.fingerprint.hex()}, this model {self._fingerprint().hex()})")
+        info, plain, cells = self.read(data, project=project, margin=margin)
         seed = info.seed if seed is None else checked_int(seed, "seed", 0, MAX_SEED)
-        plain = _baseline(info.codec).decode(payload, gray=self.model.image_channels == 1)
         size = plain.shape[:2]
         y = self.model.to_model(plain)
-        projection = self._projection(info.codec, payload, project, margin)
+        projection = self._projection(cells)
         z, t = start_state(self.model.denoiser.schedule, y, info.variance, scale=scale, seed=seed)
         with _bar(evals, f"refine {method}", not self.progress) as bar:
             reverse = ReverseModel(_Counted(self.model.denoiser, bar.update), project=projection)
@@ -130,15 +126,34 @@ class RefineCodec:
         return RefineDecompressOutput(image, plain, t, 8 * len(data) / math.prod(size),
                                       time.perf_counter() - started)
 
-    def _projection(self, codec: str, payload: bytes, project: bool, margin: float) -> object:
-        box = Box(*self.model.value_range) if self.model.clip else None
-        if not project:
-            return box
-        if codec not in JPEG_CODECS:
-            raise ValueError(f"the consistency projection needs a JPEG file, this one is {codec}")
-        if self.model.family != "pixel":
+    def read(self, data: bytes, *, project: bool = False,
+             margin: float = DEFAULT_MARGIN) -> tuple[SideInfo, np.ndarray, JpegCells | None]:
+        """What :meth:`decompress` reads from a file before the model runs: its side information, the
+        classical decode and, with ``project``, the JPEG file's cells. A file is untrusted input:
+        anything wrong with it is a ``ValueError`` (:class:`SideInfoError` for the side information),
+        and the classical file's header is checked against :data:`MAX_PIXELS` before a pixel of it
+        is decoded (tests/test_fuzz_refine.py)."""
+        info, payload = unpack(data)
+        if info.fingerprint != self._fingerprint():
+            raise SideInfoError(f"the refine file was written for another model (fingerprint "
+                                f"{info.fingerprint.hex()}, this model {self._fingerprint().hex()})")
+        if project and info.codec not in JPEG_CODECS:
+            raise ValueError(f"the consistency projection needs a JPEG file, this one is {info.codec}")
+        if project and self.model.family != "pixel":
             raise ValueError("the consistency projection needs a pixel-space model")
-        cells = JpegCells.from_jpeg(payload, margin)
+        gray = self.model.image_channels == 1
+        plain = _baseline(info.codec).decode(payload, gray=gray, max_pixels=MAX_PIXELS)
+        cells = JpegCells.from_jpeg(payload, margin, MAX_PIXELS) if project else None
+        frame = (plain.shape[:2], plain[0, 0].size)  # (H, W) and channels
+        if cells is not None and (cells.coefficients.size, cells.channels) != frame:
+            raise ValueError(f"corrupt JPEG file: its frame ({cells.channels} channels, "
+                             f"{cells.coefficients.size}) is not the image it decodes to ({plain.shape})")
+        return info, plain, cells
+
+    def _projection(self, cells: JpegCells | None) -> object:
+        box = Box(*self.model.value_range) if self.model.clip else None
+        if cells is None:
+            return box
         low, high = self.model.value_range
         half = (high - low) / 2
 

@@ -10,6 +10,11 @@ pairs, end-of-block, restart intervals), for the frames libjpeg writes through P
 extended sequential Huffman (SOF0, SOF1), interleaved or not. Progressive and arithmetic-coded
 files are refused with a ``ValueError``. Exact: the integers are the file's.
 
+Files are untrusted input: every malformed structure (a segment running past the end, a table or
+component a scan names but the file lacks, sampling factors outside 1..4, a magnitude category
+beyond 8-bit precision, a second frame header) is a ``ValueError``, and the frame's size is checked
+against ``max_pixels`` before its block arrays are allocated (tests/test_fuzz_refine.py).
+
 Blocks are returned in natural (row-major) order, one array ``(blocks_v, blocks_h, 8, 8)`` per
 component, covering whole MCUs (the encoder's padding blocks included), with each component's
 sampling factors ``(h, v)`` and quantization table (from Pillow).
@@ -124,8 +129,13 @@ def _segments(data: bytes, start: int) -> tuple[list[bytes], int]:
     return parts, i
 
 
-def read_coefficients(data: bytes) -> JpegCoefficients:
-    """The quantized coefficients of every component of a sequential Huffman JPEG file."""
+def _corrupt(what: str) -> ValueError:
+    return ValueError(f"corrupt JPEG file: {what}")
+
+
+def read_coefficients(data: bytes, max_pixels: int | None = None) -> JpegCoefficients:
+    """The quantized coefficients of every component of a sequential Huffman JPEG file whose frame
+    has at most ``max_pixels`` pixels (None: no limit)."""
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as picture:
             tables = {k: np.asarray(v, dtype=np.float64).reshape(8, 8)
@@ -150,34 +160,34 @@ def read_coefficients(data: bytes) -> JpegCoefficients:
         if marker == 0xD9:
             break
         (length,) = struct.unpack(">H", data[i + 2:i + 4])
+        if length < 2 or i + 2 + length > len(data):
+            raise _corrupt(f"the segment at byte {i} runs past the end of the file")
         body = data[i + 4:i + 2 + length]
         i += 2 + length
         if marker in _SOF_OTHER:
             raise ValueError("only sequential Huffman JPEG files are supported (this one is progressive, "
                              "lossless or arithmetic-coded)")
         if marker in _SOF_SEQUENTIAL:
-            height, width, n = struct.unpack(">HHB", body[1:6])
-            size = (height, width)
-            for c in range(n):
-                cid, hv, tq = body[6 + 3 * c:9 + 3 * c]
-                frame[cid] = {"h": hv >> 4, "v": hv & 15, "tq": tq}
-                order.append(cid)
+            size = _frame(body, frame, order, max_pixels)
         elif marker == 0xC4:
             j = 0
             while j < len(body):
                 tc, th = body[j] >> 4, body[j] & 15
                 counts = body[j + 1:j + 17]
                 symbols = body[j + 17:j + 17 + sum(counts)]
+                if tc > 1 or th > 3 or len(counts) < 16 or len(symbols) < sum(counts):
+                    raise _corrupt("a Huffman table segment is malformed")
                 (dc if tc == 0 else ac)[th] = _huffman(counts, symbols)
                 j += 17 + sum(counts)
         elif marker == 0xDD:
-            (restart,) = struct.unpack(">H", body[:2])
+            if len(body) != 2:
+                raise _corrupt("a restart interval segment is malformed")
+            (restart,) = struct.unpack(">H", body)
         elif marker == 0xDA:
             if not frame:
                 raise ValueError("JPEG scan before its frame header (corrupt file)")
             _prepare(frame, size)
-            ns = body[0]
-            scan = [(body[1 + 2 * c], body[2 + 2 * c] >> 4, body[2 + 2 * c] & 15) for c in range(ns)]
+            scan = _scan(body, frame, dc, ac)
             parts, i = _segments(data, i)
             _decode_scan(parts, scan, frame, dc, ac, restart)
     if not frame or any("blocks" not in frame[c] for c in order):
@@ -188,6 +198,39 @@ def read_coefficients(data: bytes) -> JpegCoefficients:
             raise ValueError(f"JPEG component {c} names quantization table {frame[c]['tq']}, which is absent")
         comps.append(JpegComponent(frame[c]["blocks"], frame[c]["h"], frame[c]["v"], tables[frame[c]["tq"]]))
     return JpegCoefficients(size, tuple(comps))
+
+
+def _frame(body: bytes, frame: dict[int, dict], order: list[int], max_pixels: int | None) -> tuple[int, int]:
+    """Read a frame header (T.81 B.2.2) into ``frame`` and ``order``; its size ``(H, W)``."""
+    if frame:
+        raise _corrupt("a second frame header")
+    if len(body) < 6 or len(body) != 6 + 3 * body[5]:
+        raise _corrupt("the frame header is malformed")
+    precision, height, width, n = struct.unpack(">BHHB", body[:6])
+    if precision != 8 or height == 0 or width == 0 or n not in (1, 3):  # grayscale or YCbCr
+        raise _corrupt(f"frame of {precision}-bit precision, {height}x{width} pixels, {n} components")
+    if max_pixels is not None and height * width > max_pixels:
+        raise ValueError(f"the JPEG frame claims {width}x{height} pixels, more than the limit of "
+                         f"{max_pixels}")
+    for c in range(n):
+        cid, hv, tq = body[6 + 3 * c:9 + 3 * c]
+        if cid in frame or not (1 <= hv >> 4 <= 4 and 1 <= hv & 15 <= 4):
+            raise _corrupt(f"component {cid} repeated or with sampling factors outside 1..4")
+        frame[cid] = {"h": hv >> 4, "v": hv & 15, "tq": tq}
+        order.append(cid)
+    return height, width
+
+
+def _scan(body: bytes, frame: dict[int, dict], dc: dict[int, dict[str, int]],
+          ac: dict[int, dict[str, int]]) -> list[tuple[int, int, int]]:
+    """A scan header's components and their DC and AC tables (T.81 B.2.3), all present in the file."""
+    if not body or not 1 <= body[0] <= 4 or len(body) < 4 + 2 * body[0]:
+        raise _corrupt("the scan header is malformed")
+    scan = [(body[1 + 2 * c], body[2 + 2 * c] >> 4, body[2 + 2 * c] & 15) for c in range(body[0])]
+    for cid, td, ta in scan:
+        if cid not in frame or td not in dc or ta not in ac:
+            raise _corrupt(f"a scan names component {cid} or Huffman tables {td}, {ta} the file lacks")
+    return scan
 
 
 def _ceil(a: int, b: int) -> int:
@@ -228,12 +271,16 @@ def _decode_scan(parts: list[bytes], scan: list[tuple[int, int, int]], frame: di
             for (cid, td, ta), by, bx in unit:
                 coef = np.zeros(64, dtype=np.int32)
                 size = bits.symbol(dc[td])
+                if size > 11:  # T.81 F.1.2.1: DC differences of 8-bit samples
+                    raise _corrupt(f"DC magnitude category {size}")
                 pred[cid] += bits.extended(size)
                 coef[0] = pred[cid]
                 k = 1
                 while k < 64:
                     rs = bits.symbol(ac[ta])
                     run, size = rs >> 4, rs & 15
+                    if size > 10:  # T.81 F.1.2.2: AC coefficients of 8-bit samples
+                        raise _corrupt(f"AC magnitude category {size}")
                     if size == 0:
                         if run != 15:
                             break  # end of block

@@ -77,8 +77,9 @@ class JpegCells:
             raise ValueError(f"margin must be in [0, 0.5), got {self.margin!r}")
 
     @classmethod
-    def from_jpeg(cls, data: bytes, margin: float = 0.0) -> JpegCells:
-        return cls(read_coefficients(data), margin)
+    def from_jpeg(cls, data: bytes, margin: float = 0.0, max_pixels: int | None = None) -> JpegCells:
+        """The cells of a JPEG file whose frame has at most ``max_pixels`` pixels (None: any)."""
+        return cls(read_coefficients(data, max_pixels), margin)
 
     @property
     def channels(self) -> int:
