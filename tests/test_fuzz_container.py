@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import tracemalloc
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -260,6 +261,48 @@ def test_seeded_corpus(files: tuple[bytes, ...], decoder: str) -> None:
 @pytest.mark.parametrize("decoder", sorted(DECODERS))
 def test_seeded_corpus_sample(files: tuple[bytes, ...], decoder: str) -> None:
     _check_counts(_run(files, (item for i, item in enumerate(corpus(files)) if i % 10 == 0), decoder), 1_000)
+
+
+class _AnyShapeNetwork(_Network):
+    """A network of no fixed shape (as a convolutional one): only ``max_values`` bounds what a file's
+    header may make the decoder allocate."""
+
+    shape = None
+
+    def predict_eps(self, z: np.ndarray, t: float) -> np.ndarray:
+        self.evaluations += 1
+        return np.zeros_like(z)
+
+
+MAX_VALUES = 4 * 64
+"""The values the shape-free network's decoder accepts: four times the files' 8 x 8."""
+PEAK_BYTES = 4 << 20
+"""tracemalloc's peak while a forged header is decoded or refused with MAX_VALUES: a header that
+claims 2^31 values would need 16 GiB for one state."""
+
+
+def test_forged_headers_allocate_nothing_beyond_max_values(files: tuple[bytes, ...]) -> None:
+    """Forged shapes and sizes reach a model of any shape; the decoder checks ``max_values`` before
+    it allocates a state, so no input's peak memory grows with what its header claims (a fixed
+    fifth of the corpus's 2,000 forged headers: tracemalloc slows decoding tenfold)."""
+    network = _AnyShapeNetwork()
+    forged = [data for i, (kind, data) in enumerate(corpus(files))
+              if kind in ("header-field", "header-bytes") and i % 5 == 0]
+    assert len(forged) >= 300
+    refused_for_size = 0
+    for data in forged:
+        tracemalloc.start()
+        try:
+            state = decode_state(data, network, max_values=MAX_VALUES)
+            assert state.z.size <= MAX_VALUES and np.all(np.isfinite(state.z))
+        except ContainerError as err:
+            assert str(err) and "\n" not in str(err)
+            refused_for_size += "max_values" in str(err)
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        assert peak < PEAK_BYTES, (peak, data[:32])
+    assert refused_for_size > 0
 
 
 @pytest.mark.parametrize("decoder", sorted(DECODERS))
