@@ -31,6 +31,7 @@ def main() -> int:
     until = time.time() + 60 * args.minutes
     failed: list[str] = []
     rounds = 0
+    cut_short = False
     while time.time() < until:
         rounds += 1
         seed = str(secrets.randbelow(2**31))
@@ -42,7 +43,10 @@ def main() -> int:
         if subprocess.run(command, env=env).returncode not in (0, 5):  # 5: nothing collected
             failed.append(f"RCC_TEST_SEED={seed} HYPOTHESIS_PROFILE=explore "
                           f"{shlex.join(['python', *command[1:]])}")
-    print(f"explore: {rounds} rounds in {args.minutes:g} minutes, {len(failed)} failed")
+        cut_short = time.time() > until  # the budget ran out inside this round: its later tests skipped
+    complete = rounds - cut_short
+    print(f"explore: {complete} complete round(s){' and one cut short' if cut_short else ''} in "
+          f"{args.minutes:g} minutes, {len(failed)} failed")
     for line in failed:
         print(f"  replay (hypothesis examples differ; the failing one is printed above): {line}")
     return 1 if failed else 0

@@ -85,6 +85,10 @@ DECODERS = {"oracle": ORACLE, "network": NETWORK}
 
 @pytest.fixture(scope="module")
 def files() -> tuple[bytes, ...]:
+    return make_files()
+
+
+def make_files() -> tuple[bytes, ...]:
     """Two files of one model and schedule with different seeds, one with an explicit coder word
     (fixed-length indices, ORC) and a value range spelled as two f64, and two files of two images
     with the default seed 0, whose headers are byte-identical (the last two)."""

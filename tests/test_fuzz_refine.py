@@ -52,6 +52,10 @@ def refine(tmp_path_factory: pytest.TempPathFactory) -> RefineCodec:
 
 @pytest.fixture(scope="module")
 def files(refine: RefineCodec) -> dict[str, bytes]:
+    return make_files(refine)
+
+
+def make_files(refine: RefineCodec) -> dict[str, bytes]:
     """A refine file of every classical codec available here (24 x 20 pixels, seed 300)."""
     from diffc.imaging.baselines import available_codecs
 
