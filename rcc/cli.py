@@ -71,7 +71,7 @@ def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
 def real_in(low: float, high: float = math.inf, *, open_low: bool = False) -> Callable[[str], float]:
     """argparse type: a finite number in ``[low, high]`` (``(low, high]`` with ``open_low``); NaN and
     infinities are bad usage."""
-    span = f"a finite number {'>' if open_low else '>='} {low:g}"
+    span = "a finite number" + ("" if low == -math.inf else f" {'>' if open_low else '>='} {low:g}")
     span += "" if high == math.inf else f" and <= {high:g}"
 
     def parse(text: str) -> float:

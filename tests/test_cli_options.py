@@ -70,6 +70,15 @@ BAD = [
     ("train", ["--threads", "100000"], "threads"),
     ("train", ["--seed", "-1"], "seed"),
     ("train", ["--device", "tpu"], "device"),
+    ("compress", ["--guidance", "nan"], "finite"),
+    ("compress", ["--class-label", "-1"], ">= 0"),
+    ("refine compress", ["--bpp", "nan"], "finite"),
+    ("refine compress", ["--seed", "-1"], "[0, "),
+    ("refine decompress", ["--solver-steps", "100000"], "[1, 10000]"),
+    ("refine decompress", ["--scale", "inf"], "finite"),
+    ("refine decompress", ["--scale", "0"], "> 0"),
+    ("refine decompress", ["--seed", "-1"], "[0, "),
+    ("refine decompress", ["--eta", "2", "--method", "eta"], "<= 1"),
 ]
 
 
@@ -80,6 +89,10 @@ def _argv(tool: str, root: Path, model: Path) -> list[object]:
         "sweep": ["sweep", root / "a.png", "--out", root / "sweep", "--model", model, "--quiet"],
         "demo": ["demo", "--model", model, "--out", root / "demo", "--quiet"],
         "train": ["train", "--data", root, "--out", root / "train", "--quiet"],
+        "refine compress": ["refine", "compress", root / "a.png", root / "x.rf", "--model", model, "--quiet",
+                            "--quality", "30"],
+        "refine decompress": ["refine", "decompress", root / "a.png", root / "y.png", "--model", model,
+                              "--quiet"],
     }[tool]
 
 
@@ -121,7 +134,10 @@ def test_rcc_bad_option_values_exit_2_with_one_line(tmp_path: Path, capsys: pyte
 
 def test_unknown_options_and_commands_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     for main, argv in ((diffc_cli.main, ["compress", "--no-such-option"]), (diffc_cli.main, ["nope"]),
-                       (rcc_cli.main, ["overhead", "--nope"]), (rcc_cli.main, ["nope"])):
+                       (rcc_cli.main, ["overhead", "--nope"]), (rcc_cli.main, ["nope"]),
+                       # the sweep's workers load models unconditioned: it once took and ignored these
+                       (diffc_cli.main, ["sweep", "a.png", "--prompt", "a barn"]),
+                       (diffc_cli.main, ["sweep", "a.png", "--guidance", "2"])):
         code, err = call(main, argv, capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1, err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 from pathlib import Path
 
@@ -64,8 +65,10 @@ def device(text: str) -> str:
     return text
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """``--model``, ``--device``, ``--dtype``, ``--threads`` and ``--quiet``: how every tool loads a model."""
+def add_model_args(p: argparse.ArgumentParser, *, conditioning: bool = True) -> None:
+    """``--model``, ``--device``, ``--dtype``, ``--threads`` and ``--quiet``: how every tool loads a model;
+    with ``conditioning``, ``--prompt``, ``--guidance`` and ``--class-label`` too (a tool that codes
+    without conditioning does not take them, rather than ignore them)."""
     p.add_argument("--model", type=existing_path, default=None,
                    help="diffusers pipeline or UNet folder (default: the shipped default model)")
     p.add_argument("--device", type=device, default="cpu",
@@ -75,11 +78,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=1,
                    help="torch threads for the network (default: 1; see the README)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    if not conditioning:
+        return
     p.add_argument("--prompt", default=None,
                    help="condition a text-to-image model on this text (decoding needs the same)")
-    p.add_argument("--guidance", type=float, default=None,
+    p.add_argument("--guidance", type=real_in(-math.inf), default=None,
                    help="classifier-free guidance scale (two passes; Flux: its guidance embedding)")
-    p.add_argument("--class-label", type=int, default=None, help="DiT: the class to condition on")
+    p.add_argument("--class-label", type=int_in(0), default=None, help="DiT: the class to condition on")
 
 
 def add_channel_args(p: argparse.ArgumentParser) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffc.cli._common import UsageError, add_model_args, existing_path, positive_int
+from diffc.cli._common import UsageError, add_model_args, existing_path, int_in, real_in, seed
+from diffc.diffusion.samplers import MAX_SOLVER_STEPS
 from diffc.refine.sideinfo import CODECS
 
 _METHODS = {"sde": "ancestral sampling (a posterior sample)", "ode": "the probability-flow ODE",
@@ -24,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--codec", choices=CODECS, default="jpeg-420", help="classical codec (default: jpeg-420)")
     rate = c.add_mutually_exclusive_group(required=True)
     rate.add_argument("--quality", type=int, help="the classical codec's quality")
-    rate.add_argument("--bpp", type=float, help="the quality whose classical file is nearest B bits/pixel")
-    c.add_argument("--seed", type=int, default=0, help="seed of the decoder's noise, written into the file")
+    rate.add_argument("--bpp", type=real_in(0, open_low=True),
+                      help="the quality whose classical file is nearest B bits/pixel")
+    c.add_argument("--seed", type=seed, default=0, help="seed of the decoder's noise, written into the file")
     add_model_args(c)
     c.set_defaults(func=_compress)
     d = tools.add_parser("decompress", help="a refine file to a PNG",
@@ -33,15 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("input", type=existing_path, help="input refine file")
     d.add_argument("output", type=Path, help="output image (.png)")
     d.add_argument("--method", choices=tuple(_METHODS), default="sde", help="sampler (default: sde)")
-    d.add_argument("--eta", type=float, default=None, help="noise level in [0, 1] for --method eta")
-    d.add_argument("--solver-steps", type=positive_int, default=20, help="sampler steps (default: 20)")
+    d.add_argument("--eta", type=real_in(0, 1), default=None, help="noise level in [0, 1] for --method eta")
+    d.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=20,
+                   help=f"sampler steps, 1 to {MAX_SOLVER_STEPS} (default: 20)")
     d.add_argument("--solver", choices=("ddim", "heun"), default="ddim", help="ODE solver (default: ddim)")
-    d.add_argument("--scale", type=float, default=1.0,
+    d.add_argument("--scale", type=real_in(0, open_low=True), default=1.0,
                    help="multiply the codec's error variance the start matches (default 1; above: more "
                         "regenerated, below: closer to the codec's decode)")
     d.add_argument("--project", action="store_true",
                    help="keep every estimate inside the JPEG file's quantization cells (JPEG files only)")
-    d.add_argument("--seed", type=int, default=None, help="noise seed (default: the file's)")
+    d.add_argument("--seed", type=seed, default=None, help="noise seed (default: the file's)")
     add_model_args(d)
     d.set_defaults(func=_decompress)
 
@@ -59,13 +62,8 @@ def _compress(args: argparse.Namespace) -> int:
 
     if not args.image.is_file():
         raise UsageError(f"{args.image} is not a file")
-    from diffc.diffusion.checks import MAX_SEED
     from diffc.imaging.baselines import available_codecs
 
-    if args.bpp is not None and not args.bpp > 0:
-        raise UsageError(f"--bpp must be positive, got {args.bpp}")
-    if not 0 <= args.seed <= MAX_SEED:
-        raise UsageError(f"--seed must be in [0, 2^64 - 1], got {args.seed}")
     codec = available_codecs().get(args.codec)
     if codec is None:
         raise UsageError(f"{args.codec} is not available on this machine (its Pillow plugin is missing)")
@@ -86,8 +84,6 @@ def _decompress(args: argparse.Namespace) -> int:
 
     if (args.eta is not None) != (args.method == "eta"):
         raise UsageError("--eta goes with --method eta, and --method eta needs --eta")
-    if not args.scale > 0:
-        raise UsageError(f"--scale must be positive, got {args.scale}")
     if not args.input.is_file():
         raise UsageError(f"{args.input} is not a file")
     out = _codec(args).decompress(args.input.read_bytes(), method=args.method, eta=args.eta,

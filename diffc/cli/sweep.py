@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Finished images are skipped when the same sweep is run again.")
     p.add_argument("images", nargs="+", type=existing_path, help="image files or folders of images")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    add_model_args(p)
+    add_model_args(p, conditioning=False)  # the sweep's workers load models unconditioned (CodecSpec)
     add_channel_args(p)
     p.add_argument("--stops", type=step_counts, default=None,
                    help="step counts to decode at, e.g. 8,12,16 (default: 4 points over the second half)")
