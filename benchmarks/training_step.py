@@ -2,19 +2,20 @@
 
 Measured here, in the same run: the FLOPs of one step per crop (forward and backward of the
 recipe's UNet at its crop size, counted by ``torch.utils.flop_counter``: convolutions, matmuls and
-attention; GroupNorm and pointwise work is not counted), the operators it dispatches (the
-profiler's leaf ``aten::`` events of one whole ``train_step``: each is about one kernel launch on
-a GPU), and the CPU seconds per ``train_step`` at batch 8 (the baseline; the model card's CPU runs),
-whose FLOP rate checks the count.
+attention; GroupNorm and pointwise work is not counted), the operators the forward and backward
+dispatch (the profiler's leaf ``aten::`` events: each is about one kernel launch on a GPU), and the
+CPU seconds per ``train_step`` at batch 8 (the baseline; the model card's CPU runs), whose FLOP
+rate checks the count.
 
 Stated, not measured (no GPU was lent when this was sized): an H200 SXM's dense bfloat16 tensor
 throughput (:data:`H200_BF16_FLOPS`, NVIDIA's data sheet), the fraction of it that an eager
 PyTorch step of a 4 M-parameter UNet on 64 px crops reaches (:data:`UTILIZATION`), the host cost
-of launching one operator (:data:`LAUNCH_S`), a start-up and export allowance, and a safety factor
-on the step time. The estimate of an H200 step is ``SAFETY * (FLOPs / (UTILIZATION *
-H200_BF16_FLOPS) + operators * LAUNCH_S)`` and the recipe's wall time is its steps times that plus
-the allowance; the GPU check's training part measures the real seconds per step
-(benchmarks/gpu/training.py) to replace the guess.
+of launching one operator (:data:`LAUNCH_S`), the launches of the optimiser, clipping and EMA
+(:data:`UPDATE_LAUNCHES`: multi-tensor kernels on a GPU), a start-up and export allowance, and a
+safety factor on the step time. The estimate of an H200 step is ``SAFETY * (FLOPs / (UTILIZATION *
+H200_BF16_FLOPS) + (operators + UPDATE_LAUNCHES) * LAUNCH_S)`` and the recipe's wall time is its
+steps times that plus the allowance; the GPU check's training part measures the real seconds per
+step (benchmarks/gpu/training.py) to replace the guess.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ UTILIZATION = 0.10
 """Fraction of that peak assumed for convolutions of 32-128 channels on 64 px crops in eager mode."""
 LAUNCH_S = 10e-6
 """Host time to dispatch and launch one operator in eager PyTorch."""
+UPDATE_LAUNCHES = 200
+"""AdamW's foreach update (PyTorch's default on CUDA), the foreach norm of the gradient clipping and
+the foreach EMA: a dozen multi-tensor operations over ~270 tensors, a few launches each."""
 STARTUP_S = 60.0
 """Allowance for imports, CUDA start, decoding the photo pack, the warm start and the final export."""
 SAFETY = 2.0
@@ -69,10 +73,23 @@ def _flops_per_crop(config) -> tuple[float, int]:
     return counter.get_total_flops() / 2, sum(p.numel() for p in unet.parameters())
 
 
-def _steps(config, batch: int, repeats: int) -> tuple[list[float], int]:
-    """Seconds of ``repeats`` real training steps after one warm-up, and the leaf operators of one."""
+def _operators(config, batch: int) -> int:
+    """Leaf ``aten::`` operators of one forward and backward pass (after a warm-up pass)."""
+    import torch
     from torch.profiler import ProfilerActivity, profile
 
+    from diffc.models import training
+
+    unet = training.build_unet(config)
+    x, t = torch.randn(batch, 3, config.size, config.size), torch.randint(0, 1000, (batch,))
+    unet(x, t).sample.pow(2).mean().backward()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        unet(x, t).sample.pow(2).mean().backward()
+    return sum(1 for e in prof.events() if e.name.startswith("aten::") and not e.cpu_children)
+
+
+def _steps(config, batch: int, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` real training steps on the CPU, after one warm-up step."""
     from diffc.models import training
 
     config = replace(config, batch=batch, init="", device="cpu", bf16=False)
@@ -86,15 +103,12 @@ def _steps(config, batch: int, repeats: int) -> tuple[list[float], int]:
         training.train_step(state, config, sampler, ab, q, weight)
 
     step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        step()
-    operators = sum(1 for e in prof.events() if e.name.startswith("aten::") and not e.cpu_children)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         step()
         times.append(time.perf_counter() - started)
-    return times, operators
+    return times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,12 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     recipe = RECIPES["gpu"]
     flops, params = _flops_per_crop(recipe)
-    times, operators = _steps(recipe, CPU_BATCH, 2 if args.quick else 8)
+    operators = _operators(recipe, CPU_BATCH)
+    times = _steps(recipe, CPU_BATCH, 2 if args.quick else 8)
     cpu_s = statistics.median(times)
-    gpu_step_s = SAFETY * (flops * recipe.batch / (UTILIZATION * H200_BF16_FLOPS) + operators * LAUNCH_S)
+    gpu_step_s = SAFETY * (flops * recipe.batch / (UTILIZATION * H200_BF16_FLOPS)
+                           + (operators + UPDATE_LAUNCHES) * LAUNCH_S)
     row = {
         "crop": recipe.size, "params": params,
-        "flops_per_crop_step": flops, "operators_per_step": operators,
+        "flops_per_crop_step": flops, "operators_forward_backward": operators,
+        "update_launches": UPDATE_LAUNCHES,
         "cpu_batch": CPU_BATCH, "cpu_threads": 2, "cpu_s_per_step": times, "cpu_s_per_step_median": cpu_s,
         "cpu_flops_per_s": flops * CPU_BATCH / cpu_s, "load_average": os.getloadavg(),
         "h200_bf16_flops": H200_BF16_FLOPS, "utilization": UTILIZATION, "launch_s": LAUNCH_S,

@@ -28,8 +28,8 @@ from pathlib import Path
 
 MAX_FILE_BYTES = 16 * 2**20
 """The largest file the GPU machine's transfer brings back."""
-HEADER_MARGIN = 2**20
-"""Room for a safetensors header (names, shapes, offsets) beyond a shard's tensor bytes."""
+HEADER_BYTES_PER_TENSOR = 128
+"""An upper bound on a safetensors header entry beyond the tensor's name (dtype, shape, offsets)."""
 FLOAT16_MAX = 65504.0
 UNET = "unet"
 
@@ -83,7 +83,9 @@ def export_compact(pipeline: Path, dest: Path, max_file_bytes: int = MAX_FILE_BY
                  if value.is_floating_point() and not bool(value.abs().le(FLOAT16_MAX).all())]
     if too_large:
         raise ValueError(f"{pipeline}: weights beyond binary16's range (or not finite) in {too_large[:3]}")
-    files = _write_beside(pipeline, dest, unet.half(), max(1, max_file_bytes - HEADER_MARGIN), replace)
+    # A shard's tensor bytes leave room for the largest header any shard can have (all the names).
+    header = 1024 + sum(len(name) + HEADER_BYTES_PER_TENSOR for name in unet.state_dict())
+    files = _write_beside(pipeline, dest, unet.half(), max(1, max_file_bytes - header), replace)
     oversized = [f"{p} ({p.stat().st_size} bytes)" for p in files if p.stat().st_size > max_file_bytes]
     if oversized:
         shutil.rmtree(dest)

@@ -63,6 +63,7 @@ def write_pack(photos: Mapping[str, np.ndarray], out: Path,
     entries = []
     for k, (name, image) in enumerate(photos.items()):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            shutil.rmtree(partial)
             raise ValueError(f"{name}: expected uint8 HxWx3 pixels, got {image.dtype} {image.shape}")
         file = f"{k:04d}.webp"
         Image.fromarray(image).save(partial / file, "WEBP", lossless=True, quality=100, method=4)

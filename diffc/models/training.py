@@ -340,13 +340,20 @@ def train_step(state: TrainState, config: TrainConfig, sampler: CropSampler, alp
 def _update_ema(state: TrainState, config: TrainConfig) -> None:
     # The warm-up of the decay (as diffusers' EMAModel) keeps the average from remembering the
     # random initial weights for thousands of steps in a short run.
+    import torch
+
     decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
+    floats, averages = [], []
     for name, value in state.unet.state_dict().items():
         value = value.detach()
         if value.dtype.is_floating_point:
-            state.ema[name].lerp_(value, 1 - decay)
+            floats.append(value)
+            averages.append(state.ema[name])
         else:
             state.ema[name].copy_(value)
+    # One multi-tensor update (a few kernel launches on a GPU instead of one per tensor; on the CPU
+    # the same lerp_ per tensor).
+    torch._foreach_lerp_(averages, floats, 1 - decay)
 
 
 class _StopRequest:
