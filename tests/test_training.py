@@ -256,7 +256,7 @@ def test_cli_gpu_recipe_on_the_cpu_writes_a_compact_pipeline_that_restores(photo
     assert files and max(p.stat().st_size for p in files) <= compact_weights.MAX_FILE_BYTES
     compact_weights.restore_float32(compact, tmp_path / "restored")
     assert load_model(tmp_path / "restored").channels == 3
-    result = nelbo.evaluate(tmp_path / "restored", size=16, draws=1, progress=False, photos={"a": photos[0]})
+    result = nelbo.evaluate(tmp_path / "restored", size=16, draws=2, progress=False, photos={"a": photos[0]})
     assert result["nelbo_bpd"] > 0
     assert main([*args, "--resume", "--steps", "2"]) == 0  # the run's own compact folder is replaced
     assert main([*args, "--out", str(tmp_path / "other"), "--compact", str(compact)]) == 2  # must be new

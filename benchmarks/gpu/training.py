@@ -47,7 +47,7 @@ FULL_RUN_S = 300.0
 PROBE_STEPS = 60
 WARM_STEPS = 10
 """Steps left out of the seconds-per-step figure (cuDNN's autotuning, the first allocations)."""
-GRACE_S = 40.0
+GRACE_S = 30.0
 """Seconds between the SIGTERM and the deadline: checkpoint, float32 pipeline and compact export."""
 OUTPUT_TAIL = 4000
 
