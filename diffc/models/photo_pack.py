@@ -79,7 +79,11 @@ def read_pack(folder: Path) -> dict[str, np.ndarray]:
     """The photos of a pack, name -> uint8 HxWx3, each verified against its recorded pixel SHA-256."""
     from PIL import Image
 
+    from PIL import features
+
     folder = Path(folder)
+    if not features.check("webp"):
+        raise OSError(f"{folder}: this Pillow cannot decode WebP, the pack's format (build it with libwebp)")
     index = json.loads((folder / PACK_INDEX).read_text())
     if index.get("format") != FORMAT:
         raise ValueError(f"{folder / PACK_INDEX}: format {index.get('format')!r}, expected {FORMAT!r}")
