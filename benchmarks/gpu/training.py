@@ -129,8 +129,12 @@ def body(part: Part) -> dict:
     returned = sorted(str(p.relative_to(part.out)) for p in weights.rglob("*") if p.is_file()) if full else []
     recipe = RECIPES[RECIPE]
     per_step = summary.get("s_per_step")
+    if rc == 0 and summary["steps"] > 0:
+        status = "ok"
+    else:  # a deadline that came before the first step is the part's timeout, not a failed run
+        status = "timeout" if stopped and summary["steps"] == 0 else "failed"
     return {
-        "status": "ok" if rc == 0 and summary["steps"] > 0 else "failed",
+        "status": status,
         "mode": "full" if full else "probe", "command": command, "rc": rc, "stopped_by_deadline": stopped,
         "wall_s_run": wall, **summary,
         # Start-up (imports, CUDA, data, warm start) and the final checkpoint and exports.
