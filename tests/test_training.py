@@ -108,6 +108,10 @@ def test_cli_train_errors(tmp_path: Path) -> None:
     assert main([*args, "--size", "20"]) == 2  # four levels need a multiple of 8
     if not torch.cuda.is_available():
         assert main([*args, "--device", "cuda"]) == 2
+        assert main([*args, "--recipe", "gpu"]) == 2  # the gpu recipe trains on CUDA unless told otherwise
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--recipe", "tpu"])
+    assert exc.value.code == 2
 
 
 class _StubModel:

@@ -1,4 +1,5 @@
-"""``diffc train``: train (or resume) the default model on a ``diffc data`` folder
+"""``diffc train``: train (or resume) the default model on a ``diffc data`` folder or its photo pack,
+with the settings of a recipe (``cpu`` or ``gpu``) where no option overrides them
 (:mod:`diffc.models.training`)."""
 
 from __future__ import annotations
