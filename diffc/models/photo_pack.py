@@ -77,9 +77,7 @@ def write_pack(photos: Mapping[str, np.ndarray], out: Path,
 
 def read_pack(folder: Path) -> dict[str, np.ndarray]:
     """The photos of a pack, name -> uint8 HxWx3, each verified against its recorded pixel SHA-256."""
-    from PIL import Image
-
-    from PIL import features
+    from PIL import Image, features
 
     folder = Path(folder)
     if not features.check("webp"):
