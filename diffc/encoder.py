@@ -32,11 +32,13 @@ import numpy as np
 from diffc.container import (
     Header,
     code_range,
+    conditioning_record,
     encode_header,
     fingerprint_id,
     framing_bytes,
     grid_time,
     quantize_times,
+    read_container,
     write_container,
 )
 from diffc.diffusion.checks import MAX_SEED, checked_int, checked_real
@@ -120,7 +122,8 @@ class CompressOutput:
     @property
     def ledger(self) -> Ledger:
         """Where the file's bits go, per step and in total (:mod:`diffc.ledger`)."""
-        return Ledger(self.header_bits, tuple(s.bits for s in self.steps))
+        options = conditioning_record(read_container(self.data).header)
+        return Ledger(self.header_bits, tuple(s.bits for s in self.steps), 8 * len(options))
 
     def bits_through(self, n_steps: int) -> int:
         """Bits of the file truncated after ``n_steps`` steps."""
@@ -202,7 +205,7 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
                     checked_int(seed, "seed", 0, MAX_SEED), channel.spec, variance, clip,
                     **_step_times(schedule), family=family, conditioning=conditioning.kind,
                     conditioning_id=fingerprint_id(conditioning.digest) if conditioning.conditional else b"",
-                    size=None if size is None else tuple(size))
+                    size=None if size is None else tuple(size), **conditioning.options)
     model = reverse_model(denoiser, header)
     planned_header_bits = 8 * len(encode_header(header))
     x_c = model.to_coords(x)
