@@ -23,7 +23,7 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("latent-cli")
-    for family in ("sd1", "flux"):
+    for family in ("sd1", "flux", "dit"):
         build(family, root / family)
     (root / "images").mkdir()
     write_png(root / "images" / "a.png", smooth_image(18, 22, seed=2))  # needs padding to 20 x 24
@@ -53,19 +53,46 @@ def test_round_trip_crops_to_the_recorded_size(root: Path, family: str,
     assert info["conditioning"] == "empty-prompt"
 
 
-def test_prompt_and_guidance_are_checked_on_decode(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_file_carries_its_prompt_and_guidance(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model, image, file = root / "sd1", root / "images" / "a.png", root / "prompted.dfc"
+    code, out, err = run(capsys, "compress", image, file, "--model", model, "--steps", 12, "--quiet",
+                         "--prompt", "a red barn", "--guidance", 2)
+    assert code == 0, err
+    assert f"{8 * file.stat().st_size / (18 * 22):.4f} bpp" in out  # the prompt's bytes count
+    code, out, _ = run(capsys, "info", file, "--json")
+    info = json.loads(out)
+    assert (info["conditioning"], info["prompt"], info["guidance"], info["class_label"]) == (
+        "prompt", "a red barn", 2.0, None)
+    # options byte, guidance (2 varint bytes), the prompt's length and its 6-byte Huffman block
+    assert info["ledger"]["total"]["conditioning_bits"] == 8 * (1 + 2 + 1 + 6)
+    code, out, _ = run(capsys, "info", file)
+    assert "conditioning prompt, digest" in out and "prompt 'a red barn', guidance 2.0" in out
+    # decoding needs no option; the same options are accepted, other ones refused naming both
+    for flags in ((), ("--prompt", "a red barn", "--guidance", 2)):
+        code, _, err = run(capsys, "decompress", file, root / "p.png", "--model", model, "--quiet",
+                           "--solver-steps", 2, *flags)
+        assert code == 0, err
+    for flags, named in ((("--prompt", "a blue barn"), "--prompt 'a blue barn' differs from the file's "
+                          "prompt: 'a red barn'"),
+                         (("--guidance", 3), "--guidance 3.0 differs from the file's guidance: 2.0"),
+                         (("--class-label", 1), "--class-label 1 differs from the file's class-label: none")):
+        code, _, err = run(capsys, "decompress", file, root / "x.png", "--model", model, "--quiet", *flags)
+        assert code == 2 and named in err and err.count("\n") == 1
+    assert not (root / "x.png").exists()
+
+
+def test_the_file_carries_its_class_label(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model, image, file = root / "dit", root / "images" / "a.png", root / "labelled.dfc"
     code, _, err = run(capsys, "compress", image, file, "--model", model, "--steps", 12, "--quiet",
-                       "--prompt", "a red barn", "--guidance", 2)
+                       "--class-label", 3)
     assert code == 0, err
     code, out, _ = run(capsys, "info", file, "--json")
-    assert json.loads(out)["conditioning"] == "prompt"
-    for flags in ((), ("--prompt", "a red barn"), ("--prompt", "a blue barn", "--guidance", 2)):
-        code, _, err = run(capsys, "decompress", file, root / "x.png", "--model", model, "--quiet", *flags)
-        assert code == 1 and err.splitlines()[-1].startswith("diffc decompress: error: wrong conditioning")
-    code, _, err = run(capsys, "decompress", file, root / "p.png", "--model", model, "--quiet",
-                       "--solver-steps", 2, "--prompt", "a red barn", "--guidance", 2)
+    info = json.loads(out)
+    assert (info["conditioning"], info["class_label"], info["prompt"]) == ("class", 3, None)
+    code, _, err = run(capsys, "decompress", file, root / "d.png", "--model", model, "--quiet",
+                       "--solver-steps", 2)
     assert code == 0, err
+    assert read_image(root / "d.png").shape == (18, 22, 3)
 
 
 def test_bad_conditioning_options_are_one_line_errors(root: Path,

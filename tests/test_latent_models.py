@@ -175,6 +175,26 @@ def test_prompt_guidance_and_class_change_the_digest(folders: dict[str, Path],
     assert flux_g1.conditioning.digest != models["flux"].conditioning.digest
 
 
+def test_a_file_records_its_options_and_checks_the_digest(folders: dict[str, Path],
+                                                         models: dict[str, LatentModel]) -> None:
+    from diffc.container import ContainerError, read_container
+
+    prompted = load_model(folders["sd1"], prompt="a red barn", guidance=2)
+    assert prompted.conditioning.options == {"prompt": "a red barn", "guidance": 2.0, "class_label": None}
+    assert models["flux"].conditioning.options == {"prompt": None, "guidance": None, "class_label": None}
+    data = DiffCCodec(prompted, steps=12, progress=False).compress(smooth_image(8, 8, seed=1)).data
+    header = read_container(data).header
+    assert header.options == prompted.conditioning.options
+    # the model the file's options rebuild decodes it; any other conditioning is refused, naming both
+    rebuilt = load_model(folders["sd1"], **header.options)
+    decoded = DiffCCodec(rebuilt, steps=12, progress=False).decompress(data, method="mmse")
+    assert decoded.image.shape == (8, 8, 3)
+    for other in (models["sd1"], load_model(folders["sd1"], prompt="a red bar", guidance=2)):
+        with pytest.raises(ContainerError, match="wrong conditioning: the file was encoded with conditioning "
+                                                 "prompt .*; this model .* is conditioned on"):
+            DiffCCodec(other, steps=12, progress=False).decompress(data)
+
+
 def test_fingerprint_is_cached_and_stable(folders: dict[str, Path], models: dict[str, LatentModel],
                                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     hashed: list[Path] = []
