@@ -114,3 +114,37 @@ def test_sweep_with_a_latent_model(root: Path, capsys: pytest.CaptureFixture[str
                        "--quiet")
     assert code == 0, err
     assert list(out_dir.rglob("*.json"))
+
+
+def test_sweep_carries_the_conditioning(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--prompt and --guidance reach every worker's model (CodecSpec), the CompressAI JSON's
+    descriptions and the job id; a sweep without them keeps the job id it always had."""
+    import hashlib
+    from dataclasses import asdict, astuple
+
+    from diffc.tools.sweep import JOB_FORMAT, CodecSpec, SweepConfig, job_id
+
+    common = ("--steps", 12, "--stops", 12, "--methods", "mmse", "--baselines", "jpeg-420", "--quiet")
+    code, _, err = run(capsys, "sweep", root / "images", "--out", root / "swept", "--model", root / "sd1",
+                       *common, "--prompt", "a red barn", "--guidance", 2)
+    assert code == 0, err
+    description = json.loads((root / "swept" / "DiffC-MMSE.json").read_text())["description"]
+    assert description.endswith("; conditioned on prompt 'a red barn', guidance 2.0")
+    job = json.loads((root / "swept" / "jobs" / "a.json").read_text())
+    file = root / "swept" / "files" / "a" / "a.dfc"
+    assert job["file_bpp"] == pytest.approx(8 * file.stat().st_size / (18 * 22))
+    code, out, _ = run(capsys, "info", file, "--json")
+    assert (json.loads(out)["prompt"], json.loads(out)["guidance"]) == ("a red barn", 2.0)
+
+    image, config = read_image(root / "images" / "a.png"), SweepConfig(stops=(12,), methods=("mmse",))
+    plain = CodecSpec(model=str(root / "sd1"), steps=12).build()
+    prompted = CodecSpec(model=str(root / "sd1"), steps=12, prompt="a red barn", guidance=2.0).build()
+    assert prompted.model.conditioning.prompt == "a red barn"
+    assert job["job_id"] == job_id(prompted, image, SweepConfig(stops=(12,), methods=("mmse",),
+                                                                  baselines=("jpeg-420",)))
+    h = hashlib.sha256(f"diffc-sweep-job/{JOB_FORMAT}\x00".encode())  # the rule before the options
+    h.update(plain.model.fingerprint())
+    h.update(repr((*astuple(plain.channel.spec), plain.steps)).encode())
+    settings = {k: v for k, v in asdict(config).items() if k not in ("refine", "etas")}
+    h.update(json.dumps(settings, sort_keys=True).encode() + repr(image.shape).encode() + image.tobytes())
+    assert job_id(plain, image, config) == h.hexdigest()[:16] != job_id(prompted, image, config)
