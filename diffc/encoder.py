@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -181,13 +181,16 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
            value_range: tuple[float, float], variance: str = "posterior", clip: bool = False,
            stop_step: int | None = None, max_bits: float | None = None, target_psnr: float | None = None,
            family: str = "array", conditioning: Conditioning | None = None,
-           size: tuple[int, int] | None = None) -> CompressOutput:
+           size: tuple[int, int] | None = None,
+           psnr_of: Callable[[np.ndarray], float] | None = None) -> CompressOutput:
     """Encode ``x`` into a DiffC file (see the module docstring for the stop rules).
 
     Z is sent at the :func:`quantized` times of ``schedule``, which the header writes. ``family``,
     ``conditioning`` (default: unconditional) and ``size`` (the original image's ``(H, W)``) go
     into the header for the decoder to check and use; ``size`` is also what :attr:`CompressOutput.bpp`
-    counts per. ``max_bits`` is checked against the file as if it held the schedule's (or
+    counts per. ``psnr_of``: the PSNR of an x0 estimate (an array like ``x``) that ``target_psnr``
+    is compared with (the image codec's: of the image decoded from it); default: against ``x`` in
+    ``value_range``. ``max_bits`` is checked against the file as if it held the schedule's (or
     ``stop_step``'s) step count in its header; the final header is never longer.
     """
     began = time.perf_counter()
@@ -230,7 +233,9 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
         if target_psnr is not None:
             # The next step's prior needs this x0 too: predict once.
             _, x0 = model.predict(z, schedule.times[k])
-            if _psnr(model.from_coords(x0), x, header.value_range) >= target_psnr:
+            x0_hat = model.from_coords(x0)
+            reached = _psnr(x0_hat, x, header.value_range) if psnr_of is None else psnr_of(x0_hat)
+            if reached >= target_psnr:
                 break
     header = replace(header, time_gaps=header.time_gaps[:len(messages) - 1])
     return CompressOutput(write_container(header, messages), tuple(stats), 8 * len(encode_header(header)),
