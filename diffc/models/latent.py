@@ -45,9 +45,8 @@ from diffc.models.pixel import pixels_to_unit, unit_to_pixels
 __all__ = ["TILING_PIXELS", "LatentAutoencoder", "LatentModel"]
 
 TILING_PIXELS = 1024 * 1024
-"""The most pixels (of the padded image) the VAE runs on whole; a larger image is tiled. SD's VAE
-decoder holds several 128-channel float32 maps of the full image, about 3 GB at this size and four
-times that at 2048 x 2048."""
+"""The most pixels (of the padded image) the VAE runs on whole; a larger image is tiled (SDXL's and
+Flux's native 1024 x 1024 run whole; docs/models.md)."""
 
 
 @dataclass(frozen=True, eq=False)
