@@ -51,6 +51,7 @@ __all__ = [
     "check_identity",
     "check_model",
     "code_range",
+    "conditioning_record",
     "default_size",
     "encode_header",
     "encode_records",
@@ -59,7 +60,6 @@ __all__ = [
     "grid_time",
     "quantize_times",
     "read_container",
-    "conditioning_record",
     "truncate",
     "write_container",
 ]

@@ -8,7 +8,7 @@ break the rule that the same input gives the same file everywhere (docs/determin
 instead is a prefix code fixed by the format: a canonical Huffman code (Huffman 1952; canonical
 code assignment as in deflate, RFC 1951 section 3.2.2) built from :data:`WEIGHTS`, integer
 frequencies of English text (letters from Lewand's table, per 10,000 characters, with the space,
-commas and the rest of printable ASCII added), so about 4.3 bits a character for English prompts.
+commas and the rest of printable ASCII added): about 4.7 bits a character of English prompts.
 Any other byte keeps weight 1 (a long code), and a text the table codes badly (another script) is
 written as plain UTF-8 instead: the block's first bit says which, the writer takes the shorter
 (Huffman on a tie), so a prompt never costs more than its UTF-8 bytes and one bit.
@@ -83,7 +83,8 @@ def encode(text: bytes, put: Callable[[int, int], None]) -> None:
     huffman = sum(codes[b][0] for b in text) <= 8 * len(text)
     put(int(not huffman), 1)
     for b in text:
-        put(*reversed(codes[b])) if huffman else put(b, 8)
+        length, code = codes[b] if huffman else (8, b)
+        put(code, length)
 
 
 def decode(n_bytes: int, bit: Callable[[], int]) -> bytes:
