@@ -74,8 +74,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="torch device: cpu, cuda, cuda:N, mps (default: cpu)")
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="torch dtype of the network (default: float32)")
-    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=1,
-                   help="torch threads for the network (default: 1; see the README)")
+    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None,
+                   help="torch threads for the network (default: every usable core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--prompt", default=None,
                    help="condition a text-to-image model on this text (the file records it: decoding "
@@ -133,7 +133,7 @@ def load_model_from(args: argparse.Namespace) -> object:
     path = args.model if args.model is not None else default_model_dir()
     if not path.exists():
         raise UsageError(f"no model given and no default model at {path}: pass --model DIR")
-    set_torch_threads(getattr(args, "threads", 1))
+    set_torch_threads(getattr(args, "threads", None))
     return load_model(path, device=args.device, dtype=args.dtype, prompt=args.prompt, guidance=args.guidance,
                       class_label=args.class_label, progress=not args.quiet)
 
