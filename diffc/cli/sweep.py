@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Finished images are skipped when the same sweep is run again.")
     p.add_argument("images", nargs="+", type=existing_path, help="image files or folders of images")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    add_model_args(p, conditioning=False)  # the sweep's workers load models unconditioned (CodecSpec)
+    add_model_args(p)
     add_channel_args(p)
     p.add_argument("--stops", type=step_counts, default=None,
                    help="step counts to decode at, e.g. 8,12,16 (default: 4 points over the second half)")
@@ -63,7 +63,8 @@ def _run(args: argparse.Namespace) -> int:
     from rcc.experiments import executor_from
 
     spec = CodecSpec(model=None if args.model is None else str(args.model.resolve()), device=args.device,
-                     dtype=args.dtype, channel=channel_from(args).spec, steps=args.steps or DEFAULT_STEPS)
+                     dtype=args.dtype, channel=channel_from(args).spec, steps=args.steps or DEFAULT_STEPS,
+                     prompt=args.prompt, guidance=args.guidance, class_label=args.class_label)
     if args.stops is not None and max(args.stops) > spec.steps:
         raise UsageError(f"--stops {','.join(map(str, args.stops))}"
                          f": the files have {spec.steps} steps (--steps)")
