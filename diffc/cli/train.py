@@ -19,6 +19,16 @@ def _channels(text: str) -> tuple[int, ...]:
     return values
 
 
+def _octaves(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(sorted({int(v) for v in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text}") from None
+    if min(values) < -4 or max(values) > 4:
+        raise argparse.ArgumentTypeError(f"octaves lie in -4..4 (a factor of 16 either way), got {text}")
+    return values
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from diffc.models.training import TrainConfig  # torch-free at import
 
@@ -30,6 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=existing_path, required=True, help="folder written by `diffc data`")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, loss log, pipeline)")
     p.add_argument("--size", type=positive_int, default=d.size, help=f"crop size in px (default {d.size})")
+    p.add_argument("--octaves", type=_octaves, default=d.octaves,
+                   help="photo scales to crop from, comma-separated: octave k is the 448 px short side "
+                   "times 2**k, where the original allows (e.g. -1,0,1); each gets an equal share of the "
+                   "crops (default 0)")
     p.add_argument("--steps", type=positive_int, default=d.steps, help=f"total steps (default {d.steps})")
     p.add_argument("--batch", type=positive_int, default=d.batch, help=f"crops per step (default {d.batch})")
     p.add_argument("--lr", type=real_in(0, open_low=True), default=d.lr,
@@ -72,12 +86,19 @@ def _run(args: argparse.Namespace) -> int:
         levels = len(args.channels)
         raise UsageError(f"--size {args.size}: a UNet with {levels} levels needs a multiple of {multiple}")
     config = training.TrainConfig(
-        size=args.size, steps=args.steps, batch=args.batch, lr=args.lr, lr_final=args.lr_final,
+        size=args.size, octaves=args.octaves, steps=args.steps, batch=args.batch, lr=args.lr,
+        lr_final=args.lr_final,
         init=str(args.init or ""), seed=args.seed,
         block_out_channels=args.channels, attention=not args.no_attention, threads=args.threads,
         checkpoint_minutes=args.checkpoint_minutes, device=args.device,
     )
-    photos = data.training_photos(args.data)
-    state = training.train(photos, args.out, config, resume=args.resume, progress=not args.quiet)
+    pyramid = data.training_pyramid(args.data, config.octaves, min_side=config.size)
+    for k, level in pyramid.items():
+        mpx = sum(a.shape[0] * a.shape[1] for a in level.values()) / 1e6
+        print(f"octave {k:+d}: {len(level)} photos, {mpx:.1f} Mpx")
+    photos = [image for level in pyramid.values() for image in level.values()]
+    octaves = [k for k, level in pyramid.items() for _ in level]
+    state = training.train(photos, args.out, config, resume=args.resume, progress=not args.quiet,
+                           octaves=octaves)
     print(f"step {state.step}, {state.wall_s / 60:.1f} min; EMA pipeline in {args.out / training.PIPELINE}")
     return 0
