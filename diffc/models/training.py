@@ -68,6 +68,9 @@ if TYPE_CHECKING:  # torch is imported where it is used, so that `diffc --help` 
     import torch
 
 CHECKPOINT = "checkpoint.pt"
+# The settings a run written before they existed was trained with (the behaviour before each was
+# added), so that such a checkpoint still resumes and exports.
+SETTINGS_BEFORE = {"octaves": [0]}
 PIPELINE = "pipeline"
 LOSS_LOG = "loss.csv"
 
@@ -272,8 +275,7 @@ def load_checkpoint(path: Path, config: TrainConfig) -> TrainState:
     import torch
 
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    # A checkpoint written before a setting existed was trained with that setting's default.
-    old = {**TrainConfig().identity(), **ckpt["config"]}
+    old = {**SETTINGS_BEFORE, **ckpt["config"]}
     if old != config.identity():
         diff = {k: (old.get(k), v) for k, v in config.identity().items() if old.get(k) != v}
         raise ValueError(f"{path}: checkpoint was trained with other settings (checkpoint, now): {diff}")
@@ -435,10 +437,10 @@ def train(photos: list[np.ndarray] | Mapping[str, np.ndarray], out: Path, config
 def export_pipeline(run: Path, dest: Path) -> TrainState:
     """Save the EMA pipeline of a run's latest checkpoint to ``dest`` (the run may still be going:
     the checkpoint is replaced atomically)."""
-    saved = json.loads((Path(run) / "config.json").read_text())
+    saved = {**SETTINGS_BEFORE, **json.loads((Path(run) / "config.json").read_text())}
     saved.pop("data_var")
     saved["block_out_channels"] = tuple(saved["block_out_channels"])
-    saved["octaves"] = tuple(saved.get("octaves", TrainConfig.octaves))
+    saved["octaves"] = tuple(saved["octaves"])
     config = TrainConfig(**saved)
     state = load_checkpoint(Path(run) / CHECKPOINT, config)
     save_pipeline(Path(dest), state, config)
