@@ -25,17 +25,16 @@ which bundle them; they are never part of the training set (:func:`check_split` 
 the pixel hashes disjoint) and are what the NELBO and the demo evaluate on.
 
 Scale: photographs differ in resolution by 10x (a 6028 px wallpaper against a 500 px OpenCV sample).
-:func:`training_photos` shrinks each (Lanczos, never enlarged) so that its short side is at most
-:data:`SHORT_SIDE` px, about the scale of the held-out photos (300-600 px short sides), so that
-training crops see the texture statistics that DiffC later compresses; heavily JPEG-compressed
-packages are shrunk at least by their ``min_downsample`` factor, which averages their block
-artefacts away. That is octave 0 of :func:`training_pyramid`, which adds other octaves of the same
-photos: octave ``k`` is octave 0 with its linear size times ``2**k``, made from the original file in
-one Lanczos step. A photo enters octave ``k > 0`` only where its original is large enough (never
-enlarged, never less shrunk than ``min_downsample``), so the upper octaves hold the large wallpapers
-nearer their native resolution, where a pixel covers less of the scene and is smoother and noisier;
-the lower octaves hold every photo, denser in detail. Octaves smaller than the training crop are
-left out.
+Octave 0 of :func:`training_pyramid` shrinks each (Lanczos, never enlarged) so that its short side
+is at most :data:`SHORT_SIDE` px, about the scale of the held-out photos (300-600 px short sides),
+so that training crops see the texture statistics that DiffC later compresses; heavily
+JPEG-compressed packages are shrunk at least by their ``min_downsample`` factor, which averages
+their block artefacts away. Other octaves hold the same photos at other scales: octave ``k`` is
+octave 0 with its linear size times ``2**k``, made from the original file in one Lanczos step. A
+photo enters octave ``k > 0`` only where its original is large enough (never enlarged, never less
+shrunk than ``min_downsample``), so the upper octaves hold the large wallpapers nearer their native
+resolution, where a pixel covers less of the scene and is smoother and noisier; the lower octaves
+hold every photo, denser in detail. Octaves smaller than the training crop are left out.
 """
 
 from __future__ import annotations
@@ -342,10 +341,6 @@ def training_pyramid(data_dir: Path, octaves: Iterable[int] = (0,), short_side: 
             levels[k][p.file] = image
     return levels
 
-
-def training_photos(data_dir: Path, short_side: int = SHORT_SIDE) -> dict[str, np.ndarray]:
-    """The verified training photos of a ``diffc data`` folder at training scale (octave 0)."""
-    return training_pyramid(data_dir, (0,), short_side)[0]
 
 
 def held_out_photos() -> dict[str, np.ndarray]:
