@@ -68,13 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, required=True, help="where to write the results")
     parser.add_argument("--data", type=Path, default=None, help="folder written by `diffc data`")
     parser.add_argument("--octaves", default="-2,-1,0,1,2", help="comma-separated octaves")
+    parser.add_argument("--crops", type=int, default=None,
+                        help="64 px crops coded per set (default 300, quick 20; WebP method 6 is slow)")
     args = parser.parse_args(argv)
     octaves = sorted({int(v) for v in args.octaves.split(",")})
+    crops = args.crops or (20 if args.quick else 300)
     if args.data is None or not (args.data / "manifest.json").is_file():
         print(f"skipped: no `diffc data` folder given (--data {args.data})")
         write_json(args.json, {**machine_meta(), "quick": args.quick, "skipped": "no diffc data folder"}, [])
         return 0
-    crops = 60 if args.quick else 1000
     rng = np.random.default_rng(0)
     held = crop_rates(list(held_out_photos().values()), crops, rng)
     rows = [{"set": "held-out", "octave": None, "photos": 8, **held, "ratio": 1.0}]

@@ -26,6 +26,7 @@ def _smooth_photo(path: Path, seed: int, shape: tuple[int, int]) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_rates_per_octave_beside_the_held_out_baseline(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "root"
@@ -43,7 +44,7 @@ def test_rates_per_octave_beside_the_held_out_baseline(tmp_path: Path,
     assert held["set"] == "held-out" and held["ratio"] == 1.0 and 2 < held["webp_bpd"] < 6
     assert [(r["octave"], r["photos"]) for r in octaves] == [(-1, 2), (0, 2), (1, 1)]
     for r in octaves:
-        assert r["sampled"] == min(60, r["tiles"]) and r["stderr"] > 0
+        assert r["sampled"] == min(20, r["tiles"]) and r["stderr"] > 0
         assert r["ratio"] == pytest.approx(r["webp_bpd"] / held["webp_bpd"])
     # A smooth field shown twice as large has fewer bits per pixel.
     assert octaves[0]["webp_bpd"] > octaves[1]["webp_bpd"] > octaves[2]["webp_bpd"]
