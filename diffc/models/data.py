@@ -387,3 +387,8 @@ def check_split(data_dir: Path, photos: list[Photo],
         for name, h in thumbs.items():
             if float(t @ h) > DUPLICATE_CORRELATION:
                 raise ValueError(f"{p.file} is a copy of held-out photo {name}")
+
+
+def training_photos(data_dir: Path, short_side: int = SHORT_SIDE) -> dict[str, np.ndarray]:
+    """The verified training photos of a ``diffc data`` folder at training scale (octave 0)."""
+    return training_pyramid(data_dir, (0,), short_side)[0]
