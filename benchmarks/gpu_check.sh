@@ -8,8 +8,10 @@
 # Parts, in order, each `python -m benchmarks.gpu.NAME` under its own timeout, writing
 # OUTDIR/PART_gpu.json even when it fails or is killed (see benchmarks/gpu/_part.py): tests (pytest -m
 # gpu), identity (CPU and GPU bits), search (throughput), diffc (photos on the GPU), channel (large
-# chunks), training (the GPU recipe's hook). OUTDIR/check_gpu.json sums them up and OUTDIR/gpu_check.log
-# holds the output: eight files at most, what the GPU machine sends back.
+# chunks), training (a probe of the GPU training recipe; given 300 s or more, as in its own run
+# GPU_CHECK_PARTS=training:480, the whole recipe, its weights back in OUTDIR/training_pipeline/).
+# OUTDIR/check_gpu.json sums them up and OUTDIR/gpu_check.log holds the output: eight files at most,
+# what the GPU machine sends back.
 #
 # Wheels the GPU machine lacks (`make gpu-wheels` puts them in .whl/) are installed with --no-deps into
 # a target folder, each only if its distribution is not there already: the machine's own torch, numba,
@@ -35,7 +37,7 @@ cd "$ROOT" || exit 2
 # Part name, module, seconds it is allotted (unused seconds pass on to the parts after it).
 declare -A MODULE=([tests]=tests [identity]=identity [search]=search [diffc]=diffc_photos
                    [channel]=channel_presets [training]=training)
-declare -A ALLOT=([tests]=90 [identity]=60 [search]=100 [diffc]=130 [channel]=120 [training]=20)
+declare -A ALLOT=([tests]=90 [identity]=60 [search]=100 [diffc]=130 [channel]=120 [training]=30)
 PARTS=${GPU_CHECK_PARTS:-tests identity search diffc channel training}
 MIN_LIMIT=15  # a part is not started with less (unless its own allotment is less)
 RESERVE=8  # seconds kept for the summary

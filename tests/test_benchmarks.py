@@ -158,3 +158,18 @@ def test_exact_coders(tmp_path) -> None:
     batch = [r for r in data["rows"] if r["protocol"] == "batch"]
     assert {r["coder"] for r in batch} == {"pfr", "grs"}
     assert all(r["identical"] and r["speedup"] > 0 for r in batch)
+
+
+@pytest.mark.slow
+def test_cpu_speed(tmp_path: Path) -> None:
+    data = run_benchmark("cpu_speed", tmp_path)
+    diffc = [r for r in data["rows"] if r["method"] == "diffc"]
+    assert diffc and {r["method"] for r in data["rows"]} == {"diffc", "jpeg-420", "webp"}
+    for r in diffc:
+        assert 0 < r["bpp"] <= data["meta"]["target_bpp"] and r["psnr"] > 10
+        for side in ("compress", "decompress"):  # the phases add up to the phase's seconds
+            parts = sum(r[f"{side}_{p}"] for p in ("model_s", "search_s", "channel_other_s", "other_s"))
+            assert parts == pytest.approx(r[f"{side}_s"])
+        assert r["decompress_search_s"] == 0.0  # decoding runs no candidate search
+        assert r["over_webp"] == pytest.approx(r["total_s"] / next(
+            b["total_s"] for b in data["rows"] if b["method"] == "webp"))

@@ -3,6 +3,7 @@ bit-exact resume, refusal to mix settings, and the saved pipeline folder loading
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -152,6 +153,10 @@ def test_cli_train_errors(tmp_path: Path) -> None:
         assert exc.value.code == 2
     if not torch.cuda.is_available():
         assert main([*args, "--device", "cuda"]) == 2
+        assert main([*args, "--recipe", "gpu"]) == 2  # the gpu recipe trains on CUDA unless told otherwise
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--recipe", "tpu"])
+    assert exc.value.code == 2
 
 
 class _StubModel:
@@ -239,3 +244,110 @@ def test_the_learning_rate_warms_up_then_is_constant_or_follows_the_cosine() -> 
     assert training._lr(decayed, 110) == pytest.approx(1e-4)
     lrs = [training._lr(decayed, s) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_the_cpu_recipe_is_the_defaults_and_the_gpu_recipe_warm_starts_from_the_shipped_model() -> None:
+    from diffc.models import default_model_dir
+
+    assert training.RECIPES["cpu"] == training.TrainConfig()
+    gpu = training.RECIPES["gpu"]
+    assert gpu.bf16 and gpu.device == "cuda" and gpu.batch > training.TrainConfig().batch
+    assert Path(gpu.init) == default_model_dir()
+    # The shipped model's architecture is the recipe's: the warm start loads every tensor.
+    state = training._new_state(replace(gpu, device="cpu"), 0.3)
+    from diffusers import UNet2DModel
+
+    shipped = UNet2DModel.from_pretrained(default_model_dir() / "unet", local_files_only=True).state_dict()
+    assert all(torch.equal(v, shipped[k]) for k, v in state.unet.state_dict().items())
+
+
+def test_bf16_autocast_trains_on_the_cpu_and_changes_the_arithmetic(photos: list[np.ndarray],
+                                                                    tmp_path: Path) -> None:
+    tiny_gpu = replace(training.RECIPES["gpu"], size=TINY.size, steps=2, batch=2, warmup=2,
+                       block_out_channels=TINY.block_out_channels, norm_num_groups=TINY.norm_num_groups,
+                       attention=False, init="", device="cpu", threads=1)
+    half = training.train(photos, tmp_path / "bf16", tiny_gpu, progress=False)
+    full = training.train(photos, tmp_path / "fp32", replace(tiny_gpu, bf16=False), progress=False)
+    assert half.step == full.step == 2
+    logs = [(tmp_path / d / training.LOSS_LOG).read_text().splitlines()[1:] for d in ("bf16", "fp32")]
+    losses = [[float(r.split(",")[1]) for r in rows] for rows in logs]
+    assert all(math.isfinite(v) for v in losses[0] + losses[1])
+    # Same seed and data: only the precision of the forward pass differs, and it shows in the weights.
+    assert any(not torch.equal(half.ema[k], full.ema[k]) for k in half.ema)
+    # bf16 keeps 8 bits of mantissa: the first step's loss (same weights, same draws) agrees to ~1 %.
+    assert losses[0][0] == pytest.approx(losses[1][0], rel=0.05)
+    # A checkpoint of a bf16 run resumes in float32 (precision is not part of a run's identity).
+    training.train(photos, tmp_path / "bf16", replace(tiny_gpu, steps=3, bf16=False), resume=True,
+                   progress=False)
+
+
+def _tiny_pack(photos: list[np.ndarray], folder: Path) -> Path:
+    from diffc.models import photo_pack
+
+    big = [np.kron(p, np.ones((2, 2, 1), dtype=np.uint8)) for p in photos]  # >= 32 px on each side
+    photo_pack.write_pack({f"test/{k}.png": p for k, p in enumerate(big)}, folder)
+    return folder
+
+
+def test_cli_gpu_recipe_on_the_cpu_writes_a_compact_pipeline_that_restores(photos: list[np.ndarray],
+                                                                           tmp_path: Path) -> None:
+    from diffc.models import compact_weights, load_model, nelbo
+
+    pack = _tiny_pack(photos, tmp_path / "pack")
+    out = tmp_path / "run"
+    args = ["train", "--recipe", "gpu", "--device", "cpu", "--data", str(pack), "--out", str(out),
+            "--size", "16", "--batch", "1", "--steps", "1", "--threads", "1", "--quiet"]
+    assert main(args) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["bf16"] and saved["batch"] == 1 and Path(saved["init"]).name == "default"
+    compact = out / "pipeline_fp16"
+    files = [p for p in compact.rglob("*") if p.is_file()]
+    assert files and max(p.stat().st_size for p in files) <= compact_weights.MAX_FILE_BYTES
+    compact_weights.restore_float32(compact, tmp_path / "restored")
+    assert load_model(tmp_path / "restored").channels == 3
+    result = nelbo.evaluate(tmp_path / "restored", size=16, draws=2, progress=False, photos={"a": photos[0]})
+    assert result["nelbo_bpd"] > 0
+    assert main([*args, "--resume", "--steps", "2"]) == 0  # the run's own compact folder is replaced
+    assert main([*args, "--out", str(tmp_path / "other"), "--compact", str(compact)]) == 2  # must be new
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_cleanly_with_checkpoint_pipeline_and_compact_export(photos: list[np.ndarray],
+                                                                                 tmp_path: Path) -> None:
+    """What the GPU check relies on at its deadline: SIGTERM ends the run at a step boundary and the
+    weights reached so far are all written (the process exits 0)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    pack = _tiny_pack(photos, tmp_path / "pack")
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "kernels"), str(root),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "diffc.cli", "train", "--recipe", "gpu", "--device", "cpu",
+                             "--data", str(pack), "--out", str(out), "--size", "16", "--batch", "1",
+                             "--steps", "1000000", "--threads", "1", "--quiet"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            log = out / training.LOSS_LOG
+            if log.is_file() and len(log.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    steps = len((out / training.LOSS_LOG).read_text().splitlines()) - 1
+    assert 2 <= steps < 1000000
+    state = training.load_checkpoint(out / training.CHECKPOINT, replace(
+        training.RECIPES["gpu"], size=16, batch=1, steps=1000000, device="cpu"))
+    assert state.step == steps
+    assert (out / training.PIPELINE / "model_index.json").is_file()
+    assert (out / "pipeline_fp16" / "unet" / "config.json").is_file()

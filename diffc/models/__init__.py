@@ -11,7 +11,8 @@
   what it is conditioned on; :mod:`diffc.models.weights_digest` -- cached digests of model files;
 * :mod:`diffc.models.data` -- the offline training photographs and the held-out evaluation set;
 * :mod:`diffc.models.training` -- training the default model; :mod:`diffc.models.nelbo` -- its
-  negative ELBO;
+  negative ELBO; :mod:`diffc.models.photo_pack`, :mod:`diffc.models.compact_weights` -- what a GPU
+  training run carries there (the photos) and back (the weights);
 * ``diffc/models/default/`` -- the shipped default model and its model card.
 
 The Gaussian oracle lives in :mod:`diffc.diffusion.denoisers` beside the denoiser protocol.

@@ -37,6 +37,14 @@ What is trained (every choice is written into the checkpoint and the saved confi
   learning rate to ``lr_final`` times its peak (Loshchilov & Hutter 2017), gradient clipping at 1, and
   an exponential moving average of the weights (decay ramping to ``ema_decay``), which is what is
   saved. ``init`` warm-starts a run from a pipeline folder's UNet (e.g. the shipped model).
+- **Precision**: float32, or with ``bf16`` the forward pass under ``torch.autocast`` to bfloat16
+  (Kalamkar et al. 2019, "A study of BFLOAT16 for deep learning training"): the weights, the
+  optimiser state, the EMA and the loss stay float32, convolutions and matmuls run in bfloat16.
+
+Recipes (:data:`RECIPES`): ``cpu``, the defaults of :class:`TrainConfig`; ``gpu``, the run sized in
+the model card (``diffc/models/default/MODEL_CARD.md``, "GPU recipe") to finish within 8 minutes on
+one H200: bf16, batch 128, warm-started from the shipped model (same architecture, so that the CPU
+speed of decoding stays what it is), a cosine decay of the learning rate over its fixed steps.
 
 Determinism: every random draw (photo, crop, flip, level, noise) comes from one seeded
 ``torch.Generator`` whose state is checkpointed with the model, EMA, optimiser and step, so a resumed
@@ -63,6 +71,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from diffc.models.diffusers_folder import default_model_dir
 
 if TYPE_CHECKING:  # torch is imported where it is used, so that `diffc --help` stays fast
     import torch
@@ -100,16 +110,26 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     threads: int = 2
     device: str = "cpu"
+    bf16: bool = False
 
     def identity(self) -> dict:
         """The fields a resumed run must share with its checkpoint (all but the step budget, the
-        checkpoint cadence, threads and device)."""
+        checkpoint cadence, threads, device and precision: how the same arithmetic is carried out)."""
         d = asdict(self)
-        for key in ("steps", "checkpoint_minutes", "threads", "device"):
+        for key in ("steps", "checkpoint_minutes", "threads", "device", "bf16"):
             d.pop(key)
         d["block_out_channels"] = list(d["block_out_channels"])
         d["octaves"] = list(d["octaves"])
         return d
+
+
+# The sizing of the gpu recipe's steps: model card, "GPU recipe" (benchmarks/training_step.py).
+GPU_RECIPE_STEPS = 5000
+RECIPES: dict[str, TrainConfig] = {
+    "cpu": TrainConfig(),
+    "gpu": TrainConfig(steps=GPU_RECIPE_STEPS, batch=128, lr=6e-4, warmup=300, lr_final=0.1, bf16=True,
+                       init=str(default_model_dir()), checkpoint_minutes=2.0, device="cuda"),
+}
 
 
 def build_unet(config: TrainConfig):
@@ -325,8 +345,9 @@ def train_step(state: TrainState, config: TrainConfig, sampler: CropSampler, alp
     alpha, sigma = ab.sqrt(), (1 - ab).sqrt()
     z = alpha * x + sigma * eps
     target = alpha * eps - sigma * x if config.prediction_type == "v_prediction" else eps
-    pred = state.unet(z, t).sample
-    loss = (weight[t] * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
+    with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16, enabled=config.bf16):
+        pred = state.unet(z, t).sample
+    loss = (weight[t] * (pred.float() - target).pow(2).mean(dim=(1, 2, 3))).mean()
     for group in state.optimizer.param_groups:
         group["lr"] = _lr(config, state.step)
     state.optimizer.zero_grad(set_to_none=True)
@@ -341,13 +362,20 @@ def train_step(state: TrainState, config: TrainConfig, sampler: CropSampler, alp
 def _update_ema(state: TrainState, config: TrainConfig) -> None:
     # The warm-up of the decay (as diffusers' EMAModel) keeps the average from remembering the
     # random initial weights for thousands of steps in a short run.
+    import torch
+
     decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
+    floats, averages = [], []
     for name, value in state.unet.state_dict().items():
         value = value.detach()
         if value.dtype.is_floating_point:
-            state.ema[name].lerp_(value, 1 - decay)
+            floats.append(value)
+            averages.append(state.ema[name])
         else:
             state.ema[name].copy_(value)
+    # One multi-tensor update (a few kernel launches on a GPU instead of one per tensor; on the CPU
+    # the same lerp_ per tensor).
+    torch._foreach_lerp_(averages, floats, 1 - decay)
 
 
 class _StopRequest:
@@ -386,6 +414,8 @@ def train(photos: list[np.ndarray] | Mapping[str, np.ndarray], out: Path, config
         raise ValueError(f"photos of octaves {sorted(set(octaves) - set(config.octaves))} are not in "
                          f"the run's octaves {config.octaves}")
     torch.set_num_threads(config.threads)
+    if torch.device(config.device).type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest convolutions once
     photos = list(photos.values()) if isinstance(photos, Mapping) else list(photos)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

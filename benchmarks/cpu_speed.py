@@ -1,0 +1,140 @@
+"""DiffC on a whole photograph on the CPU, beside JPEG and WebP timed in the same run.
+
+A held-out photograph (scikit-image's astronaut, 512 x 512; ``--quick``: a 64 x 64 centre crop) is
+compressed with the default model and channel, stopping before ``--bpp`` (default 1.0), and
+decompressed with the default decoder (DiffC-F, 20 DDIM steps), once per torch thread setting (one
+thread, and every usable core, the tools' default). Each phase's seconds are split into the network,
+the candidate search, the rest of the channel and everything else (the instrumentation of
+``diffc_images.py``). JPEG 4:2:0 and WebP code the same photo at the DiffC file's bpp; the ratios are
+DiffC's compress + decompress seconds over each codec's encode + decode seconds. The encoder and
+decoder are the library's (:class:`diffc.codec.DiffCCodec`), so the file is the one ``diffc
+compress`` writes for the same options.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+# Before torch loads, as the command line does: torch's idle threads sleep during the search.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import machine_meta, write_json  # noqa: E402
+from benchmarks.diffc_images import _breakdown, _instrument, _phase  # noqa: E402
+
+BASELINES = ("jpeg-420", "webp")
+PHASES = ("model_s", "search_s", "channel_other_s", "other_s")
+
+
+def _diffc_row(codec: object, image: np.ndarray, bpp: float, threads: int, solver_steps: int) -> dict:
+    """Compress and decompress ``image`` at ``threads`` torch threads: seconds per phase, bpp, PSNR."""
+    from diffc.imaging.metrics import psnr
+    from diffc.models import set_torch_threads
+
+    set_torch_threads(threads)
+    encode: defaultdict[str, float] = defaultdict(float)
+    decode: defaultdict[str, float] = defaultdict(float)
+    with _phase(encode):
+        out = codec.compress(image, seed=0, bpp=bpp)
+    with _phase(decode):
+        decoded = codec.decompress(out.data, solver_steps=solver_steps).image
+    pixels = image.shape[0] * image.shape[1]
+    row = {"method": "diffc", "threads": threads, "bpp": 8 * len(out.data) / pixels,
+           "steps_sent": len(out.steps), "psnr": psnr(image, decoded),
+           "compress_s": encode["s"], "decompress_s": decode["s"]}
+    row |= {f"compress_{k}": v for k, v in _breakdown(encode, encode["s"]).items()}
+    row |= {f"decompress_{k}": v for k, v in _breakdown(decode, decode["s"]).items()}
+    row["total_s"] = row["compress_s"] + row["decompress_s"]
+    return row
+
+
+def _baseline_row(name: str, image: np.ndarray, bpp: float) -> dict:
+    from diffc.imaging.baselines import available_codecs, match_bpp
+    from diffc.imaging.metrics import psnr
+
+    result = match_bpp(available_codecs()[name], image, bpp)
+    return {"method": name, "quality": result.quality, "bpp": result.bpp, "psnr": psnr(image, result.decoded),
+            "compress_s": result.encode_seconds, "decompress_s": result.decode_seconds,
+            "total_s": result.encode_seconds + result.decode_seconds}
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    diffc = [r for r in rows if r["method"] == "diffc"]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    labels = [f"DiffC, {r['threads']} thread{'s' * (r['threads'] > 1)}" for r in diffc]
+    left = np.zeros(len(diffc))
+    for side in ("compress", "decompress"):
+        for phase in PHASES:
+            widths = np.array([r[f"{side}_{phase}"] for r in diffc])
+            ax.barh(labels, widths, left=left, label=f"{side}: {phase[:-2].replace('_', ' ')}")
+            left += widths
+    others = [r for r in rows if r["method"] != "diffc"]
+    ax.barh([r["method"] for r in others], [r["total_s"] for r in others], color="grey")
+    ax.set_xscale("symlog", linthresh=0.01)
+    ax.set_xlabel("seconds (compress + decompress)")
+    ax.set_title(f"{diffc[0]['bpp']:.2f} bpp; the codecs at the same bpp" if diffc else "")
+    ax.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a 64 x 64 crop, one thread setting")
+    parser.add_argument("--json", type=Path, required=True, help="where to write the results")
+    parser.add_argument("--bpp", type=float, default=1.0, help="DiffC stops before this rate (default 1.0)")
+    parser.add_argument("--solver-steps", type=int, default=20, help="DiffC-F steps (default 20, the tools')")
+    args = parser.parse_args(argv)
+
+    from diffc.codec import DiffCCodec
+    from diffc.imaging.io import centre_crop
+    from diffc.models import default_model_dir, load_model
+    from diffc.models.data import held_out_photos
+    from diffc.models.diffusers_folder import usable_cores
+
+    photo = held_out_photos()["skimage/astronaut"]
+    image = centre_crop(photo, 64) if args.quick else photo
+    settings = [usable_cores()] if args.quick else sorted({1, usable_cores()})
+    model_dir = default_model_dir()
+    model = _instrument(load_model(model_dir))
+    codec = DiffCCodec(model, progress=False)
+    codec.compress(centre_crop(photo, 32), seed=0, bpp=8.0)  # Numba compiles here, untimed
+    rows = []
+    for threads in settings:
+        started = time.perf_counter()
+        rows.append(_diffc_row(codec, image, args.bpp, threads, args.solver_steps))
+        print(f"DiffC, {threads} thread(s): {rows[-1]['bpp']:.3f} bpp, {rows[-1]['psnr']:.2f} dB, "
+              f"compress {rows[-1]['compress_s']:.1f} s + decompress {rows[-1]['decompress_s']:.1f} s "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
+    for name in BASELINES:
+        rows.append(_baseline_row(name, image, rows[-1]["bpp"]))
+    for row in rows:
+        if row["method"] == "diffc":
+            row |= {f"over_{r['method']}": row["total_s"] / r["total_s"]
+                    for r in rows if r["method"] != "diffc"}
+    meta = machine_meta() | {"quick": args.quick, "image": "skimage/astronaut", "size": list(image.shape[:2]),
+                             "target_bpp": args.bpp, "solver_steps": args.solver_steps,
+                             "model": str(model_dir), "fingerprint": model.fingerprint().hex()[:16],
+                             "channel": codec.channel.spec.describe(), "usable_cores": usable_cores(),
+                             "load_average": os.getloadavg()}
+    write_json(args.json, meta, rows)
+    _plot(rows, args.json.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    main()
