@@ -3,6 +3,7 @@ a missing package, the DEP-5 licence, and the split from the held-out photos."""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -58,11 +59,16 @@ def _spec(root: Path) -> dict:
 def test_the_shipped_spec_is_consistent() -> None:
     spec = data.load_spec()
     kept = [f"{n}/{rel}" for n, p in spec["packages"].items() for rel in p["photos"]]
-    assert len(kept) == len(set(kept)) >= 60
+    assert len(kept) == len(set(kept)) >= 150
     for pkg in spec["packages"].values():
-        assert pkg["version"] and pkg["excluded"]
+        assert pkg["version"] and pkg["excluded"] and all(pkg["excluded"].values())
         assert all(len(d) == 64 and int(d, 16) >= 0 for d in pkg["photos"].values())
+        # A hand-read licence must name kept files, or it records nothing.
+        for pattern in pkg.get("licences", {}):
+            assert any(fnmatch.fnmatchcase(rel, pattern) for rel in pkg["photos"]), pattern
     assert not set(kept) & set(data.HELD_OUT_NAMES)
+    assert not set(spec["rejected_packages"]) & set(spec["packages"])
+    assert all(spec["rejected_packages"].values())
 
 
 def test_collect_copies_kept_photos_verified_and_skips_the_excluded(fake_root: Path, tmp_path: Path) -> None:
@@ -107,12 +113,62 @@ def test_manifest_check_catches_tampering_exclusions_and_gaps(fake_root: Path, t
         data.check_manifest(out, photos, spec)
 
 
-def test_a_file_both_kept_and_excluded_is_rejected(tmp_path: Path) -> None:
-    both = {"version": VERSION, "photos": {EXCLUDED: "0" * 64}, "excluded": {EXCLUDED: "x"}}
+@pytest.mark.parametrize("excluded", [EXCLUDED, "usr/share/pics/*.png"])
+def test_a_file_both_kept_and_excluded_is_rejected(tmp_path: Path, excluded: str) -> None:
+    both = {"version": VERSION, "photos": {EXCLUDED: "0" * 64}, "excluded": {excluded: "x"}}
     spec = {"packages": {PKG: both}}
     (tmp_path / "photos.json").write_text(json.dumps(spec))
     with pytest.raises(ValueError, match="both kept and excluded"):
         data.load_spec(tmp_path / "photos.json")
+
+
+def test_an_exclusion_pattern_covers_a_folder_and_the_manifest_refuses_it(fake_root: Path,
+                                                                          tmp_path: Path) -> None:
+    spec = _spec(fake_root)
+    spec["packages"][PKG]["excluded"] = {"usr/share/pics/logo*": "a logo", "usr/share/icons/*": "icons"}
+    _png(fake_root / "usr/share/icons/hicolor/app.png", 5)
+    data.check_coverage({PKG: fake_root}, spec)
+    out = tmp_path / "out"
+    photos = data.collect({PKG: fake_root}, spec, out)
+    icon = data.Photo(f"{PKG}/usr/share/icons/hicolor/app.png", PKG, VERSION, 1, "0" * 64, "GPL-2+")
+    with pytest.raises(ValueError, match="exclusion list"):
+        data.check_manifest(out, [*photos, icon], spec)
+
+
+def test_coverage_names_an_image_neither_kept_nor_excluded(fake_root: Path) -> None:
+    spec = _spec(fake_root)
+    data.check_coverage({PKG: fake_root}, spec)
+    (fake_root / "usr/share/pics/notes.txt").write_text("not an image")  # only images need a decision
+    data.check_coverage({PKG: fake_root}, spec)
+    _png(fake_root / "usr/share/pics/new.PNG", 6)
+    with pytest.raises(ValueError, match=f"neither kept nor excluded.*{PKG}/usr/share/pics/new.PNG"):
+        data.check_coverage({PKG: fake_root}, spec)
+
+
+def test_a_kept_symbolic_link_covers_its_target(fake_root: Path) -> None:
+    """Plasma's wallpapers keep ``1920x1080.jpg``, a link to the one real file of each folder."""
+    target = fake_root / "usr/share/pics/large.png"
+    _png(target, 7)
+    (fake_root / "usr/share/pics/alias.png").symlink_to("large.png")
+    spec = _spec(fake_root)
+    kept = spec["packages"][PKG]["photos"]
+    kept["usr/share/pics/alias.png"] = hashlib.sha256(target.read_bytes()).hexdigest()
+    data.check_coverage({PKG: fake_root}, spec)
+    del kept["usr/share/pics/alias.png"]
+    with pytest.raises(ValueError, match="large.png"):
+        data.check_coverage({PKG: fake_root}, spec)
+
+
+def test_a_prose_copyright_file_takes_the_licences_read_by_hand(fake_root: Path) -> None:
+    (fake_root / "usr/share/doc" / PKG / "copyright").write_text(
+        "These pictures were placed in the public domain by their author, except b.png (GPL-2+).\n")
+    stated = {"usr/share/pics/*": "public-domain", "usr/share/pics/sub/b.png": "GPL-2+"}
+    assert data.package_licence(fake_root, PKG, KEPT[0], stated) == "public-domain"
+    assert data.package_licence(fake_root, PKG, KEPT[1], stated) == "GPL-2+"  # the last match wins
+    assert data.package_licence(fake_root, PKG, KEPT[0]).startswith("not stated (copyright file is not")
+    # A DEP-5 file (the Format field may follow a blank line) ignores what photos.json states.
+    (fake_root / "usr/share/doc" / PKG / "copyright").write_text("\n" + COPYRIGHT)
+    assert data.package_licence(fake_root, PKG, KEPT[0], stated) == "GPL-2+"
 
 
 def _fake_apt_get(bin_dir: Path, deb_dir: Path) -> None:
@@ -134,19 +190,24 @@ def test_a_missing_package_is_an_error_naming_it(tmp_path: Path, monkeypatch: py
         data.download_packages({"no-such-pkg": "2.0"}, tmp_path / "work")
 
 
-@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
-def test_fetch_end_to_end_from_a_fake_deb(fake_root: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    control = fake_root / "DEBIAN" / "control"
+def _serve_as_deb(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build ``root`` into a .deb that the fake ``apt-get`` on PATH 'downloads'."""
+    control = root / "DEBIAN" / "control"
     control.parent.mkdir()
     control.write_text(f"Package: {PKG}\nVersion: {VERSION}\nArchitecture: all\nMaintainer: t <t@t>\n"
                        "Description: fake\n")
     (tmp_path / "debs").mkdir()
     deb = tmp_path / "debs" / f"{PKG}.deb"
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(fake_root), str(deb)],
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)],
                    check=True, capture_output=True)
     _fake_apt_get(tmp_path / "bin", tmp_path / "debs")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_fetch_end_to_end_from_a_fake_deb(fake_root: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _serve_as_deb(fake_root, tmp_path, monkeypatch)
     spec = _spec(fake_root)
     monkeypatch.setattr(data, "load_spec", lambda path=None: spec)  # what `diffc data --check` reads
     out = tmp_path / "out"
@@ -154,6 +215,21 @@ def test_fetch_end_to_end_from_a_fake_deb(fake_root: Path, tmp_path: Path,
     assert [p.file for p in data.read_manifest(out)] == [p.file for p in photos]
     assert not (out / PKG / EXCLUDED).exists()
     assert main(["data", "--out", str(out), "--check"]) == 0
+    levels = data.training_pyramid(out, (-1, 0, 1), short_side=32)
+    assert sorted(levels[0]) == sorted(levels[-1]) == [p.file for p in photos]
+    assert levels[1] == {}  # the 40x56 originals are not enlarged to a 64 px short side
+    assert levels[0][photos[0].file].shape == (32, 45, 3) and levels[-1][photos[0].file].shape == (16, 22, 3)
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_fetch_refuses_a_package_with_an_unreviewed_image(fake_root: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(fake_root)
+    _png(fake_root / "usr/share/pics/unreviewed.jpg", 8)
+    _serve_as_deb(fake_root, tmp_path, monkeypatch)
+    with pytest.raises(ValueError, match="unreviewed.jpg"):
+        data.fetch_training_set(tmp_path / "out", spec)
+    assert not (tmp_path / "out" / data.MANIFEST).exists()
 
 
 def test_held_out_photos_are_bundled_and_never_training_files() -> None:
@@ -188,6 +264,24 @@ def test_shrink_caps_the_short_side_and_never_upsamples() -> None:
     small = np.zeros((300, 400, 3), np.uint8)
     assert data.shrink(small, 448) is small
     assert data.shrink(small, 448, min_factor=2.0).shape == (150, 200, 3)
+
+
+def test_the_pyramid_doubles_per_octave_and_never_enlarges() -> None:
+    image = np.random.default_rng(1).integers(0, 256, (1000, 1500, 3), dtype=np.uint8)
+    levels = data.pyramid(image, (-2, -1, 0, 1, 2), short_side=250)
+    assert {k: a.shape[:2] for k, a in levels.items()} == {
+        -2: (62, 94), -1: (125, 188), 0: (250, 375), 1: (500, 750), 2: (1000, 1500)}
+    assert levels[2] is image  # octave 2 is the original itself, octave 3 would enlarge it
+    assert data.pyramid(image, (3,), short_side=250) == {}
+    assert np.array_equal(levels[0], data.shrink(image, 250))
+    # A heavily compressed package keeps its minimum shrink in every octave.
+    assert set(data.pyramid(image, (0, 1, 2), short_side=250, min_factor=2.0)) == {0, 1}
+    # An octave smaller than the training crop is left out.
+    assert set(data.pyramid(image, (-2, -1, 0), short_side=250, min_side=64)) == {-1, 0}
+    # A photo under the octave-0 size stays whole in octave 0, halved in octave -1, absent above.
+    small = image[:300, :400]
+    assert {k: a.shape[:2] for k, a in data.pyramid(small, (-1, 0, 1), 448).items()} == {
+        -1: (150, 200), 0: (300, 400)}
 
 
 def test_cli_data_check_without_a_manifest_is_a_runtime_error(tmp_path: Path) -> None:

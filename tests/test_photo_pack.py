@@ -57,3 +57,12 @@ def test_only_8_bit_rgb_is_packed(tmp_path: Path) -> None:
 def test_the_command_line_needs_a_data_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert photo_pack.main(["--data", str(tmp_path), "--out", str(tmp_path / "pack")]) == 1
     assert "manifest" in capsys.readouterr().err
+
+
+def test_a_pack_holds_octave_0_only(photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+    from diffc.cli import main
+
+    photo_pack.write_pack(photos, tmp_path / "pack")
+    args = ["train", "--data", str(tmp_path / "pack"), "--out", str(tmp_path / "run"), "--quiet"]
+    assert main([*args, "--octaves=-1,0"]) == 2
+    assert not (tmp_path / "run").exists()

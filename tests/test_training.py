@@ -99,6 +99,47 @@ def test_photos_smaller_than_the_crop_are_rejected(photos: list[np.ndarray], tmp
         training.train(photos, tmp_path, replace(TINY, size=64), progress=False)
 
 
+def test_the_crop_sampler_gives_each_octave_an_equal_share() -> None:
+    photos = [np.zeros((h, h, 3), np.uint8) for h in (20, 30, 40)]
+    positions = torch.tensor([5.0 ** 2, 15.0 ** 2, 25.0 ** 2], dtype=torch.float64)  # 16 px crops
+    assert torch.equal(training.CropSampler(photos, 16).prob, positions / positions.sum())
+    grouped = training.CropSampler(photos, 16, groups=[0, 0, 1]).prob
+    expected = torch.tensor([25 / 250 / 2, 225 / 250 / 2, 1 / 2], dtype=torch.float64)
+    assert torch.allclose(grouped, expected, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="2 group labels for 3 photos"):
+        training.CropSampler(photos, 16, groups=[0, 1])
+
+
+def test_octaves_must_label_the_photos_of_a_multi_octave_run(photos: list[np.ndarray],
+                                                            tmp_path: Path) -> None:
+    config = replace(TINY, octaves=(-1, 0), steps=1)
+    with pytest.raises(ValueError, match="label each photo"):
+        training.train(photos, tmp_path / "a", config, progress=False)
+    with pytest.raises(ValueError, match=r"octaves \[1\] are not in"):
+        training.train(photos, tmp_path / "b", config, progress=False, octaves=[0, 1, 0])
+    state = training.train(photos, tmp_path / "c", config, progress=False, octaves=[-1, 0, 0])
+    assert state.step == 1
+
+
+def test_a_checkpoint_from_before_octaves_existed_resumes_as_octave_zero(photos: list[np.ndarray],
+                                                                         tmp_path: Path) -> None:
+    """Runs started before the ``octaves`` setting (the running CPU training) must stay resumable."""
+    import json
+
+    training.train(photos, tmp_path, replace(TINY, steps=1), progress=False)
+    ckpt = torch.load(tmp_path / training.CHECKPOINT, weights_only=True)
+    del ckpt["config"]["octaves"]
+    torch.save(ckpt, tmp_path / training.CHECKPOINT)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["octaves"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert training.export_pipeline(tmp_path, tmp_path / "export").step == 1
+    assert training.train(photos, tmp_path, replace(TINY, steps=2), resume=True, progress=False).step == 2
+    with pytest.raises(ValueError, match="other settings.*octaves"):
+        training.train(photos, tmp_path, replace(TINY, steps=3, octaves=(0, 1)), resume=True,
+                       progress=False, octaves=[0, 1, 1])
+
+
 def test_cli_train_errors(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
@@ -106,6 +147,10 @@ def test_cli_train_errors(tmp_path: Path) -> None:
     args = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet"]
     assert main(args) == 1  # no manifest.json in the data folder
     assert main([*args, "--size", "20"]) == 2  # four levels need a multiple of 8
+    for octaves in ("5", "0,x"):
+        with pytest.raises(SystemExit) as exc:
+            main([*args, "--octaves", octaves])
+        assert exc.value.code == 2
     if not torch.cuda.is_available():
         assert main([*args, "--device", "cuda"]) == 2
         assert main([*args, "--recipe", "gpu"]) == 2  # the gpu recipe trains on CUDA unless told otherwise

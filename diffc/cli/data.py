@@ -11,8 +11,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "data",
         help="download the training photos (Debian packages pinned in photos.json) and verify them",
         description="Download the Debian packages named in diffc/models/photos.json with apt-get "
-        "download (nothing is installed), copy the kept photos, verify their SHA-256 and write "
-        "manifest.json. Run `apt-get update` first on a fresh machine.",
+        "download (nothing is installed), check that every image of each package is kept or excluded "
+        "there, copy the kept photos, verify their SHA-256, refuse the held-out photos by name and "
+        "content, and write manifest.json with each file's licence. Run `apt-get update` first on a "
+        "fresh machine.",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--check", action="store_true",

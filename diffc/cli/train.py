@@ -20,6 +20,16 @@ def _channels(text: str) -> tuple[int, ...]:
     return values
 
 
+def _octaves(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(sorted({int(v) for v in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text}") from None
+    if min(values) < -4 or max(values) > 4:
+        raise argparse.ArgumentTypeError(f"octaves lie in -4..4 (a factor of 16 either way), got {text}")
+    return values
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from diffc.models.training import RECIPES  # torch-free at import
 
@@ -41,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(bf16 autocast, batch 128, warm start from the shipped model, sized for 8 minutes "
                         "on an H200: diffc/models/default/MODEL_CARD.md); default cpu")
     p.add_argument("--size", type=positive_int, help=f"crop size in px (default {default('size')})")
+    p.add_argument("--octaves", type=_octaves,
+                   help="photo scales to crop from, comma-separated: octave k is the 448 px short side "
+                   "times 2**k, where the original allows (e.g. -1,0,1); each gets an equal share of the "
+                   f"crops (default {default('octaves')})")
     p.add_argument("--steps", type=positive_int, help=f"total steps (default {default('steps')})")
     p.add_argument("--batch", type=positive_int, help=f"crops per step (default {default('batch')})")
     p.add_argument("--lr", type=real_in(0, open_low=True),
@@ -83,8 +97,8 @@ def _config(args: argparse.Namespace):
 
     from diffc.models.training import RECIPES
 
-    given = {"size": args.size, "steps": args.steps, "batch": args.batch, "lr": args.lr,
-             "lr_final": args.lr_final, "block_out_channels": args.channels, "bf16": args.bf16,
+    given = {"size": args.size, "octaves": args.octaves, "steps": args.steps, "batch": args.batch,
+             "lr": args.lr, "lr_final": args.lr_final, "block_out_channels": args.channels, "bf16": args.bf16,
              "device": args.device, "checkpoint_minutes": args.checkpoint_minutes}
     config = replace(RECIPES[args.recipe], seed=args.seed, threads=args.threads,
                      **{k: v for k, v in given.items() if v is not None})
@@ -121,9 +135,20 @@ def _run(args: argparse.Namespace) -> int:
     compact = args.compact if args.compact is not None else own
     if args.compact is not None and args.compact.exists():
         raise UsageError(f"--compact {args.compact} exists: choose a new folder")
-    pack = photo_pack.is_pack(args.data)
-    photos = photo_pack.read_pack(args.data) if pack else data.training_photos(args.data)
-    state = training.train(photos, args.out, config, resume=args.resume, progress=not args.quiet)
+    if photo_pack.is_pack(args.data):
+        if config.octaves != (0,):
+            raise UsageError(f"--octaves {','.join(map(str, config.octaves))}: a photo pack holds octave 0 "
+                             "only; train on the `diffc data` folder")
+        photos, octaves = list(photo_pack.read_pack(args.data).values()), None
+    else:
+        pyramid = data.training_pyramid(args.data, config.octaves, min_side=config.size)
+        for k, level in pyramid.items():
+            mpx = sum(a.shape[0] * a.shape[1] for a in level.values()) / 1e6
+            print(f"octave {k:+d}: {len(level)} photos, {mpx:.1f} Mpx")
+        photos = [image for level in pyramid.values() for image in level.values()]
+        octaves = [k for k, level in pyramid.items() for _ in level]
+    state = training.train(photos, args.out, config, resume=args.resume, progress=not args.quiet,
+                           octaves=octaves)
     print(f"step {state.step}, {state.wall_s / 60:.1f} min; EMA pipeline in {args.out / training.PIPELINE}")
     if compact is not None:
         files = compact_weights.export_compact(args.out / training.PIPELINE, compact, replace=compact == own)

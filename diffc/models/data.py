@@ -7,21 +7,34 @@ module is the whole specification:
 
 - per package, the pinned version, every kept file's SHA-256 and an explicit exclusion list of the
   images that were looked at and rejected (abstract art, logos, renderings, masks, grayscale copies,
-  near-duplicate views), each with its reason;
+  near-duplicate views), each with its reason. An exclusion key is a path or a ``fnmatch`` pattern
+  (``*`` also matches ``/``) that covers a folder of non-photographs (icons, screenshots,
+  documentation figures); no kept file may match one;
 - :func:`fetch_training_set` downloads each ``package=version`` with ``apt-get download`` and unpacks
-  it with ``dpkg-deb -x`` into a temporary folder (nothing is installed), copies the kept files,
-  verifies every SHA-256, and writes ``manifest.json`` (file, package, version, size, licence as the
-  package's DEP-5 ``copyright`` file states it).
+  it with ``dpkg-deb -x`` into a temporary folder (nothing is installed), checks that every raster
+  image of each package is either kept or excluded (:func:`check_coverage`: a new image cannot slip
+  in or out unreviewed), copies the kept files, verifies every SHA-256, and writes ``manifest.json``
+  (file, package, version, size, licence as the package's DEP-5 ``copyright`` file states it; for a
+  package whose copyright file is not machine-readable, the ``licences`` that ``photos.json`` records
+  by hand from it);
+- ``photos.json`` also lists the packages that were looked at and not used
+  (``rejected_packages``), with the reason, so that nobody reviews them again.
 
 The held-out photos (:func:`held_out_photos`) come from scikit-image, scikit-learn and matplotlib,
 which bundle them; they are never part of the training set (:func:`check_split` proves the names and
 the pixel hashes disjoint) and are what the NELBO and the demo evaluate on.
 
 Scale: photographs differ in resolution by 10x (a 6028 px wallpaper against a 500 px OpenCV sample).
-:func:`training_photos` shrinks each so that its short side is at most :data:`SHORT_SIDE` px, about
-the scale of the held-out photos (300-600 px short sides), so that training crops see the texture
-statistics that DiffC later compresses; heavily JPEG-compressed packages are shrunk at least by
-their ``min_downsample`` factor, which averages their block artefacts away.
+Octave 0 of :func:`training_pyramid` shrinks each (Lanczos, never enlarged) so that its short side
+is at most :data:`SHORT_SIDE` px, about the scale of the held-out photos (300-600 px short sides),
+so that training crops see the texture statistics that DiffC later compresses; heavily
+JPEG-compressed packages are shrunk at least by their ``min_downsample`` factor, which averages
+their block artefacts away. Other octaves hold the same photos at other scales: octave ``k`` is
+octave 0 with its linear size times ``2**k``, made from the original file in one Lanczos step. A
+photo enters octave ``k > 0`` only where its original is large enough (never enlarged, never less
+shrunk than ``min_downsample``), so the upper octaves hold the large wallpapers nearer their native
+resolution, where a pixel covers less of the scene and is smoother and noisier; the lower octaves
+hold every photo, denser in detail. Octaves smaller than the training crop are left out.
 """
 
 from __future__ import annotations
@@ -41,6 +54,10 @@ import numpy as np
 SPEC_PATH = Path(__file__).with_name("photos.json")
 MANIFEST = "manifest.json"
 SHORT_SIDE = 448
+# The raster formats Pillow reads: what check_coverage requires every package to keep or exclude
+# (vector SVGs are drawings by construction).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".ppm", ".pgm", ".pbm", ".pnm",
+                            ".pam", ".tif", ".tiff", ".webp", ".tga"})
 HELD_OUT_NAMES = (
     "skimage/astronaut", "skimage/chelsea", "skimage/coffee", "skimage/rocket", "skimage/motorcycle_left",
     "sklearn/china", "sklearn/flower", "matplotlib/grace_hopper",
@@ -62,11 +79,16 @@ class Photo:
     licence: str
 
 
+def is_excluded(rel: str, excluded: Iterable[str]) -> bool:
+    """Whether a package-relative path is one of ``excluded`` (paths or ``fnmatch`` patterns)."""
+    return any(fnmatch.fnmatchcase(rel, pattern) for pattern in excluded)
+
+
 def load_spec(path: Path = SPEC_PATH) -> dict:
-    """Read ``photos.json`` and check that no file is both kept and excluded."""
+    """Read ``photos.json`` and check that no file is both kept and excluded (by path or pattern)."""
     spec = json.loads(Path(path).read_text())
     for name, pkg in spec["packages"].items():
-        both = set(pkg["photos"]) & set(pkg.get("excluded", {}))
+        both = [rel for rel in pkg["photos"] if is_excluded(rel, pkg.get("excluded", {}))]
         if both:
             raise ValueError(f"{name}: files both kept and excluded in {path}: {sorted(both)}")
     return spec
@@ -128,20 +150,27 @@ def _dep5_match(pattern: str, tails: list[str]) -> bool:
     return not any(c in base for c in "*?[") and base == tails[-1]
 
 
-def package_licence(root: Path, package: str, installed_path: str) -> str:
+def package_licence(root: Path, package: str, installed_path: str,
+                    stated: Mapping[str, str] | None = None) -> str:
     """The ``License:`` the package's DEP-5 copyright file gives for one installed file.
 
     DEP-5 ``Files:`` patterns name source-tree paths, which differ from installed paths, so a pattern
     matches when it matches a trailing part of the installed path or its base name; as in DEP-5 the
-    last matching paragraph wins.
+    last matching paragraph wins. A copyright file that is not DEP-5 (no ``Format:`` field in its
+    first paragraph) is prose: then the licence is the one ``stated`` (``fnmatch`` pattern to licence,
+    read by hand from that prose and recorded in ``photos.json``) gives for the file.
     """
     copyright_file = root / "usr" / "share" / "doc" / package / "copyright"
     if not copyright_file.is_file():
         return "not stated (no copyright file)"
+    paragraphs = _dep5_paragraphs(copyright_file.read_text(errors="replace"))
+    if not paragraphs or not {"Format", "Format-Specification"} & set(paragraphs[0]):
+        matches = [lic for pat, lic in (stated or {}).items() if fnmatch.fnmatchcase(installed_path, pat)]
+        return matches[-1] if matches else "not stated (copyright file is not machine-readable)"
     parts = installed_path.split("/")
     tails = ["/".join(parts[i:]) for i in range(len(parts))]
     licence = "not stated in the copyright file"
-    for para in _dep5_paragraphs(copyright_file.read_text(errors="replace")):
+    for para in paragraphs:
         if "Files" not in para or "License" not in para:
             continue
         if any(_dep5_match(pat, tails) for pat in para["Files"].split()):
@@ -170,8 +199,26 @@ def collect(roots: Mapping[str, Path], spec: dict, out: Path) -> list[Photo]:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
             photos.append(Photo(f"{name}/{rel}", name, pkg["version"], src.stat().st_size, digest,
-                                package_licence(roots[name], name, rel)))
+                                package_licence(roots[name], name, rel, pkg.get("licences"))))
     return photos
+
+
+def check_coverage(roots: Mapping[str, Path], spec: dict) -> None:
+    """Raise :class:`ValueError` unless every raster image file of every unpacked package is kept or
+    excluded in ``photos.json`` (a kept path may be a symbolic link: its target counts as kept)."""
+    unlisted = []
+    for name, pkg in spec["packages"].items():
+        root = roots[name].resolve()
+        kept = {Path(root / rel).resolve().relative_to(root).as_posix() for rel in pkg["photos"]}
+        for path in sorted(root.rglob("*")):
+            if path.is_symlink() or not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            rel = path.relative_to(root).as_posix()
+            if rel not in kept and not is_excluded(rel, pkg.get("excluded", {})):
+                unlisted.append(f"{name}/{rel}")
+    if unlisted:
+        more = f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else ""
+        raise ValueError(f"images neither kept nor excluded in photos.json: {unlisted[:5]}{more}")
 
 
 def write_manifest(out: Path, photos: Iterable[Photo]) -> Path:
@@ -196,9 +243,9 @@ def check_manifest(data_dir: Path, photos: list[Photo], spec: dict | None = None
     of ``photos.json``, nothing excluded or held out is listed, and no kept photo is missing."""
     spec = load_spec() if spec is None else spec
     expected = {f"{n}/{rel}": d for n, p in spec["packages"].items() for rel, d in p["photos"].items()}
-    excluded = {f"{n}/{rel}" for n, p in spec["packages"].items() for rel in p.get("excluded", {})}
+    excluded = [f"{n}/{rel}" for n, p in spec["packages"].items() for rel in p.get("excluded", {})]
     for photo in photos:
-        if photo.file in excluded:
+        if is_excluded(photo.file, excluded):
             raise ValueError(f"{photo.file} is on the exclusion list")
         if expected.get(photo.file) != photo.sha256:
             raise ValueError(f"{photo.file}: not a kept photo of photos.json with this SHA-256")
@@ -219,6 +266,7 @@ def fetch_training_set(out: Path, spec: dict | None = None) -> list[Photo]:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="diffc-data-") as tmp:
         roots = download_packages({n: p["version"] for n, p in spec["packages"].items()}, Path(tmp))
+        check_coverage(roots, spec)
         photos = collect(roots, spec, out)
     check_manifest(out, photos, spec)
     check_split(out, photos)
@@ -241,26 +289,58 @@ def load_rgb(path: Path) -> np.ndarray:
         return _to_rgb(im)
 
 
-def shrink(image: np.ndarray, short_side: int = SHORT_SIDE, min_factor: float = 1.0) -> np.ndarray:
-    """Downsample (Lanczos, never upsample) so the short side is at most ``short_side`` px and the
-    image shrinks by at least ``min_factor``."""
+def shrink_factor(shape: tuple[int, ...], short_side: int = SHORT_SIDE, min_factor: float = 1.0) -> float:
+    """The factor :func:`shrink` divides an image's size by: at least 1 and ``min_factor``, and
+    enough for a short side of at most ``short_side``."""
+    return max(min(shape[:2]) / short_side, min_factor, 1.0)
+
+
+def resize_by(image: np.ndarray, factor: float) -> np.ndarray:
+    """The image with its size divided by ``factor`` (Lanczos; ``factor`` 1 returns it unchanged)."""
     from PIL import Image
 
-    h, w = image.shape[:2]
-    factor = max(min(h, w) / short_side, min_factor, 1.0)
     if factor == 1.0:
         return image
+    h, w = image.shape[:2]
     size = (max(1, round(w / factor)), max(1, round(h / factor)))
     return _to_rgb(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
 
-def training_photos(data_dir: Path, short_side: int = SHORT_SIDE) -> dict[str, np.ndarray]:
-    """The verified training photos of a ``diffc data`` folder at training scale (see module doc)."""
+def shrink(image: np.ndarray, short_side: int = SHORT_SIDE, min_factor: float = 1.0) -> np.ndarray:
+    """Downsample (Lanczos, never upsample) so the short side is at most ``short_side`` px and the
+    image shrinks by at least ``min_factor``."""
+    return resize_by(image, shrink_factor(image.shape, short_side, min_factor))
+
+
+def pyramid(image: np.ndarray, octaves: Iterable[int], short_side: int = SHORT_SIDE,
+            min_factor: float = 1.0, min_side: int = 1) -> dict[int, np.ndarray]:
+    """The octaves of one photo that exist (module doc): octave 0 is :func:`shrink`'s, octave ``k``
+    is shrunk ``2**k`` times less, each made from ``image`` in one Lanczos step. Octave ``k`` is left
+    out where it would enlarge the image or shrink it less than ``min_factor``, or where its short
+    side would be under ``min_side``."""
+    base = shrink_factor(image.shape, short_side, min_factor)
+    levels = {}
+    for k in sorted(set(octaves)):
+        factor = base / 2.0 ** k
+        if factor >= max(min_factor, 1.0) and min(image.shape[:2]) / factor >= min_side:
+            levels[k] = resize_by(image, factor)
+    return levels
+
+
+def training_pyramid(data_dir: Path, octaves: Iterable[int] = (0,), short_side: int = SHORT_SIDE,
+                     min_side: int = 1) -> dict[int, dict[str, np.ndarray]]:
+    """The verified training photos of a ``diffc data`` folder at each octave of :func:`pyramid`:
+    ``{octave: {file: image}}``, every requested octave present (possibly empty)."""
     spec = load_spec()
-    photos = read_manifest(data_dir)
-    return {p.file: shrink(load_rgb(Path(data_dir) / p.file), short_side,
-                           spec["packages"][p.package].get("min_downsample", 1.0))
-            for p in photos}
+    octaves = sorted(set(octaves))
+    levels: dict[int, dict[str, np.ndarray]] = {k: {} for k in octaves}
+    for p in read_manifest(data_dir):
+        min_factor = spec["packages"][p.package].get("min_downsample", 1.0)
+        for k, image in pyramid(load_rgb(Path(data_dir) / p.file), octaves, short_side, min_factor,
+                                min_side).items():
+            levels[k][p.file] = image
+    return levels
+
 
 
 def held_out_photos() -> dict[str, np.ndarray]:
@@ -307,3 +387,8 @@ def check_split(data_dir: Path, photos: list[Photo],
         for name, h in thumbs.items():
             if float(t @ h) > DUPLICATE_CORRELATION:
                 raise ValueError(f"{p.file} is a copy of held-out photo {name}")
+
+
+def training_photos(data_dir: Path, short_side: int = SHORT_SIDE) -> dict[str, np.ndarray]:
+    """The verified training photos of a ``diffc data`` folder at training scale (octave 0)."""
+    return training_pyramid(data_dir, (0,), short_side)[0]

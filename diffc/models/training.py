@@ -3,10 +3,13 @@
 What is trained (every choice is written into the checkpoint and the saved configs)
 -------------------------------------------------------------------------------------
 - **Data**: random ``size`` x ``size`` RGB crops of the photos of a ``diffc data`` folder, each photo
-  first shrunk to a short side of at most 448 px (:func:`diffc.models.data.training_photos`: the
-  scale of the held-out photos), crop positions uniform over all pixels of the set (a photo is drawn
-  with probability proportional to its crop positions), random horizontal flips, values
-  ``x = 2 u / 255 - 1`` in ``[-1, 1]``.
+  first shrunk to a short side of at most 448 px (octave 0 of
+  :func:`diffc.models.data.training_pyramid`: the scale of the held-out photos), crop positions
+  uniform over all pixels of the set (a photo is drawn with probability proportional to its crop
+  positions), random horizontal flips, values ``x = 2 u / 255 - 1`` in ``[-1, 1]``. With more
+  ``octaves`` (e.g. ``(-1, 0, 1)``: each photo also at half and, where its original allows, at twice
+  that size) every octave gets an equal share of the crops, uniform over the positions within it,
+  so the large, near-native octaves do not crowd out the scale DiffC is evaluated at.
 - **Schedule**: the diffusers ``DDPMScheduler`` with 1000 steps and ``squaredcos_cap_v2`` (the
   cosine alpha-bar of Nichol & Dhariwal 2021, "Improved denoising diffusion probabilistic models").
   At 32-128 px the linear table of Ho et al. 2020 spends its last quarter of levels on nearly pure
@@ -62,7 +65,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,6 +78,9 @@ if TYPE_CHECKING:  # torch is imported where it is used, so that `diffc --help` 
     import torch
 
 CHECKPOINT = "checkpoint.pt"
+# The settings a run written before they existed was trained with (the behaviour before each was
+# added), so that such a checkpoint still resumes and exports.
+SETTINGS_BEFORE = {"octaves": [0]}
 PIPELINE = "pipeline"
 LOSS_LOG = "loss.csv"
 
@@ -84,6 +90,7 @@ class TrainConfig:
     """Everything that defines a training run (``steps`` may grow when a run is resumed)."""
 
     size: int = 64
+    octaves: tuple[int, ...] = (0,)
     steps: int = 30000
     batch: int = 8
     lr: float = 3e-4
@@ -112,6 +119,7 @@ class TrainConfig:
         for key in ("steps", "checkpoint_minutes", "threads", "device", "bf16"):
             d.pop(key)
         d["block_out_channels"] = list(d["block_out_channels"])
+        d["octaves"] = list(d["octaves"])
         return d
 
 
@@ -174,19 +182,33 @@ def level_weights(alphas_cumprod: torch.Tensor, data_var: float) -> tuple[torch.
 
 
 class CropSampler:
-    """Random crops with horizontal flips from a list of photos, drawn from one generator."""
+    """Random crops with horizontal flips from a list of photos, drawn from one generator.
 
-    def __init__(self, photos: list[np.ndarray], size: int):
+    A photo is drawn with probability proportional to its crop positions; with ``groups`` (one label
+    per photo, e.g. its octave) each group first gets an equal share of the draws.
+    """
+
+    def __init__(self, photos: list[np.ndarray], size: int, groups: Sequence[int] | None = None):
         import torch
 
         small = [p.shape for p in photos if min(p.shape[:2]) < size]
         if small or not photos:
             raise ValueError(f"need photos of at least {size} px on each side, got {small or 'none'}")
+        if groups is not None and len(groups) != len(photos):
+            raise ValueError(f"{len(groups)} group labels for {len(photos)} photos")
         self.photos = [torch.from_numpy(np.array(p, dtype=np.uint8)).permute(2, 0, 1) for p in photos]
         self.size = size
         positions = torch.tensor([(p.shape[1] - size + 1) * (p.shape[2] - size + 1) for p in self.photos],
                                  dtype=torch.float64)
-        self.prob = positions / positions.sum()
+        if groups is None:
+            self.prob = positions / positions.sum()
+        else:
+            labels = torch.tensor(list(groups))
+            self.prob = torch.zeros_like(positions)
+            for g in labels.unique():
+                mask = labels == g
+                self.prob[mask] = positions[mask] / positions[mask].sum()
+            self.prob /= len(labels.unique())
 
     def __call__(self, batch: int, gen: torch.Generator) -> torch.Tensor:
         import torch
@@ -273,8 +295,8 @@ def load_checkpoint(path: Path, config: TrainConfig) -> TrainState:
     import torch
 
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if ckpt["config"] != config.identity():
-        old = ckpt["config"]
+    old = {**SETTINGS_BEFORE, **ckpt["config"]}
+    if old != config.identity():
         diff = {k: (old.get(k), v) for k, v in config.identity().items() if old.get(k) != v}
         raise ValueError(f"{path}: checkpoint was trained with other settings (checkpoint, now): {diff}")
     state = _new_state(config, ckpt["data_var"])
@@ -374,15 +396,23 @@ class _StopRequest:
 
 
 def train(photos: list[np.ndarray] | Mapping[str, np.ndarray], out: Path, config: TrainConfig,
-          resume: bool = False, progress: bool = True) -> TrainState:
+          resume: bool = False, progress: bool = True, octaves: Sequence[int] | None = None) -> TrainState:
     """Train (or resume) a run in ``out`` up to ``config.steps`` steps; save checkpoint and pipeline.
 
+    ``octaves`` labels each photo with its octave (:func:`diffc.models.data.training_pyramid`), one
+    of ``config.octaves``; each octave then gets an equal share of the crops (module doc). Without
+    it all photos are one group, which is right only for a single octave.
     ``resume=True`` continues from ``out/checkpoint.pt`` (a :class:`ValueError` if it was made with
     other settings); without it an existing checkpoint is an error rather than silently overwritten.
     """
     import torch
     from tqdm.auto import tqdm
 
+    if octaves is None and len(config.octaves) > 1:
+        raise ValueError(f"octaves {config.octaves}: label each photo with its octave")
+    if octaves is not None and not set(octaves) <= set(config.octaves):
+        raise ValueError(f"photos of octaves {sorted(set(octaves) - set(config.octaves))} are not in "
+                         f"the run's octaves {config.octaves}")
     torch.set_num_threads(config.threads)
     if torch.device(config.device).type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest convolutions once
@@ -400,7 +430,7 @@ def train(photos: list[np.ndarray] | Mapping[str, np.ndarray], out: Path, config
         state = _new_state(config, pixel_variance(photos))
     run_config = {**asdict(config), "data_var": state.data_var}
     (out / "config.json").write_text(json.dumps(run_config, indent=1) + "\n")
-    sampler = CropSampler(photos, config.size)
+    sampler = CropSampler(photos, config.size, octaves)
     alphas_cumprod = build_scheduler(config).alphas_cumprod.float()
     q, weight = level_weights(alphas_cumprod, state.data_var)
     alphas_cumprod, weight = alphas_cumprod.to(config.device), weight.to(config.device)
@@ -437,9 +467,10 @@ def train(photos: list[np.ndarray] | Mapping[str, np.ndarray], out: Path, config
 def export_pipeline(run: Path, dest: Path) -> TrainState:
     """Save the EMA pipeline of a run's latest checkpoint to ``dest`` (the run may still be going:
     the checkpoint is replaced atomically)."""
-    saved = json.loads((Path(run) / "config.json").read_text())
+    saved = {**SETTINGS_BEFORE, **json.loads((Path(run) / "config.json").read_text())}
     saved.pop("data_var")
     saved["block_out_channels"] = tuple(saved["block_out_channels"])
+    saved["octaves"] = tuple(saved["octaves"])
     config = TrainConfig(**saved)
     state = load_checkpoint(Path(run) / CHECKPOINT, config)
     save_pipeline(Path(dest), state, config)
