@@ -117,16 +117,17 @@ class DiffCCodec:
     def compress(self, image: np.ndarray, *, seed: int = 0, bpp: float | None = None,
                  stop_t: float | None = None, psnr: float | None = None) -> CompressOutput:
         """Encode ``image`` (``uint8``, ``(H, W[, C])``); stop at ``bpp`` bits per pixel (the whole
-        file), at the first step whose MMSE estimate reaches ``psnr`` dB (measured by the encoder in
-        the model's range), or after the last step at time ``>= stop_t``; else send every step."""
+        file), at the first step whose MMSE estimate reaches ``psnr`` dB, or after the last step at
+        time ``>= stop_t``; else send every step.
+
+        The PSNR is the encoder's measure of what the decoder's ``"mmse"`` method outputs from that
+        prefix: the x0 estimate mapped to the 8-bit image of the original size by the model (a latent
+        model decodes it with its VAE and crops the padding), against ``image``."""
         image = match_channels(image, self.model.image_channels)
         size = image.shape[:2]
         self._check_size(size)
         if sum(v is not None for v in (bpp, stop_t, psnr)) > 1:
             raise ValueError("give at most one of bpp, stop_t, psnr")
-        if psnr is not None and self.model.family != "pixel":
-            raise ValueError(f"the PSNR stop is measured on the coded array, which for a {self.model.family} "
-                             f"model is a VAE latent, not the image: stop at a bpp or a time instead")
         for name, value in (("bpp", bpp), ("stop_t", stop_t), ("psnr", psnr)):
             if value is not None:
                 checked_real(value, name)
@@ -141,7 +142,14 @@ class DiffCCodec:
             return encode(x, self._denoiser(bar), schedule, self.channel, seed=seed,
                           value_range=self.model.value_range, clip=self.model.clip, stop_step=stop_step,
                           max_bits=None if bpp is None else bpp * size[0] * size[1], target_psnr=psnr,
-                          family=self.model.family, conditioning=self.model.conditioning, size=size)
+                          family=self.model.family, conditioning=self.model.conditioning, size=size,
+                          psnr_of=None if psnr is None else self._psnr_of(image))
+
+    def _psnr_of(self, image: np.ndarray) -> Callable[[np.ndarray], float]:
+        """The PSNR of a model-space x0 estimate: of its 8-bit image against ``image``."""
+        from diffc.imaging.metrics import psnr
+
+        return lambda x0: psnr(image, self.model.from_model(x0, image.shape[:2]))
 
     def _check_size(self, size: tuple[int, ...]) -> None:
         if math.prod(size) > self.max_pixels:

@@ -1,8 +1,9 @@
-"""DiffC container format, version 4: one compact, self-describing, progressive file per image.
+"""DiffC container format, version 5: one compact, self-describing, progressive file per image.
 
 The format is specified in ``docs/container.md`` (normative): a header of typically 31 bytes
 (magic, version, the model's 64-bit fingerprint, two flag bytes with the model family, the
-conditioning's kind and 64-bit digest when there is one, the channel's
+conditioning's kind and 64-bit digest when there is one, then the options a user conditioned on
+(the prompt's text, :mod:`diffc.prompt_code`; the guidance scale; the class label), the channel's
 :class:`~rcc.gaussian.ChannelSpec` word when it is not the default, value range, dimensions of the
 coded array, the original image size when it is not the array's, seed, step count, and the step
 times as integer codes, Exp-Golomb coded), then one record per step (a minimal-varint length, the
@@ -10,7 +11,7 @@ channel's message, a 16-bit check from a running BLAKE2b chain over the header a
 before it). This module writes and reads exactly that: the reader accepts only the canonical
 spelling, raises :class:`ContainerError` and nothing else on malformed input, allocates nothing
 from a count the file claims before checking it against the bytes that remain, accepts a file cut
-at a record boundary as a progressive prefix, and refuses v1, v2 and v3 files by name.
+at a record boundary as a progressive prefix, and refuses v1 to v4 files by name.
 
 Step times are integer codes (:func:`quantize_times`): a discrete schedule's table index, or a
 continuous time in multiples of 2^-16, so the encoder and every decoder use the same times,
@@ -25,7 +26,9 @@ import numbers
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
+from diffc import prompt_code
 from diffc.diffusion import reverse
 from diffc.diffusion.checks import MAX_SEED, checked_int
 from rcc.gaussian.spec import ChannelSpec
@@ -37,6 +40,7 @@ __all__ = [
     "FINGERPRINT_BYTES",
     "FORMAT_VERSION",
     "MAGIC",
+    "MAX_PROMPT_BYTES",
     "MAX_STEPS",
     "MAX_TIME_CODE",
     "MAX_VALUES",
@@ -47,6 +51,7 @@ __all__ = [
     "check_identity",
     "check_model",
     "code_range",
+    "conditioning_record",
     "default_size",
     "encode_header",
     "encode_records",
@@ -55,12 +60,12 @@ __all__ = [
     "grid_time",
     "quantize_times",
     "read_container",
-        "truncate",
+    "truncate",
     "write_container",
 ]
 
 MAGIC = b"\xdf"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 V1_MAGIC = b"DFC\x89"
 FINGERPRINT_BYTES = 8
 # Codes are positions in these tuples (frozen by the golden files: append only, within the bits).
@@ -85,6 +90,10 @@ MAX_STEPS = 4096
 MAX_TIME_CODE = 2**24
 """The largest step-time code (a table of 2^24 entries; the dyadic grid reaches 2^16)."""
 MAX_RECORD_VARINT = 4
+MAX_PROMPT_BYTES = 4096
+"""The longest prompt a file holds, in UTF-8 bytes (the text encoders take far less: CLIP 77 tokens,
+T5 512)."""
+_PROMPT, _GUIDANCE, _LABEL = 0x80, 0x40, 0x20  # the options byte's bits
 CODER_BYTES = 3
 CHECK_BYTES = 2
 CHAIN_BYTES = 16
@@ -111,7 +120,10 @@ class Header:
     """Everything a decoder needs besides the model and the step messages.
 
     ``model_fingerprint`` and ``conditioning_id`` are the 8-byte prefixes written in the file
-    (``conditioning_id`` is empty for ``conditioning="none"``). ``size`` is the original image's
+    (``conditioning_id`` is empty for ``conditioning="none"``). ``prompt``, ``guidance`` and
+    ``class_label`` are the options the conditioning was chosen with (None: not given), so a decoder
+    rebuilds it from the file alone; a prompt goes with the kind ``"prompt"`` and only with it, a
+    class label with ``"class"``. ``size`` is the original image's
     ``(H, W)``. The step times are codes on ``time_grid``: ``first_time`` (``None``: the largest code
     within the model's schedule, :func:`code_range`) and the positive gaps between consecutive
     codes, so ``stop_step = len(time_gaps) + 1``.
@@ -131,6 +143,9 @@ class Header:
     conditioning: str = "none"
     conditioning_id: bytes = b""
     size: tuple[int, int] | None = None
+    prompt: str | None = None
+    guidance: float | None = None
+    class_label: int | None = None
 
     def __post_init__(self) -> None:
         fingerprint = self.model_fingerprint
@@ -143,6 +158,7 @@ class Header:
         id_bytes = 0 if self.conditioning == "none" else FINGERPRINT_BYTES
         if not (isinstance(self.conditioning_id, bytes) and len(self.conditioning_id) == id_bytes):
             raise ContainerError(f"conditioning {self.conditioning!r} needs a {id_bytes}-byte digest prefix")
+        self._check_options()
         if not (isinstance(self.shape, tuple) and 1 <= len(self.shape) <= MAX_NDIM):
             raise ContainerError(f"shape must be a tuple of 1..{MAX_NDIM} dimensions, got {self.shape!r}")
         for d in self.shape:
@@ -169,6 +185,38 @@ class Header:
         if not isinstance(self.clip, bool):
             raise ContainerError(f"clip must be a bool, got {self.clip!r}")
         self._check_times()
+
+    def _check_options(self) -> None:
+        if (self.prompt is not None) != (self.conditioning == "prompt"):
+            raise ContainerError(f"a prompt goes with the conditioning kind 'prompt' and only with it "
+                                 f"(kind {self.conditioning!r}, prompt {self.prompt!r})")
+        if self.prompt is not None:
+            if not isinstance(self.prompt, str) or not self.prompt:
+                raise ContainerError(f"the prompt must be a non-empty text, got {self.prompt!r}")
+            try:
+                n = len(self.prompt.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise ContainerError("the prompt is not valid Unicode text (a lone surrogate)") from None
+            if n > MAX_PROMPT_BYTES:
+                raise ContainerError(f"the prompt is {n} bytes in UTF-8, more than the format's "
+                                     f"{MAX_PROMPT_BYTES}")
+        if self.class_label is not None:
+            if self.conditioning != "class":
+                raise ContainerError(f"a class label goes with the conditioning kind 'class', not "
+                                     f"{self.conditioning!r}")
+            checked_int(self.class_label, "the class label", 0, MAX_VALUES, ContainerError)
+        if self.guidance is not None:
+            if self.conditioning == "none":
+                raise ContainerError("guidance needs a conditioning")
+            if not (isinstance(self.guidance, numbers.Real) and not isinstance(self.guidance, bool)
+                    and math.isfinite(self.guidance)):
+                raise ContainerError(f"the guidance scale must be a finite number, got {self.guidance!r}")
+            object.__setattr__(self, "guidance", float(self.guidance) + 0.0)  # no -0.0
+
+    @property
+    def options(self) -> dict[str, object]:
+        """The conditioning's options as keyword arguments (``prompt``, ``guidance``, ``class_label``)."""
+        return {"prompt": self.prompt, "guidance": self.guidance, "class_label": self.class_label}
 
     def _check_times(self) -> None:
         if self.time_grid not in TIME_GRIDS:
@@ -335,6 +383,36 @@ def _zigzag(n: int) -> int:
     return 2 * n if n >= 0 else -2 * n - 1
 
 
+def _decimal(value: float) -> tuple[int, int]:
+    """``(m, q)`` with ``value == float(m * 10^q)``: the shortest decimal that reads back as
+    ``value`` (Python's ``repr``), trailing zeros moved into ``q``; exact, and the same everywhere."""
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    m = int("".join(map(str, digits)))
+    return (-m if sign else m), int(exponent)
+
+
+def conditioning_record(h: Header) -> bytes:
+    """The header's conditioning options (empty when none was given): an options byte (bit 7 prompt,
+    bit 6 guidance, bit 5 class label), then the class label (varint), the guidance scale (two
+    zigzag varints: the decimal's digits and exponent), the prompt (its UTF-8 length, a varint, then
+    its :mod:`diffc.prompt_code` block padded to a byte)."""
+    present = ((_PROMPT if h.prompt is not None else 0) | (_GUIDANCE if h.guidance is not None else 0)
+               | (_LABEL if h.class_label is not None else 0))
+    if not present:
+        return b""
+    out = bytearray([present])
+    if h.class_label is not None:
+        out += varint(h.class_label)
+    if h.guidance is not None:
+        out += b"".join(varint(_zigzag(v)) for v in _decimal(h.guidance))
+    if h.prompt is not None:
+        text = h.prompt.encode("utf-8")
+        w = _BitWriter()
+        prompt_code.encode(text, w.put)
+        out += varint(len(text)) + w.to_bytes()
+    return bytes(out)
+
+
 def _range_kind(value_range: tuple[float, float]) -> int:
     if value_range in RANGE_PRESETS:
         return RANGE_PRESETS.index(value_range)
@@ -351,12 +429,13 @@ def encode_header(h: Header) -> bytes:
     conditioned = h.conditioning != "none"
     flags1 = ((len(h.shape) - 1) << 6 | kind << 4 | VARIANCE_CODES.index(h.variance) << 3 | int(h.clip) << 2
               | int(explicit_coder) << 1 | int(explicit_size))
+    options = conditioning_record(h)
     flags2 = (FAMILIES.index(h.family) << 5 | int(conditioned) << 4 | TIME_GRIDS.index(h.time_grid) << 3
-              | int(h.first_time is not None) << 2)
+              | int(h.first_time is not None) << 2 | int(bool(options)) << 1)
     out = bytearray(MAGIC)
     out += bytes([FORMAT_VERSION]) + h.model_fingerprint + bytes([flags1, flags2])
     if conditioned:
-        out += bytes([CONDITIONING_KINDS.index(h.conditioning)]) + h.conditioning_id
+        out += bytes([CONDITIONING_KINDS.index(h.conditioning)]) + h.conditioning_id + options
     if explicit_coder:
         out += h.channel.to_word().to_bytes(CODER_BYTES, "big")
     if kind == _RANGE_INTEGERS:
@@ -371,14 +450,14 @@ def encode_header(h: Header) -> bytes:
 
 
 def _chain_start(header_bytes: bytes) -> bytes:
-    return hashlib.blake2b(header_bytes, digest_size=CHAIN_BYTES, person=b"diffc-v4-header").digest()
+    return hashlib.blake2b(header_bytes, digest_size=CHAIN_BYTES, person=b"diffc-v5-header").digest()
 
 
 def _link(state: bytes, body: bytes) -> tuple[bytes, bytes]:
     """A record's check and the chain's next state: one BLAKE2b keyed with the state, over the
     record's length and message, split into the 2-byte check and the 16-byte next state."""
     digest = hashlib.blake2b(body, digest_size=CHECK_BYTES + CHAIN_BYTES, key=state,
-                             person=b"diffc-v4-record").digest()
+                             person=b"diffc-v5-record").digest()
     return digest[:CHECK_BYTES], digest[CHECK_BYTES:]
 
 
@@ -442,14 +521,15 @@ class _Reader:
 
 
 class _BitReader:
-    """Bits of the time block, MSB first, fetched from the byte reader a byte at a time."""
+    """Bits of a block (the step times, a prompt), MSB first, fetched from the byte reader a byte at
+    a time."""
 
-    def __init__(self, r: _Reader) -> None:
-        self.r, self.byte, self.left = r, 0, 0
+    def __init__(self, r: _Reader, what: str = "the step times") -> None:
+        self.r, self.what, self.byte, self.left = r, what, 0, 0
 
     def bit(self) -> int:
         if not self.left:
-            self.byte, self.left = self.r.byte("the step times"), 8
+            self.byte, self.left = self.r.byte(self.what), 8
         self.left -= 1
         return self.byte >> self.left & 1
 
@@ -471,6 +551,7 @@ class _BitReader:
 _OLD_VERSIONS = {
     2: "the channel's message format changed with v3",
     3: "v4 writes the step times, the model family and the image size, and chains the records' checks",
+    4: "v5 records the prompt, guidance and class label a file was conditioned on",
 }
 
 
@@ -510,13 +591,39 @@ def _read_range(r: _Reader, kind: int) -> tuple[float, float]:
     return _F64X2.unpack(r.take(_F64X2.size, "the value range"))
 
 
-def _read_conditioning(r: _Reader, conditioned: bool) -> tuple[str, bytes]:
+def _read_conditioning(r: _Reader, conditioned: bool, with_options: bool) -> dict[str, object]:
+    if with_options and not conditioned:
+        raise ContainerError("corrupted header: conditioning options without a conditioning")
     if not conditioned:
-        return "none", b""
+        return {}
     code = r.byte("the conditioning kind")
     if not 1 <= code < len(CONDITIONING_KINDS):
         raise ContainerError(f"corrupted header: unknown conditioning kind code {code}")
-    return CONDITIONING_KINDS[code], r.take(FINGERPRINT_BYTES, "the conditioning digest")
+    out = {"conditioning": CONDITIONING_KINDS[code],
+           "conditioning_id": r.take(FINGERPRINT_BYTES, "the conditioning digest")}
+    return out | (_read_options(r) if with_options else {})
+
+
+def _read_options(r: _Reader) -> dict[str, object]:
+    present = r.byte("the conditioning options")
+    if not present or present & ~(_PROMPT | _GUIDANCE | _LABEL):
+        raise ContainerError(f"corrupted header: conditioning options byte {present:#04x}")
+    out: dict[str, object] = {}
+    if present & _LABEL:
+        out["class_label"] = r.varint("the class label", 5)
+    if present & _GUIDANCE:
+        digits, exponent = (_unzigzag(r.varint("the guidance scale", n)) for n in (10, 2))
+        out["guidance"] = float(Decimal(digits).scaleb(exponent))
+    if present & _PROMPT:
+        n = r.varint("the prompt's length", 2)
+        if n > MAX_PROMPT_BYTES:
+            raise ContainerError(f"corrupted header: a prompt of {n} bytes, more than {MAX_PROMPT_BYTES}")
+        text = prompt_code.decode(n, _BitReader(r, "the prompt").bit)
+        try:
+            out["prompt"] = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ContainerError("corrupted header: the prompt is not valid UTF-8 text") from None
+    return out
 
 
 def _read_times(r: _Reader, stop: int, first_written: bool) -> tuple[int | None, tuple[int, ...]]:
@@ -536,9 +643,9 @@ def _read_header(r: _Reader) -> Header:
     _check_magic(r)
     fingerprint = r.take(FINGERPRINT_BYTES, "the model fingerprint")
     flags1, flags2 = r.byte("the header flags"), r.byte("the header flags")
-    if flags2 & 3:
-        raise ContainerError("corrupted header: reserved flag bits are set")
-    conditioning, conditioning_id = _read_conditioning(r, bool(flags2 >> 4 & 1))
+    if flags2 & 1:
+        raise ContainerError("corrupted header: a reserved flag bit is set")
+    conditioning = _read_conditioning(r, bool(flags2 >> 4 & 1), bool(flags2 >> 1 & 1))
     coder = _read_coder(r, bool(flags1 >> 1 & 1))
     value_range = _read_range(r, flags1 >> 4 & 3)
     # 5 varint bytes reach 2^35 > MAX_VALUES, 10 reach 2^70 > 2^64; Header checks the exact limits.
@@ -553,8 +660,7 @@ def _read_header(r: _Reader) -> Header:
         header = Header(fingerprint, shape, value_range, seed, coder,
                         variance=VARIANCE_CODES[flags1 >> 3 & 1], clip=bool(flags1 >> 2 & 1),
                         time_grid=TIME_GRIDS[flags2 >> 3 & 1], first_time=first, time_gaps=gaps,
-                        family=FAMILIES[flags2 >> 5], conditioning=conditioning,
-                        conditioning_id=conditioning_id, size=size)
+                        family=FAMILIES[flags2 >> 5], size=size, **conditioning)
     except ContainerError as err:
         raise ContainerError(f"corrupted header: {err}") from None
     if encode_header(header) != r.data[:r.pos]:

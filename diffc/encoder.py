@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -32,11 +32,13 @@ import numpy as np
 from diffc.container import (
     Header,
     code_range,
+    conditioning_record,
     encode_header,
     fingerprint_id,
     framing_bytes,
     grid_time,
     quantize_times,
+    read_container,
     write_container,
 )
 from diffc.diffusion.checks import MAX_SEED, checked_int, checked_real
@@ -120,7 +122,8 @@ class CompressOutput:
     @property
     def ledger(self) -> Ledger:
         """Where the file's bits go, per step and in total (:mod:`diffc.ledger`)."""
-        return Ledger(self.header_bits, tuple(s.bits for s in self.steps))
+        options = conditioning_record(read_container(self.data).header)
+        return Ledger(self.header_bits, tuple(s.bits for s in self.steps), 8 * len(options))
 
     def bits_through(self, n_steps: int) -> int:
         """Bits of the file truncated after ``n_steps`` steps."""
@@ -178,13 +181,16 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
            value_range: tuple[float, float], variance: str = "posterior", clip: bool = False,
            stop_step: int | None = None, max_bits: float | None = None, target_psnr: float | None = None,
            family: str = "array", conditioning: Conditioning | None = None,
-           size: tuple[int, int] | None = None) -> CompressOutput:
+           size: tuple[int, int] | None = None,
+           psnr_of: Callable[[np.ndarray], float] | None = None) -> CompressOutput:
     """Encode ``x`` into a DiffC file (see the module docstring for the stop rules).
 
     Z is sent at the :func:`quantized` times of ``schedule``, which the header writes. ``family``,
     ``conditioning`` (default: unconditional) and ``size`` (the original image's ``(H, W)``) go
     into the header for the decoder to check and use; ``size`` is also what :attr:`CompressOutput.bpp`
-    counts per. ``max_bits`` is checked against the file as if it held the schedule's (or
+    counts per. ``psnr_of``: the PSNR of an x0 estimate (an array like ``x``) that ``target_psnr``
+    is compared with (the image codec's: of the image decoded from it); default: against ``x`` in
+    ``value_range``. ``max_bits`` is checked against the file as if it held the schedule's (or
     ``stop_step``'s) step count in its header; the final header is never longer.
     """
     began = time.perf_counter()
@@ -202,7 +208,7 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
                     checked_int(seed, "seed", 0, MAX_SEED), channel.spec, variance, clip,
                     **_step_times(schedule), family=family, conditioning=conditioning.kind,
                     conditioning_id=fingerprint_id(conditioning.digest) if conditioning.conditional else b"",
-                    size=None if size is None else tuple(size))
+                    size=None if size is None else tuple(size), **conditioning.options)
     model = reverse_model(denoiser, header)
     planned_header_bits = 8 * len(encode_header(header))
     x_c = model.to_coords(x)
@@ -227,7 +233,9 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
         if target_psnr is not None:
             # The next step's prior needs this x0 too: predict once.
             _, x0 = model.predict(z, schedule.times[k])
-            if _psnr(model.from_coords(x0), x, header.value_range) >= target_psnr:
+            x0_hat = model.from_coords(x0)
+            reached = _psnr(x0_hat, x, header.value_range) if psnr_of is None else psnr_of(x0_hat)
+            if reached >= target_psnr:
                 break
     header = replace(header, time_gaps=header.time_gaps[:len(messages) - 1])
     return CompressOutput(write_container(header, messages), tuple(stats), 8 * len(encode_header(header)),

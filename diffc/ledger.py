@@ -2,7 +2,9 @@
 
 A file's bits split exactly into ``header + sum over steps of (framing + side + index)``:
 
-* **header**: the container header (:func:`diffc.container.encode_header`);
+* **header**: the container header (:func:`diffc.container.encode_header`), of which
+  ``conditioning_bits`` are the conditioning's options (the prompt's text, the guidance scale, the
+  class label: :func:`diffc.container.conditioning_record`);
 * **framing**: a record's length varint and check (:func:`diffc.container.framing_bytes`);
 * **side**: the channel's side information at the start of each message (index-code budget,
   heavy dimensions, chunk count, partition trial, mean chunk KL:
@@ -34,7 +36,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from diffc.container import Container, ContainerError
+from diffc.container import Container, ContainerError, conditioning_record
 from rcc.gaussian import GaussianChannel, GaussianChannelStats
 
 __all__ = ["Ledger", "StepBits", "file_ledger", "step_from_channel"]
@@ -85,10 +87,12 @@ def _total(values: list[float | None]) -> float | None:
 
 @dataclass(frozen=True)
 class Ledger:
-    """A file's ledger: the header and one :class:`StepBits` per record; totals as properties."""
+    """A file's ledger: the header and one :class:`StepBits` per record; totals as properties.
+    ``conditioning_bits``: the part of the header that records the conditioning's options."""
 
     header_bits: int
     steps: tuple[StepBits, ...]
+    conditioning_bits: int = 0
 
     @property
     def framing_bits(self) -> int:
@@ -129,8 +133,8 @@ class Ledger:
         """JSON-ready: the totals and the per-step lines, with the derived columns."""
         derived = ("record_bits", "index_overhead_bits", "slack", "shortfall_bits")
         steps = [{**vars(s), **{name: getattr(s, name) for name in derived}} for s in self.steps]
-        totals = {name: getattr(self, name) for name in ("header_bits", "framing_bits", "side_bits",
-                                                         "index_bits", "file_bits", "kl_bits",
+        totals = {name: getattr(self, name) for name in ("header_bits", "conditioning_bits", "framing_bits",
+                                                         "side_bits", "index_bits", "file_bits", "kl_bits",
                                                          "index_overhead_bits", "slack", "shortfall_bits")}
         return {"total": totals, "steps": steps}
 
@@ -152,8 +156,9 @@ class Ledger:
                      f"{sum(s.n_heavy for s in self.steps):>5} "
                      f"{'':>6} " + cells(self.kl_bits, self.index_overhead_bits, self.slack,
                                           self.shortfall_bits))
-        lines.append(f"header {self.header_bits} bits; file {self.file_bits} bits = header + framing "
-                     f"{self.framing_bits} + side {self.side_bits} + index {self.index_bits}")
+        options = f" (conditioning options {self.conditioning_bits})" if self.conditioning_bits else ""
+        lines.append(f"header {self.header_bits} bits{options}; file {self.file_bits} bits = header + "
+                     f"framing {self.framing_bits} + side {self.side_bits} + index {self.index_bits}")
         return "\n".join(lines)
 
 
@@ -174,4 +179,4 @@ def file_ledger(container: Container) -> Ledger:
         steps.append(StepBits(k, 8 * framing, side.side_bits, 8 * len(message) - side.side_bits,
                               side.n_chunks, channel.spec.chunk_bits, side.budget_bits, kl_bits=None,
                               n_heavy=len(side.heavy)))
-    return Ledger(8 * container.header_bytes, tuple(steps))
+    return Ledger(8 * container.header_bytes, tuple(steps), 8 * len(conditioning_record(container.header)))

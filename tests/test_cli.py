@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from diffc import cli as diffc_cli
@@ -28,3 +30,25 @@ def test_unknown_subcommand_is_an_error() -> None:
     with pytest.raises(SystemExit) as exc:
         rcc_cli.main(["no-such-command"])
     assert exc.value.code == 2
+
+
+def test_network_threads_default_to_every_usable_core_and_sleep_between_passes(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    import torch
+
+    from diffc.cli import main
+    from diffc.models import set_torch_threads
+    from diffc.models.diffusers_folder import usable_cores
+
+    before = torch.get_num_threads()
+    try:
+        set_torch_threads(None)
+        assert torch.get_num_threads() == usable_cores()
+        set_torch_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with pytest.raises(SystemExit) as bad_usage:  # a path that does not exist: argparse's exit 2
+        main(["info", str(tmp_path / "missing.dfc")])
+    assert bad_usage.value.code == 2
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"

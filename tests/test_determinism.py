@@ -210,3 +210,21 @@ def test_diffc_encoder_bytes_survive_the_perturbation() -> None:
         with perturbed_transcendentals(seed):
             again = encode(x, oracle, schedule, GaussianChannel(), seed=7, value_range=(-4.0, 4.0)).data
         assert again == data
+
+
+def test_conditioning_options_survive_the_perturbation() -> None:
+    """The prompt's static Huffman code and the guidance's shortest decimal are integers and
+    correctly rounded conversions: the header's bytes do not depend on the CPU's libm."""
+    import hashlib
+
+    from diffc.container import DEFAULT_CODER, Header, encode_header, read_container, write_container
+
+    header = Header(b"\x01" * 8, (4, 8, 8), (-1.0, 1.0), 0, DEFAULT_CODER, "posterior", False, "index", None,
+                    (3,), family="sd1", conditioning="prompt",
+                    conditioning_id=hashlib.sha256(b"c").digest()[:8],
+                    prompt="portrait of an old fisherman, 35mm, \u6771\u4eac", guidance=0.1 + 0.2)
+    data = encode_header(header)
+    for seed in SEEDS:
+        with perturbed_transcendentals(seed):
+            assert encode_header(header) == data
+            assert read_container(write_container(header, [b"a", b"b"])).header == header

@@ -1,4 +1,4 @@
-"""DiffC container v4: byte layout and sizes, step-time codes, progressive truncation, the chain that
+"""DiffC container v5: byte layout and sizes, step-time codes, progressive truncation, the chain that
 binds every record to the header and the records before it, canonical form, named errors (the
 fuzzing is in ``test_fuzz_container.py``)."""
 
@@ -12,16 +12,19 @@ from dataclasses import replace
 
 import pytest
 
+from diffc import prompt_code
 from diffc.container import (
     DEFAULT_CODER,
     FORMAT_VERSION,
     MAGIC,
+    MAX_PROMPT_BYTES,
     MAX_STEPS,
     MAX_TIME_CODE,
     ContainerError,
     Header,
     check_identity,
     code_range,
+    conditioning_record,
     encode_header,
     encode_records,
     fingerprint_id,
@@ -56,6 +59,8 @@ HEADER = Header(
     conditioning="prompt",
     conditioning_id=fingerprint_id(PROMPT),
     size=(61, 64),
+    prompt="a red barn",
+    guidance=7.5,
 )
 MESSAGES = (b"\x01\x02\x03", b"", bytes(range(200)), b"\xff" * 130)
 FILE = write_container(HEADER, MESSAGES)
@@ -78,14 +83,17 @@ def _pixel_header(size: tuple[int, int], steps: int = 16) -> Header:
 def test_round_trip_and_byte_layout() -> None:
     c = read_container(FILE)
     assert c.header == HEADER and c.messages == MESSAGES and c.n_steps == 4 and not c.truncated
-    assert FILE[:1] == MAGIC and FILE[1] == FORMAT_VERSION == 4
+    assert FILE[:1] == MAGIC and FILE[1] == FORMAT_VERSION == 5
     assert FILE[2:10] == MODEL[:8]
     # flags: 3 axes, preset range, exact, clip, coder word, size; family sd1 (2), conditioned,
-    # dyadic times, first time written
-    assert FILE[10:12] == bytes([0b10_00_1_1_1_1, 0b010_1_1_1_00])
+    # dyadic times, first time written, options
+    assert FILE[10:12] == bytes([0b10_00_1_1_1_1, 0b010_1_1_1_1_0])
     assert FILE[12] == 3 and FILE[13:21] == PROMPT[:8]  # conditioning kind "prompt", digest prefix
+    # options: prompt and guidance; 7.5 = 75 x 10^-1 as zigzag varints (150, 1); the prompt's 10
+    # UTF-8 bytes, then its block: mode bit 0 (Huffman), 41 code bits, 6 zero bits (docs/container.md)
+    assert FILE[21:26] == bytes([0xC0, 0x96, 0x01, 0x01, 10]) and FILE[26:32] == bytes.fromhex("20a990e29560")
     # coder word 3, dims 3 x 1 byte, size 2 x 1 byte, seed 2^63+5 in 10 varint bytes, stop step 1
-    times_at = 21 + 3 + 3 + 2 + 10 + 1
+    times_at = 32 + 3 + 3 + 2 + 10 + 1
     assert c.header_bytes == times_at + len(encode_header(HEADER)[times_at:])
     # records: varint length, message, 2-byte check; 200 and 130 need two varint bytes
     assert c.framing_bytes == (3, 3, 4, 4) == tuple(framing_bytes(len(m)) for m in MESSAGES)
@@ -160,7 +168,7 @@ def test_every_other_cut_is_a_container_error() -> None:
 
 @pytest.mark.parametrize(("mutate", "match"), [
     (lambda b: b"XXXX" + b[4:], "not a DiffC file"),
-    (lambda b: b[:1] + bytes([5]) + b[2:], "version 5"),
+    (lambda b: b[:1] + bytes([6]) + b[2:], "version 6"),
     (lambda b: b[:-3] + bytes([b[-3] ^ 0x10]) + b[-2:], "check mismatch in step 3"),
     (lambda b: b + b"\x00", "trailing bytes"),
 ])
@@ -247,14 +255,14 @@ def test_non_canonical_spellings_are_refused() -> None:
 
 def test_impossible_fields_are_rejected() -> None:
     head = bytearray(encode_header(HEADER))
-    head[21] |= 0xC0  # rule code 3 in the coder word
+    head[32] |= 0xC0  # rule code 3 in the coder word
     with pytest.raises(ContainerError, match="unknown coder code"):
         read_container(bytes(head) + FILE[len(head):])
     for kind in (0, 5, 255):
         bad = FILE[:12] + bytes([kind]) + FILE[13:]
         with pytest.raises(ContainerError, match="unknown conditioning kind"):
             read_container(bad)
-    with pytest.raises(ContainerError, match="reserved flag bits"):
+    with pytest.raises(ContainerError, match="a reserved flag bit"):
         read_container(FILE[:11] + bytes([FILE[11] | 1]) + FILE[12:])
     typical = encode_header(_pixel_header((64, 64), 1))
     with pytest.raises(ContainerError, match="stop step"):
@@ -265,12 +273,69 @@ def test_impossible_fields_are_rejected() -> None:
         replace(HEADER, first_time=5, time_gaps=(1, 5))
 
 
+def test_conditioning_options_round_trip_compactly() -> None:
+    """Each option alone and together; the guidance scale as its shortest decimal, exactly."""
+    base = replace(HEADER, prompt=None, guidance=None, conditioning="class")
+    assert encode_header(base)[11] & 2 == 0 and len(encode_header(base)) == len(encode_header(HEADER)) - 11
+    for options, extra in (({"class_label": 3}, 2), ({"class_label": 999, "guidance": 4.0}, 5),
+                           ({"guidance": 0.30000000000000004}, 10), ({"guidance": -1e300}, 4)):
+        h = replace(base, **options)
+        assert len(encode_header(h)) == len(encode_header(base)) + extra
+        assert read_container(write_container(h, MESSAGES)).header == h
+    for prompt in ("a", "portrait of an old fisherman, highly detailed, oil painting",
+                   "\u6771\u4eac\u306e\u591c", "x" * MAX_PROMPT_BYTES, "\x00\xff"):
+        h = replace(HEADER, prompt=prompt)
+        assert read_container(write_container(h, MESSAGES)).header.prompt == prompt
+
+
+@pytest.mark.parametrize(("prompt", "block_bytes"), [
+    ("a red barn", 6), ("a photograph of an astronaut riding a horse", 24),
+    ("A high quality photo of a cat sitting on a windowsill, soft morning light, 35mm film", 50),
+    ("portrait of an old fisherman, highly detailed, dramatic lighting, oil painting, by Rembrandt", 53),
+    ("Aerial view of a coastal town at sunset, 4k, trending on artstation", 38),
+    ("a bowl of ramen with a soft-boiled egg, chopsticks, steam, close-up, shallow depth of field", 55),
+    ("\u6771\u4eac\u306e\u591c\u666f\u3001\u30cd\u30aa\u30f3\u3001\u96e8", 34),
+    ("ein Hund spielt im Schnee, Fotografie", 22)])
+def test_prompt_blocks_have_the_documented_sizes(prompt: str, block_bytes: int) -> None:
+    """docs/container.md's table: the static Huffman code is part of the format; the block plus the
+    present byte and the length varint is what a prompt adds to a header."""
+    h = replace(HEADER, guidance=None, prompt=prompt)
+    assert len(conditioning_record(h)) == 2 + block_bytes
+    assert math.ceil(prompt_code.encoded_bits(prompt.encode()) / 8) == block_bytes
+
+
+def test_corrupted_prompts_and_options_are_named() -> None:
+    def refused(data: bytes, match: str) -> None:
+        with pytest.raises(ContainerError, match=match):
+            read_container(data)
+
+    refused(FILE[:21] + b"\x00" + FILE[22:], "options byte 0x00")
+    refused(FILE[:21] + b"\x10" + FILE[22:], "options byte 0x10")
+    plain = encode_header(replace(HEADER, conditioning="none", conditioning_id=b"", prompt=None,
+                                  guidance=None))
+    refused(plain[:11] + bytes([plain[11] | 2]) + plain[12:], "options without a conditioning")
+    refused(FILE[:25] + b"\xff\x7f" + FILE[26:], "a prompt of 16383 bytes, more than 4096")
+    # a raw block (mode bit 1) of 6 bytes that are not UTF-8
+    cjk = encode_header(replace(HEADER, prompt="\u6771\u4eac"))
+    assert cjk[25] == 6 and cjk[26] >> 7 == 1  # 6 UTF-8 bytes, written raw (shorter than Huffman)
+    block = ((1 << 48 | int.from_bytes(b"\xff" * 6, "big")) << 7).to_bytes(7, "big")
+    refused(cjk[:26] + block + cjk[33:], "the prompt is not valid UTF-8")
+    # every single bit flip in the prompt's bytes is refused (a parse error, another spelling, or
+    # the chain: the header's bytes key every record's check)
+    for pos in range(26, 32):
+        for bit in range(8):
+            bad = bytearray(FILE)
+            bad[pos] ^= 1 << bit
+            refused(bytes(bad), "corrupted header|not valid UTF-8|canonical|check mismatch in step 0|"
+                                "truncated")
+
+
 def test_older_versions_are_refused_by_name() -> None:
     with pytest.raises(ContainerError, match="DiffC v1 file; v1 files are no longer decoded"):
         read_container(b"DFC\x89\x01" + bytes(200))
-    for version in (2, 3):
+    for version in (2, 3, 4):
         with pytest.raises(ContainerError, match=f"DiffC v{version} file; v{version} files are no longer "
-                                                 "decoded by this version, which reads v4 only.*re-encode"):
+                                                 "decoded by this version, which reads v5 only.*re-encode"):
             read_container(MAGIC + bytes([version]) + FILE[2:])
 
 
@@ -288,7 +353,7 @@ def test_identity_checks_name_both_sides() -> None:
     with pytest.raises(ContainerError, match=f"wrong model: .* model {MODEL[:8].hex()}...; this model is "
                                              f"{other.hex()}"):
         check_identity(HEADER, "sd1", "prompt", PROMPT, other)
-    plain = replace(HEADER, conditioning="none", conditioning_id=b"")
+    plain = replace(HEADER, conditioning="none", conditioning_id=b"", prompt=None, guidance=None)
     with pytest.raises(ContainerError, match="encoded with conditioning none; this model is conditioned "
                                              "on class"):
         check_identity(plain, "sd1", "class", PROMPT, MODEL)
@@ -302,7 +367,10 @@ def test_writer_and_header_reject_inconsistent_input() -> None:
                    {"first_time": -1}, {"first_time": 3}, {"seed": -1}, {"seed": 2.0},
                    {"shape": (0, 3)}, {"shape": (2**16, 2**16)}, {"shape": (1,) * 5}, {"clip": 1},
                    {"channel": "pfr"}, {"family": "sd4"}, {"conditioning": "none"},
-                   {"conditioning_id": b""}, {"time_grid": "seconds"}, {"size": (0, 4)}, {"size": (4,)}):
+                   {"conditioning_id": b""}, {"time_grid": "seconds"}, {"size": (0, 4)}, {"size": (4,)},
+                   {"prompt": None}, {"prompt": ""}, {"prompt": 3}, {"prompt": "\ud800"},
+                   {"prompt": "x" * (MAX_PROMPT_BYTES + 1)}, {"conditioning": "class"}, {"class_label": 3},
+                   {"guidance": float("nan")}, {"guidance": "2"}, {"guidance": True}):
         with pytest.raises(ContainerError):
             replace(HEADER, **change)
 

@@ -1,7 +1,7 @@
-"""Golden DiffC files: the v4 format, the encoder and the shared randomness stay frozen; v1, v2 and
-v3 are refused.
+"""Golden DiffC files: the v5 format, the encoder and the shared randomness stay frozen; v1 to v4 are
+refused.
 
-``tests/golden/container_v4.dfc`` was written once by ``tests/golden/generate_container_v4.py``
+``tests/golden/container_v5.dfc`` was written once by ``tests/golden/generate_container_v5.py``
 (its docstring says how). If an intended change breaks these tests, the container format version
 must be bumped and a new golden file written beside this one; the old one must still be read or
 clearly refused, as ``container_v1.dfc`` to ``container_v4.dfc`` (written by their generators, in
@@ -25,13 +25,13 @@ from diffc.ledger import file_ledger
 from rcc.perturb import simd_extensions
 
 GOLDEN = Path(__file__).parent / "golden"
-DATA = (GOLDEN / "container_v4.dfc").read_bytes()
-META = json.loads((GOLDEN / "container_v4.json").read_text())
+DATA = (GOLDEN / "container_v5.dfc").read_bytes()
+META = json.loads((GOLDEN / "container_v5.json").read_text())
 
 
 def _generator():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("generate_container_v4",
-                                                  GOLDEN / "generate_container_v4.py")
+    spec = importlib.util.spec_from_file_location("generate_container_v5",
+                                                  GOLDEN / "generate_container_v5.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -39,7 +39,7 @@ def _generator():  # noqa: ANN202
 
 def test_golden_header_and_layout() -> None:
     c = read_container(DATA)
-    assert DATA[:1] == MAGIC and DATA[1] == FORMAT_VERSION == 4
+    assert DATA[:1] == MAGIC and DATA[1] == FORMAT_VERSION == 5
     h = c.header
     assert h.shape == tuple(META["shape"]) and h.seed == META["seed"]
     assert (h.family, h.conditioning, list(h.size)) == (META["family"], "none", META["size"])
@@ -77,19 +77,23 @@ def test_later_stops_are_closer(k: int) -> None:
     assert err[k] < err[k - 1]
 
 
-def test_v4_changed_the_framing_not_the_channel() -> None:
-    """The v4 golden file holds the v3 golden file's channel messages byte for byte: same input,
-    seed and channel; v4 moved the step times onto the 2^-16 grid (by less than 2^-17 each) and
-    changed only the header and the records' checks."""
+def test_v4_and_v5_changed_the_framing_not_the_channel() -> None:
+    """The v5 golden file holds the v3 and v4 golden files' channel messages byte for byte: same
+    input, seed and channel; v4 moved the step times onto the 2^-16 grid (by less than 2^-17 each)
+    and changed only the header and the records' checks; v5 added the conditioning's options (none
+    here: the same header but for the version byte)."""
     v3 = (GOLDEN / "container_v3.dfc").read_bytes()
     pos, messages = 28, []  # v3's header was 28 bytes; a record: 1-byte length, message, 2-byte check
     while pos < len(v3):
         messages.append(v3[pos + 1:pos + 1 + v3[pos]])
         pos += 1 + v3[pos] + 2
     assert pos == len(v3) and tuple(messages) == read_container(DATA).messages
+    v4 = (GOLDEN / "container_v4.dfc").read_bytes()
+    header = read_container(DATA).header_bytes
+    assert v4[:1] + v4[2:header] == DATA[:1] + DATA[2:header] and v4[1] == 4
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_older_golden_files_are_refused_with_a_clear_message(version: int) -> None:
     old = (GOLDEN / f"container_v{version}.dfc").read_bytes()
     with pytest.raises(ContainerError, match=f"a DiffC v{version} file; v{version} files are no longer "

@@ -124,7 +124,10 @@ def _header_edits(header: object, rng: random.Random) -> object:
         ("first_time", [None, 0, 2**16, 2**16 + 1, MAX_TIME_CODE, rng.randrange(2**16)]),
         ("time_grid", ["index"]),
         ("family", ["pixel", "sd1", "flux"]),
-        ("conditioning", [("prompt", digest), ("class", digest)]),
+        ("conditioning", [("prompt", digest, {"prompt": "a red barn"}),
+                          ("prompt", digest, {"prompt": "\u6771\u4eac, 4k", "guidance": 7.5}),
+                          ("class", digest, {}), ("class", digest, {"class_label": 3, "guidance": -0.25}),
+                          ("empty-prompt", digest, {"guidance": 3.5})]),
         ("size", [(8, 9), (1, 1), (2**20, 2**20)]),
         ("value_range", [(0.0, 1.0), (-4.0, 4.0), (-1e300, 1e300), (0.25, 0.5)]),
         ("clip", [True]),
@@ -139,7 +142,8 @@ def _header_edits(header: object, rng: random.Random) -> object:
     if field in ChannelSpec.__dataclass_fields__:
         return replace(header, channel=replace(header.channel, **{field: value}))
     if field == "conditioning":
-        return replace(header, conditioning=value[0], conditioning_id=value[1])
+        options = {"prompt": None, "guidance": None, "class_label": None} | value[2]
+        return replace(header, conditioning=value[0], conditioning_id=value[1], **options)
     if field == "first_time" and value is not None:
         return replace(header, first_time=max(value, sum(header.time_gaps)))
     if field == "time_gaps" and header.first_time is not None:

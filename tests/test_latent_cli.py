@@ -23,7 +23,7 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("latent-cli")
-    for family in ("sd1", "flux"):
+    for family in ("sd1", "flux", "dit"):
         build(family, root / family)
     (root / "images").mkdir()
     write_png(root / "images" / "a.png", smooth_image(18, 22, seed=2))  # needs padding to 20 x 24
@@ -53,19 +53,46 @@ def test_round_trip_crops_to_the_recorded_size(root: Path, family: str,
     assert info["conditioning"] == "empty-prompt"
 
 
-def test_prompt_and_guidance_are_checked_on_decode(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_file_carries_its_prompt_and_guidance(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model, image, file = root / "sd1", root / "images" / "a.png", root / "prompted.dfc"
+    code, out, err = run(capsys, "compress", image, file, "--model", model, "--steps", 12, "--quiet",
+                         "--prompt", "a red barn", "--guidance", 2)
+    assert code == 0, err
+    assert f"{8 * file.stat().st_size / (18 * 22):.4f} bpp" in out  # the prompt's bytes count
+    code, out, _ = run(capsys, "info", file, "--json")
+    info = json.loads(out)
+    assert (info["conditioning"], info["prompt"], info["guidance"], info["class_label"]) == (
+        "prompt", "a red barn", 2.0, None)
+    # options byte, guidance (2 varint bytes), the prompt's length and its 6-byte Huffman block
+    assert info["ledger"]["total"]["conditioning_bits"] == 8 * (1 + 2 + 1 + 6)
+    code, out, _ = run(capsys, "info", file)
+    assert "conditioning prompt, digest" in out and "prompt 'a red barn', guidance 2.0" in out
+    # decoding needs no option; the same options are accepted, other ones refused naming both
+    for flags in ((), ("--prompt", "a red barn", "--guidance", 2)):
+        code, _, err = run(capsys, "decompress", file, root / "p.png", "--model", model, "--quiet",
+                           "--solver-steps", 2, *flags)
+        assert code == 0, err
+    for flags, named in ((("--prompt", "a blue barn"), "--prompt 'a blue barn' differs from the file's "
+                          "prompt: 'a red barn'"),
+                         (("--guidance", 3), "--guidance 3.0 differs from the file's guidance: 2.0"),
+                         (("--class-label", 1), "--class-label 1 differs from the file's class-label: none")):
+        code, _, err = run(capsys, "decompress", file, root / "x.png", "--model", model, "--quiet", *flags)
+        assert code == 2 and named in err and err.count("\n") == 1
+    assert not (root / "x.png").exists()
+
+
+def test_the_file_carries_its_class_label(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model, image, file = root / "dit", root / "images" / "a.png", root / "labelled.dfc"
     code, _, err = run(capsys, "compress", image, file, "--model", model, "--steps", 12, "--quiet",
-                       "--prompt", "a red barn", "--guidance", 2)
+                       "--class-label", 3)
     assert code == 0, err
     code, out, _ = run(capsys, "info", file, "--json")
-    assert json.loads(out)["conditioning"] == "prompt"
-    for flags in ((), ("--prompt", "a red barn"), ("--prompt", "a blue barn", "--guidance", 2)):
-        code, _, err = run(capsys, "decompress", file, root / "x.png", "--model", model, "--quiet", *flags)
-        assert code == 1 and err.splitlines()[-1].startswith("diffc decompress: error: wrong conditioning")
-    code, _, err = run(capsys, "decompress", file, root / "p.png", "--model", model, "--quiet",
-                       "--solver-steps", 2, "--prompt", "a red barn", "--guidance", 2)
+    info = json.loads(out)
+    assert (info["conditioning"], info["class_label"], info["prompt"]) == ("class", 3, None)
+    code, _, err = run(capsys, "decompress", file, root / "d.png", "--model", model, "--quiet",
+                       "--solver-steps", 2)
     assert code == 0, err
+    assert read_image(root / "d.png").shape == (18, 22, 3)
 
 
 def test_bad_conditioning_options_are_one_line_errors(root: Path,
@@ -87,3 +114,37 @@ def test_sweep_with_a_latent_model(root: Path, capsys: pytest.CaptureFixture[str
                        "--quiet")
     assert code == 0, err
     assert list(out_dir.rglob("*.json"))
+
+
+def test_sweep_carries_the_conditioning(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--prompt and --guidance reach every worker's model (CodecSpec), the CompressAI JSON's
+    descriptions and the job id; a sweep without them keeps the job id it always had."""
+    import hashlib
+    from dataclasses import asdict, astuple
+
+    from diffc.tools.sweep import JOB_FORMAT, CodecSpec, SweepConfig, job_id
+
+    common = ("--steps", 12, "--stops", 12, "--methods", "mmse", "--baselines", "jpeg-420", "--quiet")
+    code, _, err = run(capsys, "sweep", root / "images", "--out", root / "swept", "--model", root / "sd1",
+                       *common, "--prompt", "a red barn", "--guidance", 2)
+    assert code == 0, err
+    description = json.loads((root / "swept" / "DiffC-MMSE.json").read_text())["description"]
+    assert description.endswith("; conditioned on prompt 'a red barn', guidance 2.0")
+    job = json.loads((root / "swept" / "jobs" / "a.json").read_text())
+    file = root / "swept" / "files" / "a" / "a.dfc"
+    assert job["file_bpp"] == pytest.approx(8 * file.stat().st_size / (18 * 22))
+    code, out, _ = run(capsys, "info", file, "--json")
+    assert (json.loads(out)["prompt"], json.loads(out)["guidance"]) == ("a red barn", 2.0)
+
+    image, config = read_image(root / "images" / "a.png"), SweepConfig(stops=(12,), methods=("mmse",))
+    plain = CodecSpec(model=str(root / "sd1"), steps=12).build()
+    prompted = CodecSpec(model=str(root / "sd1"), steps=12, prompt="a red barn", guidance=2.0).build()
+    assert prompted.model.conditioning.prompt == "a red barn"
+    assert job["job_id"] == job_id(prompted, image, SweepConfig(stops=(12,), methods=("mmse",),
+                                                                  baselines=("jpeg-420",)))
+    h = hashlib.sha256(f"diffc-sweep-job/{JOB_FORMAT}\x00".encode())  # the rule before the options
+    h.update(plain.model.fingerprint())
+    h.update(repr((*astuple(plain.channel.spec), plain.steps)).encode())
+    settings = {k: v for k, v in asdict(config).items() if k not in ("refine", "etas")}
+    h.update(json.dumps(settings, sort_keys=True).encode() + repr(image.shape).encode() + image.tobytes())
+    assert job_id(plain, image, config) == h.hexdigest()[:16] != job_id(prompted, image, config)

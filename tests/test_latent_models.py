@@ -55,8 +55,24 @@ def test_codec_round_trip_with_deterministic_bytes(models: dict[str, LatentModel
         decoded = codec.decompress(first.data, method=method, solver_steps=2)
         assert decoded.image.shape == (14, 19, 3) and decoded.image.dtype == np.uint8
     assert codec.decompress(first.data, method="sde", solver_steps=2).bpp == pytest.approx(first.bpp)
-    with pytest.raises(ValueError, match="PSNR"):
-        codec.compress(image, psnr=30.0)
+
+
+@pytest.mark.parametrize("family", ["sd1", "flux"])
+def test_psnr_stop_measures_the_decoded_image(models: dict[str, LatentModel], family: str) -> None:
+    """The stop is the first step whose MMSE image (the VAE's decoding of the x0 estimate, cropped)
+    reaches the target: exactly what ``decompress(method="mmse")`` of that prefix gives."""
+    from diffc.container import truncate
+    from diffc.imaging.metrics import psnr
+
+    image = smooth_image(14, 19, seed=3)
+    codec = DiffCCodec(models[family], steps=12, progress=False)
+    full = codec.compress(image, seed=7).data
+    reached = [psnr(image, codec.decompress(truncate(full, k), method="mmse").image) for k in range(1, 13)]
+    for target in sorted(set(reached))[-3:]:
+        first = next(k for k, p in enumerate(reached, start=1) if p >= target)
+        out = codec.compress(image, seed=7, psnr=target)
+        assert len(out.steps) == first
+        assert psnr(image, codec.decompress(out.data, method="mmse").image) == reached[first - 1] >= target
 
 
 @pytest.mark.parametrize("family", ["sd1", "flux", "dit"])
@@ -175,6 +191,26 @@ def test_prompt_guidance_and_class_change_the_digest(folders: dict[str, Path],
     assert flux_g1.conditioning.digest != models["flux"].conditioning.digest
 
 
+def test_a_file_records_its_options_and_checks_the_digest(folders: dict[str, Path],
+                                                         models: dict[str, LatentModel]) -> None:
+    from diffc.container import ContainerError, read_container
+
+    prompted = load_model(folders["sd1"], prompt="a red barn", guidance=2)
+    assert prompted.conditioning.options == {"prompt": "a red barn", "guidance": 2.0, "class_label": None}
+    assert models["flux"].conditioning.options == {"prompt": None, "guidance": None, "class_label": None}
+    data = DiffCCodec(prompted, steps=12, progress=False).compress(smooth_image(8, 8, seed=1)).data
+    header = read_container(data).header
+    assert header.options == prompted.conditioning.options
+    # the model the file's options rebuild decodes it; any other conditioning is refused, naming both
+    rebuilt = load_model(folders["sd1"], **header.options)
+    decoded = DiffCCodec(rebuilt, steps=12, progress=False).decompress(data, method="mmse")
+    assert decoded.image.shape == (8, 8, 3)
+    for other in (models["sd1"], load_model(folders["sd1"], prompt="a red bar", guidance=2)):
+        with pytest.raises(ContainerError, match="wrong conditioning: the file was encoded with conditioning "
+                                                 "prompt .*; this model .* is conditioned on"):
+            DiffCCodec(other, steps=12, progress=False).decompress(data)
+
+
 def test_fingerprint_is_cached_and_stable(folders: dict[str, Path], models: dict[str, LatentModel],
                                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     hashed: list[Path] = []
@@ -255,3 +291,34 @@ def test_network_dtype_leaves_the_vae_in_float32(folders: dict[str, Path]) -> No
     assert next(model.autoencoder.vae.parameters()).dtype == torch.float32
     x = model.to_model(smooth_image(16, 16, seed=6))
     assert np.all(np.isfinite(model.denoiser.predict_eps(x, 0.5)))
+
+
+def test_large_images_go_through_the_vae_in_tiles(models: dict[str, LatentModel],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the pixel threshold (lowered here to the tiny VAE's 32-pixel tiles) the VAE encodes and
+    decodes tiled, decided by the size alone: the latents differ from the whole-image ones, the
+    file round-trips with deterministic bytes, and the decoder decodes tiled too."""
+    import dataclasses
+
+    model = models["sd1"]
+    tiny = dataclasses.replace(model.autoencoder, tiling_pixels=32 * 32)
+    tiled = dataclasses.replace(model, autoencoder=tiny)
+    image = smooth_image(46, 70, seed=8)  # padded to 48 x 72: tiles of 32 with an overlap of 8
+    assert tiny.tiled(48 * 72) and not tiny.tiled(32 * 32) and not model.autoencoder.tiled(48 * 72)
+    x_tiled, x_whole = tiled.to_model(image), model.to_model(image)
+    assert x_tiled.shape == x_whole.shape == (4, 24, 36)
+    assert np.abs(x_tiled - x_whole).max() > 1e-3  # each tile encoded on its own
+    np.testing.assert_array_equal(tiled.to_model(image), x_tiled)  # still the mean: deterministic
+    vae = tiny.vae
+    calls: list[str] = []
+    monkeypatch.setattr(vae, "tiled_decode", lambda *a, _real=vae.tiled_decode, **k: calls.append("tiled")
+                        or _real(*a, **k))
+    codec = DiffCCodec(tiled, steps=12, progress=False)
+    first, second = codec.compress(image, seed=3), codec.compress(image, seed=3)
+    assert first.data == second.data and not calls  # encoding never decodes
+    decoded = codec.decompress(first.data, method="mmse")
+    assert decoded.image.shape == (46, 70, 3) and calls == ["tiled"]
+    model.from_model(x_whole, (46, 70))  # the same VAE below the threshold: whole again
+    assert calls == ["tiled"] and not vae.use_tiling
+    # the default: SDXL's native 1024 x 1024 runs whole, anything larger tiled
+    assert not model.autoencoder.tiled(1024 * 1024) and model.autoencoder.tiled(1024 * 1032)

@@ -76,7 +76,7 @@ def test_diffc_info_prints_header_fingerprints_and_ledger(encoded, tmp_path: Pat
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     h = read_container(encoded.data).header
-    assert out.startswith(f"{path}: DiffC v4 file")
+    assert out.startswith(f"{path}: DiffC v5 file")
     assert f"model        array, {h.model_fingerprint.hex()}" in out
     assert "conditioning none\n" in out and "image size   8 x 8 pixels (H x W" in out
     gaps = ", ".join(map(str, h.time_gaps))
@@ -88,7 +88,7 @@ def test_diffc_info_prints_header_fingerprints_and_ledger(encoded, tmp_path: Pat
     info = json.loads(capsys.readouterr().out)
     assert info["truncated"] and (info["n_steps"], info["stop_step"]) == (2, 5)
     assert info["shape"] == [8, 8] and info["seed"] == 11 and info["coder"]["index_code"] == "pfr_lognormal"
-    assert (info["format_version"], info["family"], info["size"]) == (4, "array", [8, 8])
+    assert (info["format_version"], info["family"], info["size"]) == (5, "array", [8, 8])
     assert info["conditioning"] == "none"
     assert info["conditioning_digest"] is None and len(info["time_gaps"]) == 4
     assert info["ledger"]["total"]["file_bits"] == 8 * info["file_bytes"] == encoded.bits_through(2)
@@ -102,12 +102,12 @@ def test_diffc_info_exit_codes(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     err = capsys.readouterr().err
     assert err.startswith("diffc info: error: this is a DiffC v1 file") and err.count("\n") == 1
     bad = tmp_path / "bad.dfc"
-    bad.write_bytes(b"\xdf\x04" + bytes(10))
+    bad.write_bytes(b"\xdf\x05" + bytes(10))
     assert main(["info", str(bad)]) == 1
     assert "truncated" in capsys.readouterr().err
     v3 = Path(__file__).parent / "golden" / "container_v3.dfc"
     assert main(["info", str(v3)]) == 1
-    assert "DiffC v3 file; v3 files are no longer decoded by this version, which reads v4 only" in (
+    assert "DiffC v3 file; v3 files are no longer decoded by this version, which reads v5 only" in (
         capsys.readouterr().err)
     with pytest.raises(SystemExit) as exit_info:
         main(["info", str(tmp_path / "missing.dfc")])

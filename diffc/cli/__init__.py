@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from diffc.cli._common import dispatch
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before any tool imports torch: its OpenMP threads then sleep between forward passes instead of
+    # spinning beside the candidate search's threads (diffc.models.set_torch_threads).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return dispatch(build_parser(), argv)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from rcc.gaussian import PRESETS, RULES, GaussianChannel, preset
 from rcc.gaussian.spec import CHUNK_BITS, HEADROOM_BITS
 
 __all__ = ["DTYPES", "EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "MAX_THREADS", "UsageError", "add_channel_args",
-           "add_model_args", "channel_from", "codec_from", "device", "dispatch", "existing_path", "int_in",
-           "load_model_from", "note_expected_time", "positive_int", "real_in", "seed", "step_counts"]
+           "add_model_args", "channel_from", "codec_from", "conditioning_from_file", "device", "dispatch",
+           "existing_path", "int_in", "load_model_from", "note_expected_time", "positive_int", "real_in",
+           "seed", "step_counts"]
 
 MAX_THREADS = 256
 """The most torch threads ``--threads`` takes (OpenMP fails, or the process dies, far above the cores)."""
@@ -72,14 +74,32 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="torch device: cpu, cuda, cuda:N, mps (default: cpu)")
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="torch dtype of the network (default: float32)")
-    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=1,
-                   help="torch threads for the network (default: 1; see the README)")
+    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None,
+                   help="torch threads for the network (default: every usable core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--prompt", default=None,
-                   help="condition a text-to-image model on this text (decoding needs the same)")
-    p.add_argument("--guidance", type=float, default=None,
-                   help="classifier-free guidance scale (two passes; Flux: its guidance embedding)")
-    p.add_argument("--class-label", type=int, default=None, help="DiT: the class to condition on")
+                   help="condition a text-to-image model on this text (the file records it: decoding "
+                        "reads it from there)")
+    p.add_argument("--guidance", type=real_in(-math.inf), default=None,
+                   help="classifier-free guidance scale (two passes; Flux: its guidance embedding); "
+                        "recorded in the file")
+    p.add_argument("--class-label", type=int_in(0, 2**31), default=None,
+                   help="DiT: the class to condition on (recorded in the file)")
+
+
+_OPTIONS = {"prompt": "--prompt", "guidance": "--guidance", "class_label": "--class-label"}
+
+
+def conditioning_from_file(args: argparse.Namespace, options: dict[str, object]) -> None:
+    """Set the conditioning options of ``args`` to those a file records (``options``: its header's);
+    an option the user also gave must be the file's (bad usage otherwise, naming both)."""
+    for name, flag in _OPTIONS.items():
+        given, recorded = getattr(args, name), options[name]
+        if given is not None and given != recorded:
+            theirs = "none (the model's default)" if recorded is None else repr(recorded)
+            raise UsageError(f"{flag} {given!r} differs from the file's {flag.lstrip('-')}: {theirs} "
+                             f"(decoding reads it from the file; leave {flag} out)")
+        setattr(args, name, recorded)
 
 
 def add_channel_args(p: argparse.ArgumentParser) -> None:
@@ -113,7 +133,7 @@ def load_model_from(args: argparse.Namespace) -> object:
     path = args.model if args.model is not None else default_model_dir()
     if not path.exists():
         raise UsageError(f"no model given and no default model at {path}: pass --model DIR")
-    set_torch_threads(getattr(args, "threads", 1))
+    set_torch_threads(getattr(args, "threads", None))
     return load_model(path, device=args.device, dtype=args.dtype, prompt=args.prompt, guidance=args.guidance,
                       class_label=args.class_label, progress=not args.quiet)
 

@@ -9,6 +9,7 @@ from diffc.cli._common import (
     UsageError,
     add_model_args,
     codec_from,
+    conditioning_from_file,
     existing_path,
     int_in,
     note_expected_time,
@@ -47,8 +48,9 @@ def _run(args: argparse.Namespace) -> int:
     from diffc.container import read_container
 
     data = args.input.read_bytes()
-    codec = codec_from(args)
     header = read_container(data).header
+    conditioning_from_file(args, header.options)
+    codec = codec_from(args)
     note_expected_time(args.device, header.shape[1] * header.shape[2] if len(header.shape) == 3 else 0,
                        codec.steps + args.solver_steps)
     out = codec.decompress(data, method=args.method, eta=args.eta,

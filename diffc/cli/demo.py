@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="step counts to decode at (2,4,8,16)")
     p.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=10,
                    help="decoder steps (default: 10)")
-    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=1, help="torch threads (default: 1)")
+    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None,
+                   help="torch threads (default: every usable core)")
     p.add_argument("--seed", type=seed, default=2024)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)

@@ -1,6 +1,7 @@
 """``diffc info FILE [--json] [--quiet]``: what a DiffC file holds and where its bits go, without the model.
 
-Prints the header fields (the model family, its 64-bit fingerprint, the conditioning kind and digest,
+Prints the header fields (the model family, its 64-bit fingerprint, the conditioning kind and digest
+and the options it was chosen with: prompt, guidance, class label,
 the original image size beside the coded array's shape, the step-time codes), the steps present
 (and "truncated" when the file is a progressive prefix of what the encoder wrote), and the bit
 ledger (:mod:`diffc.ledger`): header, framing, side information and index bits, chunk counts and
@@ -48,6 +49,7 @@ def describe(container: Container, ledger: Ledger) -> dict[str, object]:
         "model_fingerprint": h.model_fingerprint.hex(),
         "conditioning": h.conditioning,
         "conditioning_digest": h.conditioning_id.hex() or None,
+        **h.options,
         "size": list(h.size),
         "shape": list(h.shape),
         "time_grid": h.time_grid,
@@ -77,6 +79,10 @@ def _text(path: Path, info: dict[str, object], ledger_table: str) -> str:
     conditioning = info["conditioning"]
     if info["conditioning_digest"]:
         conditioning += f", digest {info['conditioning_digest']} (first 64 bits of its SHA-256)"
+    chosen = [f"{name.replace('_', ' ')} {info[name]!r}" for name in ("prompt", "guidance", "class_label")
+              if info[name] is not None]
+    if chosen:
+        conditioning += "; " + ", ".join(chosen)
     first = "the model's noisiest" if info["first_time"] is None else str(info["first_time"])
     gaps = ", ".join(map(str, info["time_gaps"])) or "-"
     times = f"{info['time_grid']} codes: {first}, then down by {gaps}"

@@ -63,7 +63,8 @@ def _run(args: argparse.Namespace) -> int:
     from rcc.experiments import executor_from
 
     spec = CodecSpec(model=None if args.model is None else str(args.model.resolve()), device=args.device,
-                     dtype=args.dtype, channel=channel_from(args).spec, steps=args.steps or DEFAULT_STEPS)
+                     dtype=args.dtype, channel=channel_from(args).spec, steps=args.steps or DEFAULT_STEPS,
+                     prompt=args.prompt, guidance=args.guidance, class_label=args.class_label)
     if args.stops is not None and max(args.stops) > spec.steps:
         raise UsageError(f"--stops {','.join(map(str, args.stops))}"
                          f": the files have {spec.steps} steps (--steps)")

@@ -26,11 +26,21 @@ class Conditioning:
     pipeline's text encoders on the empty prompt), ``"zeros"`` (the zero embeddings a pipeline uses
     for an empty prompt), ``"prompt"`` (a user's text), ``"class"`` (a class label or the null
     class). ``digest`` is the SHA-256 of everything that decides the embeddings the network sees
-    (empty for ``"none"``); a file refuses to decode under another digest.
+    (empty for ``"none"``); a file refuses to decode under another digest. ``prompt``, ``guidance``
+    and ``class_label`` are the options it was chosen with (None: not given, the model's default),
+    which a file records so that decoding needs none.
     """
 
     kind: str = "none"
     digest: bytes = b""
+    prompt: str | None = None
+    guidance: float | None = None
+    class_label: int | None = None
+
+    @property
+    def options(self) -> dict[str, object]:
+        """The options as keyword arguments of ``load_model`` (``prompt``, ``guidance``, ``class_label``)."""
+        return {"prompt": self.prompt, "guidance": self.guidance, "class_label": self.class_label}
 
     @property
     def conditional(self) -> bool:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -136,13 +137,22 @@ def _evaluator(unet: object, channels: int, multiple: int, batch_size: int) -> o
     return fn
 
 
-def set_torch_threads(n: int) -> None:
-    """Torch's CPU threads for the network (one by default in every tool: the candidate search runs
-    on Numba's threads between network calls, and torch's idle threads spinning beside them slow
-    the forward pass; see the README)."""
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, which ``os.cpu_count`` ignores)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def set_torch_threads(n: int | None = None) -> None:
+    """Torch's CPU threads for the network; None: every usable core. The network and the candidate
+    search (Numba's threads) alternate, never overlap, so each phase can take every core, provided
+    torch's OpenMP threads sleep rather than spin between forward passes: the command line sets
+    ``OMP_WAIT_POLICY=PASSIVE`` before torch loads (spinning threads slowed the search beside them)."""
     import torch
 
-    torch.set_num_threads(n)
+    torch.set_num_threads(n or usable_cores())
 
 
 def _is_latent(path: Path) -> dict | None:

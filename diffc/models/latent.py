@@ -16,6 +16,14 @@ transformer takes square latents only (it unpatchifies a square token grid), so 
 padded to a square of the larger side.
 bpp is always the file's bits over the original image's pixels.
 
+Large images: above :data:`TILING_PIXELS` pixels (of the padded image) the VAE encodes and decodes
+in overlapping tiles (diffusers' ``enable_tiling``: tiles of the VAE's ``sample_size``, blended
+over a quarter of a tile), so its memory stays bounded on a GPU. Tiling changes the latents (each
+tile is encoded on its own), so it is decided by the image's size alone, the same on the encoder
+and on every decoder, and the file needs no flag: the decoder never runs the VAE encoder (the latents
+come from the file), and decodes the final latent tiled exactly when the encoder measured its PSNR
+stop tiled. Slicing (``enable_slicing``) would only split batches, and the VAE always sees one image.
+
 What is approximate: the VAE is lossy, so even a perfectly sent latent reconstructs only to the
 VAE's own quality; the padding costs bits for pixels that are cropped away. Latents are **not
 clipped** (``clip`` is False): they have no bounded range. ``value_range`` is the nominal range of
@@ -34,7 +42,11 @@ from diffc.imaging.io import as_image, channels_first, channels_last, crop
 from diffc.models.base import Conditioning
 from diffc.models.pixel import pixels_to_unit, unit_to_pixels
 
-__all__ = ["LatentAutoencoder", "LatentModel"]
+__all__ = ["TILING_PIXELS", "LatentAutoencoder", "LatentModel"]
+
+TILING_PIXELS = 1024 * 1024
+"""The most pixels (of the padded image) the VAE runs on whole; a larger image is tiled (SDXL's and
+Flux's native 1024 x 1024 run whole; docs/models.md)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +57,7 @@ class LatentAutoencoder:
     scale: float
     shift: float
     factor: int
+    tiling_pixels: int = TILING_PIXELS
 
     @classmethod
     def of(cls, vae: object) -> LatentAutoencoder:
@@ -56,10 +69,19 @@ class LatentAutoencoder:
     def latent_channels(self) -> int:
         return int(self.vae.config.latent_channels)
 
+    def tiled(self, pixels: int) -> bool:
+        """Whether an image of ``pixels`` pixels goes through the VAE in tiles (by its size alone)."""
+        return pixels > self.tiling_pixels and hasattr(self.vae, "enable_tiling")
+
+    def _set_tiling(self, pixels: int) -> None:
+        if hasattr(self.vae, "enable_tiling"):  # diffusers' AutoencoderKL family; the mode is the VAE's state
+            (self.vae.enable_tiling if self.tiled(pixels) else self.vae.disable_tiling)()
+
     def encode(self, x: np.ndarray) -> np.ndarray:
         """``(3, H, W)`` in [-1, 1] to the scaled latent ``(C, H / f, W / f)`` (posterior mean)."""
         import torch
 
+        self._set_tiling(x.shape[-2] * x.shape[-1])
         param = next(self.vae.parameters())
         with torch.inference_mode():
             t = torch.from_numpy(np.ascontiguousarray(x[None])).to(param.device, param.dtype)
@@ -70,6 +92,7 @@ class LatentAutoencoder:
         """The scaled latent ``(C, h, w)`` to pixels ``(3, h f, w f)`` in about [-1, 1]."""
         import torch
 
+        self._set_tiling(latent.shape[-2] * latent.shape[-1] * self.factor**2)
         param = next(self.vae.parameters())
         with torch.inference_mode():
             z = torch.from_numpy(np.ascontiguousarray(latent[None] / self.scale + self.shift))

@@ -28,6 +28,7 @@ where its text encoder ran.
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 from dataclasses import dataclass
 
@@ -102,6 +103,9 @@ def condition(pipe: object, family: Family, *, prompt: str | None, class_label: 
     import torch
 
     device = pipe.vae.device
+    prompt = prompt or None  # an empty prompt is no prompt: the unconditional rule
+    if guidance is not None and not math.isfinite(guidance):
+        raise ModelError(f"the guidance scale must be a finite number, got {guidance}")
     if family.name == "dit":
         if prompt is not None:
             raise ModelError("DiT is class-conditional: give a class label, not a prompt")
@@ -124,11 +128,14 @@ def condition(pipe: object, family: Family, *, prompt: str | None, class_label: 
         zeros = family.name == "sdxl" and bool(pipe.config.get("force_zeros_for_empty_prompt", False))
         kind = "prompt" if prompt else "zeros" if zeros else "empty-prompt"
     cfg = family.name != "flux"
+    # The options as given: what a file records (Flux's default guidance is the model's rule).
+    options = {"prompt": prompt, "guidance": None if guidance is None else float(guidance),
+               "class_label": class_label}
     if family.name == "flux" and pipe.transformer.config.guidance_embeds:
         guidance = FLUX_DEFAULT_GUIDANCE if guidance is None else guidance
     elif family.name == "flux" and guidance is not None:
         raise ModelError("this Flux transformer has no guidance embedding (a distilled schnell-like model)")
     elif guidance is not None and cond is None:
         raise ModelError("guidance needs a prompt (or, for DiT, a class label) to guide towards")
-    record = Conditioning(kind, _digest(family, kind, prompt, class_label, guidance, text_digest))
+    record = Conditioning(kind, _digest(family, kind, prompt, class_label, guidance, text_digest), **options)
     return TextConditioning(record, uncond, cond, guidance, cfg and guidance is not None)

@@ -27,7 +27,7 @@ __all__ = ["run_demo"]
 
 
 def run_demo(*, model: Path | None, out: Path, size: int, images: int | None, stops: tuple[int, ...],
-             solver_steps: int, threads: int, seed: int, progress: bool) -> bool:
+             solver_steps: int, threads: int | None, seed: int, progress: bool) -> bool:
     """Run the demo (see the module docstring; ``diffc demo --help`` gives the defaults) on the first
     ``images`` held-out photos (None: all) with ``model`` (None: the shipped one) into ``out``; True
     when the known-answer tests passed."""

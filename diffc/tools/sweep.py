@@ -126,17 +126,22 @@ class CodecSpec:
     """How every worker builds the sweep's codec (picklable, so it travels to processes and Ray
     actors; each loads the model once). ``model``: a model folder, or None for the shipped default
     (found on each worker, wherever the package is installed there); ``channel``: the channel's
-    settings."""
+    settings; ``prompt``, ``guidance``, ``class_label``: what a latent model is conditioned on
+    (:func:`diffc.models.load_model`; None: its unconditional default)."""
 
     model: str | None = None
     device: str = "cpu"
     dtype: str = "float32"
     channel: ChannelSpec = PRESETS["default"]
     steps: int = DEFAULT_STEPS
+    prompt: str | None = None
+    guidance: float | None = None
+    class_label: int | None = None
 
     def build(self, device: str | None = None) -> DiffCCodec:
         """The codec, with its model on ``device`` (default: the spec's)."""
-        model = load_model(self.model or default_model_dir(), device=device or self.device, dtype=self.dtype)
+        model = load_model(self.model or default_model_dir(), device=device or self.device, dtype=self.dtype,
+                           prompt=self.prompt, guidance=self.guidance, class_label=self.class_label)
         return DiffCCodec(model, GaussianChannel(self.channel), steps=self.steps, progress=False)
 
 
@@ -148,10 +153,17 @@ def _stops(config: SweepConfig, n_steps: int) -> list[int]:
     return sorted({int(round(v)) for v in np.linspace(n_steps / 2, n_steps, 4)})
 
 
+def _options(codec: DiffCCodec) -> dict[str, object]:
+    """The conditioning options the sweep's model was given (empty when it runs unconditioned)."""
+    return {k: v for k, v in codec.model.conditioning.options.items() if v is not None}
+
+
 def job_id(codec: DiffCCodec, image: np.ndarray, config: SweepConfig) -> str:
     h = hashlib.sha256(f"diffc-sweep-job/{JOB_FORMAT}\x00".encode())
     h.update(codec.model.fingerprint())
     h.update(repr((*astuple(codec.channel.spec), codec.steps)).encode())
+    if _options(codec):  # unconditioned sweeps keep the job ids they had before the options existed
+        h.update(json.dumps(_options(codec), sort_keys=True).encode())
     settings = asdict(config)
     for added in ("refine", "etas"):
         if not settings[added]:
@@ -378,7 +390,9 @@ def run_sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray], c
 def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
     from diffc.imaging.baselines import available_codecs
 
-    setting = f"{codec.channel.spec.describe()}, {codec.steps} steps"
+    chosen = ", ".join(f"{k.replace('_', ' ')} {v!r}" for k, v in _options(codec).items())
+    conditioned = f"; conditioned on {chosen}" if chosen else ""
+    setting = f"{codec.channel.spec.describe()}, {codec.steps} steps{conditioned}"
     out = {"DiffC-F": f"DiffC-F: probability-flow ODE (DDIM, {config.solver_steps} steps); {setting}",
            "DiffC-A": f"DiffC-A: ancestral sampling ({config.solver_steps} steps); {setting}",
            "DiffC-MMSE": f"DiffC, the denoiser's posterior mean at the stop; {setting}"}
@@ -386,7 +400,7 @@ def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
             for e in config.etas}
     out |= {name: c.description for name, c in available_codecs().items()}
     return out | {f"{b}+refine-{m}": f"{c.description}, refined by {METHOD_NAMES[m]}'s sampler from the "
-                  f"codec's error level (diffc.refine)"
+                  f"codec's error level (diffc.refine){conditioned}"
                   for b, c in available_codecs().items() for m in config.refine}
 
 

@@ -1,10 +1,10 @@
-"""Write ``container_v4.dfc`` and ``container_v4.json``: a frozen DiffC v4 file and what it decodes to.
+"""Write ``container_v5.dfc`` and ``container_v5.json``: a frozen DiffC v5 file and what it decodes to.
 
 The file encodes a fixed 8x8 Gaussian "image" with the exact oracle (4 steps evenly spaced in
 log-SNR on a continuous cosine schedule, so the header writes 2^-16-grid time codes; default
-channel), the setup of the v1 to v3 golden files. The JSON holds the input, the MMSE
+channel), the setup of the v1 to v4 golden files. The JSON holds the input, the MMSE
 reconstruction at every stop as ``float.hex`` strings, the header fields and the file's bit
-ledger. How to make one: ``PYTHONPATH=kernels:. python tests/golden/generate_container_v4.py``,
+ledger. How to make one: ``PYTHONPATH=kernels:. python tests/golden/generate_container_v5.py``,
 once; never regenerate an existing file (a new format gets a new version and a new generator;
 ``--force`` exists for the commit that introduces the version). ``tests/test_diffc_golden.py``
 checks that the encoder still writes these bytes and that they decode to these values.
@@ -53,7 +53,7 @@ def build() -> tuple[bytes, dict]:
         mmse.append([float(v).hex() for v in x_hat.ravel()])
     container = read_container(data)
     header = container.header
-    return data, {"version": 4, "seed": SEED, "family": header.family, "size": list(header.size),
+    return data, {"version": 5, "seed": SEED, "family": header.family, "size": list(header.size),
                   "time_grid": header.time_grid, "first_time": header.first_time,
                   "time_gaps": list(header.time_gaps), "shape": list(SHAPE), "value_range": list(VALUE_RANGE),
                   "header_bytes": container.header_bytes, "record_ends": list(container.record_ends),
@@ -62,9 +62,9 @@ def build() -> tuple[bytes, dict]:
 
 
 if __name__ == "__main__":
-    if (HERE / "container_v4.dfc").exists() and "--force" not in sys.argv:
-        sys.exit("container_v4.dfc exists; golden files are frozen (use a new version instead)")
+    if (HERE / "container_v5.dfc").exists() and "--force" not in sys.argv:
+        sys.exit("container_v5.dfc exists; golden files are frozen (use a new version instead)")
     data, meta = build()
-    (HERE / "container_v4.dfc").write_bytes(data)
-    (HERE / "container_v4.json").write_text(json.dumps(meta, indent=1) + "\n")
+    (HERE / "container_v5.dfc").write_bytes(data)
+    (HERE / "container_v5.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"wrote {len(data)} bytes")
