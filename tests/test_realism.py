@@ -152,3 +152,13 @@ def test_inception_fid_says_what_it_needs(tmp_path, monkeypatch, photos):
     monkeypatch.setattr(realism, "INCEPTION_SHA256", hashlib.sha256(weights.read_bytes()).hexdigest())
     with pytest.raises(ImportError, match="torch-fidelity"):
         realism.inception_fid(photos[:1], photos[1:2], weights)
+
+
+@pytest.mark.parametrize("crops", [1, 2, 3, 4, 7, 8, 9, 16, 63, 64, 65])
+def test_demo_realism_crop_side_is_the_smallest_that_suffices(crops):
+    from diffc.tools.demo import realism_crop_side
+
+    side = realism_crop_side(crops)
+    assert side % realism.PATCH == 0
+    assert crops * (side // realism.PATCH) ** 2 >= realism.MIN_PATCHES
+    assert crops * (side // realism.PATCH - 1) ** 2 < realism.MIN_PATCHES

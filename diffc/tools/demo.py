@@ -12,18 +12,27 @@ Philox4x32-10 known-answer test confirms the shared randomness on this machine.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 from diffc.codec import DiffCCodec
 from diffc.imaging.io import centre_crop, write_png
-from diffc.imaging.realism import MIN_PATCHES
+from diffc.imaging.realism import MIN_PATCHES, PATCH
 from diffc.models import default_model_dir, load_model, set_torch_threads
 from diffc.models.data import held_out_photos
 from diffc.tools.sweep import SweepConfig, run_sweep, table
 from rcc_kernels.known_answers import check_known_answers
 
-__all__ = ["run_demo"]
+__all__ = ["realism_crop_side", "run_demo"]
+
+
+def realism_crop_side(crops: int) -> int:
+    """The smallest crop side, a multiple of the realism patch, at which ``crops`` crops give
+    :data:`~diffc.imaging.realism.MIN_PATCHES` patches. The coding time grows with the pixels
+    coded, so realism costs the demo as many pixels as it needs patches."""
+    per_crop = -(-MIN_PATCHES // crops)
+    return PATCH * (math.isqrt(per_crop - 1) + 1)
 
 
 def run_demo(*, model: Path | None, out: Path, size: int, images: int | None, stops: tuple[int, ...],
@@ -53,8 +62,12 @@ def run_demo(*, model: Path | None, out: Path, size: int, images: int | None, st
     print(table(results))
     patches = max((n for m in results.values() for n in m["results"]["patches"]), default=0)
     if patches < MIN_PATCHES:
-        print(f"KID-AlexNet is '-': the {len(crops)} crops give {patches} patches of 64x64 px, and "
-              f"realism needs at least {MIN_PATCHES} (larger crops: --size; or benchmarks/diffc_rdp.py)")
+        side = realism_crop_side(len(crops))
+        fits = side <= min(min(img.shape[:2]) for img in photos.values())
+        larger = (f"--size {side} gives {len(crops) * (side // PATCH) ** 2}, at about "
+                  f"{(side / size) ** 2:.0f}x this run's coding time; " if fits else "")
+        print(f"KID-AlexNet is '-': the {len(crops)} crops give {patches} patches of {PATCH}x{PATCH} px, and "
+              f"realism needs at least {MIN_PATCHES} ({larger}or benchmarks/diffc_rdp.py)")
     print(f"\n{time.perf_counter() - started:.0f} s. Results in {out}/: one CompressAI JSON per method, "
           f"rd.png (bpp against PSNR, MS-SSIM, LPIPS, KID-AlexNet), grids/ (original, decoders, codecs at "
           f"three rates), "
