@@ -5,9 +5,9 @@ realism protocol), ``--tiles`` of them spread over all photos, and each tile is 
 (:func:`diffc.tools.sweep.image_job` with ``refine``): DiffC encodes it once; at each stop point the
 prefix is decoded with DiffC-F and DiffC-A, every available classical codec codes the tile at the
 quality whose bpp is nearest the prefix's, and that very file is wrapped as a refine file
-(:mod:`diffc.refine`, 15 bytes of side information) and decoded with the ancestral (``sde``) and
-ODE (``ode``) samplers from the matched start. For the JPEG codecs the same files are also refined
-by the ancestral sampler with the consistency projection (``+proj``), and with ``--scales`` every
+(:mod:`diffc.refine`, side information included) and decoded with the ancestral (``sde``) and ODE
+(``ode``) samplers from the matched start. For the JPEG codecs the same files are also refined by
+the ancestral sampler with the consistency projection (``+proj``), and with ``--scales`` every
 file is refined from those start scales (``@0.5``: the codec's error variance taken half as large;
 the decode-time trade-off between fidelity and regeneration).
 
@@ -20,11 +20,12 @@ their standard errors and the patch count: :mod:`diffc.imaging.realism`, compute
 uses at least 64 tiles), with ``dkid``/``dfd``: refined minus plain, their standard error taken
 as if the two estimates were independent (they share the reference patches, so it overstates the
 error). Baseline: the plain codecs and DiffC in the same run, at the same stops (the refine file is
-15 bytes larger than its plain file, +0.03 bpp at 64x64).
+16 bytes larger than its plain file, +0.031 bpp at 64x64).
 
 The sweep folder (``--out``, default beside the JSON) holds every decoded PNG, one CompressAI JSON
 per method, ``rd.png`` and the image grids, and makes a long run resumable: a rerun skips the tiles
-already done. Full run: ``python benchmarks/refine.py --json benchmarks/reference/refine.json``.
+already done. Full run (64 tiles, stop 6, 8 sampler steps): ``python benchmarks/refine.py --json
+benchmarks/reference/refine.json --workers 2``.
 """
 
 from __future__ import annotations
@@ -90,6 +91,13 @@ def tile_job(codec: object, config: object, scales: tuple[float, ...],
                      "quality": res.quality, **result_metrics(image, out.image), "decoding_time": seconds,
                      "png": png})
     return output
+
+
+def _worker(model: str, config: object, scales: tuple[float, ...]) -> object:
+    """Worker factory (picklable, for ``--workers``): load the model once, then run tile jobs."""
+    from diffc.tools.sweep import CodecSpec
+
+    return functools.partial(tile_job, CodecSpec(model=model).build(), config, scales)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -202,8 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tiles", type=int, default=None,
                         help="tiles spread over the held-out photos (default 64, realism's minimum; quick 2)")
     parser.add_argument("--tile", type=int, default=64, help="tile side in pixels (default 64)")
-    parser.add_argument("--stops", type=str, default=None, help="DiffC stop points (default 4,8; quick 8)")
+    parser.add_argument("--stops", type=str, default=None, help="DiffC stop points (default 6; quick 8)")
     parser.add_argument("--solver-steps", type=int, default=None, help="sampler steps (default 8, quick 3)")
+    parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: none)")
     parser.add_argument("--scales", type=str, default="",
                         help="start scales refined beside 1, e.g. 0.5,3 (default: none)")
     args = parser.parse_args(argv)
@@ -212,9 +221,9 @@ def main(argv: list[str] | None = None) -> None:
     from diffc.models import default_model_dir, load_model, set_torch_threads
     from diffc.models.data import held_out_photos
     from diffc.tools.sweep import SweepConfig, job_id, merge
-    from rcc.experiments import Job, run_jobs
+    from rcc.experiments import Job, executor_from, run_jobs
 
-    stops, solver_steps, n_tiles = ((8,), 3, 2) if args.quick else ((4, 8), 8, 64)
+    stops, solver_steps, n_tiles = ((8,), 3, 2) if args.quick else ((6,), 8, 64)
     stops = tuple(int(s) for s in args.stops.split(",")) if args.stops else stops
     solver_steps = args.solver_steps or solver_steps
     n_tiles = args.tiles or n_tiles
@@ -231,8 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     jobs = [Job(n, job_id(codec, images[n], config) + variants, (n, images[n])) for n in names]
     out = args.out or args.json.with_name(args.json.stem + "_sweep")
     started = time.perf_counter()
-    report = run_jobs(jobs, lambda: functools.partial(tile_job, codec, config, scales), out, progress=True,
-                      desc="refine")
+    report = run_jobs(jobs, functools.partial(_worker, str(model_dir), config, scales), out,
+                      executor=executor_from(args.workers), progress=True, desc="refine")
     sweep_s = time.perf_counter() - started
     results = [report.results[n] for n in names if n in report.results]
     merged = merge(results, out, len(names))
