@@ -43,15 +43,20 @@ from diffc.imaging.io import MAX_PIXELS, match_channels
 from diffc.models.base import ImageModel
 from rcc.gaussian import GaussianChannel
 
-__all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "DecompressOutput", "DiffCCodec"]
+__all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "CountingDenoiser", "DecompressOutput", "DiffCCodec",
+           "progress_bar", "sampler_for"]
 
 DEFAULT_STEPS = 16
 DEFAULT_SOLVER_STEPS = 20
 METHODS = {"ode": "ddim", "sde": "ancestral", "mmse": "mmse", "eta": "eta"}
 
 
-def _decoder(method: str, solver: str, solver_steps: int) -> tuple[str, int]:
-    """The :func:`diffc.diffusion.samplers.reconstruct` method name and the model evaluations it makes."""
+def sampler_for(method: str, solver: str, solver_steps: int) -> tuple[str, int]:
+    """The :func:`diffc.diffusion.samplers.reconstruct` method name of a decoding ``method`` (see the
+    module docstring) with ``solver`` and ``solver_steps``, and the model evaluations it makes.
+
+    Checks the three arguments (``ValueError`` naming the bad one), so callers can refuse a bad
+    decoder before any work."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     if solver not in ("ddim", "heun"):
@@ -61,9 +66,9 @@ def _decoder(method: str, solver: str, solver_steps: int) -> tuple[str, int]:
     return ("heun" if (method == "ode" and solver == "heun") else METHODS[method]), evals
 
 
-class _Counted:
-    """A denoiser that ticks ``tick`` after every evaluation (progress bars); all else is the wrapped
-    denoiser's: its schedule and fingerprint, and a Gaussian model's posterior."""
+class CountingDenoiser:
+    """A denoiser that calls ``tick`` after every evaluation (to advance a progress bar); all else is
+    the wrapped denoiser's: its schedule and fingerprint, and a Gaussian model's posterior."""
 
     def __init__(self, denoiser: Denoiser, tick: Callable[[], None]) -> None:
         self.denoiser, self.tick = denoiser, tick
@@ -80,7 +85,9 @@ class _Counted:
         return getattr(self.denoiser, name)
 
 
-def _bar(total: int, desc: str, disable: bool) -> object:
+def progress_bar(total: int, desc: str, disable: bool) -> object:
+    """A tqdm bar over ``total`` model evaluations, labelled ``desc``, cleared when done; ``disable``
+    turns it off."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="eval", disable=disable, leave=False)
@@ -112,7 +119,7 @@ class DiffCCodec:
         return quantized(image_schedule(self.vp, tuple(shape), self.steps))
 
     def _denoiser(self, bar: object) -> Denoiser:
-        return _Counted(self.model.denoiser, bar.update)
+        return CountingDenoiser(self.model.denoiser, bar.update)
 
     def compress(self, image: np.ndarray, *, seed: int = 0, bpp: float | None = None,
                  stop_t: float | None = None, psnr: float | None = None) -> CompressOutput:
@@ -138,7 +145,7 @@ class DiffCCodec:
             stop_step = sum(t >= stop_t for t in schedule.times)
             if stop_step == 0:
                 raise ValueError(f"stop_t={stop_t} is above the noisiest time {schedule.times[0]:g}")
-        with _bar(stop_step or len(schedule), "encode", not self.progress) as bar:
+        with progress_bar(stop_step or len(schedule), "encode", not self.progress) as bar:
             return encode(x, self._denoiser(bar), schedule, self.channel, seed=seed,
                           value_range=self.model.value_range, clip=self.model.clip, stop_step=stop_step,
                           max_bits=None if bpp is None else bpp * size[0] * size[1], target_psnr=psnr,
@@ -177,7 +184,7 @@ class DiffCCodec:
 
     def decode_states(self, data: bytes) -> Iterator[DecodedState]:
         """The state after each step of the file, in one pass (what each of its prefixes decodes to)."""
-        with _bar(self._check_file(data), "read", not self.progress) as bar:
+        with progress_bar(self._check_file(data), "read", not self.progress) as bar:
             yield from decode_states(data, self._denoiser(bar), channels=self.model.channels,
                                      max_values=self.model.channels * self.max_pixels)
 
@@ -185,8 +192,8 @@ class DiffCCodec:
                     solver_steps: int = DEFAULT_SOLVER_STEPS, solver: str = "ddim",
                     seed: int | None = None) -> np.ndarray:
         """The ``uint8`` image that ``method`` makes from a decoded state (see :meth:`decompress`)."""
-        name, evals = _decoder(method, solver, solver_steps)
-        with _bar(evals, method, not self.progress) as bar:
+        name, evals = sampler_for(method, solver, solver_steps)
+        with progress_bar(evals, method, not self.progress) as bar:
             model = dataclasses.replace(state.model, denoiser=self._denoiser(bar))
             x = reconstruct(model, state.z, state.t, method=name, steps=solver_steps, eta=eta,
                             seed=state.container.header.seed if seed is None else seed)
@@ -200,7 +207,7 @@ class DiffCCodec:
         ``seed`` seeds DiffC-A's noise (default: the file's seed); ``solver_steps`` bounds the
         decoder's model evaluations (about twice that for Heun).
         """
-        _decoder(method, solver, solver_steps)
+        sampler_for(method, solver, solver_steps)
         started = time.perf_counter()
         state = self.decode_state(data)
         image = self.reconstruct(state, method=method, eta=eta, solver_steps=solver_steps, solver=solver,

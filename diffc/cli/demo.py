@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Check the shared randomness (Philox known answers), then compress the "
                                    "held-out photos' centre crops with the default model at several stop "
                                    "points, decode them with DiffC-F, DiffC-A and the MMSE estimate, code "
-                                   "them with the classical codecs at the matched bpp, and write the "
+                                   "them with the classical codecs at the matched bpp, refine the JPEG "
+                                   "and WebP files with the model, and write the "
                                    "CompressAI JSON, an RD plot and image grids. See diffc/tools/demo.py.")
     p.add_argument("--model", type=existing_path, default=None,
                    help="model folder (default: the shipped one)")

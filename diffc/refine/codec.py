@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diffc.codec import _bar, _Counted, _decoder
+from diffc.codec import CountingDenoiser, progress_bar, sampler_for
 from diffc.diffusion.checks import MAX_SEED, checked_int, checked_real
 from diffc.diffusion.reverse import Box, ReverseModel
 from diffc.diffusion.samplers import reconstruct
@@ -110,7 +110,7 @@ class RefineCodec:
         ``scale`` multiplies the error variance the start matches; ``project`` keeps every x0
         estimate consistent with a JPEG file's quantization cells, ``margin`` of a cell inside them;
         ``seed``: the start noise and DiffC-A's noise, default the file's)."""
-        name, evals = _decoder(method, solver, solver_steps)
+        name, evals = sampler_for(method, solver, solver_steps)
         started = time.perf_counter()
         info, plain, cells = self.read(data, project=project, margin=margin)
         seed = info.seed if seed is None else checked_int(seed, "seed", 0, MAX_SEED)
@@ -118,8 +118,8 @@ class RefineCodec:
         y = self.model.to_model(plain)
         projection = self._projection(cells)
         z, t = start_state(self.model.denoiser.schedule, y, info.variance, scale=scale, seed=seed)
-        with _bar(evals, f"refine {method}", not self.progress) as bar:
-            reverse = ReverseModel(_Counted(self.model.denoiser, bar.update), project=projection)
+        with progress_bar(evals, f"refine {method}", not self.progress) as bar:
+            reverse = ReverseModel(CountingDenoiser(self.model.denoiser, bar.update), project=projection)
             x = reconstruct(reverse, reverse.to_coords(z), t, method=name, steps=solver_steps, eta=eta,
                             seed=seed)
         image = self.model.from_model(x, size)

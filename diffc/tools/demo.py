@@ -4,10 +4,12 @@ Compresses the held-out photographs (:func:`diffc.models.data.held_out_photos`: 
 scikit-image, scikit-learn and matplotlib, never seen in training), each centre-cropped to
 ``size`` pixels (no resizing), with the shipped default model at several stop points of one
 progressive file per photo; decodes every prefix with DiffC-F, DiffC-A and the MMSE estimate; codes
-the same crops with JPEG, WebP, AVIF (and JPEG XL where it installs) at the matched bitrate; and
-writes ``results/demo/``: the .dfc files, decoded PNGs, one CompressAI JSON per method, ``rd.png``
-and an image grid per photo. It prints the table and where the files are. Before that, the
-Philox4x32-10 known-answer test confirms the shared randomness on this machine.
+the same crops with JPEG, WebP, AVIF (and JPEG XL where it installs) at the matched bitrate; refines
+the JPEG 4:2:0 and WebP files with the same model (:mod:`diffc.refine`, the ancestral sampler: one
+decoder on two codecs keeps the demo short); and writes ``results/demo/``: the .dfc files, decoded
+PNGs, one CompressAI JSON per method, ``rd.png`` and an image grid per photo. It prints the table
+and where the files are. Before that, the Philox4x32-10 known-answer test confirms the shared
+randomness on this machine.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from diffc.models.data import held_out_photos
 from diffc.tools.sweep import SweepConfig, run_sweep, table
 from rcc_kernels.known_answers import check_known_answers
 
-__all__ = ["realism_crop_side", "run_demo"]
+__all__ = ["REFINED_BASELINES", "REFINE_DECODERS", "realism_crop_side", "run_demo"]
 
 
 def realism_crop_side(crops: int) -> int:
@@ -33,6 +35,12 @@ def realism_crop_side(crops: int) -> int:
     coded, so realism costs the demo as many pixels as it needs patches."""
     per_crop = -(-MIN_PATCHES // crops)
     return PATCH * (math.isqrt(per_crop - 1) + 1)
+
+
+REFINED_BASELINES = ("jpeg-420", "webp")
+"""The classical codecs whose files the demo also refines, shown as ``<codec>+refine-<decoder>``."""
+REFINE_DECODERS = ("sde",)
+"""The refine decoders the demo runs on them: the ancestral sampler, the realism end of the trade-off."""
 
 
 def run_demo(*, model: Path | None, out: Path, size: int, images: int | None, stops: tuple[int, ...],
@@ -52,10 +60,12 @@ def run_demo(*, model: Path | None, out: Path, size: int, images: int | None, st
     (out / "inputs").mkdir(parents=True, exist_ok=True)
     for name, img in crops.items():
         write_png(out / "inputs" / f"{name}.png", img)
-    config = SweepConfig(stops=stops, methods=("ode", "sde", "mmse"), seed=seed, solver_steps=solver_steps)
+    config = SweepConfig(stops=stops, methods=("ode", "sde", "mmse"), seed=seed, solver_steps=solver_steps,
+                         refine=REFINE_DECODERS, refine_baselines=REFINED_BASELINES)
     codec = DiffCCodec(image_model, progress=False)
     print(f"{len(crops)} held-out photos, {size}x{size} centre crops; channel "
-          f"{codec.channel.spec.describe()}; stops {stops}")
+          f"{codec.channel.spec.describe()}; stops {stops}; {' and '.join(REFINED_BASELINES)} also "
+          f"refined by the model ({', '.join(REFINE_DECODERS)})")
     started = time.perf_counter()
     results = run_sweep(codec, crops, config, out, progress=progress)
     print()
@@ -69,7 +79,7 @@ def run_demo(*, model: Path | None, out: Path, size: int, images: int | None, st
         print(f"KID-AlexNet is '-': the {len(crops)} crops give {patches} patches of {PATCH}x{PATCH} px, and "
               f"realism needs at least {MIN_PATCHES} ({larger}or benchmarks/diffc_rdp.py)")
     print(f"\n{time.perf_counter() - started:.0f} s. Results in {out}/: one CompressAI JSON per method, "
-          f"rd.png (bpp against PSNR, MS-SSIM, LPIPS, KID-AlexNet), grids/ (original, decoders, codecs at "
-          f"three rates), "
+          f"rd.png (bpp against PSNR, MS-SSIM, LPIPS, KID-AlexNet), grids/ (original, decoders, codecs and "
+          f"refined codecs at three rates), "
           f"files/ (the .dfc files and every decoded PNG), inputs/")
     return ok

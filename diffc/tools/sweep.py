@@ -64,7 +64,8 @@ class SweepConfig:
     noise level eta in [0, 1] between DiffC-F (eta 0) and DiffC-A (named :func:`eta_name`), for the
     realism-distortion traversal (:mod:`diffc.tools.traversal`).
     ``refine``: decoders among :data:`METHOD_NAMES` that also refine every baseline's file
-    (:mod:`diffc.refine`), each a method ``<baseline>+refine-<decoder>`` at the refine file's own bpp.
+    (:mod:`diffc.refine`), each a method ``<baseline>+refine-<decoder>`` at the refine file's own bpp;
+    ``refine_baselines``: refine only these baselines' files (default: every baseline's).
     """
 
     stops: tuple[int, ...] | None = None
@@ -75,6 +76,7 @@ class SweepConfig:
     grid_stops: int = 3
     etas: tuple[float, ...] = ()
     refine: tuple[str, ...] = ()
+    refine_baselines: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if any(not 0.0 <= e <= 1.0 for e in self.etas):
@@ -84,6 +86,8 @@ class SweepConfig:
             raise ValueError(f"methods must be among {sorted(METHOD_NAMES)}, got {self.methods}")
         if set(self.refine) - set(METHOD_NAMES):
             raise ValueError(f"refine decoders must be among {sorted(METHOD_NAMES)}, got {self.refine}")
+        if self.refine_baselines is not None and not self.refine_baselines:
+            raise ValueError("refine_baselines must name at least one baseline (None: all of them)")
         if self.stops is not None and (not self.stops or min(self.stops) < 1):
             raise ValueError(f"stops must be positive step counts, got {self.stops}")
 
@@ -165,7 +169,7 @@ def job_id(codec: DiffCCodec, image: np.ndarray, config: SweepConfig) -> str:
     if _options(codec):  # unconditioned sweeps keep the job ids they had before the options existed
         h.update(json.dumps(_options(codec), sort_keys=True).encode())
     settings = asdict(config)
-    for added in ("refine", "etas"):
+    for added in ("refine", "etas", "refine_baselines"):
         if not settings[added]:
             del settings[added]  # sweeps without these options keep the job ids they had before they existed
     h.update(json.dumps(settings, sort_keys=True).encode())
@@ -195,10 +199,11 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
     files[f"{folder}/{name}.dfc"] = encoded.data
     stops = _stops(config, len(encoded.steps))
     decoders = _decoders(config)
-    bar.total = 1 + len(stops) * (len(decoders) + len(baselines) * (1 + len(config.refine)))
+    refined = {(b, m): f"{b}+refine-{m}" for b in baselines for m in config.refine
+               if config.refine_baselines is None or b in config.refine_baselines}
+    bar.total = 1 + len(stops) * (len(decoders) + len(baselines) + len(refined))
     bar.update()
     pixels = image.shape[0] * image.shape[1]
-    refined = {(b, m): f"{b}+refine-{m}" for b in baselines for m in config.refine}
     rows: dict[str, list[dict]] = {m: [] for m in (*(d[0] for d in decoders), *baselines, *refined.values())}
     refiner = RefineCodec(codec.model, progress=False)
     # One pass over the file gives the state every prefix decodes to (decoding each prefix from
@@ -231,7 +236,7 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
                             **result_metrics(image, res.decoded), "encoding_time": res.encode_seconds,
                             "decoding_time": res.decode_seconds, "png": png})
             bar.update()
-            for m in config.refine:
+            for m in (m for m in config.refine if (b, m) in refined):
                 started = time.perf_counter()
                 data = refiner.wrap(image, b, res.data, seed=config.seed)
                 wrap_s = time.perf_counter() - started
@@ -410,11 +415,13 @@ def table(results: Mapping[str, Mapping]) -> str:
     def cell(v: float | None, fmt: str) -> str:
         return format(v, fmt) if v is not None else "-"
 
-    lines = [f"{'method':<12} {'stop':>4} {'bpp':>7} {'PSNR':>6} {'MS-SSIM':>8} {'LPIPS':>6} {'KID-Alex':>8}"]
+    width = max([12, *map(len, results)])  # refined methods have long names: jpeg-420+refine-sde
+    lines = [f"{'method':<{width}} {'stop':>4} {'bpp':>7} {'PSNR':>6} {'MS-SSIM':>8} {'LPIPS':>6} "
+             f"{'KID-Alex':>8}"]
     for name, method in results.items():
         r = method["results"]
         kid = r.get("kid-alexnet", [None] * len(r["stop"]))
-        lines += [f"{name:<12} {k:>4} {cell(r['bpp'][i], '7.4f')} {cell(r['psnr-rgb'][i], '6.2f')} "
+        lines += [f"{name:<{width}} {k:>4} {cell(r['bpp'][i], '7.4f')} {cell(r['psnr-rgb'][i], '6.2f')} "
                   f"{cell(r['ms-ssim-rgb'][i], '8.4f')} {cell(r['lpips'][i], '6.3f')} {cell(kid[i], '8.3f')}"
                   for i, k in enumerate(r["stop"])]
     return "\n".join(lines)
