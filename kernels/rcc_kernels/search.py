@@ -10,7 +10,8 @@ defined in :mod:`rcc_kernels.search_problem`. Each backend lives in a module of 
 * :func:`search_gpu` (:mod:`rcc_kernels.search_cuda`): numba-cuda on a real GPU or in Numba's CUDA
   simulator, imported on first use only.
 
-:func:`backend_for_device` picks the backend beside a network's torch device. All backends return identical indices; scores and log-weights agree to rounding (an index could
+:func:`backend_for_device` picks the backend beside a network's torch device. All backends return
+identical indices; scores and log-weights agree to rounding (an index could
 differ only on a tie within rounding, which the tests would expose). :func:`regenerate` is the
 decoder's side: the selected candidate's normals, regenerated from its index alone.
 """
