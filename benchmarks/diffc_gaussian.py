@@ -94,14 +94,16 @@ DECODERS: tuple[tuple[str, Callable[[np.ndarray, float], float]], ...] = (
 
 @dataclass(frozen=True)
 class Setting:
-    """A row of the setting axis: ``GaussianChannel(channel)``, the encoder's ``variance``, how
-    many images (the run's ``--images`` overrides), and whether ``--quick`` runs it."""
+    """A row of the setting axis: ``GaussianChannel(channel, backend=backend)`` (the search's
+    backend never changes a file, only its time), the encoder's ``variance``, how many images (the
+    run's ``--images`` overrides), and whether ``--quick`` runs it."""
 
     name: str
     channel: ChannelSpec = PRESETS["default"]
     variance: str = "posterior"
     images: int = 6
     quick: bool = False
+    backend: str = "cpu"
 
 
 def _chunks(chunk_bits: int, headroom_bits: int) -> ChannelSpec:
@@ -174,8 +176,8 @@ def _ideal_at_mse(lam: np.ndarray, mse_fn: Callable[[np.ndarray, float], float],
 
 def _encode(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSchedule, setting: Setting,
             seed: int) -> CompressOutput:
-    return encode(x, oracle, schedule, GaussianChannel(setting.channel), seed=seed, value_range=VALUE_RANGE,
-                  variance=setting.variance)
+    return encode(x, oracle, schedule, GaussianChannel(setting.channel, backend=setting.backend), seed=seed,
+                  value_range=VALUE_RANGE, variance=setting.variance)
 
 
 def _measure_image(x: np.ndarray, oracle: GaussianOracle, schedule: EncodingSchedule, setting: Setting,
@@ -253,7 +255,8 @@ def _summary(setting: Setting, stops: list[dict], samples_a: list[list[np.ndarra
     source = _realism(sources, lam, bands)
     n_images = len(sources)
     return {
-        "protocol": "summary", "setting": setting.name, "variance": setting.variance, "n_images": n_images,
+        "protocol": "summary", "setting": setting.name, "variance": setting.variance,
+        "backend": setting.backend, "n_images": n_images,
         **asdict(setting.channel),
         "stop": last + 1, "mid_stop": mid + 1, **{key: stops[last][key] for key in keys},
         **{prefix + key: value for prefix, r in realism.items() for key, value in r.items()},
@@ -307,7 +310,7 @@ def run(quick: bool, settings: list[Setting], images: int | None) -> tuple[dict,
         rows += [*stops, summary]
         print(_format_summary(summary), flush=True)
     meta = {"benchmark": "diffc_gaussian", "quick": quick, "dims": lam.size, **cfg,
-            "settings": {s.name: {"channel": asdict(s.channel), "variance": s.variance,
+            "settings": {s.name: {"channel": asdict(s.channel), "variance": s.variance, "backend": s.backend,
                                   "images": counts[s.name]} for s in settings},
             "schedule": "equal_kl(vp, n_stops, I(X; Z) at log-SNR, log_snr_last)", "value_range": VALUE_RANGE,
             "n_bands_nonempty": len(bands), "numba_max_threads": numba.config.NUMBA_NUM_THREADS,

@@ -51,18 +51,21 @@ def _timed(name: str, fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         finally:
             TIMERS[name] += time.perf_counter() - started
+    wrapper.timed = True
     return wrapper
 
 
 def _instrument(model: object) -> object:
-    """Time model evaluations, the candidate search and the channel (this process only)."""
+    """Time model evaluations, the candidate search and the channel (this process only; the
+    channel is instrumented once, however many models are)."""
     import dataclasses
 
     import rcc.gaussian.channel as gc
 
-    gc.search = _timed("search", gc.search)
-    gc.GaussianChannel.encode = _timed("channel", gc.GaussianChannel.encode)
-    gc.GaussianChannel.decode = _timed("channel", gc.GaussianChannel.decode)
+    if not getattr(gc.search, "timed", False):
+        gc.search = _timed("search", gc.search)
+        gc.GaussianChannel.encode = _timed("channel", gc.GaussianChannel.encode)
+        gc.GaussianChannel.decode = _timed("channel", gc.GaussianChannel.decode)
     return dataclasses.replace(model, denoiser=dataclasses.replace(
         model.denoiser, fn=_timed("model", model.denoiser.fn)))
 

@@ -37,7 +37,7 @@ cd "$ROOT" || exit 2
 # Part name, module, seconds it is allotted (unused seconds pass on to the parts after it).
 declare -A MODULE=([tests]=tests [identity]=identity [search]=search [diffc]=diffc_photos
                    [channel]=channel_presets [training]=training)
-declare -A ALLOT=([tests]=90 [identity]=60 [search]=100 [diffc]=130 [channel]=120 [training]=30)
+declare -A ALLOT=([tests]=90 [identity]=60 [search]=100 [diffc]=140 [channel]=110 [training]=30)
 PARTS=${GPU_CHECK_PARTS:-tests identity search diffc channel training}
 MIN_LIMIT=15  # a part is not started with less (unless its own allotment is less)
 RESERVE=8  # seconds kept for the summary

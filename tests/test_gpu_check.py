@@ -79,14 +79,15 @@ def test_dry_run_records_hold_the_measurements(dry_run: tuple[subprocess.Complet
     assert all(r["identical"] for r in identity["rows"])
 
     diffc = _record(out, "diffc")
-    photos = [r for r in diffc["rows"] if "encode_s" in r]
+    photos = [r for r in diffc["rows"] if r["model"] == "default" and "encode_s" in r]
     assert [(r["height"], r["width"]) for r in photos] == [tuple(s) for s in diffc["config"]["sizes"]]
-    for r in photos:
+    latent = [r for r in diffc["rows"] if r["model"] == "tiny-dit"]
+    assert len(latent) == 1 and latent[0]["family"] == "dit" and latent[0]["repeat_identical"] is True
+    assert latent[0]["coded_shape"] == [4, 4, 4] and latent[0]["steps"] == diffc["config"]["latent"]["steps"]
+    for r in [*photos, *latent]:
         parts = ("model_s", "search_s", "channel_other_s", "other_s")
         assert r["encode_search_s"] > 0 and r["decode_model_s"] > 0 and r["bytes"] > 0
         assert sum(r[f"encode_{p}"] for p in parts) == pytest.approx(r["encode_s"])
-    latent = [r for r in diffc["rows"] if r["photo"] == "tiny latent model"]
-    assert len(latent) == 1 and latent[0].get("skipped")
 
     channel = _record(out, "channel")
     summaries = channel["summaries"]

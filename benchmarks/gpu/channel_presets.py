@@ -9,10 +9,11 @@ implementation's 16-bit setting) run theirs on the GPU. Images are taken in turn
 image 0, then image 1, ...) so that a part stopped by its budget still compares every setting on
 the same images; the summaries cover the images that every setting finished.
 
-Per setting the summary (in ``summaries``, rewritten after every image) gives ``ratio_mmse``, ``ratio_f`` and
-``ratio_a`` at the last stop (real bits over ideal bits at equal MSE, lower is better) and the mean
-encode seconds per image (``encode_s``, search backend in ``backend``). ``gpu_better`` lists the
-GPU settings whose ``ratio_mmse`` beats the best CPU preset's: the candidates for a GPU preset.
+Per setting the summary (in ``summaries``, rewritten after every image) gives ``ratio_mmse``,
+``ratio_f`` and ``ratio_a`` at the last stop (real bits over ideal bits at equal MSE, lower is
+better) and the mean encode seconds per image (``encode_s``; the search's backend, the setting's own
+field, in ``backend``). ``gpu_better`` lists the GPU settings whose ``ratio_mmse`` beats the best
+CPU preset's: the candidates for a GPU preset.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict
-from functools import partial
 
 import numba
 import numpy as np
@@ -31,25 +31,17 @@ from diffc.diffusion import theory
 from diffc.diffusion.denoisers import DCT2Basis, GaussianOracle, power_law_spectrum
 from diffc.diffusion.schedules import ContinuousVP
 from diffc.diffusion.spacing import equal_kl
-from rcc.gaussian import PRESETS, GaussianChannel
+from rcc.gaussian import PRESETS
 
 REAL = {"side": 64, "n_stops": 12, "images": 2, "plan": (
-    (dg.Setting("defaults"), "cpu"), (dg.Setting("exact", PRESETS["exact"]), "cpu"),
-    (dg.Setting("c16h2", dg._chunks(16, 2)), "gpu"), (dg.Setting("c20h2", dg._chunks(20, 2)), "gpu"))}
+    dg.Setting("defaults"), dg.Setting("exact", PRESETS["exact"]),
+    dg.Setting("c16h2", dg._chunks(16, 2), backend="gpu"),
+    dg.Setting("c20h2", dg._chunks(20, 2), backend="gpu"))}
 DRY = {"side": 4, "n_stops": 3, "images": 1, "plan": (
-    (dg.Setting("defaults"), "cpu"), (dg.Setting("c2h1", dg._chunks(2, 1)), "gpu"))}
+    dg.Setting("defaults"), dg.Setting("c2h1", dg._chunks(2, 1), backend="gpu"))}
 MARGIN_S = 30.0
 """Seconds left under which no further image is started."""
 NO_THREAD_TIMING = {"encode_s_2threads": None, "numba_threads_2": None, "identical_2threads": None}
-
-
-def _measure(backend: str, *args: object, **kwargs: object) -> tuple:
-    """:func:`benchmarks.diffc_gaussian._measure_image` with the channel's search on ``backend``."""
-    dg.GaussianChannel = partial(GaussianChannel, backend=backend)
-    try:
-        return dg._measure_image(*args, **kwargs)
-    finally:
-        dg.GaussianChannel = GaussianChannel
 
 
 def summaries(cfg: dict, measured: dict, sources: list, lam: np.ndarray, schedule: object,
@@ -58,7 +50,7 @@ def summaries(cfg: dict, measured: dict, sources: list, lam: np.ndarray, schedul
     n = min(len(m) for m in measured.values())
     bands = dg._bands(lam.shape, dg._config(False)["n_bands"])
     rows = []
-    for setting, backend in cfg["plan"]:
+    for setting in cfg["plan"]:
         done = measured[setting.name][:n]
         if not done:
             continue
@@ -68,7 +60,7 @@ def summaries(cfg: dict, measured: dict, sources: list, lam: np.ndarray, schedul
                           encode_s, walls[setting.name])
         for key in ("encode_s_1thread", "encode_s_1thread_image0", *NO_THREAD_TIMING):
             row.pop(key)
-        rows.append({**row, "backend": backend, "encode_s": float(np.mean(encode_s))})
+        rows.append({**row, "encode_s": float(np.mean(encode_s))})
     return rows
 
 
@@ -95,10 +87,10 @@ def body(part: Part) -> dict:
     sources = [DCT2Basis().inverse(np.sqrt(lam) * rng.standard_normal(shape)) for _ in range(cfg["images"])]
     dg._warm_up(vp)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    settings = {s.name: {"channel": asdict(s.channel), "backend": b} for s, b in cfg["plan"]}
+    settings = {s.name: {"channel": asdict(s.channel), "backend": s.backend} for s in cfg["plan"]}
     part.record["config"] = {"side": cfg["side"], "n_stops": cfg["n_stops"], "images": cfg["images"],
                              "cpu_threads": numba.get_num_threads(), "settings": settings}
-    measured = {s.name: [] for s, _ in cfg["plan"]}
+    measured = {s.name: [] for s in cfg["plan"]}
     walls = dict.fromkeys(measured, 0.0)
     last_round = 0.0
     for i, x in enumerate(sources):
@@ -106,12 +98,12 @@ def body(part: Part) -> dict:
             part.record["stopped_early"] = f"the part's budget ran out after {i} image(s)"
             break
         round_started = time.monotonic()
-        for setting, backend in cfg["plan"]:
+        for setting in cfg["plan"]:
             started = time.monotonic()
-            enc, stops, samples = _measure(backend, x, oracle, schedule, setting, seed=2024 + i)
+            enc, stops, samples = dg._measure_image(x, oracle, schedule, setting, seed=2024 + i)
             walls[setting.name] += time.monotonic() - started
             measured[setting.name].append((enc, stops, samples))
-            part.add({"setting": setting.name, "backend": backend, "image": i,
+            part.add({"setting": setting.name, "backend": setting.backend, "image": i,
                       "encode_s": sum(s.seconds for s in enc.steps), "real_bits": stops[-1]["real_bits"],
                       "mse_mmse": stops[-1]["mse_mmse"]})
         last_round = time.monotonic() - round_started

@@ -11,15 +11,25 @@ evaluations (``model_s``), the candidate search (``search_s``), the rest of the 
 (``channel_other_s``) and the remainder (``other_s``). Goal (issue 25): a 768x512 compress in at
 most 10 s on the H200.
 
-The tiny latent-model row runs only where diffc has latent model support
-(``diffc.models.latent`` importable); otherwise it records why it was skipped.
+Then a latent round trip: the tiny DiT pipeline of ``tests/tiny_pipelines.py`` (random weights; a
+class-conditioned family, so no text encoder and no ``transformers``, which the GPU machine lacks),
+built and saved to a temporary folder, loaded with its network and VAE on the device, compresses a
+64x64 crop and decompresses it, with the channel's search on the GPU. Its row has the same split
+(the VAE is in ``other_s``), the pipeline's build and load seconds, and ``repeat_identical``:
+whether a second compress of the same image gave the same bytes (a GPU network must be
+deterministic for that; the first compress is also the warm-up). Its PSNR means nothing (random
+weights). Every row names its ``model``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -27,10 +37,11 @@ from benchmarks import diffc_images as timing
 from benchmarks.gpu._part import Part, run_part
 
 GOAL_768x512_COMPRESS_S = 10.0
-REAL = {"device": "cuda", "sizes": ((512, 512), (512, 768)), "warm_up": 64, "steps": 16, "channel": {}}
+REAL = {"device": "cuda", "sizes": ((512, 512), (512, 768)), "warm_up": 64, "steps": 16, "channel": {},
+        "latent": {"family": "dit", "size": 64, "steps": 16, "reserve_s": 30.0}}
 DRY = {"device": "cpu", "sizes": ((8, 8), (8, 12)), "warm_up": 8, "steps": 8,
-       "channel": {"chunk_bits": 2, "headroom_bits": 1}}
-LATENT_MODULE = "diffc.models.latent"
+       "channel": {"chunk_bits": 2, "headroom_bits": 1}, "latent": {"family": "dit", "size": 8, "steps": 8,
+                                                                           "reserve_s": 60.0}}
 
 
 def photo(size: tuple[int, int]) -> tuple[str, np.ndarray]:
@@ -53,7 +64,7 @@ def _split(prefix: str, timers: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}_s": timers["s"], **{f"{prefix}_{k}": v for k, v in parts.items()}}
 
 
-def photo_row(codec: object, name: str, image: np.ndarray) -> dict:
+def photo_row(codec: object, model: str, name: str, image: np.ndarray) -> dict:
     from diffc.imaging.metrics import psnr
 
     encode: defaultdict[str, float] = defaultdict(float)
@@ -63,17 +74,42 @@ def photo_row(codec: object, name: str, image: np.ndarray) -> dict:
     with timing._phase(decode):
         decoded = codec.decompress(out.data)
     pixels = image.shape[0] * image.shape[1]
-    return {"photo": name, "height": image.shape[0], "width": image.shape[1], "bytes": len(out.data),
+    return {"model": model, "photo": name, "height": image.shape[0], "width": image.shape[1],
+            "bytes": len(out.data), "sha256": hashlib.sha256(out.data).hexdigest(),
             "bpp": 8 * len(out.data) / pixels, "psnr": psnr(image, decoded.image),
             **_split("encode", encode), **_split("decode", decode)}
 
 
-def latent_row() -> dict:
-    if importlib.util.find_spec(LATENT_MODULE) is None:
-        return {"photo": "tiny latent model", "skipped": f"diffc has no latent model support yet "
-                                                         f"({LATENT_MODULE} is not importable)"}
-    return {"photo": "tiny latent model", "skipped": f"{LATENT_MODULE} exists, but this check has no "
-                                                     "tiny latent model recipe yet (diffc_photos.latent_row)"}
+def tiny_pipelines() -> ModuleType:
+    """``tests/tiny_pipelines.py``, the test suite's tiny pipelines (``tests`` is no package: loaded
+    by its path)."""
+    path = Path(__file__).resolve().parents[2] / "tests" / "tiny_pipelines.py"
+    spec = importlib.util.spec_from_file_location("tiny_pipelines", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def latent_row(cfg: dict, channel: object) -> dict:
+    """The latent round trip of the module docstring."""
+    from diffc.codec import DiffCCodec
+    from diffc.models import load_model
+
+    latent = cfg["latent"]
+    name = f"tiny-{latent['family']}"
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.monotonic()
+        folder = tiny_pipelines().build(latent["family"], Path(tmp) / name)
+        built = time.monotonic()
+        model = timing._instrument(load_model(folder, device=cfg["device"], progress=False))
+        loaded = time.monotonic()
+    codec = DiffCCodec(model, channel, steps=latent["steps"], progress=False)
+    image = photo((latent["size"], latent["size"]))[1]
+    first = codec.compress(image, seed=25)
+    row = photo_row(codec, name, "skimage/astronaut (crop)", image)
+    return {**row, "family": model.family, "coded_shape": model.coded_shape(image.shape[:2]),
+            "steps": latent["steps"], "build_s": built - started, "load_s": loaded - built,
+            "repeat_identical": hashlib.sha256(first.data).hexdigest() == row["sha256"]}
 
 
 def body(part: Part) -> dict:
@@ -94,12 +130,17 @@ def body(part: Part) -> dict:
     codec.decompress(codec.compress(warm, seed=0).data)
     warm_up_s = time.monotonic() - started
     for size in cfg["sizes"]:
-        if part.remaining() < 20.0:
-            part.add({"height": size[0], "width": size[1], "skipped": "the part's budget ran out"})
+        if part.remaining() < 20.0 + cfg["latent"]["reserve_s"]:  # seconds the photos leave the latent
+            part.add({"model": "default", "height": size[0], "width": size[1],
+                      "skipped": "the part's budget ran out"})
             continue
-        part.add(photo_row(codec, *photo(size)))
-    part.add(latent_row())
-    wide = [r for r in part.record["rows"] if r.get("width") == 768 and "encode_s" in r]
+        part.add(photo_row(codec, "default", *photo(size)))
+    if part.remaining() < cfg["latent"]["reserve_s"] / 3:
+        part.add({"model": f"tiny-{cfg['latent']['family']}", "skipped": "the part's budget ran out"})
+    else:
+        part.add(latent_row(cfg, channel))
+    wide = [r for r in part.record["rows"] if r["model"] == "default" and r.get("width") == 768
+            and "encode_s" in r]
     return {"config": {**cfg, "channel": channel.spec.describe(), "network_dtype": "float32",
                        "search_backend": "gpu", "decoder": "ode, 20 steps (the codec's default)"},
             "model_load_s": load_s, "warm_up_s": warm_up_s,

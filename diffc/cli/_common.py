@@ -13,6 +13,8 @@ from rcc.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, int_in, posit
 from rcc.cli import run as dispatch
 from rcc.gaussian import PRESETS, RULES, GaussianChannel, preset
 from rcc.gaussian.spec import CHUNK_BITS, HEADROOM_BITS
+from rcc_kernels import gpu
+from rcc_kernels.search import backend_for_device
 
 __all__ = ["DTYPES", "EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "MAX_THREADS", "UsageError", "add_channel_args",
            "add_model_args", "channel_from", "codec_from", "conditioning_from_file", "device", "dispatch",
@@ -71,9 +73,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=existing_path, default=None,
                    help="diffusers pipeline or UNet folder (default: the shipped default model)")
     p.add_argument("--device", type=device, default="cpu",
-                   help="torch device: cpu, cuda, cuda:N, mps (default: cpu)")
+                   help="torch device of the network and the VAE: cpu, cuda, cuda:N, mps (default: cpu); "
+                        "with cuda the channel's search runs on the GPU too (the same file)")
     p.add_argument("--dtype", choices=DTYPES, default="float32",
-                   help="torch dtype of the network (default: float32)")
+                   help="torch dtype of the network (default: float32); the VAE stays float32 and the "
+                        "channel float64. float16 and bfloat16 are for GPUs: on a CPU they run where torch "
+                        "has the kernels, slower than float32")
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None,
                    help="torch threads for the network (default: every usable core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -140,13 +145,21 @@ def load_model_from(args: argparse.Namespace) -> object:
 
 def channel_from(args: argparse.Namespace) -> GaussianChannel:
     """The channel the options of :func:`add_channel_args` describe (bad usage for settings it
-    refuses). Decompress has no channel options: the file's header names its channel."""
+    refuses), its candidate search beside the network: on the GPU for ``--device cuda``
+    (:func:`rcc_kernels.search.backend_for_device`; the same bytes as on the CPU). Decompress has no
+    channel options: the file's header names its channel, and decoding searches nothing."""
+    device = getattr(args, "device", "cpu")
+    backend = backend_for_device(device)
+    if backend == "gpu" and (reason := gpu.unavailable()) is not None:
+        raise UsageError(f"--device {device}: the channel's search runs on the GPU with numba-cuda and CuPy, "
+                         f"and {reason} (pip install 'rcc[gpu]')")
     try:
-        return GaussianChannel(preset(getattr(args, "preset", "default"), rule=getattr(args, "coder", None),
-                                      chunk_bits=getattr(args, "chunk_bits", None),
-                                      headroom_bits=getattr(args, "headroom_bits", None)))
+        spec = preset(getattr(args, "preset", "default"), rule=getattr(args, "coder", None),
+                      chunk_bits=getattr(args, "chunk_bits", None),
+                      headroom_bits=getattr(args, "headroom_bits", None))
     except ValueError as err:
         raise UsageError(str(err)) from err
+    return GaussianChannel(spec, backend=backend)
 
 
 def codec_from(args: argparse.Namespace) -> object:
@@ -154,4 +167,5 @@ def codec_from(args: argparse.Namespace) -> object:
     from diffc.codec import DEFAULT_STEPS, DiffCCodec
 
     steps = getattr(args, "steps", None) or DEFAULT_STEPS
-    return DiffCCodec(load_model_from(args), channel_from(args), steps=steps, progress=not args.quiet)
+    channel = channel_from(args)  # its bad usage before a model is loaded
+    return DiffCCodec(load_model_from(args), channel, steps=steps, progress=not args.quiet)

@@ -28,8 +28,9 @@ reflect-pads ``z`` to that multiple (:func:`diffc.imaging.io.pad`) and crops the
 an approximation only at the borders of odd-sized images, identical on both sides. Evaluations are
 batched over any leading axes.
 
-The fingerprint (SHA-256) covers the UNet config, every weight tensor (name, dtype, shape, bytes),
-the prediction type and the VP table, so a file refuses to decode with any other model.
+The fingerprint (SHA-256) covers the UNet config, every weight tensor as float32 (name, dtype,
+shape, bytes), the prediction type and the VP table, so a file refuses to decode with any other model;
+the ``dtype`` the network runs at is not part of it (the weights are the same model at any precision).
 """
 
 from __future__ import annotations
@@ -188,11 +189,20 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32",
     torch_dtype = getattr(torch, dtype, None)
     if not isinstance(torch_dtype, torch.dtype):
         raise ModelError(f"unknown dtype {dtype!r} (e.g. float32, float64, bfloat16)")
-    try:
-        unet = UNet2DModel.from_pretrained(unet_dir, local_files_only=True, low_cpu_mem_usage=False,
-                                           torch_dtype=torch_dtype)
-    except (OSError, ValueError) as err:
-        raise ModelError(f"{unet_dir}: cannot load the UNet ({err})") from err
+
+    def unet_in(precision: object) -> object:
+        try:
+            return UNet2DModel.from_pretrained(unet_dir, local_files_only=True, low_cpu_mem_usage=False,
+                                               torch_dtype=precision)
+        except (OSError, ValueError) as err:
+            raise ModelError(f"{unet_dir}: cannot load the UNet ({err})") from err
+
+    unet = unet_in(torch.float32)
+    # The fingerprint names the weights, not the precision the network runs at (nor its device), as a
+    # latent model's folder digest does: a file encoded in bfloat16 decodes in float32 (README).
+    digest = _weights_digest(unet, dict(unet.config))
+    if torch_dtype != torch.float32:
+        unet = unet_in(torch_dtype)
     try:
         unet = unet.to(torch.device(device)).eval()
     except (RuntimeError, TypeError) as err:
@@ -206,6 +216,6 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32",
         raise ModelError(f"prediction_type {prediction!r} is not one of {PREDICTIONS}")
     multiple = 2 ** (len(cfg.down_block_types) - 1)
     denoiser = ConvertedDenoiser(_evaluator(unet, channels, multiple, batch_size), _vp_table(sched),
-                                 prediction, _weights_digest(unet, dict(cfg)))
+                                 prediction, digest)
     limit = float(sched.config.get("clip_sample_range", 1.0)) if sched.config.get("clip_sample") else 1.0
     return PixelModel(denoiser, channels, multiple, True, (-limit, limit), str(path))

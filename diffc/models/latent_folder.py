@@ -23,6 +23,7 @@ do not match the denoiser's input, names it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,21 +43,26 @@ _UNUSED = ("safety_checker", "feature_extractor", "image_encoder")
 
 @contextmanager
 def _quiet_loading(quiet: bool) -> Iterator[None]:
-    """diffusers' and transformers' loading bars and info warnings off while loading, when ``quiet``."""
-    from diffusers.utils import logging as dlog
-    from transformers.utils import logging as tlog
-
+    """diffusers' and transformers' loading bars and info warnings off while loading, when ``quiet``.
+    transformers only where it is installed: a pipeline without text encoders (DiT) needs none."""
     if not quiet:
         yield
         return
-    levels = dlog.get_verbosity(), tlog.get_verbosity()
-    for lib in (dlog, tlog):
+    from diffusers.utils import logging as dlog
+
+    libs = [dlog]
+    if importlib.util.find_spec("transformers") is not None:
+        from transformers.utils import logging as tlog
+
+        libs.append(tlog)
+    levels = [lib.get_verbosity() for lib in libs]
+    for lib in libs:
         lib.disable_progress_bar()
         lib.set_verbosity_error()
     try:
         yield
     finally:
-        for lib, level in zip((dlog, tlog), levels, strict=True):
+        for lib, level in zip(libs, levels, strict=True):
             lib.enable_progress_bar()
             lib.set_verbosity(level)
 
@@ -101,16 +107,16 @@ def load_latent_model(path: Path, index: dict, *, device: str = "cpu", dtype: st
     # The VAE stays float32 whatever dtype the network runs in: SDXL's VAE overflows in float16
     # (diffusers' force_upcast), and the VAE's share of the run time is small.
     dtypes = {"default": torch_dtype, "vae": torch.float32}
-    try:
-        with _quiet_loading(not progress):
+    with _quiet_loading(not progress):  # also diffusers' warning against float16 on a CPU (it runs)
+        try:
             pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True, dtype=dtypes, **skip)
-    except (OSError, ValueError, TypeError, AttributeError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ModelError(f"{path}: cannot load the {family.name} pipeline ({first})") from err
-    try:
-        pipe = pipe.to(torch.device(device))
-    except (RuntimeError, TypeError) as err:
-        raise ModelError(f"cannot put the model on device {device!r}: {err}") from err
+        except (OSError, ValueError, TypeError, AttributeError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ModelError(f"{path}: cannot load the {family.name} pipeline ({first})") from err
+        try:
+            pipe = pipe.to(torch.device(device))
+        except (RuntimeError, TypeError) as err:
+            raise ModelError(f"cannot put the model on device {device!r}: {err}") from err
     net = getattr(pipe, family.denoiser)
     vae = LatentAutoencoder.of(pipe.vae.eval())
     _check_channels(family, vae, net.config)

@@ -44,6 +44,7 @@ from diffc.models import default_model_dir, load_model
 from diffc.refine.codec import RefineCodec
 from rcc.experiments import Executor, InProcess, Job, JobOutput, Report, ResultStore, atomic_write, run_jobs
 from rcc.gaussian import PRESETS, ChannelSpec, GaussianChannel
+from rcc_kernels.search import backend_for_device
 
 __all__ = ["METHOD_NAMES", "CodecSpec", "SweepConfig", "eta_name", "find_images", "image_job", "job_id",
            "load_images", "merge", "run_sweep", "sweep", "table"]
@@ -143,10 +144,12 @@ class CodecSpec:
     class_label: int | None = None
 
     def build(self, device: str | None = None) -> DiffCCodec:
-        """The codec, with its model on ``device`` (default: the spec's)."""
-        model = load_model(self.model or default_model_dir(), device=device or self.device, dtype=self.dtype,
+        """The codec, with its model and its channel's search on ``device`` (default: the spec's)."""
+        device = device or self.device
+        model = load_model(self.model or default_model_dir(), device=device, dtype=self.dtype,
                            prompt=self.prompt, guidance=self.guidance, class_label=self.class_label)
-        return DiffCCodec(model, GaussianChannel(self.channel), steps=self.steps, progress=False)
+        channel = GaussianChannel(self.channel, backend=backend_for_device(device))
+        return DiffCCodec(model, channel, steps=self.steps, progress=False)
 
 
 def _stops(config: SweepConfig, n_steps: int) -> list[int]:

@@ -13,12 +13,13 @@ suite exercises them.
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
 from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["array_module", "available", "compiled", "fill", "fill_bits", "simulator"]
+__all__ = ["array_module", "available", "compiled", "fill", "fill_bits", "simulator", "unavailable"]
 
 THREADS_ROWS = 8
 THREADS_BLOCKS = 32
@@ -40,16 +41,27 @@ def array_module():  # noqa: ANN201 - numpy or the cupy module
     return cupy
 
 
-def available() -> bool:
-    """True when CUDA kernels can run: a real GPU, or the simulator."""
+def unavailable() -> str | None:
+    """Why the CUDA kernels cannot run here, in a few words; None when they can (a real GPU with
+    CuPy for its arrays, or the simulator)."""
     try:
         from numba import cuda
-    except ImportError:  # numba-cuda missing
-        return False
+    except ImportError:
+        return "numba-cuda is not installed"
     try:
-        return bool(cuda.is_available())
+        found = bool(cuda.is_available())
     except Exception:  # noqa: BLE001 - a broken driver means "not available", never a crash
-        return False
+        found = False
+    if not found:
+        return "numba-cuda finds no CUDA GPU"
+    if not simulator() and importlib.util.find_spec("cupy") is None:
+        return "CuPy is not installed"
+    return None
+
+
+def available() -> bool:
+    """True when CUDA kernels can run: a real GPU with CuPy, or the simulator."""
+    return unavailable() is None
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,8 @@ defined in :mod:`rcc_kernels.search_problem`. Each backend lives in a module of 
 * :func:`search_gpu` (:mod:`rcc_kernels.search_cuda`): numba-cuda on a real GPU or in Numba's CUDA
   simulator, imported on first use only.
 
-All backends return identical indices; scores and log-weights agree to rounding (an index could
+:func:`backend_for_device` picks the backend beside a network's torch device. All backends return
+identical indices; scores and log-weights agree to rounding (an index could
 differ only on a tie within rounding, which the tests would expose). :func:`regenerate` is the
 decoder's side: the selected candidate's normals, regenerated from its index alone.
 """
@@ -31,6 +32,7 @@ __all__ = [
     "RULES",
     "SearchProblem",
     "SearchResult",
+    "backend_for_device",
     "regenerate",
     "search",
     "search_cpu",
@@ -55,6 +57,15 @@ def search(p: SearchProblem, backend: str = "cpu") -> SearchResult:
     if backend == "gpu":
         return search_gpu(p)
     raise ValueError(f"backend must be 'numpy', 'cpu' or 'gpu', got {backend!r}")
+
+
+def backend_for_device(device: str) -> str:
+    """The backend of the search that runs beside a network on ``device`` (a torch device name:
+    ``cpu``, ``cuda``, ``cuda:N``, ``mps``): the CUDA kernel for a CUDA device, the Numba CPU kernel
+    otherwise. Every backend chooses the same indices, so the device never changes a message. The
+    CUDA search runs on Numba's current device (the first visible one: ``CUDA_VISIBLE_DEVICES``
+    picks it), whatever ``N``."""
+    return "gpu" if device.partition(":")[0] == "cuda" else "cpu"
 
 
 def regenerate(cand_key: np.ndarray, index: int, dim: int) -> np.ndarray:
