@@ -70,12 +70,12 @@ gpu-data: $(VENV)/.installed-dev
 
 # Wheels (CPython 3.12, manylinux x86-64) of what the GPU machine lacks, into the ignored .whl/ that
 # travels with the working tree; the tree that travels (with $(GPU_DATA) where it exists) must stay
-# under 64 MiB.
-GPU_WHEELS ?= constriction==0.5.0 diffusers==0.42.1 importlib_metadata==8.7.0 pytorch-msssim==1.0.0
+# under 64 MiB. benchmarks/gpu/wheels.txt pins them, each with why (tests/test_gpu_wheels.py).
+GPU_WHEELS ?= -r benchmarks/gpu/wheels.txt
 GPU_PLATFORMS := $(foreach p,manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64,--platform $(p))
 TRAVEL_LIMIT_MIB ?= 60
 gpu-wheels:
-	mkdir -p .whl
+	rm -rf .whl && mkdir -p .whl  # no stale version travels beside the pinned one
 	$(PYTHON) -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		$(GPU_PLATFORMS) -d .whl $(GPU_WHEELS)
 	@tracked=$$(git ls-files -z | du -cb --files0-from=- | tail -1 | cut -f1); \

@@ -76,6 +76,13 @@ if [ -z "$DRY" ] && compgen -G "$ROOT/.whl/*.whl" >/dev/null; then
     fi
 fi
 
+# Every module the parts import, imported once: a missing one is a line here and in check_gpu.json.
+MISSING_MODULES=$(timeout 120 "$PYTHON" -m benchmarks.gpu.wheels 2>>"$LOG") ||
+    log "the import probe itself failed (exit $?, see the log)"
+while IFS=$'\t' read -r module error; do
+    [ -n "$error" ] && log "missing module $module: $error"
+done <<<"$MISSING_MODULES"
+
 # A part that died without a final record gets one: "timeout" when its timeout killed it.
 finalize() {
     "$PYTHON" - "$OUT/$1_gpu.json" "$1" "$2" <<'EOF'
@@ -124,11 +131,12 @@ for spec in $PARTS; do
     log "$name: exit $rc after $(($(date +%s) - began))s"
 done
 
-"$PYTHON" - "$OUT" "$BUDGET" "$(($(date +%s) - START))" "$INSTALLED_WHEELS" "$DRY" >>"$LOG" 2>&1 <<'EOF' || STATUS=1
+"$PYTHON" - "$OUT" "$BUDGET" "$(($(date +%s) - START))" "$INSTALLED_WHEELS" "$DRY" "$MISSING_MODULES" >>"$LOG" 2>&1 <<'EOF' || STATUS=1
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 out, budget, wall, wheels, dry = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+missing = dict(line.split("\t", 1) for line in sys.argv[6].splitlines() if "\t" in line)
 parts = {}
 for path in sorted(out.glob("*_gpu.json")):
     if path.name == "check_gpu.json":
@@ -141,7 +149,7 @@ smi = shutil.which("nvidia-smi")
 gpu = (subprocess.run([smi, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
                       capture_output=True, text=True, check=False).stdout.strip() if smi else None)
 summary = {"dry_run": bool(dry), "budget_s": budget, "wall_s": wall, "nvidia_smi": gpu,
-           "wheels_installed": wheels.split(), "parts": parts,
+           "wheels_installed": wheels.split(), "modules_missing": missing, "parts": parts,
            "all_ok": all(p.get("status") in ("ok", "skipped") for p in parts.values())}
 tmp = out / "check_gpu.json.tmp"
 tmp.write_text(json.dumps(summary, indent=2) + "\n")

@@ -9,6 +9,7 @@ for a part that is killed by its timeout.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -50,6 +51,11 @@ def test_dry_run_writes_every_record(dry_run: tuple[subprocess.CompletedProcess,
     assert len(files) <= RETURNED_FILES
     summary = json.loads((out / "check_gpu.json").read_text())
     assert summary["dry_run"] is True and summary["all_ok"] is True and set(summary["parts"]) == PARTS
+    # The import probe: this environment has every module the parts import but cupy (a CUDA build).
+    absent = {m for m in ("cupy",) if importlib.util.find_spec(m) is None}
+    assert set(summary["modules_missing"]) == absent
+    log = (out / "gpu_check.log").read_text()
+    assert all(f"missing module {m}: ModuleNotFoundError" in log for m in absent)
     for part in PARTS:
         record = _record(out, part)
         assert {"part", "status", "meta", "rows", "wall_s", "exit_status"} <= record.keys()
