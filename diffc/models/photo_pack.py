@@ -3,10 +3,11 @@
 A ``diffc data`` folder holds the photographs as the Debian packages ship them (43 MB, most of it
 wallpapers of up to 6028 px), and training first shrinks each to its training scale
 (:func:`diffc.models.data.training_photos`). The GPU machine takes a working tree of 64 MiB in all,
-of which the tracked tree and the wheels it lacks already use about 28 MiB. A pack holds exactly the
+of which the tracked tree and the wheels it lacks already use about 40 MiB. A pack holds exactly the
 pixels that :func:`~diffc.models.data.training_photos` returns on the CPU side, each photo as a
-lossless WebP file (Pillow, ``lossless=True``: 20.1 MB for the 68 photos, against 26.2 MB as PNG at
-``optimize=True``), and ``pack.json``: per photo the file, the shape, the SHA-256 of its uint8
+lossless WebP file (Pillow, ``lossless=True``: 20.1 MB for the first 68 photos, against 26.2 MB as
+PNG at ``optimize=True``; 39.5 MiB for all 174 of today's ``photos.json``, which no longer fits
+beside the tree and the wheels), and ``pack.json``: per photo the file, the shape, the SHA-256 of its uint8
 pixels, and its manifest entry (package, version, licence, the SHA-256 of the original file).
 
 What is exact: :func:`read_pack` decodes every file and refuses any whose pixels do not hash to the
