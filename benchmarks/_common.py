@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["best_time", "machine_meta", "parse_args", "write_json"]
+__all__ = ["best_time", "machine_meta", "parse_args", "timings", "write_json"]
 
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,15 +42,20 @@ def machine_meta() -> dict:
     }
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Best of ``repeats`` wall-clock timings of ``fn()`` (seconds), after one warm-up call."""
+def timings(fn: Callable[[], object], repeats: int) -> list[float]:
+    """``repeats`` wall-clock timings of ``fn()`` (seconds), after one warm-up call."""
     fn()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return min(times)
+    return times
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    """Best of ``repeats`` wall-clock timings of ``fn()`` (seconds), after one warm-up call."""
+    return min(timings(fn, repeats))
 
 
 def write_json(path: Path, meta: dict, rows: list[dict]) -> None:

@@ -23,14 +23,13 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_meta, parse_args, write_json  # noqa: E402
+from _common import machine_meta, parse_args, timings, write_json  # noqa: E402
 
 H200_BF16_FLOPS = 989e12
 """NVIDIA H200 SXM, dense BF16 tensor-core peak (the same as the H100 SXM's; 1979e12 with sparsity)."""
@@ -99,16 +98,7 @@ def _steps(config, batch: int, repeats: int) -> list[float]:
     ab = training.build_scheduler(config).alphas_cumprod.float()
     q, weight = training.level_weights(ab, state.data_var)
 
-    def step() -> None:
-        training.train_step(state, config, sampler, ab, q, weight)
-
-    step()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return times
+    return timings(lambda: training.train_step(state, config, sampler, ab, q, weight), repeats)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -190,19 +190,16 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32",
     if not isinstance(torch_dtype, torch.dtype):
         raise ModelError(f"unknown dtype {dtype!r} (e.g. float32, float64, bfloat16)")
 
-    def unet_in(precision: object) -> object:
-        try:
-            return UNet2DModel.from_pretrained(unet_dir, local_files_only=True, low_cpu_mem_usage=False,
-                                               torch_dtype=precision)
-        except (OSError, ValueError) as err:
-            raise ModelError(f"{unet_dir}: cannot load the UNet ({err})") from err
-
-    unet = unet_in(torch.float32)
+    try:
+        unet = UNet2DModel.from_pretrained(unet_dir, local_files_only=True, low_cpu_mem_usage=False,
+                                           torch_dtype=torch.float32)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{unet_dir}: cannot load the UNet ({err})") from err
     # The fingerprint names the weights, not the precision the network runs at (nor its device), as a
-    # latent model's folder digest does: a file encoded in bfloat16 decodes in float32 (README).
+    # latent model's folder digest does: a file encoded in bfloat16 decodes in float32 (README). The
+    # cast is from_pretrained's own (a state dict loaded in float32, then the module cast).
     digest = _weights_digest(unet, dict(unet.config))
-    if torch_dtype != torch.float32:
-        unet = unet_in(torch_dtype)
+    unet = unet.to(torch_dtype)
     try:
         unet = unet.to(torch.device(device)).eval()
     except (RuntimeError, TypeError) as err:
