@@ -72,6 +72,7 @@ BAD = [
     ("train", ["--device", "tpu"], "device"),
     ("compress", ["--guidance", "nan"], "finite"),
     ("compress", ["--class-label", "-1"], "[0, "),
+    ("compress", ["--prompt", "a red barn"], "takes no prompt"),
     ("refine compress", ["--bpp", "nan"], "finite"),
     ("refine compress", ["--seed", "-1"], "[0, "),
     ("refine decompress", ["--solver-steps", "100000"], "[1, 10000]"),

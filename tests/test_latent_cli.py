@@ -100,11 +100,26 @@ def test_bad_conditioning_options_are_one_line_errors(root: Path,
     image = root / "images" / "a.png"
     code, _, err = run(capsys, "compress", image, root / "y.dfc", "--model", root / "sd1", "--quiet",
                        "--prompt", "x" * 300)
-    assert code == 1 and "never truncated" in err.splitlines()[-1]
+    assert code == 2 and "never truncated" in err.splitlines()[-1]
     code, _, err = run(capsys, "compress", image, root / "y.dfc", "--model", root / "sd1", "--quiet",
                        "--guidance", 3)
-    assert code == 1 and "guidance needs a prompt" in err
+    assert code == 2 and "guidance needs a prompt" in err
+    code, _, err = run(capsys, "compress", image, root / "y.dfc", "--model", root / "dit", "--quiet",
+                       "--prompt", "a red barn")
+    assert code == 2 and "give a class label, not a prompt" in err and err.count("\n") == 1
     assert not (root / "y.dfc").exists()
+
+
+def test_a_files_conditioning_that_does_not_fit_the_model_is_a_runtime_failure(
+        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Options read from a file are not the user's usage: a model they do not fit is the wrong model."""
+    image, file = root / "images" / "a.png", root / "barn.dfc"
+    code, _, err = run(capsys, "compress", image, file, "--model", root / "sd1", "--steps", 12, "--quiet",
+                       "--prompt", "a red barn")
+    assert code == 0, err
+    code, _, err = run(capsys, "decompress", file, root / "z.png", "--model", root / "dit", "--quiet")
+    assert code == 1 and "give a class label, not a prompt" in err and err.count("\n") == 1
+    assert not (root / "z.png").exists()
 
 
 def test_sweep_with_a_latent_model(root: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -41,6 +41,13 @@ def test_fingerprint_is_stable_and_tracks_weights(tmp_path: Path, folder: Path) 
     assert a == b and len(a) == 32 and a != other
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_loading_prints_nothing(folder: Path, dtype: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """No library warning reaches a user's terminal on an ordinary load, in any precision."""
+    load_model(folder, dtype=dtype, progress=False)
+    assert capfd.readouterr() == ("", "")
+
+
 def test_bare_unet_folder_with_its_scheduler_config(tmp_path: Path, folder: Path) -> None:
     bare = save_tiny_model(tmp_path / "bare", layout="bare")
     assert load_model(bare).fingerprint() == load_model(folder).fingerprint()

@@ -105,6 +105,7 @@ def conditioning_from_file(args: argparse.Namespace, options: dict[str, object])
             raise UsageError(f"{flag} {given!r} differs from the file's {flag.lstrip('-')}: {theirs} "
                              f"(decoding reads it from the file; leave {flag} out)")
         setattr(args, name, recorded)
+    args.conditioning_from_file = True
 
 
 def add_channel_args(p: argparse.ArgumentParser) -> None:
@@ -133,14 +134,21 @@ def note_expected_time(device: str, pixels: int, steps: int) -> None:
 
 
 def load_model_from(args: argparse.Namespace) -> object:
-    from diffc.models import default_model_dir, load_model, set_torch_threads
+    """The model of ``--model`` (or the default), conditioned as the options say: options that do not
+    fit the model are bad usage, unless they came from a file (then the model is the wrong one)."""
+    from diffc.models import ConditioningError, default_model_dir, load_model, set_torch_threads
 
     path = args.model if args.model is not None else default_model_dir()
     if not path.exists():
         raise UsageError(f"no model given and no default model at {path}: pass --model DIR")
     set_torch_threads(getattr(args, "threads", None))
-    return load_model(path, device=args.device, dtype=args.dtype, prompt=args.prompt, guidance=args.guidance,
-                      class_label=args.class_label, progress=not args.quiet)
+    try:
+        return load_model(path, device=args.device, dtype=args.dtype, prompt=args.prompt,
+                          guidance=args.guidance, class_label=args.class_label, progress=not args.quiet)
+    except ConditioningError as err:
+        if getattr(args, "conditioning_from_file", False):
+            raise
+        raise UsageError(str(err)) from err
 
 
 def channel_from(args: argparse.Namespace) -> GaussianChannel:

@@ -19,9 +19,15 @@ The Gaussian oracle lives in :mod:`diffc.diffusion.denoisers` beside the denoise
 """
 
 from diffc.models.base import Conditioning, ImageModel
-from diffc.models.diffusers_folder import ModelError, default_model_dir, load_model, set_torch_threads
+from diffc.models.diffusers_folder import (
+    ConditioningError,
+    ModelError,
+    default_model_dir,
+    load_model,
+    set_torch_threads,
+)
 from diffc.models.latent import LatentModel
 from diffc.models.pixel import PixelModel
 
-__all__ = ["Conditioning", "ImageModel", "LatentModel", "ModelError", "PixelModel", "default_model_dir",
-           "load_model", "set_torch_threads"]
+__all__ = ["Conditioning", "ConditioningError", "ImageModel", "LatentModel", "ModelError", "PixelModel",
+           "default_model_dir", "load_model", "set_torch_threads"]

@@ -47,11 +47,11 @@ from diffc.diffusion.parametrizations import PREDICTIONS
 from diffc.diffusion.schedules import DiscreteVP
 from diffc.imaging.io import crop, pad
 from diffc.models.base import ImageModel
-from diffc.models.families import ModelError, read_index
+from diffc.models.families import ConditioningError, ModelError, read_index
 from diffc.models.latent_folder import load_latent_model
 from diffc.models.pixel import PixelModel
 
-__all__ = ["ModelError", "default_model_dir", "load_model", "set_torch_threads"]
+__all__ = ["ConditioningError", "ModelError", "default_model_dir", "load_model", "set_torch_threads"]
 
 
 def default_model_dir() -> Path:
@@ -182,7 +182,7 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32",
         return load_latent_model(Path(path), index, device=device, dtype=dtype, batch_size=batch_size,
                                  prompt=prompt, guidance=guidance, class_label=class_label, progress=progress)
     if (prompt, guidance, class_label) != (None, None, None):
-        raise ModelError(f"{path} is an unconditional pixel-space model: it takes no prompt, guidance "
+        raise ConditioningError(f"{path} is an unconditional pixel-space model: it takes no prompt, guidance "
                          f"or class")
     unet_dir, sched_path = _find_parts(Path(path), Path(scheduler) if scheduler is not None else None)
     sched = _load_scheduler(sched_path)
@@ -199,7 +199,10 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32",
     # latent model's folder digest does: a file encoded in bfloat16 decodes in float32 (README). The
     # cast is from_pretrained's own (a state dict loaded in float32, then the module cast).
     digest = _weights_digest(unet, dict(unet.config))
-    unet = unet.to(torch_dtype)
+    if torch_dtype != torch.float32:
+        # torch's own cast: diffusers' ``to`` warns about float32-only modules on every dtype cast, and
+        # UNet2DModel has none.
+        unet = torch.nn.Module.to(unet, torch_dtype)
     try:
         unet = unet.to(torch.device(device)).eval()
     except (RuntimeError, TypeError) as err:

@@ -24,11 +24,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FAMILIES", "Family", "ModelError", "detect_family", "read_index"]
+__all__ = ["FAMILIES", "ConditioningError", "Family", "ModelError", "detect_family", "read_index"]
 
 
 class ModelError(ValueError):
     """The folder does not hold a usable diffusers model."""
+
+
+class ConditioningError(ModelError):
+    """The conditioning options (prompt, guidance, class label) do not fit the model: bad usage when
+    a person gave them, a wrong model when a file recorded them."""
 
 
 @dataclass(frozen=True)

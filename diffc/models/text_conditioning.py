@@ -33,7 +33,7 @@ import struct
 from dataclasses import dataclass
 
 from diffc.models.base import Conditioning
-from diffc.models.families import Family, ModelError
+from diffc.models.families import ConditioningError, Family
 
 __all__ = ["FLUX_DEFAULT_GUIDANCE", "TextConditioning", "condition"]
 
@@ -64,7 +64,7 @@ def _check_prompt(pipe: object, prompt: str) -> None:
         limit = min(int(tok.model_max_length), 512)
         n = len(tok(prompt).input_ids)
         if n > limit:
-            raise ModelError(f"the prompt is {n} tokens for {name}, which takes at most {limit}: "
+            raise ConditioningError(f"the prompt is {n} tokens for {name}, which takes at most {limit}: "
                              f"shorten it (it is never truncated)")
 
 
@@ -105,19 +105,19 @@ def condition(pipe: object, family: Family, *, prompt: str | None, class_label: 
     device = pipe.vae.device
     prompt = prompt or None  # an empty prompt is no prompt: the unconditional rule
     if guidance is not None and not math.isfinite(guidance):
-        raise ModelError(f"the guidance scale must be a finite number, got {guidance}")
+        raise ConditioningError(f"the guidance scale must be a finite number, got {guidance}")
     if family.name == "dit":
         if prompt is not None:
-            raise ModelError("DiT is class-conditional: give a class label, not a prompt")
+            raise ConditioningError("DiT is class-conditional: give a class label, not a prompt")
         n = int(pipe.transformer.config.num_embeds_ada_norm)
         if class_label is not None and not 0 <= class_label < n:
-            raise ModelError(f"class label {class_label} is not in [0, {n - 1}]")
+            raise ConditioningError(f"class label {class_label} is not in [0, {n - 1}]")
         uncond = {"class_labels": torch.tensor([n], device=device)}
         cond = None if class_label is None else {"class_labels": torch.tensor([class_label], device=device)}
         kind = "class"
     else:
         if class_label is not None:
-            raise ModelError(f"{family.name} is text-conditioned: give a prompt, not a class label")
+            raise ConditioningError(f"{family.name} is text-conditioned: give a prompt, not a class label")
         if prompt is not None:
             _check_prompt(pipe, prompt)
         with torch.inference_mode():
@@ -134,8 +134,9 @@ def condition(pipe: object, family: Family, *, prompt: str | None, class_label: 
     if family.name == "flux" and pipe.transformer.config.guidance_embeds:
         guidance = FLUX_DEFAULT_GUIDANCE if guidance is None else guidance
     elif family.name == "flux" and guidance is not None:
-        raise ModelError("this Flux transformer has no guidance embedding (a distilled schnell-like model)")
+        raise ConditioningError("this Flux transformer has no guidance embedding (a distilled schnell-like "
+                                "model)")
     elif guidance is not None and cond is None:
-        raise ModelError("guidance needs a prompt (or, for DiT, a class label) to guide towards")
+        raise ConditioningError("guidance needs a prompt (or, for DiT, a class label) to guide towards")
     record = Conditioning(kind, _digest(family, kind, prompt, class_label, guidance, text_digest), **options)
     return TextConditioning(record, uncond, cond, guidance, cfg and guidance is not None)
