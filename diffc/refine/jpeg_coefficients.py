@@ -153,6 +153,10 @@ def _decode(data: np.ndarray, bounds: np.ndarray, unit: np.ndarray, per_interval
     :func:`_huffman`, and ``values``, the symbols). Every ``per_interval`` blocks the predictors
     restart with the next interval. Returns a status code and, for a refused magnitude category,
     that category.
+
+    Numba does not check bounds, so every index is kept in range here: bits by ``end``, intervals by
+    ``bounds.size``, zig-zag positions by the 64-coefficient check, symbols by the DHT check that a
+    table has as many symbols as codes.
     """
     pred = np.zeros(4, dtype=np.int64)
     pos = end = 0
