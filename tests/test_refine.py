@@ -140,21 +140,87 @@ def _jpeg(image: np.ndarray, subsampling: str, **options: object) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4"])
-def test_coefficient_reader_matches_pillows_decode(subsampling: str) -> None:
+def _planes(data: bytes, components: int) -> list[np.ndarray]:
+    """The first ``components`` components of a JPEG file from its coefficients: dequantized, inverse
+    DCT (float), level-shifted and cropped to the image."""
     import scipy.fft
 
-    image = smooth_image(40, 56)
-    data = _jpeg(image, subsampling, optimize=True)
-    luma = read_coefficients(data).components[0]
-    blocks = scipy.fft.idctn(luma.blocks * luma.table, axes=(-2, -1), norm="ortho") + 128
-    plane = np.moveaxis(blocks, 2, 1).reshape(luma.blocks.shape[0] * 8, -1)[:40, :56]
+    coefficients = read_coefficients(data)
+    height, width = coefficients.size
+    planes = []
+    for c in coefficients.components[:components]:
+        blocks = scipy.fft.idctn(c.blocks * c.table, axes=(-2, -1), norm="ortho") + 128
+        planes.append(np.moveaxis(blocks, 2, 1).reshape(c.blocks.shape[0] * 8, -1)[:height, :width])
+    return planes
+
+
+RESTARTS = ({}, {"restart_marker_blocks": 3}, {"restart_marker_rows": 1})
+"""Pillow's options for no restart intervals, intervals of 3 MCUs, and of one MCU row."""
+
+
+@pytest.mark.parametrize("restart", RESTARTS)
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4", "gray"])
+def test_coefficient_reader_matches_pillows_decode(subsampling: str, restart: dict[str, int]) -> None:
+    """Every component Pillow's decoder gives at full resolution (4:2:0 chroma it upsamples)
+    equals the inverse DCT of the coefficients to libjpeg's rounding, with and without restart
+    intervals; the restart markers change the file's bytes, never the coefficients."""
+    gray = subsampling == "gray"
+    image = smooth_image(40, 56, channels=1 if gray else 3)
+    data = _jpeg(image, "4:4:4" if gray else subsampling, optimize=True, **restart)
+    assert (b"\xff\xdd" in data and b"\xff\xd0" in data) == bool(restart)
     with Image.open(io.BytesIO(data)) as picture:
-        picture.draft("YCbCr", picture.size)
-        y = np.asarray(picture)[..., 0]
-    assert np.abs(plane - y).max() <= 1.0  # libjpeg's integer IDCT, rounded to 8 bits
+        picture.draft("L" if gray else "YCbCr", picture.size)
+        decoded = np.asarray(picture).reshape(40, 56, -1)
+    planes = _planes(data, 3 if subsampling == "4:4:4" else 1)
+    for c, plane in enumerate(planes):
+        assert np.abs(plane - decoded[..., c]).max() <= 1.0  # libjpeg's integer IDCT, rounded to 8 bits
+    if restart:
+        plain = read_coefficients(_jpeg(image, "4:4:4" if gray else subsampling, optimize=True))
+        pairs = zip(read_coefficients(data).components, plain.components, strict=True)
+        assert all(np.array_equal(a.blocks, b.blocks) for a, b in pairs)
     with pytest.raises(ValueError, match="sequential"):
-        read_coefficients(_jpeg(image, subsampling, progressive=True))
+        read_coefficients(_jpeg(image, "4:4:4" if gray else subsampling, progressive=True))
+
+
+def _forge(data: bytes, dc: object = None, ac: object = None, entropy: bytes | None = None) -> bytes:
+    """A one-scan JPEG file with its Huffman tables' symbols mapped by ``dc`` and ``ac`` (symbol to
+    symbol) and, with ``entropy``, its entropy-coded data replaced."""
+    import struct
+
+    out, i = bytearray(data[:2]), 2
+    while True:
+        marker, (length,) = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])
+        segment = bytearray(data[i:i + 2 + length])
+        j = 4
+        while marker == 0xC4 and j < len(segment):
+            n, f = sum(segment[j + 1:j + 17]), dc if segment[j] >> 4 == 0 else ac
+            if f is not None:
+                segment[j + 17:j + 17 + n] = bytes(f(s) for s in segment[j + 17:j + 17 + n])
+            j += 17 + n
+        out += segment
+        i += 2 + length
+        if marker == 0xDA:
+            return bytes(out) + (data[i:] if entropy is None else entropy + b"\xff\xd9")
+
+
+@pytest.mark.parametrize("refusal,forgery", [
+    ("DC magnitude category 12", {"dc": lambda s: 12}),
+    ("AC magnitude category 11", {"ac": lambda s: 0x0B}),
+    ("more than 64 coefficients", {"ac": lambda s: 0xE1}),  # runs of 14 zeros past the block's end
+    ("invalid Huffman code", {"entropy": b"\xff\x00" * 4}),  # 32 one bits: no code of the tables
+    ("ends inside a block", {"dc": lambda s: 11, "entropy": b"\x00"}),  # 11 bits after a 2-bit code
+])
+def test_coefficient_reader_refuses_malformed_scans(refusal: str, forgery: dict[str, object]) -> None:
+    data = _jpeg(smooth_image(16, 16, channels=1), "4:4:4")
+    read_coefficients(data)
+    with pytest.raises(ValueError, match=refusal):
+        read_coefficients(_forge(data, **forgery))
+
+
+def test_coefficient_reader_refuses_a_missing_restart_interval() -> None:
+    data = _jpeg(smooth_image(32, 32), "4:2:0", restart_marker_blocks=1)
+    with pytest.raises(ValueError, match="restart interval missing"):
+        read_coefficients(data[:data.index(b"\xff\xd0")] + b"\xff\xd9")
 
 
 @pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4"])
