@@ -15,10 +15,10 @@ the original image size, so the decoder checks the model first and rebuilds the 
 with no search. Rate control stops the progressive file early (``bpp``, ``psnr``, ``stop_t``);
 decoding any prefix works. Rates are the file's bits over the original image's pixels.
 
-Decoding methods: ``"ode"`` is DiffC-F (probability-flow ODE, DDIM's first-order solver, or Heun
-with ``solver="heun"``), ``"sde"`` is DiffC-A (ancestral sampling with the decoder's seeded
-noise), ``"mmse"`` the denoiser's posterior-mean estimate, ``"eta"`` the DDIM family between ODE
-and SDE. The image model rounds the result to 8 bits.
+Decoding methods: ``"ode"`` is DiffC-F (probability-flow ODE, DDIM's first-order solver, Heun with
+``solver="heun"`` or DPM-Solver++(2M) with ``solver="dpmpp_2m"``), ``"sde"`` is DiffC-A (ancestral
+sampling with the decoder's seeded noise), ``"mmse"`` the denoiser's posterior-mean estimate,
+``"eta"`` the DDIM family between ODE and SDE. The image model rounds the result to 8 bits.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from diffc.container import ContainerError, check_identity, read_container
 from diffc.decoder import DecodedState, DecompressOutput, decode_states
 from diffc.diffusion.checks import checked_int, checked_real
 from diffc.diffusion.denoisers import Denoiser
-from diffc.diffusion.samplers import MAX_SOLVER_STEPS, reconstruct
+from diffc.diffusion.samplers import MAX_SOLVER_STEPS, SOLVERS, reconstruct
 from diffc.diffusion.schedules import EncodingSchedule, VPSchedule
 from diffc.diffusion.spacing import image_schedule
 from diffc.encoder import CompressOutput, encode, quantized
@@ -59,11 +59,12 @@ def sampler_for(method: str, solver: str, solver_steps: int) -> tuple[str, int]:
     decoder before any work."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    if solver not in ("ddim", "heun"):
-        raise ValueError(f"solver must be 'ddim' or 'heun', got {solver!r}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     checked_int(solver_steps, "solver_steps", 1, MAX_SOLVER_STEPS)
-    evals = 1 if method == "mmse" else solver_steps * (2 if solver == "heun" else 1)
-    return ("heun" if (method == "ode" and solver == "heun") else METHODS[method]), evals
+    ode = method == "ode"
+    evals = 1 if method == "mmse" else solver_steps * (2 if ode and solver == "heun" else 1)
+    return (solver if ode else METHODS[method]), evals
 
 
 class CountingDenoiser:

@@ -68,7 +68,7 @@ def test_decoding_is_deterministic_and_progressive(encoded) -> None:  # noqa: AN
                                              steps=5).image)
     a2 = decode(encoded.data, ORACLE, method="ancestral", steps=5, noise_seed=1).image
     assert not np.array_equal(a1, a2)
-    for method in ("ddim", "heun"):
+    for method in ("ddim", "heun", "dpmpp_2m"):
         f = decode(encoded.data, ORACLE, method=method, steps=8)
         assert f.image.shape == SHAPE and np.all(np.isfinite(f.image)) and f.n_steps == len(SCHEDULE)
     eta0 = decode(encoded.data, ORACLE, method="eta", eta=0.0, steps=8).image

@@ -117,7 +117,8 @@ def test_mmse_and_diffc_a_distortions(log_snr: float, oracle: str, stat_seed) ->
 
 
 def test_flow_solvers_converge_to_the_exact_ode_map_at_their_orders() -> None:
-    """DDIM is first order, Heun second order; both approach x = z sqrt(lam / (alpha^2 lam + sigma^2))."""
+    """DDIM is first order, Heun and DPM-Solver++(2M) second order; all approach
+    x = z sqrt(lam / (alpha^2 lam + sigma^2))."""
     model = ReverseModel(ORACLE, "posterior")
     _, z, t = _state_at(model, 0.0, seed=20)
     z = z[:200]
@@ -130,9 +131,12 @@ def test_flow_solvers_converge_to_the_exact_ode_map_at_their_orders() -> None:
 
     ddim = [error("ddim", n) for n in (40, 80)]
     heun = [error("heun", n) for n in (20, 40)]
+    dpm = [error("dpmpp_2m", n) for n in (20, 40, 80)]
     assert 1.7 < ddim[0] / ddim[1] < 2.3, ddim
     assert 3.4 < heun[0] / heun[1] < 4.6, heun
-    assert heun[1] < 1e-2
+    assert 3.4 < dpm[1] / dpm[2] < 4.6, dpm
+    assert heun[1] < 1e-2 and dpm[1] < 1e-2
+    assert dpm[0] < ddim[1] / 2  # 20 calls of DPM-Solver++(2M) beat 80 of DDIM
 
 
 @pytest.mark.statistical

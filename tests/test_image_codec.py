@@ -67,6 +67,7 @@ def test_eta_and_heun_decoders_run(codec: DiffCCodec, encoded: tuple[np.ndarray,
     _, data = encoded
     assert codec.decompress(data, method="eta", eta=0.5, solver_steps=2).image.shape == (13, 19, 3)
     assert codec.decompress(data, method="ode", solver="heun", solver_steps=2).image.shape == (13, 19, 3)
+    assert codec.decompress(data, method="ode", solver="dpmpp_2m", solver_steps=3).image.shape == (13, 19, 3)
 
 
 def test_a_prefix_decodes_and_says_it_is_one(codec: DiffCCodec, encoded: tuple[np.ndarray, bytes]) -> None:

@@ -16,7 +16,7 @@ from diffc.cli._common import (
     real_in,
     seed,
 )
-from diffc.diffusion.samplers import MAX_SOLVER_STEPS
+from diffc.diffusion.samplers import MAX_SOLVER_STEPS, SOLVERS
 
 _METHODS = {"ode": "DiffC-F, the probability-flow ODE", "sde": "DiffC-A, ancestral sampling",
             "mmse": "the denoiser's posterior-mean estimate", "eta": "DDIM with noise level --eta"}
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eta", type=real_in(0, 1), default=None, help="noise level in [0, 1] for --method eta")
     p.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=20,
                    help="decoder steps (default: 20)")
-    p.add_argument("--solver", choices=("ddim", "heun"), default="ddim", help="ODE solver (default: ddim)")
+    p.add_argument("--solver", choices=SOLVERS, default="ddim", help="ODE solver (default: ddim)")
     p.add_argument("--seed", type=seed, default=None, help="DiffC-A noise seed (default: the file's seed)")
     p.set_defaults(func=_run)
 
