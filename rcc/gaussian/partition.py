@@ -136,5 +136,8 @@ def coordinates(heavy: tuple[int, ...], n_chunks: int, trial: int, dim: int, see
                 stream: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """The decoder's partition, from the side information alone: coordinates and chunk offsets."""
     heavy_dims = np.asarray(heavy, dtype=np.int64)
-    rest = np.setdiff1d(np.arange(dim), heavy_dims)
+    # A mask, not np.setdiff1d, which sorts all ``dim`` coordinates.
+    is_rest = np.ones(dim, dtype=bool)
+    is_rest[heavy_dims] = False
+    rest = np.flatnonzero(is_rest)
     return _layout(heavy_dims, _shuffled(rest, dim, seed, stream, trial), n_chunks - heavy_dims.size)
