@@ -253,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=None, help="held-out photos (default 8, quick 2)")
     args = parser.parse_args(argv)
 
+    from diffc.codec import DEFAULT_SOLVER
     from diffc.imaging.io import centre_crop
     from diffc.models import default_model_dir, load_model, set_torch_threads
     from diffc.models.data import held_out_photos
@@ -282,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{r['ode_lpips']:.3f} A {r['sde_lpips']:.3f}, encode {r['encode_s']:.1f} s")
     settings = {spec: asdict(ch.spec) for spec, ch in channels.items()}
     meta = machine_meta() | {"quick": args.quick, "size": size, "stops": stops, "solver_steps": solver_steps,
+                             "solver": DEFAULT_SOLVER,
                              "seed": seed, "model": str(args.model or default_model_dir()),
                              "fingerprint": model.fingerprint().hex()[:16], "channels": settings,
                              "steps": codec.steps}

@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
                 "realism_over_sweep": None if coding_per_tile is None else realism_per_tile / coding_per_tile}
     meta = machine_meta() | {"benchmark": "diffc_rdp", "argv": list(sys.argv[1:] if argv is None else argv),
                              "quick": args.quick, "tile": args.tile, "tiles": len(images),
-                             "stops": list(stops), "solver_steps": solver_steps, "etas": list(etas),
+                             "stops": list(stops), "solver_steps": solver_steps, "solver": config.solver,
+                             "etas": list(etas),
                              "methods": list(methods),
                              "model": str(model), "sweep": str(out), "complete": report.complete,
                              "tiles_coded_this_run": coded}

@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     patches = max((r["patches"] for r in summaries), default=0)
     meta = machine_meta() | {"quick": args.quick, "tile": args.tile, "tiles": len(results),
                              "tiles_asked": len(names), "complete": report.complete, "stops": list(stops),
-                             "solver_steps": solver_steps, "seed": seed, "scales": list(scales),
+                             "solver_steps": solver_steps, "solver": config.solver, "seed": seed,
+                             "scales": list(scales),
                              "model": str(model_dir), "fingerprint": codec.model.fingerprint().hex()[:16],
                              "refine": list(REFINE), "projected": list(PROJECTED), "patches": patches,
                              "sweep": str(out), "wall_s": sweep_s,

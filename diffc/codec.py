@@ -15,8 +15,9 @@ the original image size, so the decoder checks the model first and rebuilds the 
 with no search. Rate control stops the progressive file early (``bpp``, ``psnr``, ``stop_t``);
 decoding any prefix works. Rates are the file's bits over the original image's pixels.
 
-Decoding methods: ``"ode"`` is DiffC-F (probability-flow ODE, DDIM's first-order solver, Heun with
-``solver="heun"`` or DPM-Solver++(2M) with ``solver="dpmpp_2m"``), ``"sde"`` is DiffC-A (ancestral
+Decoding methods: ``"ode"`` is DiffC-F (probability-flow ODE, by default DPM-Solver++(2M) (Lu et al.
+2022) at 10 steps, or DDIM's first-order solver with ``solver="ddim"``, Heun with ``solver="heun"``,
+20 steps each unless told), ``"sde"`` is DiffC-A (ancestral
 sampling with the decoder's seeded noise), ``"mmse"`` the denoiser's posterior-mean estimate,
 ``"eta"`` the DDIM family between ODE and SDE. The image model rounds the result to 8 bits.
 """
@@ -43,17 +44,24 @@ from diffc.imaging.io import MAX_PIXELS, match_channels
 from diffc.models.base import ImageModel
 from rcc.gaussian import GaussianChannel
 
-__all__ = ["DEFAULT_STEPS", "METHODS", "CompressOutput", "CountingDenoiser", "DecompressOutput", "DiffCCodec",
-           "progress_bar", "sampler_for"]
+__all__ = ["DEFAULT_SOLVER", "DEFAULT_SOLVER_STEPS", "DEFAULT_STEPS", "METHODS", "SOLVER_STEPS",
+           "CompressOutput", "CountingDenoiser", "DecompressOutput", "DiffCCodec", "progress_bar",
+           "sampler_for"]
 
 DEFAULT_STEPS = 16
+DEFAULT_SOLVER = "dpmpp_2m"
+"""DiffC-F's ODE solver when none is named."""
 DEFAULT_SOLVER_STEPS = 20
+"""Decoder steps when none are given, but for the samplers of :data:`SOLVER_STEPS`."""
+SOLVER_STEPS = {"dpmpp_2m": 10}
+"""Samplers with other default steps: DPM-Solver++(2M) at 10 steps matches DDIM at 20 (model card)."""
 METHODS = {"ode": "ddim", "sde": "ancestral", "mmse": "mmse", "eta": "eta"}
 
 
-def sampler_for(method: str, solver: str, solver_steps: int) -> tuple[str, int]:
+def sampler_for(method: str, solver: str, solver_steps: int | None) -> tuple[str, int, int]:
     """The :func:`diffc.diffusion.samplers.reconstruct` method name of a decoding ``method`` (see the
-    module docstring) with ``solver`` and ``solver_steps``, and the model evaluations it makes.
+    module docstring) with ``solver``, its steps (``solver_steps``, None: the sampler's default,
+    :data:`SOLVER_STEPS` or :data:`DEFAULT_SOLVER_STEPS`) and the model evaluations it makes.
 
     Checks the three arguments (``ValueError`` naming the bad one), so callers can refuse a bad
     decoder before any work."""
@@ -61,10 +69,12 @@ def sampler_for(method: str, solver: str, solver_steps: int) -> tuple[str, int]:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    checked_int(solver_steps, "solver_steps", 1, MAX_SOLVER_STEPS)
     ode = method == "ode"
-    evals = 1 if method == "mmse" else solver_steps * (2 if ode and solver == "heun" else 1)
-    return (solver if ode else METHODS[method]), evals
+    name = solver if ode else METHODS[method]
+    steps = SOLVER_STEPS.get(name, DEFAULT_SOLVER_STEPS) if solver_steps is None else \
+        checked_int(solver_steps, "solver_steps", 1, MAX_SOLVER_STEPS)
+    evals = 1 if method == "mmse" else steps * (2 if name == "heun" else 1)
+    return name, steps, evals
 
 
 class CountingDenoiser:
@@ -190,23 +200,24 @@ class DiffCCodec:
                                      max_values=self.model.channels * self.max_pixels)
 
     def reconstruct(self, state: DecodedState, *, method: str = "ode", eta: float | None = None,
-                    solver_steps: int = DEFAULT_SOLVER_STEPS, solver: str = "ddim",
+                    solver_steps: int | None = None, solver: str = DEFAULT_SOLVER,
                     seed: int | None = None) -> np.ndarray:
         """The ``uint8`` image that ``method`` makes from a decoded state (see :meth:`decompress`)."""
-        name, evals = sampler_for(method, solver, solver_steps)
+        name, steps, evals = sampler_for(method, solver, solver_steps)
         with progress_bar(evals, method, not self.progress) as bar:
             model = dataclasses.replace(state.model, denoiser=self._denoiser(bar))
-            x = reconstruct(model, state.z, state.t, method=name, steps=solver_steps, eta=eta,
+            x = reconstruct(model, state.z, state.t, method=name, steps=steps, eta=eta,
                             seed=state.container.header.seed if seed is None else seed)
         return self.model.from_model(x, state.container.header.size)
 
     def decompress(self, data: bytes, *, method: str = "ode", eta: float | None = None,
-                   solver_steps: int = DEFAULT_SOLVER_STEPS, solver: str = "ddim",
+                   solver_steps: int | None = None, solver: str = DEFAULT_SOLVER,
                    seed: int | None = None) -> DecompressOutput:
         """Decode a file (or a progressive prefix of one) into a ``uint8`` image.
 
         ``seed`` seeds DiffC-A's noise (default: the file's seed); ``solver_steps`` bounds the
-        decoder's model evaluations (about twice that for Heun).
+        decoder's model evaluations (about twice that for Heun; None: the sampler's default,
+        :func:`sampler_for`).
         """
         sampler_for(method, solver, solver_steps)
         started = time.perf_counter()

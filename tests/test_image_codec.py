@@ -70,6 +70,20 @@ def test_eta_and_heun_decoders_run(codec: DiffCCodec, encoded: tuple[np.ndarray,
     assert codec.decompress(data, method="ode", solver="dpmpp_2m", solver_steps=3).image.shape == (13, 19, 3)
 
 
+def test_the_default_decoder_is_dpmpp_2m_at_its_own_steps(codec: DiffCCodec,
+                                                          encoded: tuple[np.ndarray, bytes]) -> None:
+    """DiffC-F defaults to DPM-Solver++(2M) at 10 steps; every other sampler to 20 steps."""
+    assert diffc.codec.sampler_for("ode", diffc.codec.DEFAULT_SOLVER, None) == ("dpmpp_2m", 10, 10)
+    assert diffc.codec.sampler_for("ode", "ddim", None) == ("ddim", 20, 20)
+    assert diffc.codec.sampler_for("ode", "heun", None) == ("heun", 20, 40)
+    assert diffc.codec.sampler_for("sde", diffc.codec.DEFAULT_SOLVER, None) == ("ancestral", 20, 20)
+    assert diffc.codec.sampler_for("mmse", "ddim", 7) == ("mmse", 7, 1)
+    _, data = encoded
+    default = codec.decompress(data).image
+    assert np.array_equal(default, codec.decompress(data, solver="dpmpp_2m", solver_steps=10).image)
+    assert not np.array_equal(default, codec.decompress(data, solver="ddim", solver_steps=20).image)
+
+
 def test_a_prefix_decodes_and_says_it_is_one(codec: DiffCCodec, encoded: tuple[np.ndarray, bytes]) -> None:
     _, data = encoded
     out = codec.decompress(truncate(data, 2), method="mmse")

@@ -8,15 +8,15 @@ from pathlib import Path
 from diffc.cli._common import (
     UsageError,
     add_model_args,
+    add_solver_args,
     codec_from,
     conditioning_from_file,
     existing_path,
-    int_in,
     note_expected_time,
     real_in,
     seed,
 )
-from diffc.diffusion.samplers import MAX_SOLVER_STEPS, SOLVERS
+from diffc.codec import sampler_for
 
 _METHODS = {"ode": "DiffC-F, the probability-flow ODE", "sde": "DiffC-A, ancestral sampling",
             "mmse": "the denoiser's posterior-mean estimate", "eta": "DDIM with noise level --eta"}
@@ -31,9 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     p.add_argument("--method", choices=tuple(_METHODS), default="ode", help="decoder (default: ode)")
     p.add_argument("--eta", type=real_in(0, 1), default=None, help="noise level in [0, 1] for --method eta")
-    p.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=20,
-                   help="decoder steps (default: 20)")
-    p.add_argument("--solver", choices=SOLVERS, default="ddim", help="ODE solver (default: ddim)")
+    add_solver_args(p)
     p.add_argument("--seed", type=seed, default=None, help="DiffC-A noise seed (default: the file's seed)")
     p.set_defaults(func=_run)
 
@@ -52,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     conditioning_from_file(args, header.options)
     codec = codec_from(args)
     note_expected_time(args.device, header.shape[1] * header.shape[2] if len(header.shape) == 3 else 0,
-                       codec.steps + args.solver_steps)
+                       codec.steps + sampler_for(args.method, args.solver, args.solver_steps)[2])
     out = codec.decompress(data, method=args.method, eta=args.eta,
                            solver_steps=args.solver_steps, solver=args.solver, seed=args.seed)
     write_png(args.output, out.image)

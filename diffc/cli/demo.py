@@ -10,12 +10,12 @@ from diffc.cli._common import (
     EXIT_OK,
     MAX_THREADS,
     UsageError,
+    add_solver_args,
     existing_path,
     int_in,
     seed,
     step_counts,
 )
-from diffc.diffusion.samplers import MAX_SOLVER_STEPS
 
 MAX_CROP = 256
 """The largest centre crop the demo takes: every held-out photo is at least this large."""
@@ -37,8 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=int_in(1), default=None, help="use only the first N held-out photos")
     p.add_argument("--stops", type=step_counts, default=(2, 4, 8, 16),
                    help="step counts to decode at (2,4,8,16)")
-    p.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=10,
-                   help="decoder steps (default: 10)")
+    add_solver_args(p)
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None,
                    help="torch threads (default: every usable core)")
     p.add_argument("--seed", type=seed, default=2024)
@@ -55,6 +54,6 @@ def _run(args: argparse.Namespace) -> int:
                          f": the demo's files have {DEFAULT_STEPS} steps")
 
     ok = run_demo(model=args.model, out=args.out, size=args.size, images=args.images, stops=args.stops,
-                  solver_steps=args.solver_steps, threads=args.threads, seed=args.seed,
+                  solver_steps=args.solver_steps, solver=args.solver, threads=args.threads, seed=args.seed,
                   progress=not args.quiet)
     return EXIT_OK if ok else EXIT_FAILURE

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffc.cli._common import UsageError, add_model_args, existing_path, int_in, real_in, seed
-from diffc.diffusion.samplers import MAX_SOLVER_STEPS, SOLVERS
+from diffc.cli._common import UsageError, add_model_args, add_solver_args, existing_path, real_in, seed
 from diffc.refine.sideinfo import CODECS
 
 _METHODS = {"sde": "ancestral sampling (a posterior sample)", "ode": "the probability-flow ODE",
@@ -36,9 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("output", type=Path, help="output image (.png)")
     d.add_argument("--method", choices=tuple(_METHODS), default="sde", help="sampler (default: sde)")
     d.add_argument("--eta", type=real_in(0, 1), default=None, help="noise level in [0, 1] for --method eta")
-    d.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=20,
-                   help=f"sampler steps, 1 to {MAX_SOLVER_STEPS} (default: 20)")
-    d.add_argument("--solver", choices=SOLVERS, default="ddim", help="ODE solver (default: ddim)")
+    add_solver_args(d)
     d.add_argument("--scale", type=real_in(0, open_low=True), default=1.0,
                    help="multiply the codec's error variance the start matches (default 1; above: more "
                         "regenerated, below: closer to the codec's decode)")

@@ -8,12 +8,11 @@ from pathlib import Path
 from diffc.cli._common import (
     add_channel_args,
     add_model_args,
+    add_solver_args,
     channel_from,
     existing_path,
-    int_in,
     step_counts,
 )
-from diffc.diffusion.samplers import MAX_SOLVER_STEPS
 from rcc.cli import add_executor_args
 
 
@@ -46,8 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="classical codecs, e.g. jpeg-420,webp,avif (default: all available)")
     p.add_argument("--etas", type=_etas, default=(),
                    help="extra DDIM decoders between DiffC-F (0) and DiffC-A (1), e.g. 0.25,0.5,0.75")
-    p.add_argument("--solver-steps", type=int_in(1, MAX_SOLVER_STEPS), default=20,
-                   help="decoder steps (default: 20)")
+    add_solver_args(p)
     p.add_argument("--refine", type=_names, default=(),
                    help="also refine every baseline's file with these decoders, e.g. sde (diffc refine)")
     add_executor_args(p)
@@ -74,8 +72,8 @@ def _run(args: argparse.Namespace) -> int:
                          f"{','.join(available_codecs())}")
     try:
         config = SweepConfig(stops=args.stops, methods=args.methods, baselines=args.baselines,
-                             seed=args.seed, solver_steps=args.solver_steps, etas=args.etas,
-                             refine=args.refine)
+                             seed=args.seed, solver_steps=args.solver_steps, solver=args.solver,
+                             etas=args.etas, refine=args.refine)
         executor = executor_from(args.workers, args.ray, gpus=args.device.startswith("cuda"))
     except ValueError as err:
         raise UsageError(str(err)) from err

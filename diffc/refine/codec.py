@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diffc.codec import CountingDenoiser, progress_bar, sampler_for
+from diffc.codec import DEFAULT_SOLVER, CountingDenoiser, progress_bar, sampler_for
 from diffc.diffusion.checks import MAX_SEED, checked_int, checked_real
 from diffc.diffusion.reverse import Box, ReverseModel
 from diffc.diffusion.samplers import reconstruct
@@ -104,13 +104,14 @@ class RefineCodec:
         return pack(info, payload)
 
     def decompress(self, data: bytes, *, method: str = "sde", eta: float | None = None,
-                   solver_steps: int = 20, solver: str = "ddim", scale: float = 1.0, project: bool = False,
-                   margin: float = DEFAULT_MARGIN, seed: int | None = None) -> RefineDecompressOutput:
+                   solver_steps: int | None = None, solver: str = DEFAULT_SOLVER, scale: float = 1.0,
+                   project: bool = False, margin: float = DEFAULT_MARGIN,
+                   seed: int | None = None) -> RefineDecompressOutput:
         """Refine a file's classical decode (``method`` as in :meth:`diffc.codec.DiffCCodec.decompress`;
         ``scale`` multiplies the error variance the start matches; ``project`` keeps every x0
         estimate consistent with a JPEG file's quantization cells, ``margin`` of a cell inside them;
         ``seed``: the start noise and DiffC-A's noise, default the file's)."""
-        name, evals = sampler_for(method, solver, solver_steps)
+        name, steps, evals = sampler_for(method, solver, solver_steps)
         started = time.perf_counter()
         info, plain, cells = self.read(data, project=project, margin=margin)
         seed = info.seed if seed is None else checked_int(seed, "seed", 0, MAX_SEED)
@@ -120,7 +121,7 @@ class RefineCodec:
         z, t = start_state(self.model.denoiser.schedule, y, info.variance, scale=scale, seed=seed)
         with progress_bar(evals, f"refine {method}", not self.progress) as bar:
             reverse = ReverseModel(CountingDenoiser(self.model.denoiser, bar.update), project=projection)
-            x = reconstruct(reverse, reverse.to_coords(z), t, method=name, steps=solver_steps, eta=eta,
+            x = reconstruct(reverse, reverse.to_coords(z), t, method=name, steps=steps, eta=eta,
                             seed=seed)
         image = self.model.from_model(x, size)
         return RefineDecompressOutput(image, plain, t, 8 * len(data) / math.prod(size),

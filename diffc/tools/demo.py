@@ -44,7 +44,7 @@ REFINE_DECODERS = ("sde",)
 
 
 def run_demo(*, model: Path | None, out: Path, size: int, images: int | None, stops: tuple[int, ...],
-             solver_steps: int, threads: int | None, seed: int, progress: bool) -> bool:
+             solver_steps: int | None, solver: str, threads: int | None, seed: int, progress: bool) -> bool:
     """Run the demo (see the module docstring; ``diffc demo --help`` gives the defaults) on the first
     ``images`` held-out photos (None: all) with ``model`` (None: the shipped one) into ``out``; True
     when the known-answer tests passed."""
@@ -61,7 +61,7 @@ def run_demo(*, model: Path | None, out: Path, size: int, images: int | None, st
     for name, img in crops.items():
         write_png(out / "inputs" / f"{name}.png", img)
     config = SweepConfig(stops=stops, methods=("ode", "sde", "mmse"), seed=seed, solver_steps=solver_steps,
-                         refine=REFINE_DECODERS, refine_baselines=REFINED_BASELINES)
+                         solver=solver, refine=REFINE_DECODERS, refine_baselines=REFINED_BASELINES)
     codec = DiffCCodec(image_model, progress=False)
     print(f"{len(crops)} held-out photos, {size}x{size} centre crops; channel "
           f"{codec.channel.spec.describe()}; stops {stops}; {' and '.join(REFINED_BASELINES)} also "

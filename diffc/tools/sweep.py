@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diffc.codec import DEFAULT_STEPS, DiffCCodec
+from diffc.codec import DEFAULT_SOLVER, DEFAULT_STEPS, DiffCCodec, sampler_for
 from diffc.container import truncate
 from diffc.imaging.io import ImageError, encode_png, match_channels, read_image
 from diffc.imaging.metrics import METRICS, result_metrics
@@ -61,9 +61,11 @@ class SweepConfig:
     ``stops``: the numbers of encoding steps to decode at (default: four points spread over the
     second half of the schedule, where the images are recognisable); ``methods``: decoders among
     :data:`METHOD_NAMES`; ``baselines``: classical codec names (default: all available here);
-    ``grid_stops``: how many stop points the image grid shows; ``etas``: extra decoders, DDIM with
-    noise level eta in [0, 1] between DiffC-F (eta 0) and DiffC-A (named :func:`eta_name`), for the
-    realism-distortion traversal (:mod:`diffc.tools.traversal`).
+    ``solver_steps`` and ``solver``: the decoders' steps (None: each sampler's default) and DiffC-F's
+    ODE solver (:func:`diffc.codec.sampler_for`); ``grid_stops``: how many stop points the image
+    grid shows; ``etas``: extra decoders, DDIM with noise level eta in [0, 1] between DiffC-F (eta 0)
+    and DiffC-A (named :func:`eta_name`), for the realism-distortion traversal
+    (:mod:`diffc.tools.traversal`).
     ``refine``: decoders among :data:`METHOD_NAMES` that also refine every baseline's file
     (:mod:`diffc.refine`), each a method ``<baseline>+refine-<decoder>`` at the refine file's own bpp;
     ``refine_baselines``: refine only these baselines' files (default: every baseline's).
@@ -73,7 +75,8 @@ class SweepConfig:
     methods: tuple[str, ...] = ("ode", "sde", "mmse")
     baselines: tuple[str, ...] | None = None
     seed: int = 0
-    solver_steps: int = 20
+    solver_steps: int | None = None
+    solver: str = DEFAULT_SOLVER
     grid_stops: int = 3
     etas: tuple[float, ...] = ()
     refine: tuple[str, ...] = ()
@@ -223,7 +226,8 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
         ideal = sum(s.kl_bits for s in encoded.steps[:k]) / pixels
         for method_name, method, eta in decoders:
             started = time.perf_counter()
-            decoded = codec.reconstruct(state, method=method, eta=eta, solver_steps=config.solver_steps)
+            decoded = codec.reconstruct(state, method=method, eta=eta, solver_steps=config.solver_steps,
+                                        solver=config.solver)
             dec_s = read_s + time.perf_counter() - started
             png = f"{folder}/{method_name}_k{k:03d}.png"
             files[png] = encode_png(decoded)
@@ -243,7 +247,8 @@ def image_job(codec: DiffCCodec, config: SweepConfig, args: tuple[str, np.ndarra
                 started = time.perf_counter()
                 data = refiner.wrap(image, b, res.data, seed=config.seed)
                 wrap_s = time.perf_counter() - started
-                out = refiner.decompress(data, method=m, solver_steps=config.solver_steps)
+                out = refiner.decompress(data, method=m, solver_steps=config.solver_steps,
+                                         solver=config.solver)
                 png = f"{folder}/{refined[b, m]}_k{k:03d}.png"
                 files[png] = encode_png(out.image)
                 rows[refined[b, m]].append({
@@ -401,10 +406,13 @@ def _descriptions(codec: DiffCCodec, config: SweepConfig) -> dict[str, str]:
     chosen = ", ".join(f"{k.replace('_', ' ')} {v!r}" for k, v in _options(codec).items())
     conditioned = f"; conditioned on {chosen}" if chosen else ""
     setting = f"{codec.channel.spec.describe()}, {codec.steps} steps{conditioned}"
-    out = {"DiffC-F": f"DiffC-F: probability-flow ODE (DDIM, {config.solver_steps} steps); {setting}",
-           "DiffC-A": f"DiffC-A: ancestral sampling ({config.solver_steps} steps); {setting}",
+    def steps(method: str) -> int:
+        return sampler_for(method, config.solver, config.solver_steps)[1]
+
+    out = {"DiffC-F": f"DiffC-F: probability-flow ODE ({config.solver}, {steps('ode')} steps); {setting}",
+           "DiffC-A": f"DiffC-A: ancestral sampling ({steps('sde')} steps); {setting}",
            "DiffC-MMSE": f"DiffC, the denoiser's posterior mean at the stop; {setting}"}
-    out |= {eta_name(e): f"DiffC-eta: DDIM with eta = {e:g} ({config.solver_steps} steps); {setting}"
+    out |= {eta_name(e): f"DiffC-eta: DDIM with eta = {e:g} ({steps('eta')} steps); {setting}"
             for e in config.etas}
     out |= {name: c.description for name, c in available_codecs().items()}
     return out | {f"{b}+refine-{m}": f"{c.description}, refined by {METHOD_NAMES[m]}'s sampler from the "
