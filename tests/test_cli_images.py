@@ -14,7 +14,7 @@ from tiny_unet import save_tiny_model, smooth_image
 from diffc.cli import main
 from diffc.container import read_container, truncate
 from diffc.imaging.io import read_image, write_png
-from rcc.gaussian import PRESETS, preset
+from rcc.gaussian import PRESETS, ChannelSpec, preset
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +61,15 @@ def test_channel_presets_reach_the_file(setup: tuple[Path, Path], capsys: pytest
     """--preset picks the channel's settings, --chunk-bits overrides one of them; the header says so."""
     root, model = setup
     for argv, expected in (((), PRESETS["default"]), (("--preset", "exact"), PRESETS["exact"]),
+                           (("--preset", "fast"), ChannelSpec(chunk_bits=7, headroom_bits=2)),
                            (("--preset", "exact", "--chunk-bits", 5), preset("exact", chunk_bits=5))):
         code, _, _ = run(capsys, "compress", root / "a.png", root / "c.dfc", "--model", model, "--quiet",
                          "--stop-t", 600, *argv)
         header = read_container((root / "c.dfc").read_bytes()).header
         assert code == 0 and header.channel == expected
     with pytest.raises(SystemExit) as exc:
-        main(["compress", str(root / "a.png"), str(root / "c.dfc"), "--preset", "fast"])
-    assert exc.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
+        main(["compress", str(root / "a.png"), str(root / "c.dfc"), "--preset", "turbo"])
+    assert exc.value.code == 2 and "invalid choice: 'turbo'" in capsys.readouterr().err
 
 
 def test_usage_errors_exit_2(setup: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
