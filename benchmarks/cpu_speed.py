@@ -2,12 +2,13 @@
 
 A held-out photograph (scikit-image's astronaut, 512 x 512; ``--quick``: a 64 x 64 centre crop) is
 compressed with the default model and channel, stopping before ``--bpp`` (default 1.0), and
-decompressed with the default decoder (DiffC-F, 20 DDIM steps), once per torch thread setting (one
-thread, and every usable core, the tools' default). Each phase's seconds are split into the network,
-the candidate search, the rest of the channel and everything else (the instrumentation of
-``diffc_images.py``). JPEG 4:2:0 and WebP code the same photo at the DiffC file's bpp; the ratios are
-DiffC's compress + decompress seconds over each codec's encode + decode seconds. The encoder and
-decoder are the library's (:class:`diffc.codec.DiffCCodec`), so the file is the one ``diffc
+decompressed with the default decoder (DiffC-F, :data:`diffc.codec.DEFAULT_SOLVER` at its default
+steps), once per torch thread setting (one thread, and every usable core, the tools' default), and
+with every core once more for each further channel preset of ``--presets``. Each phase's seconds
+are split into the network, the candidate search, the rest of the channel and everything else (the
+instrumentation of ``diffc_images.py``). JPEG 4:2:0 and WebP code the same photo at the DiffC file's
+bpp; the ratios are DiffC's compress + decompress seconds over each codec's encode + decode seconds.
+The encoder and decoder are the library's (:class:`diffc.codec.DiffCCodec`), so the file is the one ``diffc
 compress`` writes for the same options.
 """
 
@@ -33,8 +34,10 @@ BASELINES = ("jpeg-420", "webp")
 PHASES = ("model_s", "search_s", "channel_other_s", "other_s")
 
 
-def _diffc_row(codec: object, image: np.ndarray, bpp: float, threads: int, solver_steps: int) -> dict:
-    """Compress and decompress ``image`` at ``threads`` torch threads: seconds per phase, bpp, PSNR."""
+def _diffc_row(codec: object, channel: str, image: np.ndarray, bpp: float, threads: int,
+               solver_steps: int | None) -> dict:
+    """Compress and decompress ``image`` at ``threads`` torch threads with the ``channel`` preset's
+    codec: seconds per phase, bpp, PSNR."""
     from diffc.imaging.metrics import psnr
     from diffc.models import set_torch_threads
 
@@ -46,7 +49,7 @@ def _diffc_row(codec: object, image: np.ndarray, bpp: float, threads: int, solve
     with _phase(decode):
         decoded = codec.decompress(out.data, solver_steps=solver_steps).image
     pixels = image.shape[0] * image.shape[1]
-    row = {"method": "diffc", "threads": threads, "bpp": 8 * len(out.data) / pixels,
+    row = {"method": "diffc", "preset": channel, "threads": threads, "bpp": 8 * len(out.data) / pixels,
            "steps_sent": len(out.steps), "psnr": psnr(image, decoded),
            "compress_s": encode["s"], "decompress_s": decode["s"]}
     row |= {f"compress_{k}": v for k, v in _breakdown(encode, encode["s"]).items()}
@@ -66,28 +69,33 @@ def _baseline_row(name: str, image: np.ndarray, bpp: float) -> dict:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
+    """DiffC's seconds stacked by phase on a linear axis; the codecs' seconds in the title (they
+    would not show as bars)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     diffc = [r for r in rows if r["method"] == "diffc"]
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    labels = [f"DiffC, {r['threads']} thread{'s' * (r['threads'] > 1)}" for r in diffc]
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(diffc)))
+    labels = [f"{r['preset']} channel, {r['threads']} thread{'s' * (r['threads'] > 1)}\n"
+              f"{r['bpp']:.2f} bpp, {r['psnr']:.2f} dB" for r in diffc]
     left = np.zeros(len(diffc))
-    for side in ("compress", "decompress"):
-        for phase in PHASES:
-            widths = np.array([r[f"{side}_{phase}"] for r in diffc])
-            ax.barh(labels, widths, left=left, label=f"{side}: {phase[:-2].replace('_', ' ')}")
-            left += widths
-    others = [r for r in rows if r["method"] != "diffc"]
-    ax.barh([r["method"] for r in others], [r["total_s"] for r in others], color="grey")
-    ax.set_xscale("symlog", linthresh=0.01)
-    ax.set_xlabel("seconds (compress + decompress)")
-    ax.set_title(f"{diffc[0]['bpp']:.2f} bpp; the codecs at the same bpp" if diffc else "")
-    ax.legend(fontsize=6, loc="lower right")
+    colours = plt.get_cmap("tab20").colors
+    for i, (side, phase) in enumerate((s, p) for s in ("compress", "decompress") for p in PHASES):
+        widths = np.array([r[f"{side}_{phase}"] for r in diffc])
+        ax.barh(labels, widths, left=left, color=colours[i], label=f"{side}: {phase[:-2].replace('_', ' ')}")
+        left += widths
+    for y, total in enumerate(left):
+        ax.text(total, y, f" {total:.0f} s", va="center", fontsize=8)
+    ax.set_xlim(0, 1.12 * max(left, default=1))
+    ax.set_xlabel("DiffC seconds, compress + decompress")
+    ax.tick_params(axis="y", labelsize=8)
+    others = ", ".join(f"{r['method']} {1e3 * r['total_s']:.1f} ms" for r in rows if r["method"] != "diffc")
+    ax.set_title(f"the codecs at the same bpp, encode + decode: {others}", fontsize=9)
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.45 if len(diffc) < 3 else -0.3))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -98,28 +106,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a 64 x 64 crop, one thread setting")
     parser.add_argument("--json", type=Path, required=True, help="where to write the results")
     parser.add_argument("--bpp", type=float, default=1.0, help="DiffC stops before this rate (default 1.0)")
-    parser.add_argument("--solver-steps", type=int, default=20, help="DiffC-F steps (default 20, the tools')")
+    parser.add_argument("--solver-steps", type=int, default=None, help="DiffC-F steps (default: the tools')")
+    parser.add_argument("--presets", default="default,fast",
+                        help="channel presets, comma-separated; the first is timed at every thread setting")
     args = parser.parse_args(argv)
 
-    from diffc.codec import DiffCCodec
+    from diffc.codec import DEFAULT_SOLVER, DiffCCodec, sampler_for
     from diffc.imaging.io import centre_crop
     from diffc.models import default_model_dir, load_model
     from diffc.models.data import held_out_photos
     from diffc.models.diffusers_folder import usable_cores
+    from rcc.gaussian import GaussianChannel, preset
 
     photo = held_out_photos()["skimage/astronaut"]
     image = centre_crop(photo, 64) if args.quick else photo
     settings = [usable_cores()] if args.quick else sorted({1, usable_cores()})
     model_dir = default_model_dir()
     model = _instrument(load_model(model_dir))
-    codec = DiffCCodec(model, progress=False)
-    codec.compress(centre_crop(photo, 32), seed=0, bpp=8.0)  # Numba compiles here, untimed
+    presets = args.presets.split(",")
+    runs = [(presets[0], threads) for threads in settings] + [(p, usable_cores()) for p in presets[1:]]
     rows = []
-    for threads in settings:
+    for name, threads in runs:
+        codec = DiffCCodec(model, GaussianChannel(preset(name)), progress=False)
+        codec.compress(centre_crop(photo, 32), seed=0, bpp=8.0)  # Numba compiles here, untimed
         started = time.perf_counter()
-        rows.append(_diffc_row(codec, image, args.bpp, threads, args.solver_steps))
-        print(f"DiffC, {threads} thread(s): {rows[-1]['bpp']:.3f} bpp, {rows[-1]['psnr']:.2f} dB, "
-              f"compress {rows[-1]['compress_s']:.1f} s + decompress {rows[-1]['decompress_s']:.1f} s "
+        rows.append(_diffc_row(codec, name, image, args.bpp, threads, args.solver_steps))
+        print(f"DiffC, {name} channel, {threads} thread(s): {rows[-1]['bpp']:.3f} bpp, "
+              f"{rows[-1]['psnr']:.2f} dB, compress {rows[-1]['compress_s']:.1f} s + decompress "
+              f"{rows[-1]['decompress_s']:.1f} s "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
     for name in BASELINES:
         rows.append(_baseline_row(name, image, rows[-1]["bpp"]))
@@ -128,9 +142,11 @@ def main(argv: list[str] | None = None) -> None:
             row |= {f"over_{r['method']}": row["total_s"] / r["total_s"]
                     for r in rows if r["method"] != "diffc"}
     meta = machine_meta() | {"quick": args.quick, "image": "skimage/astronaut", "size": list(image.shape[:2]),
-                             "target_bpp": args.bpp, "solver_steps": args.solver_steps,
+                             "target_bpp": args.bpp, "solver": DEFAULT_SOLVER,
+                             "solver_steps": sampler_for("ode", DEFAULT_SOLVER, args.solver_steps)[1],
                              "model": str(model_dir), "fingerprint": model.fingerprint().hex()[:16],
-                             "channel": codec.channel.spec.describe(), "usable_cores": usable_cores(),
+                             "channels": {p: preset(p).describe() for p in presets},
+                             "usable_cores": usable_cores(),
                              "load_average": os.getloadavg()}
     write_json(args.json, meta, rows)
     _plot(rows, args.json.with_suffix(".png"))

@@ -165,6 +165,8 @@ def test_cpu_speed(tmp_path: Path) -> None:
     data = run_benchmark("cpu_speed", tmp_path)
     diffc = [r for r in data["rows"] if r["method"] == "diffc"]
     assert diffc and {r["method"] for r in data["rows"]} == {"diffc", "jpeg-420", "webp"}
+    assert [r["preset"] for r in diffc] == ["default", "fast"]  # quick: one thread setting per preset
+    assert data["meta"]["solver"] == "dpmpp_2m" and data["meta"]["solver_steps"] == 10
     for r in diffc:
         assert 0 < r["bpp"] <= data["meta"]["target_bpp"] and r["psnr"] > 10
         for side in ("compress", "decompress"):  # the phases add up to the phase's seconds
@@ -173,3 +175,18 @@ def test_cpu_speed(tmp_path: Path) -> None:
         assert r["decompress_search_s"] == 0.0  # decoding runs no candidate search
         assert r["over_webp"] == pytest.approx(r["total_s"] / next(
             b["total_s"] for b in data["rows"] if b["method"] == "webp"))
+
+
+@pytest.mark.slow
+def test_forward_speed(tmp_path: Path) -> None:
+    data = run_benchmark("forward_speed", tmp_path)
+    rows = data["rows"]
+    names = list(dict.fromkeys(r["candidate"] for r in rows))
+    assert len(names) == 3 and names[-1] == f"{names[0]}, channels_last"
+    shipped, wider = (next(r for r in rows if r["candidate"] == n) for n in names[:2])
+    assert shipped["parameters"] == 4_329_059 and wider["parameters"] > 3 * shipped["parameters"]
+    for r in rows:
+        assert r["ms"] > 0 and r["over_shipped"] == pytest.approx(r["ms"] / next(
+            b["ms"] for b in rows if b["candidate"] == names[0] and b["threads"] == r["threads"]))
+    deviation = data["meta"]["deviation_from_float64"]
+    assert 0 < deviation["contiguous"] < 1e-3 and 0 < deviation["channels_last"] < 1e-2
