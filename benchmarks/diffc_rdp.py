@@ -38,6 +38,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import machine_meta, write_json  # noqa: E402
+from diffc.codec import DEFAULT_SOLVER  # noqa: E402
+from diffc.diffusion.samplers import SOLVERS  # noqa: E402
 from diffc.tools.sweep import METHOD_NAMES  # noqa: E402
 
 REPORTED = ("bpp", "psnr-rgb", "ms-ssim-rgb", "lpips", "fd-alexnet", "fd-alexnet-stderr", "kid-alexnet",
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"comma-separated decoders among {','.join(METHOD_NAMES)} (default: all)")
     parser.add_argument("--solver-steps", type=int, default=None,
                         help="DiffC-F/-A/eta decoder steps (default 10; quick 4)")
+    parser.add_argument("--solver", choices=SOLVERS, default=DEFAULT_SOLVER,
+                        help=f"DiffC-F's ODE solver (default {DEFAULT_SOLVER}; the reference ran ddim)")
     parser.add_argument("--etas", type=_floats, default=None,
                         help="comma-separated DDIM etas between DiffC-F and DiffC-A "
                              "(default 0.25,0.5,0.75; quick 0.5)")
@@ -117,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     images = dict(list(images.items())[:n_tiles])
     out = args.out or args.json.with_name(args.json.stem + "_sweep")
     model = args.model or default_model_dir()
-    config = SweepConfig(stops=stops, methods=methods, seed=2024, solver_steps=solver_steps, etas=etas)
+    config = SweepConfig(stops=stops, methods=methods, seed=2024, solver_steps=solver_steps,
+                         solver=args.solver, etas=etas)
 
     realism_s = [0.0]
     timed = sweep_module._realism

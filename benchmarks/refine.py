@@ -43,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import machine_meta, write_json  # noqa: E402
 from benchmarks.diffc_rdp import tiles  # noqa: E402
+from diffc.codec import DEFAULT_SOLVER  # noqa: E402
+from diffc.diffusion.samplers import SOLVERS  # noqa: E402
 
 REFINE = ("sde", "ode")
 JPEG = ("jpeg-420", "jpeg-444")
@@ -82,7 +84,8 @@ def tile_job(codec: object, config: object, scales: tuple[float, ...],
             data = refiner.wrap(image, b, res.data, seed=config.seed)
             for suffix, options in _variants(b, scales).items():
                 started = time.perf_counter()
-                out = refiner.decompress(data, solver_steps=config.solver_steps, **options)
+                out = refiner.decompress(data, solver_steps=config.solver_steps, solver=config.solver,
+                                         **options)
                 seconds = time.perf_counter() - started
                 png = f"files/{name}/{b}{suffix}_k{row['stop']:03d}.png"
                 output.files[png] = encode_png(out.image)
@@ -212,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tile", type=int, default=64, help="tile side in pixels (default 64)")
     parser.add_argument("--stops", type=str, default=None, help="DiffC stop points (default 6; quick 8)")
     parser.add_argument("--solver-steps", type=int, default=None, help="sampler steps (default 8, quick 3)")
+    parser.add_argument("--solver", choices=SOLVERS, default=DEFAULT_SOLVER,
+                        help=f"the ODE solver (default {DEFAULT_SOLVER}; the reference ran ddim)")
     parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: none)")
     parser.add_argument("--scales", type=str, default="",
                         help="start scales refined beside 1, e.g. 0.5,3 (default: none)")
@@ -233,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     model_dir = args.model or default_model_dir()
     codec = DiffCCodec(load_model(model_dir), progress=False)
     config = SweepConfig(stops=stops, methods=("ode", "sde"), seed=seed, solver_steps=solver_steps,
-                         refine=REFINE)
+                         solver=args.solver, refine=REFINE)
     images = tiles(held_out_photos(), args.tile)
     names = list(images)[:: max(1, len(images) // n_tiles)][:n_tiles]  # a reduced run spans all photos
     variants = hashlib.sha256(json.dumps([FORMAT, PROJECTED, scales]).encode()).hexdigest()[:8]
