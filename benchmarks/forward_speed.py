@@ -46,7 +46,6 @@ def _deviation(unet: object, x: object, layout: object) -> float:
     """Largest |float32 forward - float64 forward| with the float32 network in ``layout``."""
     import copy
 
-
     reference = _forward(copy.deepcopy(unet).double(), x.double())
     fast = copy.deepcopy(unet).to(memory_format=layout)
     return float((_forward(fast, x.contiguous(memory_format=layout)).double() - reference).abs().max())

@@ -55,7 +55,9 @@ DEFAULT_SOLVER_STEPS = 20
 """Decoder steps when none are given, but for the samplers of :data:`SOLVER_STEPS`."""
 SOLVER_STEPS = {"dpmpp_2m": 10}
 """Samplers with other default steps: DPM-Solver++(2M) at 10 steps matches DDIM at 20 (model card)."""
-METHODS = {"ode": "ddim", "sde": "ancestral", "mmse": "mmse", "eta": "eta"}
+METHODS = {"ode": DEFAULT_SOLVER, "sde": "ancestral", "mmse": "mmse", "eta": "eta"}
+"""The :func:`~diffc.diffusion.samplers.reconstruct` sampler of each decoding method (the ODE's is
+the ``solver`` argument, this its default)."""
 
 
 def sampler_for(method: str, solver: str, solver_steps: int | None) -> tuple[str, int, int]:
