@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=positive_int, help=f"crop size in px (default {default('size')})")
     p.add_argument("--octaves", type=_octaves,
                    help="photo scales to crop from, comma-separated: octave k is the 448 px short side "
-                   "times 2**k, where the original allows (e.g. -1,0,1); each gets an equal share of the "
+                   "times 2**k, where the original allows (e.g. --octaves=-1,0,1: with a space "
+                   "argparse reads a leading minus as an option); each gets an equal share of the "
                    f"crops (default {default('octaves')})")
     p.add_argument("--steps", type=positive_int, help=f"total steps (default {default('steps')})")
     p.add_argument("--batch", type=positive_int, help=f"crops per step (default {default('batch')})")
