@@ -14,6 +14,7 @@ floats within ``FLOAT_TOLERANCE``. The frozen mapping is documented in ``docs/ra
 """
 
 from rcc_kernels.generators import BACKENDS, bits, exponential, generate, normal, uniform
+from rcc_kernels.ordering import stable_order
 from rcc_kernels.philox import philox4x32_10, philox4x32_10_numpy
 from rcc_kernels.streams import stream_key, stream_keys
 from rcc_kernels.variates import FLOAT_TOLERANCE
@@ -27,6 +28,7 @@ __all__ = [
     "normal",
     "philox4x32_10",
     "philox4x32_10_numpy",
+    "stable_order",
     "stream_key",
     "stream_keys",
     "uniform",

@@ -85,7 +85,7 @@ def _equal_offsets(size: int, n_chunks: int) -> np.ndarray:
 def _shuffled(rest: np.ndarray, dim: int, seed: int, stream: tuple[int, ...], trial: int) -> np.ndarray:
     """The non-heavy coordinates ``rest`` in the order of the trial's shuffle."""
     key = key_for(seed, Domain.PARTITION, stream, trial)
-    return rest[np.argsort(rcc_kernels.uniform(key, 0, 1, dim)[0][rest], kind="stable")]
+    return rest[rcc_kernels.stable_order(rcc_kernels.uniform(key, 0, 1, dim)[0][rest])]
 
 
 def _layout(heavy: np.ndarray, order: np.ndarray, n_shuffled: int) -> tuple[np.ndarray, np.ndarray]:
