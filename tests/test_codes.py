@@ -172,3 +172,22 @@ def test_a_zipf_code_too_flat_to_build_is_a_value_error(alpha: float) -> None:
     with pytest.raises(ValueError, match="alpha"):
         ZipfCode.for_kl(alpha)
     assert ZipfCode(2.0**40).encode([3]) != b""
+
+
+def test_a_bernoulli_model_with_its_probability_built_in_codes_the_parameterized_models_bits() -> None:
+    """The octave decoder decodes each halving with a concrete ``Bernoulli(p)`` while the encoder
+    codes it with the parameterized family at ``p``: the two must quantize ``p`` alike, to the same
+    words, for every probability, the extremes included."""
+    import constriction
+
+    rng = np.random.default_rng(0)
+    probs = np.concatenate([rng.random(2000), rng.random(500) ** 20, 1 - rng.random(500) ** 20,
+                            [0.0, 1.0, 1e-300, 0.5, 2.0**-24, 1 - 2.0**-24, 2.0**-25, 1 - 2.0**-53]])
+    family = constriction.stream.model.Bernoulli(perfect=False)
+    for p in probs:
+        bits = rng.integers(0, 2, size=4).astype(np.int32)
+        encoders = constriction.stream.queue.RangeEncoder(), constriction.stream.queue.RangeEncoder()
+        encoders[0].encode(bits, family, np.full(bits.size, p))
+        encoders[1].encode(bits, constriction.stream.model.Bernoulli(p, perfect=False))
+        np.testing.assert_array_equal(encoders[0].get_compressed(), encoders[1].get_compressed(),
+                                      err_msg=f"p = {p!r}")

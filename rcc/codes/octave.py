@@ -142,18 +142,28 @@ class OctaveCode(ABC):
         except AssertionError as err:  # constriction's report of data no model could have produced
             raise ValueError(f"corrupt message: the range decoder rejected it ({err})") from err
 
+    @cached_property
+    def _halving_models(self) -> dict[tuple[int, int], constriction.stream.model.Bernoulli]:
+        """The decoder's Bernoulli model of each halving, by (lo, hi): a model with its probability
+        built in quantizes it as the encoder's parameterized one does (the same bits), and decodes
+        one bit per call without an array round trip, the decoder's inner loop."""
+        return {}
+
     def _decode_values(self, decoder: constriction.stream.queue.RangeDecoder, count: int) -> list[int]:
         octave_model = self._octave_model
         octaves = (np.zeros(count, dtype=np.int32) if octave_model is None
                    else decoder.decode(octave_model, count))
-        bernoulli = constriction.stream.model.Bernoulli(perfect=False)
+        models, decode = self._halving_models, decoder.decode
         out = []
-        for e in octaves:
-            lo, hi = self._octave(int(e))
+        for e in octaves.tolist():
+            lo, hi = self._octave(e)
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                p = np.array([self._p_upper(lo, mid, hi)])
-                lo, hi = (mid, hi) if decoder.decode(bernoulli, p)[0] else (lo, mid)
+                model = models.get((lo, hi))
+                if model is None:
+                    model = models[lo, hi] = constriction.stream.model.Bernoulli(
+                        self._p_upper(lo, mid, hi), perfect=False)
+                lo, hi = (mid, hi) if decode(model) else (lo, mid)
             out.append(lo - 1)
         return out
 
