@@ -166,3 +166,12 @@ def test_sweep_etas_write_the_traversal(tmp_path: Path, setup: tuple[Path, Path]
     assert Image.open(out / "traversal.png").size[0] > 100
     code, _, err = run(capsys, *argv[:-2], "1.5", "--quiet")
     assert code == 2 and "etas must lie in [0, 1]" in err
+
+
+def test_sweep_refuses_a_prompt_for_a_pixel_model_before_any_job(tmp_path: Path, setup: tuple[Path, Path],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    root, model = setup
+    code, _, err = run(capsys, "sweep", root / "a.png", "--model", model, "--out", tmp_path / "out",
+                       "--stops", "16", "--methods", "mmse", "--quiet", "--prompt", "a red barn")
+    assert code == 2 and "unconditional pixel-space model" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

@@ -163,3 +163,18 @@ def test_sweep_carries_the_conditioning(root: Path, capsys: pytest.CaptureFixtur
     settings = {k: v for k, v in asdict(config).items() if k not in ("refine", "etas", "refine_baselines")}
     h.update(json.dumps(settings, sort_keys=True).encode() + repr(image.shape).encode() + image.tobytes())
     assert job_id(plain, image, config) == h.hexdigest()[:16] != job_id(prompted, image, config)
+
+
+@pytest.mark.parametrize(("family", "options", "message"), [
+    ("dit", ("--prompt", "a red barn"), "give a class label, not a prompt"),
+    ("sd1", ("--class-label", 3), "give a prompt, not a class label"),
+])
+def test_sweep_refuses_conditioning_its_model_cannot_take_before_any_job(
+        root: Path, family: str, options: tuple[object, ...], message: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = root / f"refused-{family}"
+    code, _, err = run(capsys, "sweep", root / "images", "--out", out_dir, "--model", root / family,
+                       "--steps", 12, "--stops", 12, "--methods", "mmse", "--baselines", "jpeg-420",
+                       "--quiet", *options)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not out_dir.exists()

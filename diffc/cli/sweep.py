@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     from diffc.cli._common import EXIT_FAILURE, UsageError
     from diffc.codec import DEFAULT_STEPS
     from diffc.imaging.baselines import available_codecs
-    from diffc.models import default_model_dir
+    from diffc.models import ConditioningError, default_model_dir
     from diffc.tools.sweep import CodecSpec, SweepConfig, load_images, sweep, table
     from rcc.experiments import executor_from
 
@@ -79,6 +79,12 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from err
     if args.model is None and not default_model_dir().exists():
         raise UsageError(f"no model given and no default model at {default_model_dir()}: pass --model DIR")
+    if (args.prompt, args.guidance, args.class_label) != (None, None, None):
+        # Once here, not once per image in the workers: options the model refuses would fail every job.
+        try:
+            spec.build()
+        except ConditioningError as err:
+            raise UsageError(str(err)) from err
     images = load_images(args.images)
     results, report = sweep(spec, images, config, args.out, executor=executor, retries=args.retries,
                             progress=not args.quiet)

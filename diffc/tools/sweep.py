@@ -150,7 +150,8 @@ class CodecSpec:
         """The codec, with its model and its channel's search on ``device`` (default: the spec's)."""
         device = device or self.device
         model = load_model(self.model or default_model_dir(), device=device, dtype=self.dtype,
-                           prompt=self.prompt, guidance=self.guidance, class_label=self.class_label)
+                           prompt=self.prompt, guidance=self.guidance, class_label=self.class_label,
+                           progress=False)  # the sweep's own bars say what each worker does
         channel = GaussianChannel(self.channel, backend=backend_for_device(device))
         return DiffCCodec(model, channel, steps=self.steps, progress=False)
 
