@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rcc_kernels
-from rcc_kernels.ordering import INSERTION_MAX
+from rcc_kernels.ordering import INSERTION_MAX, bucket_count
 
 
 def _same_as_numpy(values: np.ndarray) -> None:
@@ -39,8 +39,7 @@ def test_ties_keep_index_order() -> None:
 def test_skewed_values_take_the_merge_sort_of_a_full_bucket() -> None:
     """Values crowded near 0 fill the first bucket far beyond INSERTION_MAX."""
     values = np.random.default_rng(2).random(20_000) ** 12
-    scale = 1 << max((values.size - 1).bit_length() - 2, 0)
-    assert np.count_nonzero(np.floor(values * scale) == 0) > 10 * INSERTION_MAX
+    assert np.count_nonzero(np.floor(values * bucket_count(values.size)) == 0) > 10 * INSERTION_MAX
     _same_as_numpy(values)
 
 

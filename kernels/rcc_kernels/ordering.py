@@ -18,10 +18,15 @@ from numba import njit
 
 from rcc_kernels.cpu import JIT_OPTIONS
 
-__all__ = ["INSERTION_MAX", "stable_order"]
+__all__ = ["INSERTION_MAX", "bucket_count", "stable_order"]
 
 INSERTION_MAX = 32
 """Largest bucket that is insertion-sorted; larger ones (skewed values) take numba's merge sort."""
+
+
+def bucket_count(n: int) -> int:
+    """The buckets for ``n`` values: the power of two in [n/4, n/2) (one for n <= 4)."""
+    return 1 << max((n - 1).bit_length() - 2, 0)
 
 
 @njit(**JIT_OPTIONS)
@@ -70,5 +75,4 @@ def stable_order(values: np.ndarray, *, backend: str = "cpu") -> np.ndarray:
         raise ValueError(f"backend must be 'cpu' or 'numpy', got {backend!r}")
     if values.size and not (values.min() >= 0.0 and values.max() < 1.0):
         raise ValueError("values must lie in [0, 1)")
-    scale = float(1 << max((values.size - 1).bit_length() - 2, 0))  # a power of two in [n/4, n/2)
-    return _stable_order(values, scale)
+    return _stable_order(values, float(bucket_count(values.size)))
