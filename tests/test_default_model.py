@@ -28,6 +28,17 @@ def test_fingerprint_matches_the_model_card(model) -> None:  # noqa: ANN001
     assert model.fingerprint().hex() == found.group(1)
 
 
+def test_attention_window_is_the_training_crops_token_grid(model) -> None:  # noqa: ANN001
+    from diffusers import UNet2DModel
+
+    from diffc.models.windowed_attention import read_window
+
+    unet = UNet2DModel.load_config(default_model_dir() / "unet")
+    levels = len(unet["block_out_channels"]) - 1
+    crop = int(re.search(r"(\d+) px crops", CARD.read_text()).group(1))
+    assert read_window(default_model_dir() / "unet") == crop // 2**levels == 8
+
+
 def test_weights_are_small_enough_to_ship() -> None:
     weights = default_model_dir() / "unet" / "diffusion_pytorch_model.safetensors"
     assert weights.stat().st_size <= 20 * 2**20

@@ -14,22 +14,27 @@ torch.set_num_threads(1)
 
 
 def save_tiny_model(folder: Path, *, prediction: str = "epsilon", channels: int = 3, seed: int = 0,
-                    out_channels: int | None = None, layout: str = "pipeline", clip: bool = True) -> Path:
+                    out_channels: int | None = None, layout: str = "pipeline", clip: bool = True,
+                    attention: bool = False, window: int | None = None) -> Path:
     """Write a tiny UNet2DModel and DDPMScheduler; ``layout`` "pipeline" (model_index.json, unet/,
-    scheduler/) or "bare" (a UNet folder with scheduler_config.json inside). Returns the model path."""
+    scheduler/) or "bare" (a UNet folder with scheduler_config.json inside). ``attention``:
+    self-attention in the lower level's blocks too (the middle block always has it); ``window``: the
+    UNet folder's attention window. Returns the model path."""
     from diffusers import DDPMScheduler, UNet2DModel
 
     torch.manual_seed(seed)
     unet = UNet2DModel(sample_size=16, in_channels=channels, out_channels=out_channels or channels,
                        block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
-                       down_block_types=("DownBlock2D", "DownBlock2D"),
-                       up_block_types=("UpBlock2D", "UpBlock2D"))
+                       down_block_types=("DownBlock2D", "AttnDownBlock2D" if attention else "DownBlock2D"),
+                       up_block_types=("AttnUpBlock2D" if attention else "UpBlock2D", "UpBlock2D"))
     scheduler = DDPMScheduler(prediction_type=prediction, clip_sample=clip)
+    unet_dir = folder if layout == "bare" else folder / "unet"
+    unet.save_pretrained(unet_dir)
+    if window is not None:
+        (unet_dir / "diffc_config.json").write_text(json.dumps({"attention_window": window}))
     if layout == "bare":
-        unet.save_pretrained(folder)
         scheduler.save_pretrained(folder)
         return folder
-    unet.save_pretrained(folder / "unet")
     scheduler.save_pretrained(folder / "scheduler")
     (folder / "model_index.json").write_text(json.dumps(
         {"_class_name": "DDPMPipeline", "unet": ["diffusers", "UNet2DModel"],

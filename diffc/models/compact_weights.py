@@ -2,8 +2,9 @@
 
 A GPU machine sends back few files of at most 16 MiB each (README, "Running the GPU check"); the
 default model's float32 UNet is one 17.3 MB file. :func:`export_compact` writes the same
-``DDPMPipeline`` folder (``model_index.json``, ``scheduler/``, ``unet/``) with the UNet's weights
-cast to IEEE binary16 (round to nearest even) and, where they still exceed the limit, split into
+``DDPMPipeline`` folder (``model_index.json``, ``scheduler/``, ``unet/`` with its
+``diffc_config.json`` if any) with the UNet's weights cast to IEEE binary16 (round to nearest
+even) and, where they still exceed the limit, split into
 safetensors shards with diffusers' index file (``save_pretrained(max_shard_size=...)``); it checks
 every file it wrote against the limit. :func:`restore_float32` reads such a folder and writes the
 shipped format: one float32 ``diffusion_pytorch_model.safetensors``, the folder that
@@ -25,6 +26,8 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
+
+from diffc.models.windowed_attention import CONFIG_NAME
 
 MAX_FILE_BYTES = 16 * 2**20
 """The largest file the GPU machine's transfer brings back."""
@@ -58,6 +61,9 @@ def _write_beside(pipeline: Path, dest: Path, unet, max_shard_size: int | str, r
     shutil.copy2(Path(pipeline) / "model_index.json", partial / "model_index.json")
     shutil.copytree(Path(pipeline) / "scheduler", partial / "scheduler")
     unet.save_pretrained(partial / UNET, safe_serialization=True, max_shard_size=max_shard_size)
+    settings = Path(pipeline) / UNET / CONFIG_NAME
+    if settings.is_file():  # the attention window is part of the model (fingerprint included)
+        shutil.copy2(settings, partial / UNET / CONFIG_NAME)
     if dest.exists():
         stale = dest.with_name(dest.name + ".stale")
         shutil.rmtree(stale, ignore_errors=True)

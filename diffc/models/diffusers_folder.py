@@ -28,8 +28,13 @@ reflect-pads ``z`` to that multiple (:func:`diffc.imaging.io.pad`) and crops the
 an approximation only at the borders of odd-sized images, identical on both sides. Evaluations are
 batched over any leading axes.
 
-The fingerprint (SHA-256) covers the UNet config, every weight tensor as float32 (name, dtype,
-shape, bytes), the prediction type and the VP table, so a file refuses to decode with any other model;
+A UNet folder may set an attention window (``unet/diffc_config.json``,
+:mod:`diffc.models.windowed_attention`): its self-attention then attends within windows of that many
+tokens per side, as the shipped model does on photos larger than its training crops.
+
+The fingerprint (SHA-256) covers the UNet config, the attention window when one is set, every weight
+tensor as float32 (name, dtype, shape, bytes), the prediction type and the VP table, so a file
+refuses to decode with any other model;
 the ``dtype`` the network runs at is not part of it (the weights are the same model at any precision).
 """
 
@@ -50,6 +55,7 @@ from diffc.models.base import ImageModel
 from diffc.models.families import ConditioningError, ModelError, read_index
 from diffc.models.latent_folder import load_latent_model
 from diffc.models.pixel import PixelModel
+from diffc.models.windowed_attention import read_window, use_windows
 
 __all__ = ["ConditioningError", "ModelError", "default_model_dir", "load_model", "set_torch_threads"]
 
@@ -59,8 +65,11 @@ def default_model_dir() -> Path:
     return Path(__file__).resolve().parent / "default"
 
 
-def _weights_digest(module: object, config: dict) -> bytes:
+def _weights_digest(module: object, config: dict, window: int | None) -> bytes:
     h = hashlib.sha256(b"diffusers-UNet2DModel/1\x00")
+    if window is not None:
+        # Only a folder that sets a window hashes it, so every other folder keeps its fingerprint.
+        h.update(f"attention_window={window}\x00".encode())
     h.update(json.dumps({k: v for k, v in config.items() if not k.startswith("_")}, sort_keys=True,
                         default=list).encode())
     for name, tensor in sorted(module.state_dict().items()):
@@ -198,7 +207,11 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32",
     # The fingerprint names the weights, not the precision the network runs at (nor its device), as a
     # latent model's folder digest does: a file encoded in bfloat16 decodes in float32 (README). The
     # cast is from_pretrained's own (a state dict loaded in float32, then the module cast).
-    digest = _weights_digest(unet, dict(unet.config))
+    try:
+        window = read_window(unet_dir)
+    except ValueError as err:
+        raise ModelError(str(err)) from err
+    digest = _weights_digest(use_windows(unet, window), dict(unet.config), window)
     if torch_dtype != torch.float32:
         # torch's own cast: diffusers' ``to`` warns about float32-only modules on every dtype cast, and
         # UNet2DModel has none.

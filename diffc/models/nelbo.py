@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from diffc.models.windowed_attention import read_window, use_windows
+
 if TYPE_CHECKING:
     import torch
 
@@ -107,7 +109,9 @@ class DiffusionModel:
         from diffusers import DDPMScheduler, UNet2DModel
 
         path = Path(path)
-        self.unet = UNet2DModel.from_pretrained(path / "unet", local_files_only=True).to(device).eval()
+        # The codec's network: the folder's attention window, if it sets one, applies here too.
+        unet = UNet2DModel.from_pretrained(path / "unet", local_files_only=True)
+        self.unet = use_windows(unet, read_window(path / "unet")).to(device).eval()
         scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
         self.prediction = scheduler.config.prediction_type
         # As diffc.models.diffusers_folder: pixel models always clip x0 to the data range, the

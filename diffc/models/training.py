@@ -73,6 +73,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from diffc.models.diffusers_folder import default_model_dir
+from diffc.models.windowed_attention import CONFIG_NAME
 
 if TYPE_CHECKING:  # torch is imported where it is used, so that `diffc --help` stays fast
     import torch
@@ -317,6 +318,12 @@ def save_pipeline(path: Path, state: TrainState, config: TrainConfig) -> Path:
     unet = build_unet(config)
     unet.load_state_dict(state.ema)
     DDPMPipeline(unet=unet, scheduler=build_scheduler(config)).save_pretrained(path, safe_serialization=True)
+    if config.attention:
+        # Beyond the crops it was trained on, the network attends as it learned to: within windows of a
+        # crop's tokens at its attention level (diffc.models.windowed_attention).
+        window = config.size // 2 ** (len(config.block_out_channels) - 1)
+        settings = json.dumps({"attention_window": window}, indent=2)
+        (Path(path) / "unet" / CONFIG_NAME).write_text(settings + "\n")
     return path
 
 
