@@ -4,7 +4,10 @@ A held-out photograph (scikit-image's astronaut, 512 x 512; ``--quick``: a 64 x 
 compressed with the default model and channel, stopping before ``--bpp`` (default 1.0), and
 decompressed with the default decoder (DiffC-F, :data:`diffc.codec.DEFAULT_SOLVER` at its default
 steps), once per torch thread setting (one thread, and every usable core, the tools' default), and
-with every core once more for each further channel preset of ``--presets``. Each phase's seconds
+with every core once more for each further channel preset of ``--presets``, and once more with the
+first preset by the same weights attending over the whole token grid instead of the model's
+attention windows (:mod:`diffc.models.windowed_attention`; a copy of the folder without its
+``diffc_config.json``): the baseline for the windows' time and rate. Each phase's seconds
 are split into the network, the candidate search, the rest of the channel and everything else (the
 instrumentation of ``diffc_images.py``). JPEG 4:2:0 and WebP code the same photo at the DiffC file's
 bpp; the ratios are DiffC's compress + decompress seconds over each codec's encode + decode seconds.
@@ -15,7 +18,9 @@ compress`` writes for the same options.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -34,7 +39,7 @@ BASELINES = ("jpeg-420", "webp")
 PHASES = ("model_s", "search_s", "channel_other_s", "other_s")
 
 
-def _diffc_row(codec: object, channel: str, image: np.ndarray, bpp: float, threads: int,
+def _diffc_row(codec: object, channel: str, attention: str, image: np.ndarray, bpp: float, threads: int,
                solver_steps: int | None) -> dict:
     """Compress and decompress ``image`` at ``threads`` torch threads with the ``channel`` preset's
     codec: seconds per phase, bpp, PSNR."""
@@ -49,7 +54,8 @@ def _diffc_row(codec: object, channel: str, image: np.ndarray, bpp: float, threa
     with _phase(decode):
         decoded = codec.decompress(out.data, solver_steps=solver_steps).image
     pixels = image.shape[0] * image.shape[1]
-    row = {"method": "diffc", "preset": channel, "threads": threads, "bpp": 8 * len(out.data) / pixels,
+    row = {"method": "diffc", "preset": channel, "threads": threads, "attention": attention,
+           "bpp": 8 * len(out.data) / pixels,
            "steps_sent": len(out.steps), "psnr": psnr(image, decoded),
            "compress_s": encode["s"], "decompress_s": decode["s"]}
     row |= {f"compress_{k}": v for k, v in _breakdown(encode, encode["s"]).items()}
@@ -78,7 +84,7 @@ def _plot(rows: list[dict], path: Path) -> None:
 
     diffc = [r for r in rows if r["method"] == "diffc"]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(diffc)))
-    labels = [f"{r['preset']} channel, {r['threads']} thread{'s' * (r['threads'] > 1)}\n"
+    labels = [f"{r['preset']} channel, {r['threads']} thread{'s' * (r['threads'] > 1)}, {r['attention']}\n"
               f"{r['bpp']:.2f} bpp, {r['psnr']:.2f} dB" for r in diffc]
     left = np.zeros(len(diffc))
     colours = plt.get_cmap("tab20").colors
@@ -116,27 +122,38 @@ def main(argv: list[str] | None = None) -> None:
     from diffc.models import default_model_dir, load_model
     from diffc.models.data import held_out_photos
     from diffc.models.diffusers_folder import usable_cores
+    from diffc.models.windowed_attention import CONFIG_NAME, read_window
     from rcc.gaussian import GaussianChannel, preset
 
     photo = held_out_photos()["skimage/astronaut"]
     image = centre_crop(photo, 64) if args.quick else photo
     settings = [usable_cores()] if args.quick else sorted({1, usable_cores()})
     model_dir = default_model_dir()
-    model = _instrument(load_model(model_dir))
+    window = read_window(model_dir / "unet")
+    windowed = f"windows of {window} tokens" if window else "whole grid"
+    models = {windowed: _instrument(load_model(model_dir))}
+    if window:
+        with tempfile.TemporaryDirectory() as scratch:  # the weights stay in memory once loaded
+            whole = Path(scratch) / "whole_grid"
+            shutil.copytree(model_dir, whole, ignore=shutil.ignore_patterns(CONFIG_NAME))
+            models["whole grid"] = _instrument(load_model(whole))
     presets = args.presets.split(",")
-    runs = [(presets[0], threads) for threads in settings] + [(p, usable_cores()) for p in presets[1:]]
+    runs = [(presets[0], windowed, threads) for threads in settings] + \
+        [(p, windowed, usable_cores()) for p in presets[1:]] + \
+        [(presets[0], attention, usable_cores()) for attention in models if attention != windowed]
     rows = []
-    for name, threads in runs:
-        codec = DiffCCodec(model, GaussianChannel(preset(name)), progress=False)
+    for name, attention, threads in runs:
+        codec = DiffCCodec(models[attention], GaussianChannel(preset(name)), progress=False)
         codec.compress(centre_crop(photo, 32), seed=0, bpp=8.0)  # Numba compiles here, untimed
         started = time.perf_counter()
-        rows.append(_diffc_row(codec, name, image, args.bpp, threads, args.solver_steps))
-        print(f"DiffC, {name} channel, {threads} thread(s): {rows[-1]['bpp']:.3f} bpp, "
+        rows.append(_diffc_row(codec, name, attention, image, args.bpp, threads, args.solver_steps))
+        print(f"DiffC, {name} channel, {attention}, {threads} thread(s): {rows[-1]['bpp']:.3f} bpp, "
               f"{rows[-1]['psnr']:.2f} dB, compress {rows[-1]['compress_s']:.1f} s + decompress "
               f"{rows[-1]['decompress_s']:.1f} s "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
+    at = next(r for r in reversed(rows) if r["attention"] == windowed)["bpp"]  # the last preset's file
     for name in BASELINES:
-        rows.append(_baseline_row(name, image, rows[-1]["bpp"]))
+        rows.append(_baseline_row(name, image, at))
     for row in rows:
         if row["method"] == "diffc":
             row |= {f"over_{r['method']}": row["total_s"] / r["total_s"]
@@ -144,7 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     meta = machine_meta() | {"quick": args.quick, "image": "skimage/astronaut", "size": list(image.shape[:2]),
                              "target_bpp": args.bpp, "solver": DEFAULT_SOLVER,
                              "solver_steps": sampler_for("ode", DEFAULT_SOLVER, args.solver_steps)[1],
-                             "model": str(model_dir), "fingerprint": model.fingerprint().hex()[:16],
+                             "model": str(model_dir),
+                             "fingerprint": models[windowed].fingerprint().hex()[:16],
+                             "attention_window": window,
                              "channels": {p: preset(p).describe() for p in presets},
                              "usable_cores": usable_cores(),
                              "load_average": os.getloadavg()}

@@ -165,7 +165,12 @@ def test_cpu_speed(tmp_path: Path) -> None:
     data = run_benchmark("cpu_speed", tmp_path)
     diffc = [r for r in data["rows"] if r["method"] == "diffc"]
     assert diffc and {r["method"] for r in data["rows"]} == {"diffc", "jpeg-420", "webp"}
-    assert [r["preset"] for r in diffc] == ["default", "fast"]  # quick: one thread setting per preset
+    # quick: one thread setting per preset, then the default preset with whole-grid attention
+    assert [(r["preset"], r["attention"]) for r in diffc] == [
+        ("default", "windows of 8 tokens"), ("fast", "windows of 8 tokens"), ("default", "whole grid")]
+    assert data["meta"]["attention_window"] == 8
+    # a 64 px crop is 8 x 8 tokens at the attention level, one window: the same file either way
+    assert diffc[2]["bpp"] == diffc[0]["bpp"]
     assert data["meta"]["solver"] == "dpmpp_2m" and data["meta"]["solver_steps"] == 10
     for r in diffc:
         assert 0 < r["bpp"] <= data["meta"]["target_bpp"] and r["psnr"] > 10

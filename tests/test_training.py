@@ -211,6 +211,15 @@ def test_nelbo_of_a_saved_pipeline_beside_png_and_webp(photos: list[np.ndarray],
     assert result["nelbo_bpd"] > 0 and 0 < result["nelbo_bpd_stderr"] < result["nelbo_bpd"]
     assert result["crops"] == 3 and result["per_photo"]["b"]["crops"] == 2
     assert 0 < result["webp_lossless_bpd"] < 16 and 0 < result["png_bpd"] < 16
+    # The same draws for another model: the paired difference, exact zero against itself.
+    training.train(photos, tmp_path / "other", replace(TINY, steps=2), progress=False)
+    other = nelbo.evaluate(tmp_path / "other" / training.PIPELINE, size=16, draws=2, progress=False,
+                           photos=images)
+    assert nelbo.paired_difference(result, result) == {"bpd": 0.0, "stderr": 0.0}
+    d = nelbo.paired_difference(other, result)
+    assert d["bpd"] == pytest.approx(other["nelbo_bpd"] - result["nelbo_bpd"]) and d["stderr"] > 0
+    with pytest.raises(ValueError, match="same crops"):
+        nelbo.paired_difference(other, result | {"seed": 1})
 
 
 def test_export_pipeline_from_a_running_or_finished_run(photos: list[np.ndarray], tmp_path: Path) -> None:

@@ -217,8 +217,21 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
         "whole_photo_png_bpd": codec_bpd(list(photos.values()), "png"),
         "whole_photo_webp_lossless_bpd": codec_bpd(list(photos.values()), "webp"),
         "per_photo": per_photo,
+        "per_crop_bpd": per_crop_mean.tolist(),
         "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def paired_difference(result: dict, baseline: dict) -> dict:
+    """The mean per-crop NELBO difference ``result - baseline`` (bpd) of two :func:`evaluate` runs on
+    the same crops, draws and seed, with its standard error over crops: the shared draws cancel most
+    of the Monte Carlo noise that each run's own standard error carries."""
+    same = ("crops", "crop_size", "draws_per_crop", "seed")
+    if any(result[k] != baseline[k] for k in same):
+        raise ValueError(f"paired runs need the same {', '.join(same)}")
+    d = np.asarray(result["per_crop_bpd"]) - np.asarray(baseline["per_crop_bpd"])
+    stderr = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
+    return {"bpd": float(d.mean()), "stderr": stderr}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--baseline", type=Path,
+                        help="a second pipeline folder evaluated on the same draws (same seed): the "
+                             "per-crop paired difference and its standard error")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -243,6 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  PNG            {result['png_bpd']:.4f} bpd (whole photos {result['whole_photo_png_bpd']:.4f})")
     print(f"  WebP lossless  {result['webp_lossless_bpd']:.4f} bpd "
           f"(whole photos {result['whole_photo_webp_lossless_bpd']:.4f})")
+    if args.baseline:
+        base = evaluate(args.baseline, args.size, args.draws, args.seed, args.batch, args.device,
+                        not args.quiet)
+        result["minus_baseline"] = paired_difference(result, base) | {"baseline": str(args.baseline)}
+        print(f"  minus {args.baseline}: {result['minus_baseline']['bpd']:+.4f} +- "
+              f"{result['minus_baseline']['stderr']:.4f} bpd (paired draws, 1 s.e. over crops)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
