@@ -210,6 +210,9 @@ def test_nelbo_of_a_saved_pipeline_beside_png_and_webp(photos: list[np.ndarray],
     assert result["crops"] == sum(r["crops"] for r in result["per_photo"].values()) > 0
     assert result["nelbo_bpd"] > 0 and 0 < result["nelbo_bpd_stderr"] < result["nelbo_bpd"]
     assert result["crops"] == 3 and result["per_photo"]["b"]["crops"] == 2
+    small = nelbo.evaluate(tmp_path / training.PIPELINE, size=16, draws=1, progress=False,
+                           photos=images | {"tiny": photos[0][:8, :8]})
+    assert small["per_photo"]["tiny"] == {"crops": 0} and small["crops"] == 3
     assert 0 < result["webp_lossless_bpd"] < 16 and 0 < result["png_bpd"] < 16
     # The same draws for another model: the paired difference, exact zero against itself.
     training.train(photos, tmp_path / "other", replace(TINY, steps=2), progress=False)

@@ -4,10 +4,10 @@ A GPU machine sends back few files of at most 16 MiB each (README, "Running the 
 default model's float32 UNet is one 17.3 MB file. :func:`export_compact` writes the same
 ``DDPMPipeline`` folder (``model_index.json``, ``scheduler/``, ``unet/`` with its
 ``diffc_config.json`` if any) with the UNet's weights cast to IEEE binary16 (round to nearest
-even) and, where they still exceed the limit, split into
-safetensors shards with diffusers' index file (``save_pretrained(max_shard_size=...)``); it checks
-every file it wrote against the limit. :func:`restore_float32` reads such a folder and writes the
-shipped format: one float32 ``diffusion_pytorch_model.safetensors``, the folder that
+even) and, where they still exceed the limit, split into safetensors shards with diffusers' index
+file (``save_pretrained(max_shard_size=...)``); it checks every file it wrote against the limit.
+:func:`restore_float32` reads such a folder and writes the shipped format: one float32
+``diffusion_pytorch_model.safetensors``, the folder that
 :func:`diffc.models.load_model` and ``python -m diffc.models.nelbo --model`` read.
 
 What is exact: float32 -> binary16 -> float32 returns every weight that binary16 represents; any

@@ -34,8 +34,8 @@ tokens per side, as the shipped model does on photos larger than its training cr
 
 The fingerprint (SHA-256) covers the UNet config, the attention window when one is set, every weight
 tensor as float32 (name, dtype, shape, bytes), the prediction type and the VP table, so a file
-refuses to decode with any other model;
-the ``dtype`` the network runs at is not part of it (the weights are the same model at any precision).
+refuses to decode with any other model; the ``dtype`` the network runs at is not part of it (the
+weights are the same model at any precision).
 """
 
 from __future__ import annotations
@@ -211,7 +211,8 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32",
         window = read_window(unet_dir)
     except ValueError as err:
         raise ModelError(str(err)) from err
-    digest = _weights_digest(use_windows(unet, window), dict(unet.config), window)
+    unet = use_windows(unet, window)
+    digest = _weights_digest(unet, dict(unet.config), window)
     if torch_dtype != torch.float32:
         # torch's own cast: diffusers' ``to`` warns about float32-only modules on every dtype cast, and
         # UNet2DModel has none.

@@ -198,6 +198,9 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
     per_photo = {}
     for k, (name, cs) in enumerate(crops.items()):
         part = slice(offsets[k], offsets[k + 1])
+        if not cs:  # smaller than one crop: nothing measured (JSON has no NaN)
+            per_photo[name] = {"crops": 0}
+            continue
         per_photo[name] = {
             "crops": len(cs),
             "nelbo_bpd": float(per_crop_mean[part].mean()),
@@ -262,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         base = evaluate(args.baseline, args.size, args.draws, args.seed, args.batch, args.device,
                         not args.quiet)
-        result["minus_baseline"] = paired_difference(result, base) | {"baseline": str(args.baseline)}
+        result["minus_baseline"] = paired_difference(result, base) | {
+            "baseline": str(args.baseline), "baseline_nelbo_bpd": base["nelbo_bpd"],
+            "baseline_nelbo_bpd_stderr": base["nelbo_bpd_stderr"]}
         print(f"  minus {args.baseline}: {result['minus_baseline']['bpd']:+.4f} +- "
               f"{result['minus_baseline']['stderr']:.4f} bpd (paired draws, 1 s.e. over crops)")
     if args.json:
