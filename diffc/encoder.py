@@ -47,18 +47,22 @@ from diffc.diffusion.reverse import Box, ReverseModel, step_prior, step_target
 from diffc.diffusion.schedules import EncodingSchedule
 from diffc.ledger import Ledger, StepBits, step_from_channel
 from diffc.models.base import Conditioning
-from rcc.gaussian import ChannelSpec, GaussianChannelStats
+from rcc.gaussian import ChannelPlan, ChannelSpec, GaussianChannelStats
 
 __all__ = ["Channel", "CompressOutput", "StepStats", "encode", "quantized", "reverse_model"]
 
 
 class Channel(Protocol):
-    """The Gaussian channel simulator interface (:class:`rcc.gaussian.GaussianChannel`)."""
+    """The Gaussian channel simulator interface (:class:`rcc.gaussian.GaussianChannel`): a call is
+    planned (partition and side information), then sent (searched), with a byte limit that lets
+    it give up once its message is proven too long."""
 
     spec: ChannelSpec
 
-    def encode(self, mu_q: np.ndarray, s_q: np.ndarray, mu_p: np.ndarray, s_p: np.ndarray, *,
-               seed: int, stream: tuple[int, ...]) -> tuple[object, GaussianChannelStats]: ...
+    def plan(self, mu_q: np.ndarray, s_q: np.ndarray, mu_p: np.ndarray, s_p: np.ndarray, *,
+             seed: int, stream: tuple[int, ...]) -> ChannelPlan: ...
+    def send(self, plan: ChannelPlan, *, max_bytes: int | None = None
+             ) -> tuple[object, GaussianChannelStats] | None: ...
     def decode(self, message: bytes, mu_p: np.ndarray, s_p: np.ndarray, *, seed: int,
                stream: tuple[int, ...]) -> np.ndarray: ...
 
@@ -168,6 +172,18 @@ def _value_range(value_range: object) -> tuple[float, float]:
     return low, high
 
 
+def max_message_bytes(record_bits: float) -> int:
+    """The longest channel message whose step record (the message and its framing) fits in
+    ``record_bits`` bits; -1 when not even an empty one does."""
+    room = math.floor(record_bits / 8)
+    if room < framing_bytes(0):
+        return -1
+    longest = room - framing_bytes(room)  # fits: framing grows with the length
+    while longest + 1 + framing_bytes(longest + 1) <= room:
+        longest += 1
+    return longest
+
+
 def _stop_after(n_steps: int, stop_step: object, max_bits: object, target_psnr: object) -> int:
     if sum(v is not None for v in (stop_step, max_bits, target_psnr)) > 1:
         raise ValueError("give at most one of stop_step, max_bits, target_psnr")
@@ -217,16 +233,20 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
         started = time.perf_counter()
         q = step_target(model, schedule.times, k, z, x_c).flat(x.shape)
         p = step_prior(model, schedule.times, k, z, x0).flat(x.shape)
-        message, channel_stats = channel.encode(*q, *p, seed=seed, stream=(k,))
-        message = bytes(getattr(message, "data", message))
-        z_flat = channel.decode(message, *p, seed=seed, stream=(k,))
-        bits = step_from_channel(k, 8 * framing_bytes(len(message)), channel_stats)
-        step = StepStats(k, schedule.times[k], bits, time.perf_counter() - started)
-        spent = planned_header_bits + sum(s.record_bits for s in stats) + bits.record_bits
-        if max_bits is not None and spent > max_bits:
+        spent = planned_header_bits + sum(s.record_bits for s in stats)
+        # A step whose message is proven too long before its search ends is not searched further.
+        sent = channel.send(channel.plan(*q, *p, seed=seed, stream=(k,)),
+                            max_bytes=None if max_bits is None else max_message_bytes(max_bits - spent))
+        if sent is not None:
+            message, channel_stats = sent
+            message = bytes(getattr(message, "data", message))
+            bits = step_from_channel(k, 8 * framing_bytes(len(message)), channel_stats)
+        if sent is None or (max_bits is not None and spent + bits.record_bits > max_bits):
             if k == 0:
                 raise ValueError(f"max_bits={max_bits} is below the first step's file size")
             break
+        z_flat = channel.decode(message, *p, seed=seed, stream=(k,))
+        step = StepStats(k, schedule.times[k], bits, time.perf_counter() - started)
         messages.append(message)
         stats.append(step)
         z = z_flat.reshape(x.shape)

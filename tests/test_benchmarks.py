@@ -165,12 +165,15 @@ def test_cpu_speed(tmp_path: Path) -> None:
     data = run_benchmark("cpu_speed", tmp_path)
     diffc = [r for r in data["rows"] if r["method"] == "diffc"]
     assert diffc and {r["method"] for r in data["rows"]} == {"diffc", "jpeg-420", "webp"}
-    # quick: one thread setting per preset, then the default preset with whole-grid attention
-    assert [(r["preset"], r["attention"]) for r in diffc] == [
-        ("default", "windows of 8 tokens"), ("fast", "windows of 8 tokens"), ("default", "whole grid")]
+    # quick: one thread setting per preset, then the default preset with whole-grid attention, then
+    # with a channel that searches every step to the end
+    assert [(r["preset"], r["attention"], r["gives_up"]) for r in diffc] == [
+        ("default", "windows of 8 tokens", True), ("fast", "windows of 8 tokens", True),
+        ("default", "whole grid", True), ("default", "windows of 8 tokens", False)]
     assert data["meta"]["attention_window"] == 8
-    # a 64 px crop is 8 x 8 tokens at the attention level, one window: the same file either way
-    assert diffc[2]["bpp"] == diffc[0]["bpp"]
+    # a 64 px crop is 8 x 8 tokens at the attention level, one window: the same file either way;
+    # giving up on a step that cannot fit changes no byte either
+    assert diffc[2]["bpp"] == diffc[3]["bpp"] == diffc[0]["bpp"]
     assert data["meta"]["solver"] == "dpmpp_2m" and data["meta"]["solver_steps"] == 10
     for r in diffc:
         assert 0 < r["bpp"] <= data["meta"]["target_bpp"] and r["psnr"] > 10

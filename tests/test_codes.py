@@ -191,3 +191,63 @@ def test_a_bernoulli_model_with_its_probability_built_in_codes_the_parameterized
         encoders[1].encode(bits, constriction.stream.model.Bernoulli(p, perfect=False))
         np.testing.assert_array_equal(encoders[0].get_compressed(), encoders[1].get_compressed(),
                                       err_msg=f"p = {p!r}")
+
+
+def _cheapest_sequences(code, count: int) -> list[list[int]]:
+    """Sequences a floor must stay below: the lowest index of every octave (the least probable
+    halvings' opposite: every halving takes the likelier, lower half) and the largest index."""
+    limit = _limit(code)
+    lows = [(1 << e) - 1 for e in range(min(limit.bit_length(), 63)) if (1 << e) - 1 < limit]
+    return [[k] * count for k in lows] + [[limit - 1] * count]
+
+
+@pytest.mark.parametrize("code", CODES, ids=repr)
+@settings(max_examples=15)
+@given(data=st.data())
+def test_floor_bits_is_below_every_encoding_whatever_is_known(code, data) -> None:
+    limit = _limit(code)
+    count = data.draw(st.integers(0, 200))
+    drawn = data.draw(st.lists(st.one_of(st.integers(0, min(limit - 1, 50)), st.integers(0, limit - 1)),
+                               min_size=count, max_size=count))
+    _assert_floors(code, drawn)
+
+
+@pytest.mark.parametrize("code", CODES, ids=repr)
+def test_floor_bits_is_below_the_cheapest_encodings(code) -> None:
+    for indices in _cheapest_sequences(code, 40):
+        _assert_floors(code, indices)
+
+
+def _assert_floors(code, indices: list[int]) -> None:  # noqa: ANN001
+    count = len(indices)
+    real = 8 * len(code.encode(indices))
+    if isinstance(code, FixedLengthCode):  # exact: the bits before the byte padding
+        real = count * code.width
+    for known in (0, count // 2, count):
+        assert code.floor_bits(count, indices[:known]) <= real
+        assert code.floor_bits(count, np.array(indices[:known], dtype=np.int64)) <= real
+
+
+@pytest.mark.parametrize("kl", [4.0, 8.0])
+def test_floor_bits_of_a_range_code_is_close_once_the_indices_are_known(kl: float) -> None:
+    """On the indices PFR selects the floor with every index known is most of the real length (the
+    octaves' costs are exact, only the halvings are bounded), and with none known a fixed share."""
+    code = PFRIndexCode.for_kl(kl, n=2**12)
+    rng = np.random.default_rng(3)
+    # log2 K of PFR on a Gaussian chunk is about normal (the code's own model), truncated at n
+    log2_k = rng.normal(kl - 0.83, math.sqrt(2.885 * kl + 3.4), 2000)
+    indices = (np.clip(np.exp2(log2_k), 1, 2**12).astype(int) - 1).tolist()
+    real = 8 * len(code.encode(indices))
+    assert 0.8 * real <= code.floor_bits(len(indices), indices) <= real
+    assert 0.15 * real <= code.floor_bits(len(indices)) <= 0.5 * real
+
+
+def test_floor_bits_refuses_known_indices_it_cannot_hold() -> None:
+    for code in (FixedLengthCode(8), EliasGammaCode(), ZipfCode.for_kl(3.0, n=16)):
+        with pytest.raises(ValueError, match="known indices"):
+            code.floor_bits(1, [0, 1])
+    for code in (FixedLengthCode(8), ZipfCode.for_kl(3.0, n=16), PFRIndexCode.for_kl(3.0, n=16)):
+        with pytest.raises(ValueError, match="outside the code's range"):
+            code.floor_bits(2, [16])
+    with pytest.raises(ValueError, match="count"):
+        ZipfCode.for_kl(3.0).floor_bits(-1)

@@ -233,3 +233,27 @@ def test_a_truncated_file_says_so(encoded) -> None:  # noqa: ANN001
     prefix = decode(truncate(encoded.data, 2), ORACLE, method="mmse")
     assert not full.truncated and (full.n_steps, full.stop_step) == (6, 6)
     assert prefix.truncated and (prefix.n_steps, prefix.stop_step) == (2, 6)
+
+
+def test_a_bit_budget_gives_up_early_on_a_step_that_cannot_fit(encoded, monkeypatch) -> None:  # noqa: ANN001
+    """The channel may stop searching a step once its message is proven too long; the file is the
+    one an encoder that searched every step to the end writes."""
+    send, outcomes = GaussianChannel.send, []
+
+    def recorded(self, plan, *, max_bytes=None):  # noqa: ANN001, ANN202
+        outcomes.append(send(self, plan, max_bytes=max_bytes))
+        return outcomes[-1]
+
+    def patient(self, plan, *, max_bytes=None):  # noqa: ANN001, ANN202, ARG001
+        return send(self, plan)
+
+    gave_up = 0
+    for budget in (encoded.bits_through(2) + 8, encoded.bits_through(3), encoded.bits_through(4) + 100):
+        monkeypatch.setattr(GaussianChannel, "send", recorded)
+        outcomes.clear()
+        limited = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), max_bits=budget)
+        gave_up += outcomes[-1] is None
+        monkeypatch.setattr(GaussianChannel, "send", patient)
+        full = encode(X, ORACLE, SCHEDULE, CHANNEL, seed=SEED, value_range=(-4.0, 4.0), max_bits=budget)
+        assert limited.data == full.data and limited.file_bits <= budget
+    assert gave_up >= 2

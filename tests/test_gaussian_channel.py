@@ -328,3 +328,23 @@ def test_a_dimension_beyond_the_search_limit_with_headroom_gets_less_headroom() 
     mu_q[3] = math.sqrt(2 * 20.5 * math.log(2))
     with pytest.raises(ValueError, match="max_search_bits"):
         ch.encode(mu_q, s, mu_p, s, seed=5)
+
+
+@pytest.mark.parametrize("index_code", ["fixed", "zipf", "zipf_truncated", "pfr_lognormal"])
+def test_a_byte_limit_gives_up_only_on_messages_that_would_not_fit(index_code: str) -> None:
+    ch = GaussianChannel(ChannelSpec(chunk_bits=6, headroom_bits=2, index_code=index_code))
+    problem = _equal_variance_problem(np.random.default_rng(5), 3000, 1500.0)
+    plan = ch.plan(*problem, seed=5, stream=(2,))
+    message, stats = ch.send(plan)
+    assert message.data == ch.encode(*problem, seed=5, stream=(2,))[0].data
+    n = len(message.data)
+    assert 0 < plan.floor_bytes <= n
+    for limit in sorted({-1, 0, plan.floor_bytes - 1, plan.floor_bytes, n // 2, 3 * n // 4, n - 1, n, n + 5}):
+        sent = ch.send(plan, max_bytes=limit)
+        assert n > limit if sent is None else (sent[0].data == message.data
+                                               and np.array_equal(sent[1].indices, stats.indices))
+    # The floor before any search, then the indices of the first rounds, prove these too long.
+    assert ch.send(plan, max_bytes=plan.floor_bytes - 1) is None
+    assert ch.send(plan, max_bytes=n // 2) is None
+    with pytest.raises(ValueError, match="other settings"):
+        GaussianChannel(PRESETS["fast"]).send(plan)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -10,7 +10,7 @@ import numpy as np
 from rcc_kernels.errors import InvalidTypeError
 
 __all__ = ["MAX_COUNT", "MAX_INDEX_BITS", "IndexCode", "check_count", "check_index", "check_indices",
-           "is_int"]
+           "check_known", "is_int"]
 
 MAX_INDEX_BITS = 62
 """Indices must be below 2**62 (coders never get near; the cap keeps every code finite)."""
@@ -20,13 +20,18 @@ MAX_COUNT = 1 << 22
 
 @runtime_checkable
 class IndexCode(Protocol):
-    """A prefix-free code for sequences of 0-based candidate indices."""
+    """A prefix-free code for sequences of 0-based candidate indices. ``floor_bits(count)`` is a
+    floor on ``8 * len(encode(indices))`` for any ``count`` indices that begin with the ``known``
+    ones (for the fixed-length code, on the bits its indices occupy before padding): what a caller
+    may rule out before it has chosen them all."""
 
     def encode(self, indices: Iterable[int]) -> bytes: ...
 
     def decode(self, data: bytes, count: int) -> list[int]: ...
 
     def ideal_bits(self, index: int) -> float: ...
+
+    def floor_bits(self, count: int, known: Sequence[int] = ()) -> int: ...
 
 
 def check_index(index: object, limit: int) -> int:
@@ -46,6 +51,16 @@ def check_indices(indices: Iterable[int], limit: int) -> list[int]:
     if isinstance(indices, (str, bytes)) or not isinstance(indices, Iterable):
         raise InvalidTypeError(f"indices must be an iterable of integers, got {type(indices).__name__}")
     return [check_index(k, limit) for k in indices]
+
+
+def check_known(known: Sequence[int], count: int, limit: int) -> np.ndarray:
+    """The first indices of a sequence of ``count`` (a floor's ``known``), checked, as int64."""
+    values = np.asarray(known, dtype=np.int64).reshape(-1)  # indices are below 2^62
+    if values.size > count:
+        raise ValueError(f"{values.size} known indices of {count}")
+    if values.size and not (values.min() >= 0 and values.max() < limit):
+        raise ValueError(f"an index is outside the code's range [0, {limit})")
+    return values
 
 
 def check_count(count: int) -> int:

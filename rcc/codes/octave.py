@@ -16,23 +16,30 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import constriction
 import numpy as np
 
-from rcc.codes.base import MAX_INDEX_BITS, check_count, check_index, check_indices, is_int
+from rcc import portable
+from rcc.codes.base import MAX_INDEX_BITS, check_count, check_index, check_indices, check_known, is_int
 from rcc.codes.range_coding import pad_words
 from rcc.codes.zipf_law import zipf_mass
 from rcc_kernels.errors import InvalidTypeError
 
-__all__ = ["MAX_ALPHA", "OctaveCode"]
+__all__ = ["FLOOR_SLACK", "MAX_ALPHA", "OctaveCode"]
 
 MAX_ALPHA = 2.0**40
 """Largest Zipf alpha (a KL of about 2^40 bits per index): beyond it ``lambda = 1 + 1/alpha``
 comes too close to 1 for the octave masses (and at 2^53 it rounds to 1, a division by zero)."""
+FLOOR_SLACK = 2.0**-10
+"""What :meth:`OctaveCode.floor_bits` adds to every probability of the law before taking its cost:
+room for constriction's 24-bit quantization (a few 2^-24) and for :func:`zipf_mass`'s midpoint
+rule (relative error below 2^-12 while ``λ <= FLOOR_MAX_LAM``)."""
+FLOOR_MAX_LAM = 16.0
+"""Above this ``λ`` the floor counts no halving cost (the midpoint rule's error bound grows as ``λ^2``)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,42 @@ class OctaveCode(ABC):
             return self._decode_values(decoder, count)
         except AssertionError as err:  # constriction's report of data no model could have produced
             raise ValueError(f"corrupt message: the range decoder rejected it ({err})") from err
+
+    @cached_property
+    def _octave_floors(self) -> np.ndarray:
+        """Per octave ``e``, a floor on the information content of any index in it under the
+        quantized law: the octave's cost plus ``e`` halvings' least cost, every probability raised
+        by :data:`FLOOR_SLACK`. Inside a whole octave ``[2^e, 2^(e+1))`` every halving splits an
+        interval ``[lo, hi)`` into equal halves of ``s <= lo / 2`` values; pairing ``m`` with
+        ``m + s`` puts the upper half's Zipf mass at least ``1.5^-λ`` times the lower's, so either
+        half costs at least ``log2(1 + 1.5^-λ)`` bits. A partial last octave's halvings count nothing."""
+        masses = self._masses
+        total = math.fsum(masses)
+        ratio = float(portable.exp2(-self.lam * float(portable.log2(1.5))))
+        halving = (-float(portable.log2(min(1.0, 1.0 / (1.0 + ratio) + FLOOR_SLACK)))
+                   if self.lam <= FLOOR_MAX_LAM else 0.0)
+        floors = []
+        for e, mass in enumerate(masses):
+            octave = 0.0 if len(masses) == 1 else -float(portable.log2(min(1.0, mass / total + FLOOR_SLACK)))
+            lo, hi = self._octave(e)
+            floors.append(octave + (e * halving if hi - lo == 1 << e else 0.0))
+        return np.array(floors)
+
+    def floor_bits(self, count: int, known: Sequence[int] = ()) -> int:
+        """A floor on ``8 * len(encode(indices))`` for any ``count`` indices that begin with
+        ``known``: the octave floors of the known indices and the least of them for each other one.
+        Exact as a floor, because constriction's range coder keeps its range of ``2^64`` at least
+        ``2^32`` wide, so the words it emits hold the information content of its symbols less 32
+        bits, and it seals the stream with at least one word more."""
+        count = check_count(count)
+        values = check_known(known, count, self._limit) + 1
+        if values.size and values.max() >= 1 << 53:  # beyond float64's exact integers
+            octaves = np.array([int(m).bit_length() - 1 for m in values], dtype=np.int64)
+        else:
+            octaves = np.frexp(values.astype(np.float64))[1] - 1
+        floors = self._octave_floors
+        bits = math.fsum(floors[octaves]) + (count - values.size) * float(floors.min())
+        return math.floor(bits)
 
     @cached_property
     def _halving_models(self) -> dict[tuple[int, int], constriction.stream.model.Bernoulli]:

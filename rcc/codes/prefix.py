@@ -9,10 +9,10 @@ on any index ``k``. The ``elias_*`` functions write and read one value on a :mod
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rcc.codes.base import MAX_INDEX_BITS, check_count, check_index, check_indices, is_int
+from rcc.codes.base import MAX_INDEX_BITS, check_count, check_index, check_indices, check_known, is_int
 from rcc.codes.bitstream import BitReader, BitWriter
 
 __all__ = ["EliasDeltaCode", "EliasGammaCode", "FixedLengthCode", "elias_delta_read", "elias_delta_write",
@@ -91,6 +91,12 @@ class FixedLengthCode:
         check_index(index, self.n)
         return math.log2(self.n)
 
+    def floor_bits(self, count: int, known: Sequence[int] = ()) -> int:
+        """Exact: ``count`` indices occupy ``count * width`` bits before the byte padding."""
+        count = check_count(count)
+        check_known(known, count, self.n)
+        return count * self.width
+
 
 @dataclass(frozen=True)
 class _EliasCode:
@@ -108,6 +114,12 @@ class _EliasCode:
         writer = BitWriter()
         self._write(writer, check_index(index, 1 << MAX_INDEX_BITS) + 1)
         return float(writer.bits_written)
+
+    def floor_bits(self, count: int, known: Sequence[int] = ()) -> int:
+        """The known indices' codewords, and at least one bit for every other one."""
+        count = check_count(count)
+        values = check_known(known, count, 1 << MAX_INDEX_BITS)
+        return sum(int(self.ideal_bits(k)) for k in values.tolist()) + count - values.size
 
 
 class EliasGammaCode(_EliasCode):

@@ -30,14 +30,14 @@ from rcc.bounds import LN2, gaussian_kl_bits_per_coordinate, gaussian_params
 from rcc.core import Message, finite_array
 from rcc.gaussian import message as fmt
 from rcc.gaussian.message import SideInfo
-from rcc.gaussian.partition import coordinates, on_grid, partition
+from rcc.gaussian.partition import Partition, coordinates, on_grid, partition
 from rcc.gaussian.spec import PRESETS, ChannelSpec
 from rcc.randomness import Domain, keys_for
 from rcc_kernels.errors import InvalidTypeError
 from rcc_kernels.search import RULES as SEARCH_RULES
 from rcc_kernels.search import SearchProblem, regenerate, search
 
-__all__ = ["GaussianChannel", "GaussianChannelStats"]
+__all__ = ["SEARCH_ROUNDS", "ChannelPlan", "GaussianChannel", "GaussianChannelStats"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,32 @@ class GaussianChannelStats:
         return float(np.sum(self.chunk_kl_bits - self.chunk_log_ratio_bits))
 
 
+SEARCH_ROUNDS = 8
+"""Rounds of chunks in which :meth:`GaussianChannel.send` searches when it has a byte limit."""
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelPlan:
+    """A call's work before its search (:meth:`GaussianChannel.plan`): the checked parameters, the
+    per-coordinate KL in bits, the partition and the message's side information (``side_bits``
+    unset). :attr:`floor_bytes` bounds the message's length from below before any candidate is
+    drawn, so an encoder with a byte budget can skip a search whose message could not fit."""
+
+    channel: GaussianChannel
+    params: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = field(repr=False)
+    kl: np.ndarray = field(repr=False)
+    partition: Partition = field(repr=False)
+    side: SideInfo
+    seed: int
+    stream: tuple[int, ...]
+
+    @property
+    def floor_bytes(self) -> int:
+        """The fewest bytes the message can have, whatever the search selects (exact as a floor:
+        :func:`rcc.gaussian.message.floor_bytes`)."""
+        return fmt.floor_bytes(self.side, self.channel.spec, self.kl.size)
+
+
 def _check_params(mu_q: object, s_q: object, mu_p: object, s_p: object) -> tuple[np.ndarray, ...]:
     arrays = gaussian_params(mu_q, s_q, mu_p, s_p)
     if arrays[0].ndim != 1:
@@ -85,27 +111,25 @@ def _check_params(mu_q: object, s_q: object, mu_p: object, s_p: object) -> tuple
     return tuple(np.ascontiguousarray(a) for a in arrays)
 
 
-def _search_by_size(problem: dict, offsets: np.ndarray, search_bits: np.ndarray,
-                    backend: str) -> tuple[np.ndarray, np.ndarray]:
-    """Every chunk's search over its own ``2^search_bits[c]`` candidates: one kernel call per
-    distinct size, over that size's chunks. Returns the indices and log-weights per chunk."""
-    index = np.empty(search_bits.size, dtype=np.int64)
-    log_weight = np.empty(search_bits.size)
-    for bits in np.unique(search_bits):
-        chunks = np.flatnonzero(search_bits == bits)
-        coords = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in chunks])
-        sizes = offsets[chunks + 1] - offsets[chunks]
+def _search_by_size(problem: dict, offsets: np.ndarray, search_bits: np.ndarray, backend: str,
+                    chunks: range, index: np.ndarray, log_weight: np.ndarray) -> None:
+    """The search of ``chunks``, each over its own ``2^search_bits[c]`` candidates: one kernel call
+    per distinct size. Writes each chunk's index and log-weight into ``index`` and ``log_weight``."""
+    part = np.asarray(chunks)
+    for bits in np.unique(search_bits[part]):
+        same = part[search_bits[part] == bits]
+        coords = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in same])
+        sizes = offsets[same + 1] - offsets[same]
         result = search(SearchProblem(
             lin=problem["lin"][coords],
             quad=None if problem["quad"] is None else problem["quad"][coords],
             offsets=np.concatenate([[0], np.cumsum(sizes)]),
-            cand_keys=problem["cand_keys"][chunks],
-            arr_keys=problem["arr_keys"][chunks],
+            cand_keys=problem["cand_keys"][same],
+            arr_keys=problem["arr_keys"][same],
             n_candidates=1 << int(bits),
             rule=problem["rule"],
         ), backend)
-        index[chunks], log_weight[chunks] = result.index, result.log_weight
-    return index, log_weight
+        index[same], log_weight[same] = result.index, result.log_weight
 
 
 
@@ -157,9 +181,9 @@ class GaussianChannel:
         coords, offsets = coordinates(side.heavy, side.n_chunks, side.trial, dim, seed, stream)
         return [coords[lo:hi] for lo, hi in zip(offsets[:-1], offsets[1:], strict=True)]
 
-    def encode(self, mu_q: object, s_q: object, mu_p: object, s_p: object, *, seed: int,
-               stream: tuple[int, ...] = ()) -> tuple[Message, GaussianChannelStats]:
-        """Message (bytes) and statistics for a sample of N(mu_q, s_q^2) against N(mu_p, s_p^2)."""
+    def plan(self, mu_q: object, s_q: object, mu_p: object, s_p: object, *, seed: int,
+             stream: tuple[int, ...] = ()) -> ChannelPlan:
+        """Everything of a call before its search (:class:`ChannelPlan`): :meth:`send` finishes it."""
         mu_q, s_q, mu_p, s_p = _check_params(mu_q, s_q, mu_p, s_p)
         dim = mu_q.size
         if dim == 0:
@@ -168,38 +192,68 @@ class GaussianChannel:
         kl = gaussian_kl_bits_per_coordinate(mu_q, s_q, mu_p, s_p)
         kl_grid = on_grid(kl)
         part = partition(kl_grid, spec, self.max_search_bits, seed, stream)
+        n_chunks = part.offsets.size - 1
+        budget = max(spec.chunk_bits, int(part.budgets.max()))
+        side = SideInfo(budget, tuple(int(h) for h in part.coords[:part.n_heavy]), n_chunks, part.trial,
+                        fmt.kl_quanta(spec, kl_grid, n_chunks, budget), 0)
+        return ChannelPlan(self, (mu_q, s_q, mu_p, s_p), kl, part, side, seed, tuple(stream))
+
+    def send(self, plan: ChannelPlan, *, max_bytes: int | None = None
+             ) -> tuple[Message, GaussianChannelStats] | None:
+        """The search of a :meth:`plan` of this channel: the message and the call's statistics.
+
+        ``max_bytes``: None as soon as the message is proven longer, by the plan's floor before the
+        search, then in :data:`SEARCH_ROUNDS` rounds of chunks by the floor with the indices found
+        so far (:func:`rcc.gaussian.message.floor_bytes`). Chunks are searched independently, so the
+        rounds change no index; a message that is returned may still be longer than ``max_bytes``.
+        """
+        if plan.channel != self:
+            raise ValueError("the plan was made by a channel with other settings")
+        if max_bytes is not None and plan.floor_bytes > max_bytes:
+            return None
+        spec, part, seed, stream = self.spec, plan.partition, plan.seed, plan.stream
+        mu_q, s_q, mu_p, s_p = plan.params
         coords, offsets = part.coords, part.offsets
-        n_chunks = offsets.size - 1
+        n_chunks, dim = offsets.size - 1, mu_q.size
         ratio = (s_p / s_q)[coords]
         delta = ((mu_q - mu_p) / s_q)[coords]
         equal_var = bool(np.all(ratio == 1.0))
         search_bits = np.minimum(part.budgets + spec.headroom_bits, self.max_search_bits)
-        index, log_weight = _search_by_size(
-            {"lin": ratio * delta, "quad": None if equal_var else 0.5 * (1.0 - ratio**2),
-             "cand_keys": keys_for(seed, Domain.CANDIDATES, stream, n_chunks),
-             "arr_keys": keys_for(seed, Domain.ARRIVALS, stream, n_chunks),
-             "rule": SEARCH_RULES[spec.rule]},
-            offsets, search_bits, self.backend)
+        problem = {"lin": ratio * delta, "quad": None if equal_var else 0.5 * (1.0 - ratio**2),
+                   "cand_keys": keys_for(seed, Domain.CANDIDATES, stream, n_chunks),
+                   "arr_keys": keys_for(seed, Domain.ARRIVALS, stream, n_chunks),
+                   "rule": SEARCH_RULES[spec.rule]}
+        index = np.empty(n_chunks, dtype=np.int64)
+        log_weight = np.empty(n_chunks)
+        rounds = 1 if max_bytes is None else min(SEARCH_ROUNDS, n_chunks)
+        ends = [n_chunks * (r + 1) // rounds for r in range(rounds)]
+        for lo, hi in zip([0, *ends[:-1]], ends, strict=True):
+            _search_by_size(problem, offsets, search_bits, self.backend, range(lo, hi), index, log_weight)
+            if (max_bytes is not None and hi < n_chunks
+                    and fmt.floor_bytes(plan.side, spec, dim, index[:hi]) > max_bytes):
+                return None
         const = np.add.reduceat(np.log(ratio) - 0.5 * delta**2, offsets[:-1])
-        budget = max(spec.chunk_bits, int(part.budgets.max()))
-        side = SideInfo(budget, tuple(int(h) for h in coords[:part.n_heavy]), n_chunks, part.trial,
-                        fmt.kl_quanta(spec, kl_grid, n_chunks, budget), 0)
-        message = Message(fmt.pack(side, index.tolist(), spec, dim, self.max_search_bits))
+        message = Message(fmt.pack(plan.side, index.tolist(), spec, dim, self.max_search_bits))
         stats = GaussianChannelStats(
-            kl_bits=float(kl.sum()),
+            kl_bits=float(plan.kl.sum()),
             bits=message.bits,
             side_bits=self.side_info(message, dim).side_bits,
             n_chunks=n_chunks,
             n_heavy=part.n_heavy,
             target_bits=spec.chunk_bits,
-            chunk_budget_bits=budget,
+            chunk_budget_bits=plan.side.budget_bits,
             candidate_dims=sum(int(d) << int(b) for d, b in zip(np.diff(offsets), search_bits, strict=True)),
             chunk_budgets=part.budgets,
-            chunk_kl_bits=np.add.reduceat(kl[coords], offsets[:-1]),
+            chunk_kl_bits=np.add.reduceat(plan.kl[coords], offsets[:-1]),
             chunk_log_ratio_bits=(log_weight + const) / LN2,
             indices=index,
         )
         return message, stats
+
+    def encode(self, mu_q: object, s_q: object, mu_p: object, s_p: object, *, seed: int,
+               stream: tuple[int, ...] = ()) -> tuple[Message, GaussianChannelStats]:
+        """Message (bytes) and statistics for a sample of N(mu_q, s_q^2) against N(mu_p, s_p^2)."""
+        return self.send(self.plan(mu_q, s_q, mu_p, s_p, seed=seed, stream=stream))
 
     def decode(self, message: Message | bytes, mu_p: object, s_p: object, *, seed: int,
                stream: tuple[int, ...] = ()) -> np.ndarray:

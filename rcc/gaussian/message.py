@@ -28,6 +28,7 @@ encoder's own bytes decode (:func:`read`), so every sample has exactly one messa
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,8 +51,8 @@ from rcc.gaussian.partition import ONE_BIT
 from rcc.gaussian.spec import ChannelSpec
 from rcc_kernels.errors import InvalidTypeError
 
-__all__ = ["MEAN_KL_BITS", "SideInfo", "index_code", "kl_quanta", "message_bytes", "pack", "read",
-           "side_info", "unpack"]
+__all__ = ["MEAN_KL_BITS", "SideInfo", "floor_bytes", "index_code", "kl_quanta", "message_bytes", "pack",
+           "read", "side_info", "unpack"]
 
 MEAN_KL_BITS = 2
 """The range-coded index codes' mean chunk KL is sent as one of 2^MEAN_KL_BITS levels of the budget."""
@@ -158,6 +159,21 @@ def _read_side(reader: BitReader, spec: ChannelSpec, dim: int, max_search_bits: 
 def side_info(message: Message | bytes, spec: ChannelSpec, dim: int, max_search_bits: int) -> SideInfo:
     """The side information of a message for a ``dim``-dimensional prior, without decoding it."""
     return _read_side(BitReader(message_bytes(message)), spec, dim, max_search_bits)
+
+
+def floor_bytes(side: SideInfo, spec: ChannelSpec, dim: int, known: Sequence[int] = ()) -> int:
+    """The fewest bytes of any message with the side information ``side`` (its ``side_bits`` are not
+    read) whose indices begin with ``known``: the side information's bits and the index code's
+    floor (:meth:`rcc.codes.base.IndexCode.floor_bits`), less the bytes a range-coded message may
+    trim. A caller can tell from it that a message would not fit before it has searched for every
+    index, or for any."""
+    writer = BitWriter()
+    _write_side(writer, spec, side, dim)
+    code = index_code(spec, side.budget_bits, side.mean_kl_bits)
+    bits = writer.bits_written + code.floor_bits(side.n_chunks, known)
+    if not isinstance(code, FixedLengthCode):
+        bits -= 8 * _RANGE_CODED_SLACK
+    return max(0, -(-bits // 8))
 
 
 def pack(side: SideInfo, indices: list[int], spec: ChannelSpec, dim: int, max_search_bits: int) -> bytes:
