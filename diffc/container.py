@@ -58,6 +58,7 @@ __all__ = [
     "fingerprint_id",
     "framing_bytes",
     "grid_time",
+    "max_message_bytes",
     "quantize_times",
     "read_container",
     "truncate",
@@ -468,6 +469,18 @@ def framing_bytes(message_bytes: int) -> int:
     (3, 4)
     """
     return len(varint(message_bytes)) + CHECK_BYTES
+
+
+def max_message_bytes(record_bits: float) -> int:
+    """The longest message whose step record (the message and its framing, :func:`framing_bytes`)
+    fits in ``record_bits`` bits; -1 when not even an empty one does."""
+    room = math.floor(record_bits / 8)
+    if room < framing_bytes(0):
+        return -1
+    longest = room - framing_bytes(room)  # fits: framing grows with the length
+    while longest + 1 + framing_bytes(longest + 1) <= room:
+        longest += 1
+    return longest
 
 
 def encode_records(header_bytes: bytes, messages: list[bytes] | tuple[bytes, ...]) -> bytes:

@@ -37,6 +37,7 @@ from diffc.container import (
     fingerprint_id,
     framing_bytes,
     grid_time,
+    max_message_bytes,
     quantize_times,
     read_container,
     write_container,
@@ -172,18 +173,6 @@ def _value_range(value_range: object) -> tuple[float, float]:
     return low, high
 
 
-def max_message_bytes(record_bits: float) -> int:
-    """The longest channel message whose step record (the message and its framing) fits in
-    ``record_bits`` bits; -1 when not even an empty one does."""
-    room = math.floor(record_bits / 8)
-    if room < framing_bytes(0):
-        return -1
-    longest = room - framing_bytes(room)  # fits: framing grows with the length
-    while longest + 1 + framing_bytes(longest + 1) <= room:
-        longest += 1
-    return longest
-
-
 def _stop_after(n_steps: int, stop_step: object, max_bits: object, target_psnr: object) -> int:
     if sum(v is not None for v in (stop_step, max_bits, target_psnr)) > 1:
         raise ValueError("give at most one of stop_step, max_bits, target_psnr")
@@ -234,17 +223,16 @@ def encode(x: np.ndarray, denoiser: Denoiser, schedule: EncodingSchedule, channe
         q = step_target(model, schedule.times, k, z, x_c).flat(x.shape)
         p = step_prior(model, schedule.times, k, z, x0).flat(x.shape)
         spent = planned_header_bits + sum(s.record_bits for s in stats)
-        # A step whose message is proven too long before its search ends is not searched further.
-        sent = channel.send(channel.plan(*q, *p, seed=seed, stream=(k,)),
-                            max_bytes=None if max_bits is None else max_message_bytes(max_bits - spent))
-        if sent is not None:
-            message, channel_stats = sent
-            message = bytes(getattr(message, "data", message))
-            bits = step_from_channel(k, 8 * framing_bytes(len(message)), channel_stats)
-        if sent is None or (max_bits is not None and spent + bits.record_bits > max_bits):
+        room = None if max_bits is None else max_message_bytes(max_bits - spent)
+        # The channel gives up on a message proven longer than the room left, before or during
+        # its search; one it returns may still be too long.
+        sent = channel.send(channel.plan(*q, *p, seed=seed, stream=(k,)), max_bytes=room)
+        message = None if sent is None else bytes(getattr(sent[0], "data", sent[0]))
+        if message is None or (room is not None and len(message) > room):
             if k == 0:
                 raise ValueError(f"max_bits={max_bits} is below the first step's file size")
             break
+        bits = step_from_channel(k, 8 * framing_bytes(len(message)), sent[1])
         z_flat = channel.decode(message, *p, seed=seed, stream=(k,))
         step = StepStats(k, schedule.times[k], bits, time.perf_counter() - started)
         messages.append(message)

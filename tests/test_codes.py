@@ -212,7 +212,11 @@ def test_floor_bits_is_below_every_encoding_whatever_is_known(code, data) -> Non
     _assert_floors(code, drawn)
 
 
-@pytest.mark.parametrize("code", CODES, ids=repr)
+# lambda = 1 + 1/alpha: 16, the largest at which the floor counts halvings, and 21, beyond it
+STEEP_CODES = [ZipfCode(1 / 15, n=2**10), ZipfCode(1 / 15), ZipfCode(0.05, n=2**10)]
+
+
+@pytest.mark.parametrize("code", CODES + STEEP_CODES, ids=repr)
 def test_floor_bits_is_below_the_cheapest_encodings(code) -> None:
     for indices in _cheapest_sequences(code, 40):
         _assert_floors(code, indices)

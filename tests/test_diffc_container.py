@@ -30,6 +30,7 @@ from diffc.container import (
     fingerprint_id,
     framing_bytes,
     grid_time,
+    max_message_bytes,
     quantize_times,
     read_container,
     truncate,
@@ -382,3 +383,10 @@ def test_counts_must_be_integers() -> None:
     with pytest.raises(ValueError, match=r"n_steps must be in \[1, 4\]"):
         truncate(FILE, 5)
     assert checked_int(3, "x", 0, 3) == 3
+
+
+def test_max_message_bytes_is_the_longest_message_whose_record_fits() -> None:
+    edges = [8 * (127 + framing_bytes(127)) + 7, 8 * (128 + framing_bytes(128)), 1e6 + 0.5]
+    for bits in [*range(0, 2000, 3), *edges]:
+        fits = [n for n in range(int(bits) // 8 + 1) if 8 * (n + framing_bytes(n)) <= bits]
+        assert max_message_bytes(bits) == (max(fits) if fits else -1)

@@ -9,8 +9,8 @@ import numpy as np
 
 from rcc_kernels.errors import InvalidTypeError
 
-__all__ = ["MAX_COUNT", "MAX_INDEX_BITS", "IndexCode", "check_count", "check_index", "check_indices",
-           "check_known", "is_int"]
+__all__ = ["MAX_COUNT", "MAX_INDEX_BITS", "IndexCode", "bit_length", "check_count", "check_index",
+           "check_indices", "check_known", "is_int"]
 
 MAX_INDEX_BITS = 62
 """Indices must be below 2**62 (coders never get near; the cap keeps every code finite)."""
@@ -31,7 +31,7 @@ class IndexCode(Protocol):
 
     def ideal_bits(self, index: int) -> float: ...
 
-    def floor_bits(self, count: int, known: Sequence[int] = ()) -> int: ...
+    def floor_bits(self, count: int, known: Sequence[int] | np.ndarray = ()) -> int: ...
 
 
 def check_index(index: object, limit: int) -> int:
@@ -53,14 +53,22 @@ def check_indices(indices: Iterable[int], limit: int) -> list[int]:
     return [check_index(k, limit) for k in indices]
 
 
-def check_known(known: Sequence[int], count: int, limit: int) -> np.ndarray:
-    """The first indices of a sequence of ``count`` (a floor's ``known``), checked, as int64."""
-    values = np.asarray(known, dtype=np.int64).reshape(-1)  # indices are below 2^62
+def check_known(known: Sequence[int] | np.ndarray, count: int, limit: int) -> np.ndarray:
+    """The first indices of a sequence of ``count`` (a floor's ``known``), checked, as uint64."""
+    values = np.asarray(known).reshape(-1)
+    if values.dtype.kind not in "iu":  # floats, bools, Python ints beyond 64 bits: checked one by one
+        values = np.array(check_indices(values.tolist(), limit), dtype=np.uint64)
     if values.size > count:
         raise ValueError(f"{values.size} known indices of {count}")
     if values.size and not (values.min() >= 0 and values.max() < limit):
         raise ValueError(f"an index is outside the code's range [0, {limit})")
-    return values
+    return values.astype(np.uint64)
+
+
+def bit_length(v: np.ndarray) -> np.ndarray:
+    """``int.bit_length`` of each uint64 (frexp is exact on the 32-bit halves)."""
+    hi, lo = (v >> np.uint64(32)).astype(np.float64), (v & np.uint64(0xFFFFFFFF)).astype(np.float64)
+    return np.where(hi > 0, 32 + np.frexp(hi)[1], np.frexp(lo)[1]).astype(np.int64)
 
 
 def check_count(count: int) -> int:

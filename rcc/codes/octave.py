@@ -24,7 +24,15 @@ import constriction
 import numpy as np
 
 from rcc import portable
-from rcc.codes.base import MAX_INDEX_BITS, check_count, check_index, check_indices, check_known, is_int
+from rcc.codes.base import (
+    MAX_INDEX_BITS,
+    bit_length,
+    check_count,
+    check_index,
+    check_indices,
+    check_known,
+    is_int,
+)
 from rcc.codes.range_coding import pad_words
 from rcc.codes.zipf_law import zipf_mass
 from rcc_kernels.errors import InvalidTypeError
@@ -169,18 +177,15 @@ class OctaveCode(ABC):
             floors.append(octave + (e * halving if hi - lo == 1 << e else 0.0))
         return np.array(floors)
 
-    def floor_bits(self, count: int, known: Sequence[int] = ()) -> int:
+    def floor_bits(self, count: int, known: Sequence[int] | np.ndarray = ()) -> int:
         """A floor on ``8 * len(encode(indices))`` for any ``count`` indices that begin with
         ``known``: the octave floors of the known indices and the least of them for each other one.
         Exact as a floor, because constriction's range coder keeps its range of ``2^64`` at least
         ``2^32`` wide, so the words it emits hold the information content of its symbols less 32
         bits, and it seals the stream with at least one word more."""
         count = check_count(count)
-        values = check_known(known, count, self._limit) + 1
-        if values.size and values.max() >= 1 << 53:  # beyond float64's exact integers
-            octaves = np.array([int(m).bit_length() - 1 for m in values], dtype=np.int64)
-        else:
-            octaves = np.frexp(values.astype(np.float64))[1] - 1
+        values = check_known(known, count, self._limit)
+        octaves = bit_length(values + np.uint64(1)) - 1
         floors = self._octave_floors
         bits = math.fsum(floors[octaves]) + (count - values.size) * float(floors.min())
         return math.floor(bits)

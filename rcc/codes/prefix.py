@@ -12,6 +12,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from rcc.codes.base import MAX_INDEX_BITS, check_count, check_index, check_indices, check_known, is_int
 from rcc.codes.bitstream import BitReader, BitWriter
 
@@ -91,7 +93,7 @@ class FixedLengthCode:
         check_index(index, self.n)
         return math.log2(self.n)
 
-    def floor_bits(self, count: int, known: Sequence[int] = ()) -> int:
+    def floor_bits(self, count: int, known: Sequence[int] | np.ndarray = ()) -> int:
         """Exact: ``count`` indices occupy ``count * width`` bits before the byte padding."""
         count = check_count(count)
         check_known(known, count, self.n)
@@ -115,7 +117,7 @@ class _EliasCode:
         self._write(writer, check_index(index, 1 << MAX_INDEX_BITS) + 1)
         return float(writer.bits_written)
 
-    def floor_bits(self, count: int, known: Sequence[int] = ()) -> int:
+    def floor_bits(self, count: int, known: Sequence[int] | np.ndarray = ()) -> int:
         """The known indices' codewords, and at least one bit for every other one."""
         count = check_count(count)
         values = check_known(known, count, 1 << MAX_INDEX_BITS)

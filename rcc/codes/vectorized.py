@@ -14,19 +14,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rcc.codes.base import IndexCode
+from rcc.codes.base import IndexCode, bit_length
 from rcc.codes.prefix import EliasDeltaCode, EliasGammaCode, FixedLengthCode
 from rcc.core import Message
 
 __all__ = ["first_indices", "messages_for"]
 
 _U64 = np.uint64
-
-
-def _bit_length(v: np.ndarray) -> np.ndarray:
-    """``int.bit_length`` of each uint64 (frexp is exact on the 32-bit halves)."""
-    hi, lo = (v >> _U64(32)).astype(np.float64), (v & _U64(0xFFFFFFFF)).astype(np.float64)
-    return np.where(hi > 0, 32 + np.frexp(hi)[1], np.frexp(lo)[1]).astype(np.int64)
 
 
 def _shift(v: np.ndarray, by: np.ndarray, left: bool) -> np.ndarray:
@@ -44,13 +38,13 @@ def _code_words(code: IndexCode, index: np.ndarray) -> tuple[np.ndarray, np.ndar
         values, lengths = k, np.full(k.size, code.width, dtype=np.int64)
     elif isinstance(code, (EliasGammaCode, EliasDeltaCode)):
         n = k + _U64(1)
-        width = _bit_length(n)
+        width = bit_length(n)
         if isinstance(code, EliasGammaCode):
             values, lengths = n, 2 * width - 1
         else:  # gamma code of the width, then the bits of n below its leading one
             low = n - _shift(_U64(1), width - 1, left=True)
             values = _shift(width.astype(np.uint64), width - 1, left=True) | low
-            lengths = 2 * _bit_length(width.astype(np.uint64)) - 1 + width - 1
+            lengths = 2 * bit_length(width.astype(np.uint64)) - 1 + width - 1
     else:
         return None
     return (values, lengths) if np.all(lengths <= 64) else None
@@ -97,7 +91,7 @@ def _parse_words(code: IndexCode, v: np.ndarray, bits: np.ndarray) -> tuple[np.n
     if isinstance(code, FixedLengthCode):
         k = _shift(v, np.full(v.size, 64 - code.width), left=False)
         return k.astype(np.int64), (code.width <= bits) & (k < _U64(code.n))
-    zeros = 64 - _bit_length(v)
+    zeros = 64 - bit_length(v)
     used = 2 * zeros + 1
     n = _shift(v, 64 - used, left=False)
     ok = (v > 0) & (used <= bits)

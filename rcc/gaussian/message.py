@@ -161,7 +161,7 @@ def side_info(message: Message | bytes, spec: ChannelSpec, dim: int, max_search_
     return _read_side(BitReader(message_bytes(message)), spec, dim, max_search_bits)
 
 
-def floor_bytes(side: SideInfo, spec: ChannelSpec, dim: int, known: Sequence[int] = ()) -> int:
+def floor_bytes(side: SideInfo, spec: ChannelSpec, dim: int, known: Sequence[int] | np.ndarray = ()) -> int:
     """The fewest bytes of any message with the side information ``side`` (its ``side_bits`` are not
     read) whose indices begin with ``known``: the side information's bits and the index code's
     floor (:meth:`rcc.codes.base.IndexCode.floor_bits`), less the bytes a range-coded message may
