@@ -21,9 +21,9 @@ MAX_COUNT = 1 << 22
 @runtime_checkable
 class IndexCode(Protocol):
     """A prefix-free code for sequences of 0-based candidate indices. ``floor_bits(count)`` is a
-    floor on ``8 * len(encode(indices))`` for any ``count`` indices that begin with the ``known``
-    ones (for the fixed-length code, on the bits its indices occupy before padding): what a caller
-    may rule out before it has chosen them all."""
+    floor on ``8 * len(encode(indices))`` for any ``count`` indices among which are the ``known``
+    ones, in any places (for the fixed-length code, on the bits its indices occupy before
+    padding): what a caller may rule out before it has chosen them all."""
 
     def encode(self, indices: Iterable[int]) -> bytes: ...
 

@@ -178,8 +178,9 @@ class OctaveCode(ABC):
         return np.array(floors)
 
     def floor_bits(self, count: int, known: Sequence[int] | np.ndarray = ()) -> int:
-        """A floor on ``8 * len(encode(indices))`` for any ``count`` indices that begin with
-        ``known``: the octave floors of the known indices and the least of them for each other one.
+        """A floor on ``8 * len(encode(indices))`` for any ``count`` indices among which are the
+        ``known`` ones, in any places: the octave floors of the known indices and the least of them
+        for each other one (information content is a sum over the symbols, whatever their order).
         Exact as a floor, because constriction's range coder keeps its range of ``2^64`` at least
         ``2^32`` wide, so the words it emits hold the information content of its symbols less 32
         bits, and it seals the stream with at least one word more."""

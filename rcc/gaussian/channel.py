@@ -37,7 +37,7 @@ from rcc_kernels.errors import InvalidTypeError
 from rcc_kernels.search import RULES as SEARCH_RULES
 from rcc_kernels.search import SearchProblem, regenerate, search
 
-__all__ = ["SEARCH_ROUNDS", "ChannelPlan", "GaussianChannel", "GaussianChannelStats"]
+__all__ = ["ChannelPlan", "GaussianChannel", "GaussianChannelStats"]
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,6 @@ class GaussianChannelStats:
         return float(np.sum(self.chunk_kl_bits - self.chunk_log_ratio_bits))
 
 
-SEARCH_ROUNDS = 8
-"""Rounds of chunks in which :meth:`GaussianChannel.send` searches when it has a byte limit."""
-
-
 @dataclass(frozen=True, eq=False)
 class ChannelPlan:
     """A call's work before its search (:meth:`GaussianChannel.plan`): the checked parameters, the
@@ -111,25 +107,22 @@ def _check_params(mu_q: object, s_q: object, mu_p: object, s_p: object) -> tuple
     return tuple(np.ascontiguousarray(a) for a in arrays)
 
 
-def _search_by_size(problem: dict, offsets: np.ndarray, search_bits: np.ndarray, backend: str,
-                    chunks: range, index: np.ndarray, log_weight: np.ndarray) -> None:
-    """The search of ``chunks``, each over its own ``2^search_bits[c]`` candidates: one kernel call
-    per distinct size. Writes each chunk's index and log-weight into ``index`` and ``log_weight``."""
-    part = np.asarray(chunks)
-    for bits in np.unique(search_bits[part]):
-        same = part[search_bits[part] == bits]
-        coords = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in same])
-        sizes = offsets[same + 1] - offsets[same]
-        result = search(SearchProblem(
-            lin=problem["lin"][coords],
-            quad=None if problem["quad"] is None else problem["quad"][coords],
-            offsets=np.concatenate([[0], np.cumsum(sizes)]),
-            cand_keys=problem["cand_keys"][same],
-            arr_keys=problem["arr_keys"][same],
-            n_candidates=1 << int(bits),
-            rule=problem["rule"],
-        ), backend)
-        index[same], log_weight[same] = result.index, result.log_weight
+def _search_size(problem: dict, offsets: np.ndarray, chunks: np.ndarray, bits: int, backend: str,
+                 index: np.ndarray, log_weight: np.ndarray) -> None:
+    """One kernel call: the search of ``chunks``, each over ``2^bits`` candidates. Writes each
+    chunk's index and log-weight into ``index`` and ``log_weight``."""
+    coords = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in chunks])
+    sizes = offsets[chunks + 1] - offsets[chunks]
+    result = search(SearchProblem(
+        lin=problem["lin"][coords],
+        quad=None if problem["quad"] is None else problem["quad"][coords],
+        offsets=np.concatenate([[0], np.cumsum(sizes)]),
+        cand_keys=problem["cand_keys"][chunks],
+        arr_keys=problem["arr_keys"][chunks],
+        n_candidates=1 << int(bits),
+        rule=problem["rule"],
+    ), backend)
+    index[chunks], log_weight[chunks] = result.index, result.log_weight
 
 
 
@@ -202,10 +195,11 @@ class GaussianChannel:
              ) -> tuple[Message, GaussianChannelStats] | None:
         """The search of a :meth:`plan` of this channel: the message and the call's statistics.
 
-        ``max_bytes``: None as soon as the message is proven longer, by the plan's floor before the
-        search, then in :data:`SEARCH_ROUNDS` rounds of chunks by the floor with the indices found
-        so far (:func:`rcc.gaussian.message.floor_bytes`). Chunks are searched independently, so the
-        rounds change no index; a message that is returned may still be longer than ``max_bytes``.
+        The chunks are searched one candidate count at a time, the smallest first. ``max_bytes``:
+        None as soon as the message is proven longer, by the plan's floor before the search, then
+        after each count by the floor with the indices found so far
+        (:func:`rcc.gaussian.message.floor_bytes`). Chunks are searched independently, so the order
+        changes no index; a message that is returned may still be longer than ``max_bytes``.
         """
         if plan.channel != self:
             raise ValueError("the plan was made by a channel with other settings")
@@ -225,12 +219,14 @@ class GaussianChannel:
                    "rule": SEARCH_RULES[spec.rule]}
         index = np.empty(n_chunks, dtype=np.int64)
         log_weight = np.empty(n_chunks)
-        rounds = 1 if max_bytes is None else min(SEARCH_ROUNDS, n_chunks)
-        ends = [n_chunks * (r + 1) // rounds for r in range(rounds)]
-        for lo, hi in zip([0, *ends[:-1]], ends, strict=True):
-            _search_by_size(problem, offsets, search_bits, self.backend, range(lo, hi), index, log_weight)
-            if (max_bytes is not None and hi < n_chunks
-                    and fmt.floor_bytes(plan.side, spec, dim, index[:hi]) > max_bytes):
+        searched = np.zeros(n_chunks, dtype=bool)
+        sizes = np.unique(search_bits)  # the cheapest searches first: they prove the most per second
+        for bits in sizes:
+            chunks = np.flatnonzero(search_bits == bits)
+            _search_size(problem, offsets, chunks, int(bits), self.backend, index, log_weight)
+            searched[chunks] = True
+            if (max_bytes is not None and bits < sizes[-1]
+                    and fmt.floor_bytes(plan.side, spec, dim, index[searched]) > max_bytes):
                 return None
         const = np.add.reduceat(np.log(ratio) - 0.5 * delta**2, offsets[:-1])
         message = Message(fmt.pack(plan.side, index.tolist(), spec, dim, self.max_search_bits))

@@ -163,7 +163,7 @@ def side_info(message: Message | bytes, spec: ChannelSpec, dim: int, max_search_
 
 def floor_bytes(side: SideInfo, spec: ChannelSpec, dim: int, known: Sequence[int] | np.ndarray = ()) -> int:
     """The fewest bytes of any message with the side information ``side`` (its ``side_bits`` are not
-    read) whose indices begin with ``known``: the side information's bits and the index code's
+    read) whose indices include ``known``: the side information's bits and the index code's
     floor (:meth:`rcc.codes.base.IndexCode.floor_bits`), less the bytes a range-coded message may
     trim. A caller can tell from it that a message would not fit before it has searched for every
     index, or for any."""
