@@ -200,3 +200,14 @@ def test_forward_speed(tmp_path: Path) -> None:
             b["ms"] for b in rows if b["candidate"] == names[0] and b["threads"] == r["threads"]))
     deviation = data["meta"]["deviation_from_float64"]
     assert 0 < deviation["contiguous"] < 1e-3 and 0 < deviation["channels_last"] < 1e-2
+
+
+@pytest.mark.slow
+def test_give_up(tmp_path: Path) -> None:
+    data = run_benchmark("give_up", tmp_path)
+    assert [r["preset"] for r in data["rows"]] == ["fast", "default"]
+    for r in data["rows"]:
+        # the step dropped did not fit: the full search's message is longer than the room left
+        assert r["message_bytes"] > r["room_bytes"] and r["floor_bytes"] <= r["message_bytes"]
+        assert r["steps_kept"] >= 1 and r["give_up_s"] > 0 and r["to_the_end_s"] > 0
+        assert r["ratio"] == pytest.approx(r["give_up_s"] / r["to_the_end_s"])
