@@ -21,10 +21,14 @@ import numpy as np
 __all__ = ["best_time", "machine_meta", "parse_args", "timings", "write_json"]
 
 
-def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(description: str, argv: list[str] | None = None,
+               options: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """``--quick`` and ``--json``, and the benchmark's own ``options`` when given."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI and smoke runs")
     parser.add_argument("--json", type=Path, required=True, help="where to write the results")
+    if options is not None:
+        options(parser)
     return parser.parse_args(argv)
 
 

@@ -4,11 +4,11 @@ DiffC's ``bpp`` rule keeps a step only if its message fits, and learns a message
 search; the channel stops searching once the message is proven longer than the room the budget
 leaves (``GaussianChannel.send``'s ``max_bytes``, ``docs/channel.md``). For each channel preset of
 ``--presets`` a held-out photograph (scikit-image's astronaut, 512 x 512; ``--quick``: a 64 x 64
-centre crop) is compressed at ``--bpp`` with the library's codec, recording each step's channel plan
-and room. The last step planned, the one the rule drops, is then sent ``--repeats`` times with its
-room (the give-up) and as often without (searched to the end, the baseline), alternating in the
-same run; the rows give the median seconds of each, their ratio, the room, the plan's floor before
-any search and the length of the message the full search finds.
+centre crop, one send each way) is compressed at ``--bpp`` with the library's codec, recording each
+step's channel plan and room. The last step planned, the one the rule drops, is then sent
+``--repeats`` times with its room (the give-up) and as often without (searched to the end, the
+baseline), alternating in the same run; the rows give the median seconds of each, their ratio, the
+room, the plan's floor before any search and the length of the message the full search finds.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import machine_meta, write_json  # noqa: E402
+from benchmarks._common import machine_meta, parse_args, write_json  # noqa: E402
 
 
 def _dropped_step(codec: object, image: np.ndarray, bpp: float) -> tuple[object, int, int]:
@@ -95,16 +95,14 @@ def _plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a 64 x 64 crop, one repeat")
-    parser.add_argument("--json", type=Path, required=True, help="where to write the results")
+def _options(parser: object) -> None:
     parser.add_argument("--bpp", type=float, default=1.0, help="the bit budget (default 1.0)")
     parser.add_argument("--presets", default="fast,default", help="channel presets, comma-separated")
-    parser.add_argument("--repeats", type=int, default=3, help="sends of each kind (default 3)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--repeats", type=int, default=3, help="sends of each kind (default 3; --quick: 1)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(__doc__.split("\n\n")[0], argv, _options)
 
     from diffc.codec import DiffCCodec
     from diffc.imaging.io import centre_crop
