@@ -20,10 +20,10 @@ MAX_COUNT = 1 << 22
 
 @runtime_checkable
 class IndexCode(Protocol):
-    """A prefix-free code for sequences of 0-based candidate indices. ``floor_bits(count)`` is a
-    floor on ``8 * len(encode(indices))`` for any ``count`` indices among which are the ``known``
-    ones, in any places (for the fixed-length code, on the bits its indices occupy before
-    padding): what a caller may rule out before it has chosen them all."""
+    """A prefix-free code for sequences of 0-based candidate indices. ``floor_bits(count, known)``
+    is a floor on ``8 * len(encode(indices))`` for any ``count`` indices among which are the
+    ``known`` ones, in any places (for the fixed-length code, on the bits its indices occupy
+    before padding): what a caller may rule out before it has chosen them all."""
 
     def encode(self, indices: Iterable[int]) -> bytes: ...
 
@@ -54,7 +54,7 @@ def check_indices(indices: Iterable[int], limit: int) -> list[int]:
 
 
 def check_known(known: Sequence[int] | np.ndarray, count: int, limit: int) -> np.ndarray:
-    """The first indices of a sequence of ``count`` (a floor's ``known``), checked, as uint64."""
+    """Indices known among a sequence of ``count`` (a floor's ``known``), checked, as uint64."""
     values = np.asarray(known).reshape(-1)
     if values.dtype.kind not in "iu":  # floats, bools, Python ints beyond 64 bits: checked one by one
         values = np.array(check_indices(values.tolist(), limit), dtype=np.uint64)
