@@ -210,7 +210,7 @@ def test_nelbo_of_a_saved_pipeline_beside_png_and_webp(photos: list[np.ndarray],
     assert result["crops"] == sum(r["crops"] for r in result["per_photo"].values()) > 0
     assert result["nelbo_bpd"] > 0 and 0 < result["nelbo_bpd_stderr"] < result["nelbo_bpd"]
     assert result["crops"] == 3 and result["per_photo"]["b"]["crops"] == 2
-    small = nelbo.evaluate(tmp_path / training.PIPELINE, size=16, draws=1, progress=False,
+    small = nelbo.evaluate(tmp_path / training.PIPELINE, size=16, draws=2, progress=False,
                            photos=images | {"tiny": photos[0][:8, :8]})
     assert small["per_photo"]["tiny"] == {"crops": 0} and small["crops"] == 3
     assert 0 < result["webp_lossless_bpd"] < 16 and 0 < result["png_bpd"] < 16
@@ -223,6 +223,8 @@ def test_nelbo_of_a_saved_pipeline_beside_png_and_webp(photos: list[np.ndarray],
     assert d["bpd"] == pytest.approx(other["nelbo_bpd"] - result["nelbo_bpd"]) and d["stderr"] > 0
     with pytest.raises(ValueError, match="same crops"):
         nelbo.paired_difference(other, result | {"seed": 1})
+    with pytest.raises(ValueError, match="draws must be an integer >= 2"):
+        nelbo.evaluate(tmp_path / training.PIPELINE, size=16, draws=1, progress=False, photos=images)
 
 
 def test_export_pipeline_from_a_running_or_finished_run(photos: list[np.ndarray], tmp_path: Path) -> None:

@@ -170,9 +170,14 @@ def nelbo_draws(model: DiffusionModel, x: torch.Tensor, draws: int, gen: torch.G
 def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, batch: int = 64,
              device: str = "cpu", progress: bool = True, photos: dict[str, np.ndarray] | None = None) -> dict:
     """NELBO (bpd, with its Monte Carlo standard error) beside PNG and lossless WebP on the tiled
-    held-out photos (or ``photos``); see the module docstring for what is exact and estimated."""
+    held-out photos (or ``photos``); see the module docstring for what is exact and estimated.
+    ``draws`` is at least 2: the standard error comes from the spread of each crop's draws."""
     import torch
     from tqdm.auto import tqdm
+
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
+        raise ValueError(f"draws must be an integer >= 2 (the standard error needs two draws per crop), "
+                         f"got {draws!r}")
 
     from diffc.models.data import held_out_photos
     from diffc.models.training import level_weights
@@ -252,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.draws < 2:
+        parser.error("--draws must be at least 2 (the standard error needs two draws per crop)")
     import torch
 
     torch.set_num_threads(args.threads)
