@@ -38,7 +38,7 @@ from diffc.diffusion.checks import checked_int, checked_real
 from diffc.diffusion.denoisers import Denoiser
 from diffc.diffusion.samplers import MAX_SOLVER_STEPS, SOLVERS, reconstruct
 from diffc.diffusion.schedules import EncodingSchedule, VPSchedule
-from diffc.diffusion.spacing import image_schedule
+from diffc.diffusion.spacing import DEFAULT_STEPS, image_schedule
 from diffc.encoder import CompressOutput, encode, quantized
 from diffc.imaging.io import MAX_PIXELS, match_channels
 from diffc.models.base import ImageModel
@@ -48,7 +48,6 @@ __all__ = ["DEFAULT_SOLVER", "DEFAULT_SOLVER_STEPS", "DEFAULT_STEPS", "METHODS",
            "CompressOutput", "CountingDenoiser", "DecompressOutput", "DiffCCodec", "progress_bar",
            "sampler_for"]
 
-DEFAULT_STEPS = 16
 DEFAULT_SOLVER = "dpmpp_2m"
 """DiffC-F's ODE solver when none is named."""
 DEFAULT_SOLVER_STEPS = 20

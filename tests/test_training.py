@@ -123,21 +123,77 @@ def test_octaves_must_label_the_photos_of_a_multi_octave_run(photos: list[np.nda
 
 def test_a_checkpoint_from_before_octaves_existed_resumes_as_octave_zero(photos: list[np.ndarray],
                                                                          tmp_path: Path) -> None:
-    """Runs started before the ``octaves`` setting (the running CPU training) must stay resumable."""
+    """Runs started before the ``octaves`` and ``codec_share`` settings must stay resumable, as the
+    runs they were: one octave, no draws at the codec's levels."""
     import json
 
     training.train(photos, tmp_path, replace(TINY, steps=1), progress=False)
     ckpt = torch.load(tmp_path / training.CHECKPOINT, weights_only=True)
-    del ckpt["config"]["octaves"]
+    for name in training.SETTINGS_BEFORE:
+        del ckpt["config"][name]
     torch.save(ckpt, tmp_path / training.CHECKPOINT)
     config = json.loads((tmp_path / "config.json").read_text())
-    del config["octaves"]
+    for name in training.SETTINGS_BEFORE:
+        del config[name]
     (tmp_path / "config.json").write_text(json.dumps(config))
     assert training.export_pipeline(tmp_path, tmp_path / "export").step == 1
     assert training.train(photos, tmp_path, replace(TINY, steps=2), resume=True, progress=False).step == 2
     with pytest.raises(ValueError, match="other settings.*octaves"):
         training.train(photos, tmp_path, replace(TINY, steps=3, octaves=(0, 1)), resume=True,
                        progress=False, octaves=[0, 1, 1])
+
+
+def test_the_codec_levels_are_the_image_codecs_times_weighted_by_their_steps_rates() -> None:
+    from diffc.diffusion.schedules import DiscreteVP
+    from diffc.diffusion.spacing import DEFAULT_STEPS, image_schedule
+
+    scheduler = training.build_scheduler(training.TrainConfig())
+    levels, prob = training.codec_levels(scheduler.alphas_cumprod, 64)
+    times = image_schedule(DiscreteVP.from_diffusers(scheduler), (3, 64, 64), DEFAULT_STEPS).times
+    assert levels.tolist() == [int(t) for t in times[:-1]] and levels[0] == 999
+    ab = scheduler.alphas_cumprod.double()
+    snr = ab / (1 - ab)
+    # The step from 999 to the second time: SNR_{t_1} - SNR_999 times sigma_999^2, over the total.
+    coef = [0.5 * (snr[b] - snr[a]) * (1 - ab[a]) for a, b in zip(map(int, times[:-1]), map(int, times[1:]))]
+    assert torch.allclose(prob.double(), torch.tensor(coef) / sum(coef), rtol=1e-6)
+    # The ELBO's own distribution over levels almost never draws the first: the reason for the share.
+    q, _ = training.level_weights(scheduler.alphas_cumprod, 0.3)
+    assert q[999] < 1e-6 < prob[0]
+
+
+def test_draw_levels_puts_the_codec_share_last_with_weight_one_and_the_right_frequencies() -> None:
+    """Chi-square of 16,000 codec draws against the codec's distribution (15 levels, at the suite's
+    per-check level), and the ELBO draws unchanged by the share."""
+    from rcc.testing import assert_chi2_counts
+
+    scheduler = training.build_scheduler(training.TrainConfig())
+    codec = training.codec_levels(scheduler.alphas_cumprod, 64)
+    q, weight = training.level_weights(scheduler.alphas_cumprod, 0.3)
+    plain, _ = training.draw_levels(14, q, weight, torch.Generator().manual_seed(5))
+    t, w = training.draw_levels(16, q, weight, torch.Generator().manual_seed(5), 2, codec)
+    assert torch.equal(t[:14], plain) and torch.equal(w[:14], weight[plain]) and torch.equal(w[14:], torch.ones(2))
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.cat([training.draw_levels(10, q, weight, gen, 8, codec)[0][2:] for _ in range(2000)])
+    assert set(draws.tolist()) <= set(codec[0].tolist())
+    counts = [int((draws == level).sum()) for level in codec[0]]
+    prob = codec[1].double().numpy()
+    assert_chi2_counts(counts, prob / prob.sum(), what="codec levels")  # float32 sums to 1 +- 1e-7
+
+
+def test_a_codec_share_trains_resumes_bit_exactly_and_must_leave_elbo_draws(photos: list[np.ndarray],
+                                                                          tmp_path: Path) -> None:
+    config = replace(TINY, batch=4, codec_share=0.25)
+    straight = training.train(photos, tmp_path / "a", config, progress=False)
+    training.train(photos, tmp_path / "b", replace(config, steps=2), progress=False)
+    resumed = training.train(photos, tmp_path / "b", config, resume=True, progress=False)
+    for name, value in straight.ema.items():
+        assert torch.equal(value, resumed.ema[name]), name
+    plain = training.train(photos, tmp_path / "c", replace(TINY, batch=4), progress=False)
+    assert not all(torch.equal(v, plain.ema[k]) for k, v in straight.ema.items())
+    with pytest.raises(ValueError, match="codec_share"):
+        training.train(photos, tmp_path / "d", replace(TINY, codec_share=0.75), progress=False)
+    with pytest.raises(ValueError, match="other settings.*codec_share"):
+        training.train(photos, tmp_path / "a", replace(TINY, batch=4), resume=True, progress=False)
 
 
 def test_cli_train_errors(tmp_path: Path) -> None:
@@ -156,6 +212,10 @@ def test_cli_train_errors(tmp_path: Path) -> None:
         assert main([*args, "--recipe", "gpu"]) == 2  # the gpu recipe trains on CUDA unless told otherwise
     with pytest.raises(SystemExit) as exc:
         main([*args, "--recipe", "tpu"])
+    assert exc.value.code == 2
+    assert main([*args, "--batch", "8", "--codec-share", "0.95"]) == 2  # no draw left for the ELBO
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--codec-share", "1.5"])
     assert exc.value.code == 2
 
 

@@ -79,6 +79,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also write the EMA pipeline here in binary16, files of at most 16 MiB, for a "
                         "transfer that limits file size (default: gpu recipe OUT/pipeline_fp16, cpu none; "
                         "back to float32: python -m diffc.models.compact_weights restore)")
+    p.add_argument("--codec-share", type=real_in(0, 1),
+                   help="fraction of each batch drawn at the image codec's own steps, weighted by their "
+                        "rate (the prediction from pure noise that DiffC's first step rests on is almost "
+                        f"never drawn by the ELBO alone; default {default('codec_share')})")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.add_argument("--seed", type=seed, default=cpu.seed)
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=cpu.threads, help="torch CPU threads")
@@ -100,7 +104,8 @@ def _config(args: argparse.Namespace):
 
     given = {"size": args.size, "octaves": args.octaves, "steps": args.steps, "batch": args.batch,
              "lr": args.lr, "lr_final": args.lr_final, "block_out_channels": args.channels, "bf16": args.bf16,
-             "device": args.device, "checkpoint_minutes": args.checkpoint_minutes}
+             "device": args.device, "checkpoint_minutes": args.checkpoint_minutes,
+             "codec_share": args.codec_share}
     config = replace(RECIPES[args.recipe], seed=args.seed, threads=args.threads,
                      **{k: v for k, v in given.items() if v is not None})
     if args.no_attention:
@@ -127,6 +132,9 @@ def _run(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             raise UsageError("--device cuda: no CUDA device is available (the gpu recipe needs one; "
                              "--device cpu runs it on the CPU)")
+    if training.codec_draws(config) >= config.batch:
+        raise UsageError(f"--codec-share {config.codec_share}: leaves no draw of a batch of {config.batch} "
+                         "for the ELBO")
     multiple = 2 ** (len(config.block_out_channels) - 1)
     if config.size % multiple:
         levels = len(config.block_out_channels)

@@ -35,6 +35,7 @@ from diffc.diffusion.schedules import EncodingSchedule, VPSchedule
 from diffc.diffusion.theory import bisect
 
 __all__ = [
+    "DEFAULT_STEPS",
     "LAST_LOG_SNR",
     "MAX_IMAGE_STEPS",
     "PIXEL_VARIANCE",
@@ -49,6 +50,8 @@ LAST_LOG_SNR = 4.0
 PIXEL_VARIANCE = 0.25
 """Per-pixel variance, in [-1, 1], of the Gaussian model of photographs that spaces the image steps."""
 MAX_IMAGE_STEPS = 128
+DEFAULT_STEPS = 16
+"""The image codec's number of steps when none is given."""
 
 
 def _from_log_snrs(vp: VPSchedule, log_snrs: Sequence[float]) -> EncodingSchedule:

@@ -33,6 +33,17 @@ What is trained (every choice is written into the checkpoint and the saved confi
   dimension up to a constant factor. Level 0 (the decoder term of the exact ELBO, not a KL) is
   approximated by the same form with ``SNR_{-1} = SNR_0^2 / SNR_1`` (the table's geometric
   extrapolation); :mod:`diffc.models.nelbo` evaluates the exact discrete ELBO.
+- **The codec's own steps** (``codec_share``, off by default): the image codec sends Z at a few
+  coarse times (:func:`diffc.diffusion.spacing.image_schedule`), and its step from ``t_k`` to
+  ``t_{k+1}`` costs ``1/2 (SNR_{t_{k+1}} - SNR_{t_k}) ||x - x_hat(z_{t_k})||^2``, a coarse version of the
+  ELBO's sum whose weights differ most at the first step: it rests on the prediction from pure noise
+  (``t_0 = T - 1``), which the ELBO weighs by ``SNR_{T-2} - SNR_{T-1}`` (about 10^-5) and ``q`` almost
+  never draws (about once in 10^6 draws), and which the codec weighs by ``SNR_{t_1}`` (about 0.5).
+  With ``codec_share`` that fraction of each batch is drawn at the codec's times for the crop size
+  (:data:`~diffc.diffusion.spacing.DEFAULT_STEPS` steps) in proportion to those coefficients, each
+  draw of weight 1, so the loss estimates ``(1 - share)`` times the normalised ELBO plus ``share``
+  times the codec's normalised rate. Both are minimised by the same ``x_hat = E[x | z_t]``; the share
+  only decides where a network of finite capacity spends it.
 - **Optimiser**: AdamW (Loshchilov & Hutter 2019), linear warm-up, an optional cosine decay of the
   learning rate to ``lr_final`` times its peak (Loshchilov & Hutter 2017), gradient clipping at 1, and
   an exponential moving average of the weights (decay ramping to ``ema_decay``), which is what is
@@ -72,6 +83,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from diffc.diffusion.schedules import DiscreteVP
+from diffc.diffusion.spacing import DEFAULT_STEPS, image_schedule
 from diffc.models.diffusers_folder import default_model_dir
 from diffc.models.windowed_attention import CONFIG_NAME
 
@@ -81,7 +94,7 @@ if TYPE_CHECKING:  # torch is imported where it is used, so that `diffc --help` 
 CHECKPOINT = "checkpoint.pt"
 # The settings a run written before they existed was trained with (the behaviour before each was
 # added), so that such a checkpoint still resumes and exports.
-SETTINGS_BEFORE = {"octaves": [0]}
+SETTINGS_BEFORE = {"octaves": [0], "codec_share": 0.0}
 PIPELINE = "pipeline"
 LOSS_LOG = "loss.csv"
 
@@ -112,6 +125,7 @@ class TrainConfig:
     threads: int = 2
     device: str = "cpu"
     bf16: bool = False
+    codec_share: float = 0.0
 
     def identity(self) -> dict:
         """The fields a resumed run must share with its checkpoint (all but the step budget, the
@@ -180,6 +194,21 @@ def level_weights(alphas_cumprod: torch.Tensor, data_var: float) -> tuple[torch.
     weight = elbo / q
     weight = weight / (q * weight).sum()
     return q.float(), weight.float()
+
+
+def codec_levels(alphas_cumprod: torch.Tensor, size: int, steps: int = DEFAULT_STEPS
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The levels ``t_k`` at which the image codec sends Z for ``size`` x ``size`` crops, all but its
+    last, and the distribution over them proportional to ``1/2 (SNR_{t_{k+1}} - SNR_{t_k})
+    sigma_{t_k}^2``, the coefficient of ``||v - v_hat(z_{t_k})||^2`` in the cost of step ``k`` (module doc)."""
+    import torch
+
+    ab = alphas_cumprod.double()
+    vp = DiscreteVP(tuple(float(a) for a in ab))
+    times = torch.tensor([int(t) for t in image_schedule(vp, (3, size, size), steps).times])
+    snr = ab / (1 - ab)
+    coef = 0.5 * (snr[times[1:]] - snr[times[:-1]]) * (1 - ab[times[:-1]])
+    return times[:-1], (coef / coef.sum()).float()
 
 
 class CropSampler:
@@ -336,25 +365,48 @@ def _lr(config: TrainConfig, step: int) -> float:
     return config.lr * warm * (config.lr_final + (1.0 - config.lr_final) * cosine)
 
 
+def codec_draws(config: TrainConfig) -> int:
+    """How many draws of each batch are made at the codec's levels (``codec_share`` of it, rounded)."""
+    return round(config.codec_share * config.batch)
+
+
+def draw_levels(batch: int, q: torch.Tensor, weight: torch.Tensor, gen: torch.Generator, n_codec: int = 0,
+                codec: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The levels of a batch and their loss weights: ``batch - n_codec`` from ``q`` with their ELBO
+    weights, then ``n_codec`` from the codec's levels (``codec``: :func:`codec_levels`) with weight 1."""
+    import torch
+
+    t = torch.multinomial(q, batch - n_codec, replacement=True, generator=gen)
+    w = weight[t]
+    if n_codec:
+        levels, prob = codec
+        t = torch.cat([t, levels[torch.multinomial(prob, n_codec, replacement=True, generator=gen)]])
+        w = torch.cat([w, torch.ones(n_codec, dtype=w.dtype, device=w.device)])
+    return t, w
+
+
 def train_step(state: TrainState, config: TrainConfig, sampler: CropSampler, alphas_cumprod: torch.Tensor,
-               q: torch.Tensor, weight: torch.Tensor) -> float:
-    """One optimiser step on the importance-sampled ELBO (module doc); returns the batch loss."""
+               q: torch.Tensor, weight: torch.Tensor,
+               codec: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+    """One optimiser step on the importance-sampled ELBO, with :func:`codec_draws` of the batch at the
+    codec's levels (``codec``: :func:`codec_levels`) when ``codec_share`` is set (module doc); returns
+    the batch loss."""
     import torch
 
     # Every draw is made on the CPU generator and then moved, so a run's random stream is the same
     # on any device.
     gen, dev = state.gen, config.device
     x = sampler(config.batch, gen)
-    t = torch.multinomial(q, config.batch, replacement=True, generator=gen)
+    t, w = draw_levels(config.batch, q, weight, gen, codec_draws(config), codec)
     eps = torch.randn(x.shape, generator=gen)
-    x, t, eps = x.to(dev), t.to(dev), eps.to(dev)
+    x, t, w, eps = x.to(dev), t.to(dev), w.to(dev), eps.to(dev)
     ab = alphas_cumprod[t].view(-1, 1, 1, 1)
     alpha, sigma = ab.sqrt(), (1 - ab).sqrt()
     z = alpha * x + sigma * eps
     target = alpha * eps - sigma * x if config.prediction_type == "v_prediction" else eps
     with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16, enabled=config.bf16):
         pred = state.unet(z, t).sample
-    loss = (weight[t] * (pred.float() - target).pow(2).mean(dim=(1, 2, 3))).mean()
+    loss = (w * (pred.float() - target).pow(2).mean(dim=(1, 2, 3))).mean()
     for group in state.optimizer.param_groups:
         group["lr"] = _lr(config, state.step)
     state.optimizer.zero_grad(set_to_none=True)
@@ -420,6 +472,9 @@ def train(photos: list[np.ndarray] | Mapping[str, np.ndarray], out: Path, config
     if octaves is not None and not set(octaves) <= set(config.octaves):
         raise ValueError(f"photos of octaves {sorted(set(octaves) - set(config.octaves))} are not in "
                          f"the run's octaves {config.octaves}")
+    if not 0 <= config.codec_share <= 1 or codec_draws(config) >= config.batch:
+        raise ValueError(f"codec_share {config.codec_share} must lie in [0, 1] and leave draws of a batch "
+                         f"of {config.batch} for the ELBO")
     torch.set_num_threads(config.threads)
     if torch.device(config.device).type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest convolutions once
@@ -440,7 +495,8 @@ def train(photos: list[np.ndarray] | Mapping[str, np.ndarray], out: Path, config
     sampler = CropSampler(photos, config.size, octaves)
     alphas_cumprod = build_scheduler(config).alphas_cumprod.float()
     q, weight = level_weights(alphas_cumprod, state.data_var)
-    alphas_cumprod, weight = alphas_cumprod.to(config.device), weight.to(config.device)
+    codec = codec_levels(alphas_cumprod, config.size) if codec_draws(config) else None
+    alphas_cumprod = alphas_cumprod.to(config.device)
     state.unet.train()
     log_exists = (out / LOSS_LOG).is_file()
     with open(out / LOSS_LOG, "a", newline="", buffering=1) as log, _StopRequest() as stop, \
@@ -452,7 +508,7 @@ def train(photos: list[np.ndarray] | Mapping[str, np.ndarray], out: Path, config
         wall0 = state.wall_s
         try:
             while state.step < config.steps and not stop.requested:
-                loss = train_step(state, config, sampler, alphas_cumprod, q, weight)
+                loss = train_step(state, config, sampler, alphas_cumprod, q, weight, codec)
                 if not math.isfinite(loss):
                     raise RuntimeError(f"loss became {loss} at step {state.step}")
                 state.wall_s = wall0 + time.monotonic() - started
