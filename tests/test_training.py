@@ -249,6 +249,25 @@ def test_nelbo_estimate_is_unbiased_against_the_exact_sum_over_levels() -> None:
     assert torch.all((mean - exact).abs() < 5 * se), (mean, exact, se)
 
 
+def test_the_codec_rate_of_a_known_predictor_is_exact() -> None:
+    """With ``x_hat = 0.9 x`` every step's error is known: one draw gives the exact rate."""
+    from diffc.models import nelbo
+
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.randint(0, 256, (2, 3, 8, 8), generator=gen).double() * (2 / 255) - 1)
+    model = _StubModel(x, 0.9)
+    times = nelbo.codec_times(model, 8)
+    assert times[0] == 999 and len(times) == 16 and times == sorted(times, reverse=True)
+    ab = model.alphas_cumprod
+    snr = ab / (1 - ab)
+    err = (0.1 * x).pow(2).flatten(1).sum(1)
+    terms = nelbo.codec_rate_draws(model, x, times, gen)
+    assert terms.shape == (16, 2)
+    assert torch.allclose(terms[0], 0.5 * (ab[999] * x.pow(2) - ab[999] - torch.log1p(-ab[999])).flatten(1).sum(1))
+    for k in range(15):
+        assert torch.allclose(terms[k + 1], 0.5 * (snr[times[k + 1]] - snr[times[k]]) * err)
+
+
 def test_discretized_gaussian_puts_all_mass_on_the_bins() -> None:
     from diffc.models import nelbo
 
@@ -285,6 +304,16 @@ def test_nelbo_of_a_saved_pipeline_beside_png_and_webp(photos: list[np.ndarray],
         nelbo.paired_difference(other, result | {"seed": 1})
     with pytest.raises(ValueError, match="draws must be an integer >= 2"):
         nelbo.evaluate(tmp_path / training.PIPELINE, size=16, draws=1, progress=False, photos=images)
+    # The codec's rate at its own steps, paired like the NELBO; the NELBO's draws are unchanged by it.
+    both = [nelbo.evaluate(folder, size=16, draws=2, progress=False, photos=images, codec=True)
+            for folder in (tmp_path / training.PIPELINE, tmp_path / "other" / training.PIPELINE)]
+    assert both[0]["per_crop_bpd"] == result["per_crop_bpd"]
+    codec = both[0]["codec"]
+    assert len(codec["times"]) == 16 and codec["times"][0] == 999 and len(codec["per_crop_bpd"]) == 3
+    assert sum(codec["step_bpd"]) == pytest.approx(codec["rate_bpd"]) and codec["rate_bpd_stderr"] > 0
+    d = nelbo.paired_difference(*both)
+    assert d["codec_rate"]["bpd"] == pytest.approx(both[0]["codec"]["rate_bpd"] - both[1]["codec"]["rate_bpd"])
+    assert nelbo.paired_difference(both[0], both[0])["codec_first_step"] == {"bpd": 0.0, "stderr": 0.0}
 
 
 def test_export_pipeline_from_a_running_or_finished_run(photos: list[np.ndarray], tmp_path: Path) -> None:

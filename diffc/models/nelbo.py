@@ -33,6 +33,17 @@ its top-left corner (the remainder at the right and bottom is dropped). PNG (Pil
 lossless WebP (Pillow, method 6) are measured on the same crops, one file per crop, headers
 included, and on the whole photos for reference.
 
+The codec's rate (``codec=True``, ``--codec``): lossy DiffC sends Z only at the few times
+``t_0 = T - 1 > t_1 > ... > t_{K-1}`` of the image codec's schedule
+(:func:`diffc.diffusion.spacing.image_schedule`, :data:`~diffc.diffusion.spacing.DEFAULT_STEPS`
+steps for the crop size), each step from ``t_k`` to ``t_{k+1}`` costing
+``1/2 (SNR_{t_{k+1}} - SNR_{t_k}) ||x - x_hat(z_{t_k}, t_k)||^2`` nats and the first ``Z_{t_0}`` the exact
+``L_T``. Their sum is the ideal rate of a file of all K steps (no header, no channel-simulation
+overhead; the codec's real files cost more). Each step's term is estimated from one draw of
+``z_{t_k}`` from ``q(z_{t_k} | x)`` (the term's expectation depends on that marginal only), so a crop
+has one estimate and the standard error is over crops; a paired difference of two models on the same
+seed shares every ``z``.
+
 Run ``python -m diffc.models.nelbo --model diffc/models/default --json nelbo.json``.
 """
 
@@ -149,7 +160,7 @@ def nelbo_draws(model: DiffusionModel, x: torch.Tensor, draws: int, gen: torch.G
     snr = ab / (1 - ab)
     x = x.double()
     n = x.shape[0]
-    prior = 0.5 * (ab[-1] * x.pow(2) - ab[-1] - torch.log1p(-ab[-1])).flatten(1).sum(1)
+    prior = prior_kl(ab[-1], x)
     r = level_prob[1:] / level_prob[1:].sum()  # levels 1 .. T-1 carry the KL terms
     out = []
     for _ in range(draws):
@@ -167,11 +178,46 @@ def nelbo_draws(model: DiffusionModel, x: torch.Tensor, draws: int, gen: torch.G
     return torch.stack(out)
 
 
+def prior_kl(ab_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``KL(q(z_t | x) || N(0, I))`` in nats per image, for ``alpha-bar_t = ab_t`` (exact)."""
+    import torch
+
+    return 0.5 * (ab_t * x.pow(2) - ab_t - torch.log1p(-ab_t)).flatten(1).sum(1)
+
+
+def codec_rate_draws(model: DiffusionModel, x: torch.Tensor, times: list[int], gen: torch.Generator) -> torch.Tensor:
+    """One estimate (nats) of each term of the codec's rate at ``times`` (module doc): ``L_T`` at
+    ``times[0]`` and the steps after it, shape (len(times), batch)."""
+    import torch
+
+    ab = model.alphas_cumprod
+    snr = ab / (1 - ab)
+    x = x.double()
+    out = [prior_kl(ab[times[0]], x)]
+    for t, t_next in zip(times[:-1], times[1:], strict=True):
+        eps = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+        z = ab[t].sqrt() * x + (1 - ab[t]).sqrt() * eps
+        err = (x - model.x_hat(z, torch.full((x.shape[0],), t))).pow(2).flatten(1).sum(1)
+        out.append(0.5 * (snr[t_next] - snr[t]) * err)
+    return torch.stack(out)
+
+
+def codec_times(model: DiffusionModel, size: int) -> list[int]:
+    """The image codec's times for ``size`` x ``size`` crops of this model's table."""
+    from diffc.diffusion.schedules import DiscreteVP
+    from diffc.diffusion.spacing import DEFAULT_STEPS, image_schedule
+
+    vp = DiscreteVP(tuple(float(a) for a in model.alphas_cumprod))
+    return [int(t) for t in image_schedule(vp, (3, size, size), DEFAULT_STEPS).times]
+
+
 def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, batch: int = 64,
-             device: str = "cpu", progress: bool = True, photos: dict[str, np.ndarray] | None = None) -> dict:
+             device: str = "cpu", progress: bool = True, photos: dict[str, np.ndarray] | None = None,
+             codec: bool = False) -> dict:
     """NELBO (bpd, with its Monte Carlo standard error) beside PNG and lossless WebP on the tiled
-    held-out photos (or ``photos``); see the module docstring for what is exact and estimated.
-    ``draws`` is at least 2: the standard error comes from the spread of each crop's draws."""
+    held-out photos (or ``photos``), and with ``codec`` the codec's rate; see the module docstring for
+    what is exact and estimated. ``draws`` is at least 2: the standard error comes from the spread of
+    each crop's draws."""
     import torch
     from tqdm.auto import tqdm
 
@@ -212,7 +258,7 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
             "png_bpd": float(bits["png"][part].sum() / (len(cs) * dims)),
             "webp_bpd": float(bits["webp"][part].sum() / (len(cs) * dims)),
         }
-    return {
+    result = {
         "model": str(model_path),
         "crop_size": size,
         "crops": n_crops,
@@ -226,8 +272,24 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
         "whole_photo_webp_lossless_bpd": codec_bpd(list(photos.values()), "webp"),
         "per_photo": per_photo,
         "per_crop_bpd": per_crop_mean.tolist(),
-        "seconds": round(time.monotonic() - started, 1),
     }
+    if codec:
+        times = codec_times(model, size)
+        gen = torch.Generator().manual_seed(seed)
+        terms = torch.cat([codec_rate_draws(model, x_all[start:start + batch], times, gen)
+                           for start in tqdm(range(0, len(flat), batch), disable=not progress, desc="codec rate")],
+                          dim=1) / (LOG2 * dims)
+        total = terms.sum(0)
+        result["codec"] = {
+            "times": times,
+            "rate_bpd": float(total.mean()),
+            "rate_bpd_stderr": float(total.std(unbiased=True) / math.sqrt(n_crops)),
+            "step_bpd": terms.mean(1).tolist(),
+            "per_crop_bpd": total.tolist(),
+            "per_crop_first_step_bpd": terms[1].tolist(),
+        }
+    result["seconds"] = round(time.monotonic() - started, 1)
+    return result
 
 
 def paired_difference(result: dict, baseline: dict) -> dict:
@@ -237,7 +299,16 @@ def paired_difference(result: dict, baseline: dict) -> dict:
     same = ("crops", "crop_size", "draws_per_crop", "seed")
     if any(result[k] != baseline[k] for k in same):
         raise ValueError(f"paired runs need the same {', '.join(same)}")
-    d = np.asarray(result["per_crop_bpd"]) - np.asarray(baseline["per_crop_bpd"])
+    out = _paired(result["per_crop_bpd"], baseline["per_crop_bpd"])
+    if "codec" in result and "codec" in baseline:
+        out["codec_rate"] = _paired(result["codec"]["per_crop_bpd"], baseline["codec"]["per_crop_bpd"])
+        out["codec_first_step"] = _paired(result["codec"]["per_crop_first_step_bpd"],
+                                          baseline["codec"]["per_crop_first_step_bpd"])
+    return out
+
+
+def _paired(values: list[float], baseline: list[float]) -> dict:
+    d = np.asarray(values) - np.asarray(baseline)
     stderr = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
     return {"bpd": float(d.mean()), "stderr": stderr}
 
@@ -254,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path,
                         help="a second pipeline folder evaluated on the same draws (same seed): the "
                              "per-crop paired difference and its standard error")
+    parser.add_argument("--codec", action="store_true",
+                        help="also the image codec's ideal rate at its own steps (one draw per step)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -262,21 +335,32 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    result = evaluate(args.model, args.size, args.draws, args.seed, args.batch, args.device, not args.quiet)
+    result = evaluate(args.model, args.size, args.draws, args.seed, args.batch, args.device, not args.quiet,
+                      codec=args.codec)
     print(f"{result['crops']} crops of {result['crop_size']} px from the held-out photos, "
           f"{result['draws_per_crop']} draws each, seed {result['seed']}:")
     print(f"  NELBO          {result['nelbo_bpd']:.4f} +- {result['nelbo_bpd_stderr']:.4f} bpd (1 s.e.)")
     print(f"  PNG            {result['png_bpd']:.4f} bpd (whole photos {result['whole_photo_png_bpd']:.4f})")
     print(f"  WebP lossless  {result['webp_lossless_bpd']:.4f} bpd "
           f"(whole photos {result['whole_photo_webp_lossless_bpd']:.4f})")
+    if args.codec:
+        codec = result["codec"]
+        print(f"  codec's rate   {codec['rate_bpd']:.4f} +- {codec['rate_bpd_stderr']:.4f} bpd at its "
+              f"{len(codec['times'])} steps (ideal; first step {codec['step_bpd'][1]:.4f})")
     if args.baseline:
         base = evaluate(args.baseline, args.size, args.draws, args.seed, args.batch, args.device,
-                        not args.quiet)
+                        not args.quiet, codec=args.codec)
         result["minus_baseline"] = paired_difference(result, base) | {
             "baseline": str(args.baseline), "baseline_nelbo_bpd": base["nelbo_bpd"],
             "baseline_nelbo_bpd_stderr": base["nelbo_bpd_stderr"]}
+        if args.codec:
+            result["minus_baseline"]["baseline_codec_rate_bpd"] = base["codec"]["rate_bpd"]
         print(f"  minus {args.baseline}: {result['minus_baseline']['bpd']:+.4f} +- "
               f"{result['minus_baseline']['stderr']:.4f} bpd (paired draws, 1 s.e. over crops)")
+        for key in ("codec_rate", "codec_first_step"):
+            if key in result["minus_baseline"]:
+                d = result["minus_baseline"][key]
+                print(f"    {key.replace('_', ' ')}: {d['bpd']:+.4f} +- {d['stderr']:.4f} bpd")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
