@@ -55,7 +55,8 @@ What is trained (every choice is written into the checkpoint and the saved confi
 Recipes (:data:`RECIPES`): ``cpu``, the defaults of :class:`TrainConfig`; ``gpu``, the run sized in
 the model card (``diffc/models/default/MODEL_CARD.md``, "GPU recipe") to finish within 8 minutes on
 one H200: bf16, batch 128, warm-started from the shipped model (same architecture, so that the CPU
-speed of decoding stays what it is), a cosine decay of the learning rate over its fixed steps.
+speed of decoding stays what it is), a cosine decay of the learning rate over its fixed steps, and
+the shipped model's share of draws at the codec's steps.
 
 Determinism: every random draw (photo, crop, flip, level, noise) comes from one seeded
 ``torch.Generator`` whose state is checkpointed with the model, EMA, optimiser and step, so a resumed
@@ -143,7 +144,7 @@ GPU_RECIPE_STEPS = 5000
 RECIPES: dict[str, TrainConfig] = {
     "cpu": TrainConfig(),
     "gpu": TrainConfig(steps=GPU_RECIPE_STEPS, batch=128, lr=6e-4, warmup=300, lr_final=0.1, bf16=True,
-                       init=str(default_model_dir()), checkpoint_minutes=2.0, device="cuda"),
+                       init=str(default_model_dir()), checkpoint_minutes=2.0, device="cuda", codec_share=0.125),
 }
 
 
