@@ -256,7 +256,7 @@ def test_the_codec_rate_of_a_known_predictor_is_exact() -> None:
     gen = torch.Generator().manual_seed(0)
     x = (torch.randint(0, 256, (2, 3, 8, 8), generator=gen).double() * (2 / 255) - 1)
     model = _StubModel(x, 0.9)
-    times = nelbo.codec_times(model, 8)
+    times = training.codec_times(model.alphas_cumprod, 8)
     assert times[0] == 999 and len(times) == 16 and times == sorted(times, reverse=True)
     ab = model.alphas_cumprod
     snr = ab / (1 - ab)
@@ -314,6 +314,12 @@ def test_nelbo_of_a_saved_pipeline_beside_png_and_webp(photos: list[np.ndarray],
     d = nelbo.paired_difference(*both)
     assert d["codec_rate"]["bpd"] == pytest.approx(both[0]["codec"]["rate_bpd"] - both[1]["codec"]["rate_bpd"])
     assert nelbo.paired_difference(both[0], both[0])["codec_first_step"] == {"bpd": 0.0, "stderr": 0.0}
+    # One crop has no standard error over crops: null in the JSON, never NaN.
+    one = nelbo.evaluate(tmp_path / training.PIPELINE, size=16, draws=2, progress=False,
+                         photos={"a": photos[1][:16, :16]}, codec=True)
+    assert one["crops"] == 1 and one["codec"]["rate_bpd_stderr"] is None
+    assert nelbo.paired_difference(one, one)["codec_rate"]["stderr"] is None
+    json.dumps(one | {"minus": nelbo.paired_difference(one, one)}, allow_nan=False)
 
 
 def test_export_pipeline_from_a_running_or_finished_run(photos: list[np.ndarray], tmp_path: Path) -> None:

@@ -202,15 +202,6 @@ def codec_rate_draws(model: DiffusionModel, x: torch.Tensor, times: list[int], g
     return torch.stack(out)
 
 
-def codec_times(model: DiffusionModel, size: int) -> list[int]:
-    """The image codec's times for ``size`` x ``size`` crops of this model's table."""
-    from diffc.diffusion.schedules import DiscreteVP
-    from diffc.diffusion.spacing import DEFAULT_STEPS, image_schedule
-
-    vp = DiscreteVP(tuple(float(a) for a in model.alphas_cumprod))
-    return [int(t) for t in image_schedule(vp, (3, size, size), DEFAULT_STEPS).times]
-
-
 def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, batch: int = 64,
              device: str = "cpu", progress: bool = True, photos: dict[str, np.ndarray] | None = None,
              codec: bool = False) -> dict:
@@ -226,7 +217,7 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
                          f"got {draws!r}")
 
     from diffc.models.data import held_out_photos
-    from diffc.models.training import level_weights
+    from diffc.models.training import codec_times, level_weights
 
     started = time.monotonic()
     photos = held_out_photos() if photos is None else photos
@@ -274,7 +265,7 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
         "per_crop_bpd": per_crop_mean.tolist(),
     }
     if codec:
-        times = codec_times(model, size)
+        times = codec_times(model.alphas_cumprod, size)
         gen = torch.Generator().manual_seed(seed)
         terms = torch.cat([codec_rate_draws(model, x_all[start:start + batch], times, gen)
                            for start in tqdm(range(0, len(flat), batch), disable=not progress, desc="codec rate")],
@@ -283,7 +274,7 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
         result["codec"] = {
             "times": times,
             "rate_bpd": float(total.mean()),
-            "rate_bpd_stderr": float(total.std(unbiased=True) / math.sqrt(n_crops)),
+            "rate_bpd_stderr": _stderr(total.numpy()),
             "step_bpd": terms.mean(1).tolist(),
             "per_crop_bpd": total.tolist(),
             "per_crop_first_step_bpd": terms[1].tolist(),
@@ -309,8 +300,16 @@ def paired_difference(result: dict, baseline: dict) -> dict:
 
 def _paired(values: list[float], baseline: list[float]) -> dict:
     d = np.asarray(values) - np.asarray(baseline)
-    stderr = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
-    return {"bpd": float(d.mean()), "stderr": stderr}
+    return {"bpd": float(d.mean()), "stderr": _stderr(d)}
+
+
+def _stderr(values: np.ndarray) -> float | None:
+    """The standard error of the mean over crops; None (JSON null) for a single crop, which has none."""
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else None
+
+
+def _pm(stderr: float | None) -> str:
+    return "(one crop: no standard error)" if stderr is None else f"+- {stderr:.4f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(whole photos {result['whole_photo_webp_lossless_bpd']:.4f})")
     if args.codec:
         codec = result["codec"]
-        print(f"  codec's rate   {codec['rate_bpd']:.4f} +- {codec['rate_bpd_stderr']:.4f} bpd at its "
+        print(f"  codec's rate   {codec['rate_bpd']:.4f} {_pm(codec['rate_bpd_stderr'])} bpd at its "
               f"{len(codec['times'])} steps (ideal; first step {codec['step_bpd'][1]:.4f})")
     if args.baseline:
         base = evaluate(args.baseline, args.size, args.draws, args.seed, args.batch, args.device,
@@ -355,12 +354,12 @@ def main(argv: list[str] | None = None) -> int:
             "baseline_nelbo_bpd_stderr": base["nelbo_bpd_stderr"]}
         if args.codec:
             result["minus_baseline"]["baseline_codec_rate_bpd"] = base["codec"]["rate_bpd"]
-        print(f"  minus {args.baseline}: {result['minus_baseline']['bpd']:+.4f} +- "
-              f"{result['minus_baseline']['stderr']:.4f} bpd (paired draws, 1 s.e. over crops)")
+        print(f"  minus {args.baseline}: {result['minus_baseline']['bpd']:+.4f} "
+              f"{_pm(result['minus_baseline']['stderr'])} bpd (paired draws, 1 s.e. over crops)")
         for key in ("codec_rate", "codec_first_step"):
             if key in result["minus_baseline"]:
                 d = result["minus_baseline"][key]
-                print(f"    {key.replace('_', ' ')}: {d['bpd']:+.4f} +- {d['stderr']:.4f} bpd")
+                print(f"    {key.replace('_', ' ')}: {d['bpd']:+.4f} {_pm(d['stderr'])} bpd")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0

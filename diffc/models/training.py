@@ -197,16 +197,22 @@ def level_weights(alphas_cumprod: torch.Tensor, data_var: float) -> tuple[torch.
     return q.float(), weight.float()
 
 
+def codec_times(alphas_cumprod: torch.Tensor, size: int, steps: int = DEFAULT_STEPS) -> list[int]:
+    """The levels at which the image codec sends Z for ``size`` x ``size`` RGB crops of this table,
+    noisiest first (:func:`diffc.diffusion.spacing.image_schedule`)."""
+    vp = DiscreteVP(tuple(float(a) for a in alphas_cumprod.double()))
+    return [int(t) for t in image_schedule(vp, (3, size, size), steps).times]
+
+
 def codec_levels(alphas_cumprod: torch.Tensor, size: int, steps: int = DEFAULT_STEPS
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The levels ``t_k`` at which the image codec sends Z for ``size`` x ``size`` crops, all but its
-    last, and the distribution over them proportional to ``1/2 (SNR_{t_{k+1}} - SNR_{t_k})
-    sigma_{t_k}^2``, the coefficient of ``||v - v_hat(z_{t_k})||^2`` in the cost of step ``k`` (module doc)."""
+    """The levels ``t_k`` of :func:`codec_times`, all but the last, and the distribution over them
+    proportional to ``1/2 (SNR_{t_{k+1}} - SNR_{t_k}) sigma_{t_k}^2``, the coefficient of
+    ``||v - v_hat(z_{t_k})||^2`` in the cost of step ``k`` (module doc)."""
     import torch
 
     ab = alphas_cumprod.double()
-    vp = DiscreteVP(tuple(float(a) for a in ab))
-    times = torch.tensor([int(t) for t in image_schedule(vp, (3, size, size), steps).times])
+    times = torch.tensor(codec_times(ab, size, steps))
     snr = ab / (1 - ab)
     coef = 0.5 * (snr[times[1:]] - snr[times[:-1]]) * (1 - ab[times[:-1]])
     return times[:-1], (coef / coef.sum()).float()
