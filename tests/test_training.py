@@ -322,6 +322,49 @@ def test_nelbo_of_a_saved_pipeline_beside_png_and_webp(photos: list[np.ndarray],
     json.dumps(one | {"minus": nelbo.paired_difference(one, one)}, allow_nan=False)
 
 
+def test_nelbo_pairs_with_an_earlier_runs_json(photos: list[np.ndarray], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``--baseline run.json`` pairs with a stored run exactly as evaluating the baseline again does,
+    and a stored run that cannot pair is refused before the model is evaluated."""
+    from functools import partial
+
+    from diffc.models import nelbo
+
+    images = {"a": photos[0], "b": photos[2]}
+    # The command tiles every held-out photo; two small ones keep the test fast.
+    monkeypatch.setattr(nelbo, "evaluate", partial(nelbo.evaluate, photos=images))
+    for name, steps in (("one", 1), ("two", 2)):
+        training.train(photos, tmp_path / name, replace(TINY, steps=steps), progress=False)
+    one, two = (str(tmp_path / name / training.PIPELINE) for name in ("one", "two"))
+    common = ["--size", "16", "--draws", "2", "--quiet", "--codec"]
+    assert nelbo.main(["--model", one, "--json", str(tmp_path / "one.json")] + common) == 0
+    assert nelbo.main(["--model", two, "--baseline", one, "--json", str(tmp_path / "a.json")] + common) == 0
+    stored = tmp_path / "one.json"
+    assert nelbo.main(["--model", two, "--baseline", str(stored), "--json", str(tmp_path / "b.json")]
+                      + common) == 0
+    fresh, paired = (json.loads((tmp_path / f).read_text())["minus_baseline"] for f in ("a.json", "b.json"))
+    assert fresh["bpd"] != 0 and fresh["codec_rate"]["bpd"] != 0
+    assert {k: v for k, v in fresh.items() if k != "baseline"} == \
+        {k: v for k, v in paired.items() if k != "baseline"}
+    capsys.readouterr()
+
+    def refused(argv: list[str]) -> str:
+        with pytest.raises(SystemExit) as exit_info:
+            nelbo.main(["--model", two] + argv)
+        assert exit_info.value.code == 2
+        return capsys.readouterr().err
+
+    monkeypatch.setattr(nelbo, "evaluate", lambda *a, **k: pytest.fail("evaluated before refusing"))
+    assert "seed 0" in refused(["--baseline", str(stored), "--seed", "1"] + common)
+    no_codec = tmp_path / "no_codec.json"
+    no_codec.write_text(json.dumps({k: v for k, v in json.loads(stored.read_text()).items() if k != "codec"}))
+    assert "without --codec" in refused(["--baseline", str(no_codec)] + common)
+    (tmp_path / "bad.json").write_text("{")
+    assert "not a JSON file of this module" in refused(["--baseline", str(tmp_path / "bad.json")] + common)
+    assert "no such pipeline folder or JSON file" in refused(["--baseline", str(tmp_path / "nope")] + common)
+
+
 def test_export_pipeline_from_a_running_or_finished_run(photos: list[np.ndarray], tmp_path: Path) -> None:
     from diffusers import UNet2DModel
 

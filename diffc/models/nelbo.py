@@ -298,6 +298,22 @@ def paired_difference(result: dict, baseline: dict) -> dict:
     return out
 
 
+def stored_result(path: Path, codec: bool = False) -> dict:
+    """An earlier run's result from its ``--json`` file, to pair with a new run without evaluating the
+    baseline again (the draws depend only on the crops, ``draws`` and ``seed``, which
+    :func:`paired_difference` checks)."""
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"not a JSON file of this module ({err})") from None
+    needed = ("crops", "crop_size", "draws_per_crop", "seed", "nelbo_bpd", "nelbo_bpd_stderr", "per_crop_bpd")
+    if not isinstance(result, dict) or any(k not in result for k in needed):
+        raise ValueError("not a JSON file of this module (no per-crop NELBO)")
+    if codec and "codec" not in result:
+        raise ValueError("has no codec rate (made without --codec)")
+    return result
+
+
 def _paired(values: list[float], baseline: list[float]) -> dict:
     d = np.asarray(values) - np.asarray(baseline)
     return {"bpd": float(d.mean()), "stderr": _stderr(d)}
@@ -322,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--baseline", type=Path,
-                        help="a second pipeline folder evaluated on the same draws (same seed): the "
+                        help="a second pipeline folder evaluated on the same draws (same seed), or the "
+                             "--json of an earlier run with the same --size, --draws and --seed: the "
                              "per-crop paired difference and its standard error")
     parser.add_argument("--codec", action="store_true",
                         help="also the image codec's ideal rate at its own steps (one draw per step)")
@@ -331,6 +348,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.draws < 2:
         parser.error("--draws must be at least 2 (the standard error needs two draws per crop)")
+    if args.baseline and not args.baseline.exists():
+        parser.error(f"--baseline {args.baseline}: no such pipeline folder or JSON file")
+    stored = None
+    if args.baseline and args.baseline.is_file():
+        # Checked before the minutes of evaluating --model, not after.
+        try:
+            stored = stored_result(args.baseline, codec=args.codec)
+        except ValueError as err:
+            parser.error(f"--baseline {args.baseline}: {err}")
+        ours = {"crop_size": args.size, "draws_per_crop": args.draws, "seed": args.seed}
+        if any(stored[k] != v for k, v in ours.items()):
+            parser.error(f"--baseline {args.baseline} was made with " + ", ".join(
+                f"{k} {stored[k]}" for k in ours) + "; pass the same --size, --draws and --seed")
     import torch
 
     torch.set_num_threads(args.threads)
@@ -347,9 +377,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  codec's rate   {codec['rate_bpd']:.4f} {_pm(codec['rate_bpd_stderr'])} bpd at its "
               f"{len(codec['times'])} steps (ideal; first step {codec['step_bpd'][1]:.4f})")
     if args.baseline:
-        base = evaluate(args.baseline, args.size, args.draws, args.seed, args.batch, args.device,
-                        not args.quiet, codec=args.codec)
-        result["minus_baseline"] = paired_difference(result, base) | {
+        base = stored if stored is not None else evaluate(
+            args.baseline, args.size, args.draws, args.seed, args.batch, args.device, not args.quiet,
+            codec=args.codec)
+        try:
+            paired = paired_difference(result, base)
+        except ValueError as err:
+            parser.error(f"--baseline {args.baseline}: {err}")
+        result["minus_baseline"] = paired | {
             "baseline": str(args.baseline), "baseline_nelbo_bpd": base["nelbo_bpd"],
             "baseline_nelbo_bpd_stderr": base["nelbo_bpd_stderr"]}
         if args.codec:
