@@ -121,7 +121,7 @@ class DiffusionModel:
 
         path = Path(path)
         # The codec's network: the folder's attention window, if it sets one, applies here too.
-        unet = UNet2DModel.from_pretrained(path / "unet", local_files_only=True)
+        unet = UNet2DModel.from_pretrained(path / "unet", local_files_only=True, low_cpu_mem_usage=False)
         self.unet = use_windows(unet, read_window(path / "unet")).to(device).eval()
         scheduler = DDPMScheduler.from_pretrained(path / "scheduler", local_files_only=True)
         self.prediction = scheduler.config.prediction_type

@@ -301,7 +301,7 @@ def _load_init(unet, folder: Path) -> None:
     weights are the checkpoint that survives a new machine). Its architecture must be the run's."""
     from diffusers import UNet2DModel
 
-    source = UNet2DModel.from_pretrained(folder / "unet", local_files_only=True)
+    source = UNet2DModel.from_pretrained(folder / "unet", local_files_only=True, low_cpu_mem_usage=False)
     mismatched = [k for k, v in unet.state_dict().items()
                   if k not in source.state_dict() or source.state_dict()[k].shape != v.shape]
     if mismatched or len(source.state_dict()) != len(unet.state_dict()):
