@@ -211,3 +211,22 @@ def test_give_up(tmp_path: Path) -> None:
         assert r["message_bytes"] > r["room_bytes"] and r["floor_bytes"] <= r["message_bytes"]
         assert r["steps_kept"] >= 1 and r["give_up_s"] > 0 and r["to_the_end_s"] > 0
         assert r["ratio"] == pytest.approx(r["give_up_s"] / r["to_the_end_s"])
+
+
+@pytest.mark.slow
+def test_image_schedule(tmp_path: Path) -> None:
+    """The spacing benchmark on the shipped model at 16 px: every variance ends at the same log-SNR,
+    the baseline's ratios are 1 and the calibrated default's ideal rate is lower (paired over crops)."""
+    from diffc.diffusion.spacing import LAST_LOG_SNR, SPACING_VARIANCE
+
+    data = run_benchmark("image_schedule", tmp_path)
+    rows = {r["variance"]: r for r in data["rows"]}
+    base, default = rows[data["meta"]["baseline_variance"]], rows[SPACING_VARIANCE]
+    assert base["ratio_at_log_snr"] == [1.0] * len(data["meta"]["log_snr_grid"])
+    for r in rows.values():
+        assert len(r["times"]) == len(r["cumulative_bpd"]) == 16 and r["times"][0] == 999
+        assert r["log_snr"][-1] == pytest.approx(LAST_LOG_SNR, abs=0.1)
+        assert all(a <= b for a, b in zip(r["cumulative_bpd"], r["cumulative_bpd"][1:], strict=False))
+    # A larger variance moves the first step to a lower SNR, so it costs less.
+    assert default["first_step_bpd"] < base["first_step_bpd"] / 3
+    assert default["minus_baseline_bpd"] < -4 * default["minus_baseline_stderr"]

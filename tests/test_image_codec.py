@@ -256,9 +256,12 @@ def test_decoder_arguments_are_checked(codec: DiffCCodec, encoded: tuple[np.ndar
 @pytest.mark.parametrize("prediction", ["epsilon", "v_prediction", "sample"])
 def test_every_prediction_type_round_trips(tmp_path: Path, prediction: str) -> None:
     model = load_model(save_tiny_model(tmp_path, prediction=prediction))
-    codec = DiffCCodec(model, CHANNEL, steps=STEPS, progress=False)
+    # A random network's x0 prediction ("sample") can miss by the whole data range even at the
+    # last step; 64 steps keep every value's KL within the channel's largest search.
+    steps = 64 if prediction == "sample" else STEPS
+    codec = DiffCCodec(model, CHANNEL, steps=steps, progress=False)
     image = smooth_image(9, 10, seed=4)
     data = codec.compress(image, seed=1).data
     out = codec.decompress(data, method="ode", solver_steps=2)
-    assert out.image.shape == image.shape and out.n_steps == STEPS
+    assert out.image.shape == image.shape and out.n_steps == steps
     assert np.array_equal(out.image, codec.decompress(data, method="ode", solver_steps=2).image)

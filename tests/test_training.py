@@ -154,7 +154,8 @@ def test_the_codec_levels_are_the_image_codecs_times_weighted_by_their_steps_rat
     ab = scheduler.alphas_cumprod.double()
     snr = ab / (1 - ab)
     # The step from 999 to the second time: SNR_{t_1} - SNR_999 times sigma_999^2, over the total.
-    coef = [0.5 * (snr[b] - snr[a]) * (1 - ab[a]) for a, b in zip(map(int, times[:-1]), map(int, times[1:]))]
+    coef = [0.5 * (snr[b] - snr[a]) * (1 - ab[a])
+            for a, b in zip(map(int, times[:-1]), map(int, times[1:]), strict=True)]
     assert torch.allclose(prob.double(), torch.tensor(coef) / sum(coef), rtol=1e-6)
     # The ELBO's own distribution over levels almost never draws the first: the reason for the share.
     q, _ = training.level_weights(scheduler.alphas_cumprod, 0.3)
@@ -171,7 +172,8 @@ def test_draw_levels_puts_the_codec_share_last_with_weight_one_and_the_right_fre
     q, weight = training.level_weights(scheduler.alphas_cumprod, 0.3)
     plain, _ = training.draw_levels(14, q, weight, torch.Generator().manual_seed(5))
     t, w = training.draw_levels(16, q, weight, torch.Generator().manual_seed(5), 2, codec)
-    assert torch.equal(t[:14], plain) and torch.equal(w[:14], weight[plain]) and torch.equal(w[14:], torch.ones(2))
+    assert torch.equal(t[:14], plain) and torch.equal(w[:14], weight[plain])
+    assert torch.equal(w[14:], torch.ones(2))
     gen = torch.Generator().manual_seed(0)
     draws = torch.cat([training.draw_levels(10, q, weight, gen, 8, codec)[0][2:] for _ in range(2000)])
     assert set(draws.tolist()) <= set(codec[0].tolist())
@@ -263,7 +265,8 @@ def test_the_codec_rate_of_a_known_predictor_is_exact() -> None:
     err = (0.1 * x).pow(2).flatten(1).sum(1)
     terms = nelbo.codec_rate_draws(model, x, times, gen)
     assert terms.shape == (16, 2)
-    assert torch.allclose(terms[0], 0.5 * (ab[999] * x.pow(2) - ab[999] - torch.log1p(-ab[999])).flatten(1).sum(1))
+    prior = 0.5 * (ab[999] * x.pow(2) - ab[999] - torch.log1p(-ab[999])).flatten(1).sum(1)
+    assert torch.allclose(terms[0], prior)
     for k in range(15):
         assert torch.allclose(terms[k + 1], 0.5 * (snr[times[k + 1]] - snr[times[k]]) * err)
 
@@ -312,8 +315,12 @@ def test_nelbo_of_a_saved_pipeline_beside_png_and_webp(photos: list[np.ndarray],
     assert len(codec["times"]) == 16 and codec["times"][0] == 999 and len(codec["per_crop_bpd"]) == 3
     assert sum(codec["step_bpd"]) == pytest.approx(codec["rate_bpd"]) and codec["rate_bpd_stderr"] > 0
     d = nelbo.paired_difference(*both)
-    assert d["codec_rate"]["bpd"] == pytest.approx(both[0]["codec"]["rate_bpd"] - both[1]["codec"]["rate_bpd"])
+    codec_diff = both[0]["codec"]["rate_bpd"] - both[1]["codec"]["rate_bpd"]
+    assert d["codec_rate"]["bpd"] == pytest.approx(codec_diff)
     assert nelbo.paired_difference(both[0], both[0])["codec_first_step"] == {"bpd": 0.0, "stderr": 0.0}
+    moved = both[1] | {"codec": both[1]["codec"] | {"times": both[1]["codec"]["times"][::-1]}}
+    with pytest.raises(ValueError, match="same steps"):
+        nelbo.paired_difference(both[0], moved)
     # One crop has no standard error over crops: null in the JSON, never NaN.
     one = nelbo.evaluate(tmp_path / training.PIPELINE, size=16, draws=2, progress=False,
                          photos={"a": photos[1][:16, :16]}, codec=True)
@@ -360,6 +367,10 @@ def test_nelbo_pairs_with_an_earlier_runs_json(photos: list[np.ndarray], tmp_pat
     no_codec = tmp_path / "no_codec.json"
     no_codec.write_text(json.dumps({k: v for k, v in json.loads(stored.read_text()).items() if k != "codec"}))
     assert "without --codec" in refused(["--baseline", str(no_codec)] + common)
+    earlier = json.loads(stored.read_text())
+    earlier["codec"]["times"] = [999, 615, 428]
+    (tmp_path / "earlier.json").write_text(json.dumps(earlier))
+    assert "other steps" in refused(["--baseline", str(tmp_path / "earlier.json")] + common)
     (tmp_path / "bad.json").write_text("{")
     assert "not a JSON file of this module" in refused(["--baseline", str(tmp_path / "bad.json")] + common)
     assert "no such pipeline folder or JSON file" in refused(["--baseline", str(tmp_path / "nope")] + common)

@@ -7,15 +7,18 @@ sequence of times of a schedule. The rules:
 * :func:`equal_kl`: where a caller-supplied cumulative rate (e.g. the Gaussian ``I(X; Z_t)`` of
   :mod:`diffc.diffusion.theory`) grows by the same amount at every step;
 * :func:`image_schedule`: the image codec's rule. The noisiest Z of the table goes first (almost
-  free), then steps of equal expected cost under a 1/f^2 Gaussian model of photographs
-  (:func:`~diffc.diffusion.denoisers.power_law_spectrum`, per-pixel variance
-  :data:`PIXEL_VARIANCE` in [-1, 1]) up to log-SNR :data:`LAST_LOG_SNR`. With the posterior
-  variance on both sides, a step from SNR ``g`` to ``g'`` costs ``(g' - g) mmse(g) / (2 ln 2)``
-  bits per value (:mod:`diffc.diffusion.theory`), so the SNRs follow ``g' = g + c / mmse(g)``
-  with ``c`` set to land on the last SNR: small steps while the estimate is poor, larger ones
-  later. Equal steps keep every step's largest per-value KL small (a value heavier than a chunk is
-  sent alone, its position costing ``log2`` of the pixel count). The Gaussian model only spaces
-  the steps; the learned model decides what each one really costs.
+  free), then steps of equal expected cost under a 1/f^2 Gaussian model
+  (:func:`~diffc.diffusion.denoisers.power_law_spectrum`, per-value variance
+  :data:`SPACING_VARIANCE`) up to log-SNR :data:`LAST_LOG_SNR`. With the posterior variance on
+  both sides, a step from SNR ``g`` to ``g'`` costs ``(g' - g) mmse(g) / (2 ln 2)`` bits per value
+  (:mod:`diffc.diffusion.theory`), so the SNRs follow ``g' = g + c / mmse(g)`` with ``c`` set to
+  land on the last SNR: small steps while the estimate is poor, larger ones later. The Gaussian
+  model only spaces the steps; the learned model decides what each one really costs. A learned
+  model's error falls far faster with the SNR than a Gaussian's of the photographs' own variance
+  (about 0.25 in [-1, 1]) once the first steps have fixed the coarse layout, so that variance put
+  a third of the rate into the first step, where the left-endpoint sum ``(g' - g) mmse(g)`` most
+  overstates the integral of ``mmse``; the default variance is calibrated instead on a trained
+  model's measured per-step rates (docs/image_schedule.md), which spaces the early steps finer.
 
 Both searches solve a monotone equation by :func:`diffc.diffusion.theory.bisect`; discrete
 schedules round each time to the nearest table index. A file writes the times it was encoded at
@@ -38,7 +41,7 @@ __all__ = [
     "DEFAULT_STEPS",
     "LAST_LOG_SNR",
     "MAX_IMAGE_STEPS",
-    "PIXEL_VARIANCE",
+    "SPACING_VARIANCE",
     "equal_kl",
     "image_schedule",
     "uniform_log_snr",
@@ -47,8 +50,10 @@ __all__ = [
 
 LAST_LOG_SNR = 4.0
 """The log-SNR of the image codec's last step."""
-PIXEL_VARIANCE = 0.25
-"""Per-pixel variance, in [-1, 1], of the Gaussian model of photographs that spaces the image steps."""
+SPACING_VARIANCE = 8.0
+"""Per-value variance of the Gaussian model that spaces the image steps: not the photographs' variance
+but the value whose schedule gave the default model its lowest ideal rate over the SNRs its stops
+reach (docs/image_schedule.md, ``benchmarks/image_schedule.py``)."""
 MAX_IMAGE_STEPS = 128
 DEFAULT_STEPS = 16
 """The image codec's number of steps when none is given."""
@@ -106,9 +111,9 @@ def equal_kl(vp: VPSchedule, n_steps: int, cumulative_bits: Callable[[float], fl
 
 
 @lru_cache(maxsize=64)
-def _spectrum(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _spectrum(size: tuple[int, int], variance: float) -> tuple[np.ndarray, np.ndarray]:
     """Distinct power-law variances of an ``H x W`` image and how often each occurs."""
-    lam = power_law_spectrum(size, 2.0, total_variance=PIXEL_VARIANCE * size[0] * size[1])
+    lam = power_law_spectrum(size, 2.0, total_variance=variance * size[0] * size[1])
     return np.unique(lam, return_counts=True)
 
 
@@ -127,11 +132,15 @@ def _equal_cost_snrs(mmse: Callable[[float], float], first: float, last: float, 
 
 
 @lru_cache(maxsize=256)
-def image_schedule(vp: VPSchedule, shape: tuple[int, ...], steps: int) -> EncodingSchedule:
-    """The image codec's encoding schedule for model-space arrays of ``shape = (C, H, W)``."""
+def image_schedule(vp: VPSchedule, shape: tuple[int, ...], steps: int,
+                   variance: float = SPACING_VARIANCE) -> EncodingSchedule:
+    """The image codec's encoding schedule for model-space arrays of ``shape = (C, H, W)``, spaced by
+    the Gaussian model of per-value ``variance`` (module doc)."""
     if not 1 <= steps <= MAX_IMAGE_STEPS:
         raise ValueError(f"steps must be in [1, {MAX_IMAGE_STEPS}], got {steps}")
-    values, counts = _spectrum(tuple(shape[-2:]))
+    if not (math.isfinite(variance) and variance > 0):
+        raise ValueError(f"variance must be a positive number, got {variance}")
+    values, counts = _spectrum(tuple(shape[-2:]), float(variance))
     weights = counts / counts.sum()
 
     def mmse(snr: float) -> float:

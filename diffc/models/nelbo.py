@@ -185,7 +185,8 @@ def prior_kl(ab_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return 0.5 * (ab_t * x.pow(2) - ab_t - torch.log1p(-ab_t)).flatten(1).sum(1)
 
 
-def codec_rate_draws(model: DiffusionModel, x: torch.Tensor, times: list[int], gen: torch.Generator) -> torch.Tensor:
+def codec_rate_draws(model: DiffusionModel, x: torch.Tensor, times: list[int],
+                     gen: torch.Generator) -> torch.Tensor:
     """One estimate (nats) of each term of the codec's rate at ``times`` (module doc): ``L_T`` at
     ``times[0]`` and the steps after it, shape (len(times), batch)."""
     import torch
@@ -268,7 +269,8 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
         times = codec_times(model.alphas_cumprod, size)
         gen = torch.Generator().manual_seed(seed)
         terms = torch.cat([codec_rate_draws(model, x_all[start:start + batch], times, gen)
-                           for start in tqdm(range(0, len(flat), batch), disable=not progress, desc="codec rate")],
+                           for start in tqdm(range(0, len(flat), batch), disable=not progress,
+                                             desc="codec rate")],
                           dim=1) / (LOG2 * dims)
         total = terms.sum(0)
         result["codec"] = {
@@ -292,6 +294,10 @@ def paired_difference(result: dict, baseline: dict) -> dict:
         raise ValueError(f"paired runs need the same {', '.join(same)}")
     out = _paired(result["per_crop_bpd"], baseline["per_crop_bpd"])
     if "codec" in result and "codec" in baseline:
+        if result["codec"]["times"] != baseline["codec"]["times"]:
+            raise ValueError("paired codec rates need the same steps (the image schedule changed: "
+                             f"{baseline['codec']['times'][:3]}... against "
+                             f"{result['codec']['times'][:3]}...)")
         out["codec_rate"] = _paired(result["codec"]["per_crop_bpd"], baseline["codec"]["per_crop_bpd"])
         out["codec_first_step"] = _paired(result["codec"]["per_crop_first_step_bpd"],
                                           baseline["codec"]["per_crop_first_step_bpd"])
@@ -312,6 +318,15 @@ def stored_result(path: Path, codec: bool = False) -> dict:
     if codec and "codec" not in result:
         raise ValueError("has no codec rate (made without --codec)")
     return result
+
+
+def _codec_times(model_path: Path, size: int) -> list[int]:
+    from diffusers import DDPMScheduler
+
+    from diffc.models.training import codec_times
+
+    scheduler = DDPMScheduler.from_pretrained(Path(model_path) / "scheduler", local_files_only=True)
+    return codec_times(scheduler.alphas_cumprod, size)
 
 
 def _paired(values: list[float], baseline: list[float]) -> dict:
@@ -361,6 +376,10 @@ def main(argv: list[str] | None = None) -> int:
         if any(stored[k] != v for k, v in ours.items()):
             parser.error(f"--baseline {args.baseline} was made with " + ", ".join(
                 f"{k} {stored[k]}" for k in ours) + "; pass the same --size, --draws and --seed")
+        if args.codec and stored["codec"]["times"] != _codec_times(args.model, args.size):
+            parser.error(f"--baseline {args.baseline}: its codec rate is at other steps "
+                         f"({stored['codec']['times'][:3]}...: an earlier image schedule); "
+                         "evaluate the baseline's folder instead, or pair without --codec")
     import torch
 
     torch.set_num_threads(args.threads)

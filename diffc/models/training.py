@@ -144,7 +144,8 @@ GPU_RECIPE_STEPS = 5000
 RECIPES: dict[str, TrainConfig] = {
     "cpu": TrainConfig(),
     "gpu": TrainConfig(steps=GPU_RECIPE_STEPS, batch=128, lr=6e-4, warmup=300, lr_final=0.1, bf16=True,
-                       init=str(default_model_dir()), checkpoint_minutes=2.0, device="cuda", codec_share=0.125),
+                       init=str(default_model_dir()), checkpoint_minutes=2.0, device="cuda",
+                       codec_share=0.125),
 }
 
 
