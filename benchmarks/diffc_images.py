@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     from diffc.models import default_model_dir, load_model, set_torch_threads
     from diffc.models.data import held_out_photos
 
-    size, n_images, stops, solver_steps = (32, 2, [8, 16], 4) if args.quick else (64, 8, [2, 4, 8, 16], 10)
+    size, n_images, stops, solver_steps = (32, 2, [8, 16], 4) if args.quick else (64, 8, [4, 8, 12, 16], 10)
     n_images = args.images or n_images
     seed = 2024
     set_torch_threads(1)

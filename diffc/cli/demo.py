@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int_in(8, MAX_CROP), default=64,
                    help=f"crop side in pixels, 8 to {MAX_CROP} (default: 64)")
     p.add_argument("--images", type=int_in(1), default=None, help="use only the first N held-out photos")
-    p.add_argument("--stops", type=step_counts, default=(2, 4, 8, 16),
-                   help="step counts to decode at (2,4,8,16)")
+    p.add_argument("--stops", type=step_counts, default=(4, 8, 12, 16),
+                   help="step counts to decode at (4,8,12,16)")
     add_solver_args(p)
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None,
                    help="torch threads (default: every usable core)")
