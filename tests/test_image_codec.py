@@ -14,7 +14,7 @@ import diffc.codec
 import diffc.diffusion.spacing
 from diffc.codec import DEFAULT_STEPS, DiffCCodec
 from diffc.container import ContainerError, encode_header, encode_records, read_container, truncate
-from diffc.diffusion.spacing import image_schedule
+from diffc.diffusion.spacing import SPACING_VARIANCE, image_schedule
 from diffc.models import load_model
 from diffc.models.base import Conditioning
 from rcc.gaussian import ChannelSpec, GaussianChannel
@@ -111,6 +111,18 @@ def test_image_schedule_starts_at_the_noisiest_time_and_decreases(codec: DiffCCo
     s = image_schedule(codec.vp, (3, 64, 64), DEFAULT_STEPS)
     assert len(s) == DEFAULT_STEPS and s.times[0] == codec.vp.t_max
     assert all(a > b for a, b in zip(s.times, s.times[1:], strict=False))
+
+
+def test_a_larger_spacing_variance_moves_every_step_towards_the_noise(codec: DiffCCodec) -> None:
+    # docs/image_schedule.md: the calibrated default spaces the early steps finer than the
+    # photographs' own variance does, and ends at the same last time.
+    old, new = (image_schedule(codec.vp, (3, 64, 64), DEFAULT_STEPS, v).times
+                for v in (0.25, SPACING_VARIANCE))
+    assert old[0] == new[0] and old[-1] == new[-1]
+    assert all(a > b for a, b in zip(new[1:-1], old[1:-1], strict=True))
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="variance"):
+            image_schedule(codec.vp, (3, 64, 64), DEFAULT_STEPS, bad)
 
 
 def test_rate_controls(codec: DiffCCodec) -> None:

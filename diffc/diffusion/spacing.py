@@ -52,8 +52,8 @@ LAST_LOG_SNR = 4.0
 """The log-SNR of the image codec's last step."""
 SPACING_VARIANCE = 8.0
 """Per-value variance of the Gaussian model that spaces the image steps: not the photographs' variance
-but the value whose schedule gave the default model its lowest ideal rate over the SNRs its stops
-reach (docs/image_schedule.md, ``benchmarks/image_schedule.py``)."""
+(about 0.25) but a value calibrated on the default model's measured rates (docs/image_schedule.md,
+``benchmarks/image_schedule.py``)."""
 MAX_IMAGE_STEPS = 128
 DEFAULT_STEPS = 16
 """The image codec's number of steps when none is given."""
