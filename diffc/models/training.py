@@ -38,7 +38,8 @@ What is trained (every choice is written into the checkpoint and the saved confi
   ``t_{k+1}`` costs ``1/2 (SNR_{t_{k+1}} - SNR_{t_k}) ||x - x_hat(z_{t_k})||^2``, a coarse version of the
   ELBO's sum whose weights differ most at the first step: it rests on the prediction from pure noise
   (``t_0 = T - 1``), which the ELBO weighs by ``SNR_{T-2} - SNR_{T-1}`` (about 10^-5) and ``q`` almost
-  never draws (about once in 10^6 draws), and which the codec weighs by ``SNR_{t_1}`` (about 0.5).
+  never draws (about once in 10^6 draws), and which the codec weighs by ``SNR_{t_1}`` (about 0.05 at
+  64 px; 0.5 before the steps were respaced, docs/image_schedule.md).
   With ``codec_share`` that fraction of each batch is drawn at the codec's times for the crop size
   (:data:`~diffc.diffusion.spacing.DEFAULT_STEPS` steps) in proportion to those coefficients, each
   draw of weight 1, so the loss estimates ``(1 - share)`` times the normalised ELBO plus ``share``
