@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     variances = sorted({BASELINE_VARIANCE, SPACING_VARIANCE, *(float(v) for v in args.variances.split(","))})
-    size, every = (16, 293) if args.quick else (64, args.every)
+    size, every = (16, 97) if args.quick else (64, args.every)
     if args.quick:
         variances = [BASELINE_VARIANCE, SPACING_VARIANCE]
     model = args.model or default_model_dir()
