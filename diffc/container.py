@@ -1,6 +1,6 @@
 """DiffC container format, version 5: one compact, self-describing, progressive file per image.
 
-The format is specified in ``docs/container.md`` (normative): a header of typically 31 bytes
+The format is specified in ``docs/container.md`` (normative): a header of typically 33 to 35 bytes
 (magic, version, the model's 64-bit fingerprint, two flag bytes with the model family, the
 conditioning's kind and 64-bit digest when there is one, then the options a user conditioned on
 (the prompt's text, :mod:`diffc.prompt_code`; the guidance scale; the class label), the channel's

@@ -104,7 +104,9 @@ def test_the_network_dtype_changes_outputs_not_the_model(setup: tuple[Path, Path
     assert eps_low.dtype == np.float64 and not np.array_equal(eps_low, eps_full)
     assert np.max(np.abs(eps_low - eps_full)) < 0.1 * np.max(np.abs(eps_full))
     assert low.fingerprint() == full.fingerprint()
-    spec = ["--chunk-bits", "6", "--headroom-bits", "2", "--steps", str(STEPS), "--quiet"]
+    # 16 steps, not the module's 4: the random network misses by so much that four steps spread
+    # for a learned model (docs/image_schedule.md) ask one value for more than 2^24 candidates.
+    spec = ["--chunk-bits", "6", "--headroom-bits", "2", "--steps", "16", "--quiet"]
     code = diffc_cli.main([str(a) for a in ["compress", root / "a.png", root / f"{dtype}.dfc", "--model",
                                             model_dir, "--dtype", dtype, *spec]])
     assert code == 0
