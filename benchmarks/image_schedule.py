@@ -109,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     from diffc.models import default_model_dir
 
     torch.set_num_threads(args.threads)
-    variances = sorted({BASELINE_VARIANCE, SPACING_VARIANCE, *(float(v) for v in args.variances.split(","))})
-    size, every = (16, 97) if args.quick else (64, args.every)
     if args.quick:
-        variances = [BASELINE_VARIANCE, SPACING_VARIANCE]
+        size, every, variances = 16, 97, [BASELINE_VARIANCE, SPACING_VARIANCE]
+    else:
+        size, every = 64, args.every
+        asked = (float(v) for v in args.variances.split(","))
+        variances = sorted({BASELINE_VARIANCE, SPACING_VARIANCE, *asked})
     model = args.model or default_model_dir()
     rows = measure(model, size, every, variances, args.seed, 64, progress=not args.quick)
     for r in rows:
