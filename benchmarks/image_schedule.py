@@ -40,9 +40,9 @@ def measure(model_dir: Path, size: int, every: int, variances: list[float], seed
     from tqdm.auto import tqdm
 
     from diffc.diffusion.schedules import DiscreteVP
-    from diffc.diffusion.spacing import DEFAULT_STEPS, image_schedule
     from diffc.models.data import held_out_photos
     from diffc.models.nelbo import LOG2, DiffusionModel, codec_rate_draws, tile
+    from diffc.models.training import codec_times
 
     model = DiffusionModel(model_dir)
     vp = DiscreteVP(tuple(float(a) for a in model.alphas_cumprod))
@@ -50,7 +50,7 @@ def measure(model_dir: Path, size: int, every: int, variances: list[float], seed
     x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).double() * (2 / 255) - 1
     rows, totals = [], {}
     for variance in tqdm(variances, disable=not progress, desc="variances"):
-        times = [int(t) for t in image_schedule(vp, (3, size, size), DEFAULT_STEPS, variance).times]
+        times = codec_times(model.alphas_cumprod, size, variance=variance)
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             terms = torch.cat([codec_rate_draws(model, x[s:s + batch], times, gen)

@@ -285,13 +285,16 @@ def evaluate(model_path: Path, size: int = 64, draws: int = 8, seed: int = 0, ba
     return result
 
 
+# What two runs must share for their draws to be the same (the draws depend on nothing else).
+SAME_DRAWS = ("crops", "crop_size", "draws_per_crop", "seed")
+
+
 def paired_difference(result: dict, baseline: dict) -> dict:
     """The mean per-crop NELBO difference ``result - baseline`` (bpd) of two :func:`evaluate` runs on
     the same crops, draws and seed, with its standard error over crops: the shared draws cancel most
     of the Monte Carlo noise that each run's own standard error carries."""
-    same = ("crops", "crop_size", "draws_per_crop", "seed")
-    if any(result[k] != baseline[k] for k in same):
-        raise ValueError(f"paired runs need the same {', '.join(same)}")
+    if any(result[k] != baseline[k] for k in SAME_DRAWS):
+        raise ValueError(f"paired runs need the same {', '.join(SAME_DRAWS)}")
     out = _paired(result["per_crop_bpd"], baseline["per_crop_bpd"])
     if "codec" in result and "codec" in baseline:
         if result["codec"]["times"] != baseline["codec"]["times"]:
@@ -312,7 +315,7 @@ def stored_result(path: Path, codec: bool = False) -> dict:
         result = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"not a JSON file of this module ({err})") from None
-    needed = ("crops", "crop_size", "draws_per_crop", "seed", "nelbo_bpd", "nelbo_bpd_stderr", "per_crop_bpd")
+    needed = (*SAME_DRAWS, "nelbo_bpd", "nelbo_bpd_stderr", "per_crop_bpd")
     if not isinstance(result, dict) or any(k not in result for k in needed):
         raise ValueError("not a JSON file of this module (no per-crop NELBO)")
     if codec and "codec" not in result:
@@ -372,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
             stored = stored_result(args.baseline, codec=args.codec)
         except ValueError as err:
             parser.error(f"--baseline {args.baseline}: {err}")
-        ours = {"crop_size": args.size, "draws_per_crop": args.draws, "seed": args.seed}
+        # The crops follow from the size; the rest of SAME_DRAWS are options.
+        ours = dict(zip(SAME_DRAWS[1:], (args.size, args.draws, args.seed), strict=True))
         if any(stored[k] != v for k, v in ours.items()):
             parser.error(f"--baseline {args.baseline} was made with " + ", ".join(
                 f"{k} {stored[k]}" for k in ours) + "; pass the same --size, --draws and --seed")

@@ -86,7 +86,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from diffc.diffusion.schedules import DiscreteVP
-from diffc.diffusion.spacing import DEFAULT_STEPS, image_schedule
+from diffc.diffusion.spacing import DEFAULT_STEPS, SPACING_VARIANCE, image_schedule
 from diffc.models.diffusers_folder import default_model_dir
 from diffc.models.windowed_attention import CONFIG_NAME
 
@@ -199,11 +199,12 @@ def level_weights(alphas_cumprod: torch.Tensor, data_var: float) -> tuple[torch.
     return q.float(), weight.float()
 
 
-def codec_times(alphas_cumprod: torch.Tensor, size: int, steps: int = DEFAULT_STEPS) -> list[int]:
+def codec_times(alphas_cumprod: torch.Tensor, size: int, steps: int = DEFAULT_STEPS,
+                variance: float = SPACING_VARIANCE) -> list[int]:
     """The levels at which the image codec sends Z for ``size`` x ``size`` RGB crops of this table,
-    noisiest first (:func:`diffc.diffusion.spacing.image_schedule`)."""
+    noisiest first (:func:`diffc.diffusion.spacing.image_schedule`, spaced for ``variance``)."""
     vp = DiscreteVP(tuple(float(a) for a in alphas_cumprod.double()))
-    return [int(t) for t in image_schedule(vp, (3, size, size), steps).times]
+    return [int(t) for t in image_schedule(vp, (3, size, size), steps, variance).times]
 
 
 def codec_levels(alphas_cumprod: torch.Tensor, size: int, steps: int = DEFAULT_STEPS
