@@ -10,7 +10,9 @@ attention windows (:mod:`diffc.models.windowed_attention`; a copy of the folder 
 ``diffc_config.json``): the baseline for the windows' time and rate; and once more with the first
 preset by a channel that searches every step to the end instead of giving up on a message proven
 too long for the budget (``GaussianChannel.send``'s ``max_bytes``; the file is the same): the
-baseline for the give-up's time. Each phase's seconds
+baseline for the give-up's time; and once more with the first preset for each further network dtype
+of ``--dtypes`` (e.g. ``bfloat16``, which CPUs with AMX or AVX512-BF16 run faster than float32; its
+file differs, so its bpp and PSNR are the precision's cost). Each phase's seconds
 are split into the network, the candidate search, the rest of the channel and everything else (the
 instrumentation of ``diffc_images.py``). JPEG 4:2:0 and WebP code the same photo at the DiffC file's
 bpp; the ratios are DiffC's compress + decompress seconds over each codec's encode + decode seconds.
@@ -53,8 +55,8 @@ def _searching_to_the_end(spec: object) -> object:
     return SearchToTheEnd(spec)
 
 
-def _diffc_row(codec: object, channel: str, attention: str, image: np.ndarray, bpp: float, threads: int,
-               solver_steps: int | None) -> dict:
+def _diffc_row(codec: object, channel: str, attention: str, dtype: str, image: np.ndarray, bpp: float,
+               threads: int, solver_steps: int | None) -> dict:
     """Compress and decompress ``image`` at ``threads`` torch threads with the ``channel`` preset's
     codec: seconds per phase, bpp, PSNR."""
     from diffc.imaging.metrics import psnr
@@ -68,7 +70,7 @@ def _diffc_row(codec: object, channel: str, attention: str, image: np.ndarray, b
     with _phase(decode):
         decoded = codec.decompress(out.data, solver_steps=solver_steps).image
     pixels = image.shape[0] * image.shape[1]
-    row = {"method": "diffc", "preset": channel, "threads": threads, "attention": attention,
+    row = {"method": "diffc", "preset": channel, "threads": threads, "attention": attention, "dtype": dtype,
            "bpp": 8 * len(out.data) / pixels,
            "steps_sent": len(out.steps), "psnr": psnr(image, decoded),
            "compress_s": encode["s"], "decompress_s": decode["s"]}
@@ -99,8 +101,8 @@ def _plot(rows: list[dict], path: Path) -> None:
     diffc = [r for r in rows if r["method"] == "diffc"]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(diffc)))
     labels = [f"{r['preset']} channel{'' if r['gives_up'] else ' searching every step'}, "
-              f"{r['threads']} thread{'s' * (r['threads'] > 1)}, {r['attention']}\n"
-              f"{r['bpp']:.2f} bpp, {r['psnr']:.2f} dB" for r in diffc]
+              f"{r['threads']} thread{'s' * (r['threads'] > 1)}, {r['attention']}, {r['dtype']}\n"
+              f"{r['bpp']:.2f} bpp, {r['psnr']:.2f} dB, {r['steps_sent']} steps sent" for r in diffc]
     left = np.zeros(len(diffc))
     colours = plt.get_cmap("tab20").colors
     for i, (side, phase) in enumerate((s, p) for s in ("compress", "decompress") for p in PHASES):
@@ -123,13 +125,21 @@ def _plot(rows: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
+    from diffc.diffusion.spacing import DEFAULT_STEPS
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a 64 x 64 crop, one thread setting")
     parser.add_argument("--json", type=Path, required=True, help="where to write the results")
     parser.add_argument("--bpp", type=float, default=1.0, help="DiffC stops before this rate (default 1.0)")
     parser.add_argument("--solver-steps", type=int, default=None, help="DiffC-F steps (default: the tools')")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                        help=f"the codec's encoding steps (default {DEFAULT_STEPS}); fewer send fewer to "
+                             "reach the rate, each a network pass and a search")
     parser.add_argument("--presets", default="default,fast",
                         help="channel presets, comma-separated; the first is timed at every thread setting")
+    parser.add_argument("--dtypes", default="float32",
+                        help="network dtypes, comma-separated; the first runs every row, each further one "
+                             "a row of its own with the first preset at every core (e.g. float32,bfloat16)")
     args = parser.parse_args(argv)
 
     from diffc.codec import DEFAULT_SOLVER, DiffCCodec, sampler_for
@@ -146,32 +156,36 @@ def main(argv: list[str] | None = None) -> None:
     model_dir = default_model_dir()
     window = read_window(model_dir / "unet")
     windowed = f"windows of {window} tokens" if window else "whole grid"
-    models = {windowed: _instrument(load_model(model_dir))}
+    dtypes = args.dtypes.split(",")
+    models = {(windowed, dtype): _instrument(load_model(model_dir, dtype=dtype)) for dtype in dtypes}
     if window:
         with tempfile.TemporaryDirectory() as scratch:  # the weights stay in memory once loaded
             whole = Path(scratch) / "whole_grid"
             shutil.copytree(model_dir, whole, ignore=shutil.ignore_patterns(CONFIG_NAME))
-            models["whole grid"] = _instrument(load_model(whole))
+            models["whole grid", dtypes[0]] = _instrument(load_model(whole, dtype=dtypes[0]))
     presets = args.presets.split(",")
-    runs = [(presets[0], windowed, threads, True) for threads in settings] + \
-        [(p, windowed, usable_cores(), True) for p in presets[1:]] + \
-        [(presets[0], attention, usable_cores(), True) for attention in models if attention != windowed] + \
-        [(presets[0], windowed, usable_cores(), False)]
+    cores = usable_cores()
+    runs = [(presets[0], windowed, dtypes[0], threads, True) for threads in settings] + \
+        [(p, windowed, dtypes[0], cores, True) for p in presets[1:]] + \
+        [(presets[0], "whole grid", dtypes[0], cores, True)] * bool(window) + \
+        [(presets[0], windowed, dtypes[0], cores, False)] + \
+        [(presets[0], windowed, dtype, cores, True) for dtype in dtypes[1:]]
     rows = []
-    for name, attention, threads, gives_up in runs:
+    for name, attention, dtype, threads, gives_up in runs:
         channel = GaussianChannel(preset(name)) if gives_up else _searching_to_the_end(preset(name))
-        codec = DiffCCodec(models[attention], channel, progress=False)
+        codec = DiffCCodec(models[attention, dtype], channel, steps=args.steps, progress=False)
         codec.compress(centre_crop(photo, 32), seed=0, bpp=8.0)  # Numba compiles here, untimed
         started = time.perf_counter()
-        rows.append(_diffc_row(codec, name, attention, image, args.bpp, threads, args.solver_steps)
+        rows.append(_diffc_row(codec, name, attention, dtype, image, args.bpp, threads, args.solver_steps)
                     | {"gives_up": gives_up})
-        print(f"DiffC, {name} channel{'' if gives_up else ' searching every step'}, {attention}, "
+        print(f"DiffC, {name} channel{'' if gives_up else ' searching every step'}, {attention}, {dtype}, "
               f"{threads} thread(s): {rows[-1]['bpp']:.3f} bpp, "
               f"{rows[-1]['psnr']:.2f} dB, compress {rows[-1]['compress_s']:.1f} s + decompress "
               f"{rows[-1]['decompress_s']:.1f} s "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
     # the last preset's file
-    at = next(r for r in reversed(rows) if r["attention"] == windowed and r["gives_up"])["bpp"]
+    at = next(r for r in reversed(rows)
+              if r["attention"] == windowed and r["gives_up"] and r["dtype"] == dtypes[0])["bpp"]
     for name in BASELINES:
         rows.append(_baseline_row(name, image, at))
     for row in rows:
@@ -181,8 +195,9 @@ def main(argv: list[str] | None = None) -> None:
     meta = machine_meta() | {"quick": args.quick, "image": "skimage/astronaut", "size": list(image.shape[:2]),
                              "target_bpp": args.bpp, "solver": DEFAULT_SOLVER,
                              "solver_steps": sampler_for("ode", DEFAULT_SOLVER, args.solver_steps)[1],
+                             "steps": args.steps, "dtypes": dtypes,
                              "model": str(model_dir),
-                             "fingerprint": models[windowed].fingerprint().hex()[:16],
+                             "fingerprint": models[windowed, dtypes[0]].fingerprint().hex()[:16],
                              "attention_window": window,
                              "channels": {p: preset(p).describe() for p in presets},
                              "usable_cores": usable_cores(),

@@ -31,10 +31,10 @@ def load_benchmark(name: str) -> ModuleType:
     return module
 
 
-def run_benchmark(name: str, tmp_path: Path) -> dict:
+def run_benchmark(name: str, tmp_path: Path, *options: str) -> dict:
     out = tmp_path / f"{name}.json"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--quick",
-                    "--json", str(out)], check=True, cwd=ROOT, capture_output=True, timeout=600)
+                    "--json", str(out), *options], check=True, cwd=ROOT, capture_output=True, timeout=600)
     data = json.loads(out.read_text())
     assert data["meta"]["quick"] is True and data["rows"]
     assert out.with_suffix(".png").stat().st_size > 1000
@@ -162,21 +162,24 @@ def test_exact_coders(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_cpu_speed(tmp_path: Path) -> None:
-    data = run_benchmark("cpu_speed", tmp_path)
+    data = run_benchmark("cpu_speed", tmp_path, "--dtypes", "float32,bfloat16", "--steps", "12")
     diffc = [r for r in data["rows"] if r["method"] == "diffc"]
     assert diffc and {r["method"] for r in data["rows"]} == {"diffc", "jpeg-420", "webp"}
     # quick: one thread setting per preset, then the default preset with whole-grid attention, then
-    # with a channel that searches every step to the end
-    assert [(r["preset"], r["attention"], r["gives_up"]) for r in diffc] == [
-        ("default", "windows of 8 tokens", True), ("fast", "windows of 8 tokens", True),
-        ("default", "whole grid", True), ("default", "windows of 8 tokens", False)]
+    # with a channel that searches every step to the end, then with the network in bfloat16
+    windows = "windows of 8 tokens"
+    assert [(r["preset"], r["attention"], r["gives_up"], r["dtype"]) for r in diffc] == [
+        ("default", windows, True, "float32"), ("fast", windows, True, "float32"),
+        ("default", "whole grid", True, "float32"), ("default", windows, False, "float32"),
+        ("default", windows, True, "bfloat16")]
     assert data["meta"]["attention_window"] == 8
     # a 64 px crop is 8 x 8 tokens at the attention level, one window: the same file either way;
     # giving up on a step that cannot fit changes no byte either
     assert diffc[2]["bpp"] == diffc[3]["bpp"] == diffc[0]["bpp"]
     assert data["meta"]["solver"] == "dpmpp_2m" and data["meta"]["solver_steps"] == 10
+    assert data["meta"]["steps"] == 12 and data["meta"]["dtypes"] == ["float32", "bfloat16"]
     for r in diffc:
-        assert 0 < r["bpp"] <= data["meta"]["target_bpp"] and r["psnr"] > 10
+        assert 0 < r["bpp"] <= data["meta"]["target_bpp"] and r["psnr"] > 10 and 1 <= r["steps_sent"] <= 12
         for side in ("compress", "decompress"):  # the phases add up to the phase's seconds
             parts = sum(r[f"{side}_{p}"] for p in ("model_s", "search_s", "channel_other_s", "other_s"))
             assert parts == pytest.approx(r[f"{side}_s"])
