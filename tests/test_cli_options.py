@@ -173,8 +173,13 @@ def test_a_grayscale_photo_is_coded_as_rgb_with_a_one_line_note(
 def test_long_cpu_work_is_announced(recwarn: pytest.WarningsRecorder) -> None:
     from diffc.cli._common import note_expected_time
 
-    note_expected_time("cpu", 64 * 64, 16)  # about 13 s: no note
-    note_expected_time("cuda", 1024 * 1024, 16)  # a GPU: no CPU estimate
+    candidates = 2 ** 11  # the default channel's 8-bit chunks and 3 bits of headroom
+    note_expected_time("cpu", 256 * 256, 16, candidates)  # about 41 s: no note
+    note_expected_time("cuda", 1024 * 1024, 16, candidates)  # a GPU: no CPU estimate
+    note_expected_time("cpu", 512 * 512, 26)  # decoding: 26 passes, no search, about 40 s
     assert len(recwarn) == 0
-    note_expected_time("cpu", 1024 * 1024, 16)
-    assert len(recwarn) == 1 and "expect roughly 64 min" in str(recwarn[0].message)
+    note_expected_time("cpu", 1024 * 1024, 16, candidates)
+    note_expected_time("cpu", 1024 * 1024, 26)
+    assert [str(w.message).split(": ")[1] for w in recwarn] == [
+        "expect roughly 11 min on a CPU (docs/inputs.md); --bpp, --stop-t or a GPU are faster",
+        "expect roughly 3 min on a CPU (docs/inputs.md); --bpp, --stop-t or a GPU are faster"]

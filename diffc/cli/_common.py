@@ -24,9 +24,12 @@ __all__ = ["DTYPES", "EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "MAX_THREADS", "Us
 MAX_THREADS = 256
 """The most torch threads ``--threads`` takes (OpenMP fails, or the process dies, far above the cores)."""
 DTYPES = ("float32", "float64", "float16", "bfloat16")
-SECONDS_PER_PIXEL_STEP = 2.3e-4
-"""CPU wall time of one pixel through one step (a network evaluation, and the channel search when
-encoding) on the default model, measured on a shared 2-core CPU (docs/inputs.md); a GPU is far faster."""
+NETWORK_SECONDS_PER_PIXEL = 5.8e-6
+"""CPU wall time of one float32 pass of the default model per pixel on two threads: 35.2 s for the 23
+passes of a 512 x 512 decompress (``benchmarks/reference/cpu_speed.json``, docs/inputs.md)."""
+SEARCH_SECONDS_PER_CANDIDATE = 5.5e-9
+"""CPU wall time of the channel's search per candidate and coded value on two cores: 123.4 s for 14
+steps of 2^11 candidates over 786,432 values (the same run)."""
 LONG_WORK_S = 60.0
 seed = int_in(0, MAX_SEED)
 """argparse type: a seed as the file stores it (an unsigned 64-bit integer)."""
@@ -77,8 +80,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                         "with cuda the channel's search runs on the GPU too (the same file)")
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="torch dtype of the network (default: float32); the VAE stays float32 and the "
-                        "channel float64. float16 and bfloat16 are for GPUs: on a CPU they run where torch "
-                        "has the kernels, slower than float32")
+                        "channel float64. On a CPU, bfloat16 is faster than float32 only where the CPU has "
+                        "bfloat16 instructions (AMX, AVX512-BF16); decode with the dtype you encoded with")
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None,
                    help="torch threads for the network (default: every usable core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -137,11 +140,13 @@ def add_solver_args(p: argparse.ArgumentParser) -> None:
                    help=f"DiffC-F's ODE solver (default: {DEFAULT_SOLVER})")
 
 
-def note_expected_time(device: str, pixels: int, steps: int) -> None:
-    """Warn (a one-line note from the dispatcher) before CPU work expected to take a minute or more."""
-    seconds = pixels * steps * SECONDS_PER_PIXEL_STEP
+def note_expected_time(device: str, pixels: int, passes: int, candidates: int = 0) -> None:
+    """Warn (a one-line note from the dispatcher) before CPU work expected to take a minute or more:
+    ``passes`` network passes over ``pixels`` RGB pixels, each with a search of ``candidates`` per
+    coded value when encoding."""
+    seconds = pixels * passes * (NETWORK_SECONDS_PER_PIXEL + 3 * candidates * SEARCH_SECONDS_PER_CANDIDATE)
     if device == "cpu" and seconds >= LONG_WORK_S:
-        warnings.warn(f"{pixels} pixels through up to {steps} network steps: expect roughly "
+        warnings.warn(f"{pixels} pixels through up to {passes} network passes: expect roughly "
                       f"{seconds / 60:.0f} min on a CPU (docs/inputs.md); --bpp, --stop-t or a GPU are "
                       f"faster",
                       stacklevel=2)

@@ -46,7 +46,9 @@ def _run(args: argparse.Namespace) -> int:
         noisiest = codec.schedule(codec.model.coded_shape(image.shape[:2])).times[0]
         if args.stop_t > noisiest:
             raise UsageError(f"--stop-t {args.stop_t:g} is above the schedule's noisiest time {noisiest:g}")
-    note_expected_time(args.device, image.shape[0] * image.shape[1], codec.steps)
+    spec = codec.channel.spec
+    note_expected_time(args.device, image.shape[0] * image.shape[1], codec.steps,
+                       2 ** (spec.chunk_bits + spec.headroom_bits))
     out = codec.compress(image, seed=args.seed, bpp=args.bpp, stop_t=args.stop_t, psnr=args.psnr)
     atomic_write(args.output, out.data)
     h, w = out.size
