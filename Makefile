@@ -63,28 +63,28 @@ gpu-train:
 	GPU_CHECK_PARTS=training:500 PYTHON=$(GPU_PYTHON) bash benchmarks/gpu_check.sh $(OUT)
 
 # The training photos of $(DATA) (`make data`) at training scale, losslessly (diffc.models.photo_pack),
-# to carry to the GPU machine instead of the 43 MB data folder.
+# to carry to the GPU machine instead of the data folder: in parts sized so that the first call
+# carries the wheels (`make gpu-wheels` first) with part 1 and each later call one more part
+# (benchmarks/gpu/travel.py, which prints the calls).
 GPU_DATA ?= data/gpu-pack
+TRAVEL_LIMIT_MIB ?= 60
+TRAVEL := $(PYTHON) -m benchmarks.gpu.travel --pack $(GPU_DATA) --limit-mib $(TRAVEL_LIMIT_MIB)
 gpu-data: $(VENV)/.installed-dev
-	test -e $(GPU_DATA) || $(PY) -m diffc.models.photo_pack --data $(DATA) --out $(GPU_DATA)
+	test -e $(GPU_DATA) || { parts=$$($(TRAVEL) --budgets) && \
+		$(PY) -m diffc.models.photo_pack --data $(DATA) --out $(GPU_DATA) --part-mib $$parts; }
+	$(TRAVEL)
 
 # Wheels (CPython 3.12, manylinux x86-64) of what the GPU machine lacks, into the ignored .whl/ that
-# travels with the working tree; the tree that travels (with $(GPU_DATA) where it exists) must stay
-# under 64 MiB. benchmarks/gpu/wheels.txt pins them, each with why (tests/test_gpu_wheels.py).
+# travels with the working tree, which must stay under 64 MiB a call (with $(GPU_DATA) where it
+# exists, in the calls benchmarks/gpu/travel.py prints). benchmarks/gpu/wheels.txt pins them, each
+# with why (tests/test_gpu_wheels.py).
 GPU_WHEELS ?= -r benchmarks/gpu/wheels.txt
 GPU_PLATFORMS := $(foreach p,manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64,--platform $(p))
-TRAVEL_LIMIT_MIB ?= 60
 gpu-wheels:
 	rm -rf .whl && mkdir -p .whl  # no stale version travels beside the pinned one
 	$(PYTHON) -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		$(GPU_PLATFORMS) -d .whl $(GPU_WHEELS)
-	@tracked=$$(git ls-files -z | du -cb --files0-from=- | tail -1 | cut -f1); \
-	wheels=$$(du -cb .whl/*.whl | tail -1 | cut -f1); \
-	photos=$$(if [ -d $(GPU_DATA) ]; then du -sb $(GPU_DATA) | cut -f1; else echo 0; fi); \
-	total=$$(( (tracked + wheels + photos) >> 20 )); \
-	echo "travels: $$(( tracked >> 20 )) MiB tracked + $$(( wheels >> 20 )) MiB wheels" \
-		"+ $$(( photos >> 20 )) MiB photo pack = $$total MiB"; \
-	test $$total -le $(TRAVEL_LIMIT_MIB) || { echo "over $(TRAVEL_LIMIT_MIB) MiB: the device takes 64 MiB"; exit 1; }
+	$(TRAVEL)
 
 # The training photographs, fetched by name and version from Debian packages and verified by SHA-256.
 data: $(VENV)/.installed-dev

@@ -1,12 +1,14 @@
 """The GPU check's training part rehearsed on the CPU: ``DIFFC_TRAIN_ARGS`` moves the gpu recipe to
 the CPU at a tiny size, and the part runs it as on the GPU machine. Given a full run's budget it
 brings the compact EMA pipeline back into its output folder (files within the transfer's limit,
-restorable to the shipped format); given less it runs a probe and brings no weights back."""
+restorable to the shipped format); given less it runs a probe and brings no weights back. The pack
+is written in parts, as it travels (benchmarks/gpu/travel.py), and one missing is named."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +27,9 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(3)
     photos = {f"test/{k}.png": (255 * rng.random((40, 48, 3))).astype(np.uint8) for k in range(3)}
     folder = tmp_path_factory.mktemp("pack") / "pack"
-    photo_pack.write_pack(photos, folder)
+    # A part per photo: random pixels do not compress, so no two fit in one part of this size.
+    photo_pack.write_pack(photos, folder, part_bytes=(40 * 48 * 3 + 500,))
+    assert len(list(folder.glob("part-*"))) == 3
     return folder
 
 
@@ -67,6 +71,15 @@ def test_a_probe_measures_steps_and_brings_no_weights_back(pack: Path, tmp_path:
     assert record["status"] == "ok" and record["mode"] == "probe" and record["steps"] == steps
     assert record["s_per_step"] > 0 and record["recipe_wall_s_at_measured_rate"] > 0
     assert record["weights_returned"] == [] and [p.name for p in out.iterdir()] == ["training_gpu.json"]
+
+
+def test_a_pack_missing_a_part_is_skipped_by_name(pack: Path, tmp_path: Path) -> None:
+    partial = tmp_path / "pack"
+    shutil.copytree(pack, partial)
+    shutil.rmtree(partial / "part-2")
+    record = _run_part(tmp_path / "out", part.FULL_RUN_S + 100, partial, steps=2)
+    assert record["status"] == "skipped" and "lacks part-2:" in record["reason"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["training_gpu.json"]
 
 
 def test_the_loss_summary_leaves_out_the_warm_up_steps(tmp_path: Path) -> None:

@@ -104,9 +104,14 @@ def body(part: Part) -> dict:
     if part.dry_run:
         raise Skip(f"dry run: the recipe exists; training needs a GPU (data would be read from {data})")
     if not data.is_dir():
-        raise Skip(f"no training photos at {data} (run `make gpu-data` and carry data/gpu-pack, or set "
-                   "DIFFC_TRAIN_DATA)")
+        raise Skip(f"no training photos at {data} (run `make gpu-data` and carry its parts as "
+                   "`python -m benchmarks.gpu.travel` prints, or set DIFFC_TRAIN_DATA)")
+    from diffc.models.photo_pack import is_pack, missing_parts
     from diffc.models.training import RECIPES
+
+    if is_pack(data) and (missing := missing_parts(data)):
+        raise Skip(f"the pack at {data} lacks {', '.join(missing)}: each part travels in its own call to "
+                   "the same warm machine (python -m benchmarks.gpu.travel)")
 
     full = part.remaining() >= FULL_RUN_S
     weights = part.out / WEIGHTS
