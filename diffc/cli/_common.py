@@ -117,9 +117,9 @@ def add_channel_args(p: argparse.ArgumentParser) -> None:
                    help="encoding steps of the schedule (default: the codec's, 16)")
     p.add_argument("--coder", choices=RULES, default="pfr", help="candidate selection rule")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="channel preset: 'default' (fewest bits at equal distortion, measured), 'exact' "
-                        "(samples indistinguishable from the target, about 1.2x the bits, 4x the time) or "
-                        "'fast' (a search about 4x shorter than the default's)")
+                   help="channel preset: 'default' (fewest bits at equal distortion, measured), "
+                        "'exact' (samples indistinguishable from the target, about 1.3x the bits, "
+                        "1.3-1.6x the time) or 'fast' (a search about 4x shorter than the default's)")
     p.add_argument("--chunk-bits", type=int_in(CHUNK_BITS.start, CHUNK_BITS.stop - 1), default=None,
                    help="KL a chunk is filled to (bits; default: the preset's)")
     p.add_argument("--headroom-bits", type=int_in(HEADROOM_BITS.start, HEADROOM_BITS.stop - 1), default=None,
