@@ -41,6 +41,7 @@ def test_a_pack_written_to_the_budgets_travels_within_the_limit(photos: dict[str
     assert len(calls) == len(travel.parts(pack)) == 2
     assert calls[0].carry == (".whl", "data/gpu-pack/pack.json", "data/gpu-pack/part-1")
     assert calls[1].carry == ("data/gpu-pack/part-2",)
+    assert (tmp_path / calls[0].carry[1]).is_file()  # the index photo_pack wrote
     assert all(call.size <= limit for call in calls)
     carried = sum(travel.folder_bytes(tmp_path / path) for call in calls for path in call.carry[-1:])
     assert carried == sum(f.stat().st_size for f in pack.rglob("*.webp"))

@@ -27,7 +27,10 @@ MIB = 2**20
 # Under the machine's 64 MiB: files that change in the tree before the call, and the transfer's own
 # count of what it sends, must not tip a call planned here over.
 LIMIT_MIB = 60
-# Room kept in the first call for the pack's index, which is written after the parts are sized.
+# The pack's index, diffc.models.photo_pack.PACK_INDEX: named again because this module runs on the
+# standard library alone (tests/test_gpu_travel.py carries the index a real pack writes).
+INDEX = "pack.json"
+# Room kept in the first call for the index, which is written after the parts are sized.
 INDEX_ALLOWANCE = MIB
 
 
@@ -80,7 +83,7 @@ def plan(root: Path, pack: Path, tree: int, wheels: int) -> list[Call]:
         return [Call((WHEELS.name,), tree + wheels)]
     if not pieces:
         return [Call((WHEELS.name, rel(pack)), tree + wheels + folder_bytes(pack))]
-    index = pack / "pack.json"
+    index = pack / INDEX
     first = Call((WHEELS.name, rel(index), rel(pieces[0])),
                  tree + wheels + folder_bytes(index) + folder_bytes(pieces[0]))
     return [first, *(Call((rel(p),), tree + folder_bytes(p)) for p in pieces[1:])]
