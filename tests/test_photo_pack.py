@@ -62,7 +62,7 @@ def test_a_parted_pack_returns_the_same_pixels_and_names_a_missing_part(photos: 
     for f in (tmp_path / "pack" / "part-2").iterdir():
         f.unlink()
     assert photo_pack.missing_parts(tmp_path / "pack") == ["part-2"]
-    with pytest.raises(FileNotFoundError, match="part-2 is not there"):
+    with pytest.raises(FileNotFoundError, match="the pack lacks part-2 "):
         photo_pack.read_pack(tmp_path / "pack")
 
 

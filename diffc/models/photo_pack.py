@@ -126,8 +126,8 @@ def read_pack(folder: Path) -> dict[str, np.ndarray]:
         raise ValueError(f"{folder / PACK_INDEX}: format {index.get('format')!r}, expected {FORMAT!r}")
     missing = missing_parts(folder)
     if missing:
-        raise FileNotFoundError(f"{folder}: the pack's {', '.join(missing)} is not there "
-                                "(each part travels in its own call: benchmarks/gpu/travel.py)")
+        raise FileNotFoundError(f"{folder}: the pack lacks {', '.join(missing)} (each part travels to a "
+                                "GPU machine in its own call: README, \"Running the GPU check\")")
     photos = {}
     for entry in index["photos"]:
         with Image.open(folder / entry["file"]) as im:
