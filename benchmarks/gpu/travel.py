@@ -78,9 +78,9 @@ def plan(root: Path, pack: Path, tree: int, wheels: int) -> list[Call]:
     def rel(path: Path) -> str:
         return str(path.relative_to(root))
 
-    pieces = parts(pack)
     if not pack.exists():
         return [Call((WHEELS.name,), tree + wheels)]
+    pieces = parts(pack)
     if not pieces:
         return [Call((WHEELS.name, rel(pack)), tree + wheels + folder_bytes(pack))]
     index = pack / INDEX

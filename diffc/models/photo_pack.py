@@ -109,7 +109,10 @@ def missing_parts(folder: Path) -> list[str]:
     """The folders (``part-k``, or ``.`` for an unparted pack) of a pack's files that are not there:
     on a GPU machine, the parts whose calls it did not receive."""
     folder = Path(folder)
-    index = json.loads((folder / PACK_INDEX).read_text())
+    return _missing_parts(folder, json.loads((folder / PACK_INDEX).read_text()))
+
+
+def _missing_parts(folder: Path, index: dict) -> list[str]:
     files = [entry["file"] for entry in index["photos"]]
     return sorted({str(Path(file).parent) for file in files if not (folder / file).is_file()})
 
@@ -124,7 +127,7 @@ def read_pack(folder: Path) -> dict[str, np.ndarray]:
     index = json.loads((folder / PACK_INDEX).read_text())
     if index.get("format") != FORMAT:
         raise ValueError(f"{folder / PACK_INDEX}: format {index.get('format')!r}, expected {FORMAT!r}")
-    missing = missing_parts(folder)
+    missing = _missing_parts(folder, index)  # the index read once
     if missing:
         raise FileNotFoundError(f"{folder}: the pack lacks {', '.join(missing)} (each part travels to a "
                                 "GPU machine in its own call: README, \"Running the GPU check\")")
