@@ -63,9 +63,9 @@ gpu-train:
 	GPU_CHECK_PARTS=training:500 PYTHON=$(GPU_PYTHON) bash benchmarks/gpu_check.sh $(OUT)
 
 # The training photos of $(DATA) (`make data`) at training scale, losslessly (diffc.models.photo_pack),
-# to carry to the GPU machine instead of the data folder: in parts sized so that the first call
-# carries the wheels (`make gpu-wheels` first) with part 1 and each later call one more part
-# (benchmarks/gpu/travel.py, which prints the calls).
+# to carry to the GPU machine instead of the data folder: in parts sized so that each call carries
+# one part beside the wheels (`make gpu-wheels` first) and the index (benchmarks/gpu/travel.py, which
+# prints the calls).
 GPU_DATA ?= data/gpu-pack
 TRAVEL_LIMIT_MIB ?= 60
 TRAVEL := $(PYTHON) -m benchmarks.gpu.travel --pack $(GPU_DATA) --limit-mib $(TRAVEL_LIMIT_MIB)

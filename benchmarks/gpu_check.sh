@@ -9,7 +9,7 @@
 # OUTDIR/PART_gpu.json even when it fails or is killed (see benchmarks/gpu/_part.py): tests (pytest -m
 # gpu), identity (CPU and GPU bits), search (throughput), diffc (photos on the GPU), channel (large
 # chunks), training (a probe of the GPU training recipe; given 300 s or more, as in its own run
-# GPU_CHECK_PARTS=training:480, the whole recipe, its weights back in OUTDIR/training_pipeline/).
+# GPU_CHECK_PARTS=training:500, the whole recipe, its weights back in OUTDIR/training_pipeline/).
 # OUTDIR/check_gpu.json sums them up and OUTDIR/gpu_check.log holds the output: eight files at most,
 # what the GPU machine sends back.
 #
@@ -37,7 +37,8 @@ cd "$ROOT" || exit 2
 # Part name, module, seconds it is allotted (unused seconds pass on to the parts after it).
 declare -A MODULE=([tests]=tests [identity]=identity [search]=search [diffc]=diffc_photos
                    [channel]=channel_presets [training]=training)
-declare -A ALLOT=([tests]=90 [identity]=60 [search]=100 [diffc]=140 [channel]=110 [training]=30)
+# The training probe last, with the seconds its start-up and 60 steps need (benchmarks/gpu/training.py).
+declare -A ALLOT=([tests]=60 [identity]=60 [search]=90 [diffc]=130 [channel]=90 [training]=100)
 PARTS=${GPU_CHECK_PARTS:-tests identity search diffc channel training}
 MIN_LIMIT=15  # a part is not started with less (unless its own allotment is less)
 RESERVE=8  # seconds kept for the summary
@@ -50,6 +51,10 @@ if [ -n "$DRY" ]; then
 else
     unset NUMBA_ENABLE_CUDASIM
     DRY_FLAG=
+    # numba-cuda finds NVVM and libdevice through CUDA_HOME where no pip wheel of them is installed.
+    if [ -z "${CUDA_HOME:-}" ] && [ -d /usr/local/cuda/nvvm ]; then
+        export CUDA_HOME=/usr/local/cuda
+    fi
 fi
 export PYTHONUNBUFFERED=1
 export PYTHONPATH="$ROOT/kernels:$ROOT${PYTHONPATH:+:$PYTHONPATH}"

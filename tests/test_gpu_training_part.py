@@ -82,6 +82,12 @@ def test_a_pack_missing_a_part_is_skipped_by_name(pack: Path, tmp_path: Path) ->
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["training_gpu.json"]
 
 
+def test_a_probe_with_too_little_time_for_its_start_up_is_skipped(pack: Path, tmp_path: Path) -> None:
+    record = _run_part(tmp_path / "out", part.PROBE_MIN_S - 20, pack, steps=2)
+    assert record["status"] == "skipped" and "under the probe's" in record["reason"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["training_gpu.json"]
+
+
 def test_the_loss_summary_leaves_out_the_warm_up_steps(tmp_path: Path) -> None:
     rows = ["step,loss,lr,wall_s"]
     rows += [f"{s},{1.0 / s:.6f},0.001,{(5.0 if s <= part.WARM_STEPS else 0.0) + 0.5 * s:.1f}"

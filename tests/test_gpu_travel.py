@@ -1,6 +1,7 @@
 """The plan of calls that carries the wheels and the photo pack to the GPU machine: a pack written in
-the parts :func:`part_budgets` sizes travels with every call under the limit, and what a call sends
-is what the device tool sends (tracked and untracked-not-ignored files, plus the carried paths)."""
+the parts :func:`part_budget` sizes travels a part a call under the limit, every call with the wheels
+and the index, and what a call sends is what the device tool sends (tracked and untracked-not-ignored
+files, plus the carried paths)."""
 
 from __future__ import annotations
 
@@ -22,25 +23,24 @@ def photos() -> dict[str, np.ndarray]:
     return {f"pkg/{k}.png": rng.integers(0, 256, size=(24, 30, 3), dtype=np.uint8) for k in range(5)}
 
 
-def test_the_budgets_leave_room_for_the_tree_the_wheels_and_the_index() -> None:
-    first, later = travel.part_budgets(tree=20 * MIB, wheels=20 * MIB, limit=60 * MIB)
-    assert first == 20 * MIB - travel.INDEX_ALLOWANCE and later == 40 * MIB
+def test_the_budget_leaves_room_for_the_tree_the_wheels_and_the_index() -> None:
+    budget = travel.part_budget(tree=20 * MIB, wheels=20 * MIB, limit=60 * MIB)
+    assert budget == 20 * MIB - travel.INDEX_ALLOWANCE
     with pytest.raises(ValueError, match="no room for photos"):
-        travel.part_budgets(tree=40 * MIB, wheels=20 * MIB, limit=60 * MIB)
+        travel.part_budget(tree=40 * MIB, wheels=20 * MIB, limit=60 * MIB)
 
 
 def test_a_pack_written_to_the_budgets_travels_within_the_limit(photos: dict[str, np.ndarray],
                                                                 tmp_path: Path) -> None:
     tree, wheels = 5 * MIB, 3 * MIB
-    # A limit that leaves room for about two photos in the first call.
+    # A limit that leaves room for about two photos a call.
     limit = tree + wheels + travel.INDEX_ALLOWANCE + 2 * 24 * 30 * 3 + 600
-    first, later = travel.part_budgets(tree, wheels, limit)
     pack = tmp_path / "data" / "gpu-pack"
-    photo_pack.write_pack(photos, pack, part_bytes=(first, later))
+    photo_pack.write_pack(photos, pack, part_bytes=(travel.part_budget(tree, wheels, limit),))
     calls = travel.plan(tmp_path, pack, tree, wheels)
-    assert len(calls) == len(travel.parts(pack)) == 2
-    assert calls[0].carry == (".whl", "data/gpu-pack/pack.json", "data/gpu-pack/part-1")
-    assert calls[1].carry == ("data/gpu-pack/part-2",)
+    assert len(calls) == len(travel.parts(pack)) == 3
+    assert [call.carry for call in calls] == [(".whl", "data/gpu-pack/pack.json", f"data/gpu-pack/part-{k}")
+                                              for k in (1, 2, 3)]
     assert (tmp_path / calls[0].carry[1]).is_file()  # the index photo_pack wrote
     assert all(call.size <= limit for call in calls)
     carried = sum(travel.folder_bytes(tmp_path / path) for call in calls for path in call.carry[-1:])

@@ -155,8 +155,12 @@ def body(part: Part) -> dict:
 
     cfg.update(cpu_threads=numba.get_num_threads(), cpu_count=os.cpu_count(), rule="pfr", real_gpu=real_gpu(),
                baseline_module=gpu.array_module().__name__)
-    ratios = [measure_size(part, cfg, dims, bits) for dims in cfg["dims"] for bits in cfg["chunk_bits"]]
-    return {"config": cfg, "goal_cand_dims_per_s": GOAL, "ratios": ratios}
+    part.record.update(config=cfg, goal_cand_dims_per_s=GOAL, ratios=[])
+    for dims in cfg["dims"]:
+        for bits in cfg["chunk_bits"]:
+            part.record["ratios"].append(measure_size(part, cfg, dims, bits))
+            part.save()  # a part killed later keeps the ratios of the sizes done
+    return {}
 
 
 if __name__ == "__main__":

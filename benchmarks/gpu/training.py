@@ -5,18 +5,22 @@ The part runs ``python -m diffc.cli train --recipe gpu --device cuda`` on the ph
 training scale, losslessly, :mod:`diffc.models.photo_pack`), with ``$DIFFC_TRAIN_ARGS`` appended
 (e.g. ``--steps 4000``). How much it runs follows from its budget:
 
-- at least :data:`FULL_RUN_S` (its own invocation, ``GPU_CHECK_PARTS=training:480``, README "Running
+- at least :data:`FULL_RUN_S` (its own invocation, ``GPU_CHECK_PARTS=training:500``, README "Running
   the GPU check"): the whole recipe, sized to finish within 8 minutes on an H200 (model card, "GPU
   recipe"); its EMA pipeline comes back in ``OUT/training_pipeline/`` (binary16, files of at most
-  16 MiB, four files: with the record, the summary and the log seven, within the eight the GPU
-  machine returns);
+  16 MiB: ``model_index.json``, the scheduler's and the UNet's configs, ``diffc_config.json`` and
+  the weights, five files; with the record, the summary and the log eight, the most the GPU machine
+  returns);
 - less (the 9-minute check): a probe of :data:`PROBE_STEPS` steps of the same recipe that measures
   seconds per step on the GPU, and from it the recipe's wall time; no weights come back (the other
-  parts' records already fill the eight files).
+  parts' records already fill the eight files). Under :data:`PROBE_MIN_S` the part skips: start-up
+  alone (imports, CUDA, decoding the pack, the warm start) takes about a minute.
 
-Either way the trainer gets SIGTERM :data:`GRACE_S` seconds before the part's deadline, on which it
-stops at the next step, writes its checkpoint and pipeline and exports the compact folder, so a
-slower GPU than the sizing assumed still brings back the weights it reached. The record holds the
+The whole recipe's trainer gets SIGTERM :data:`GRACE_S` seconds before the part's deadline, on
+which it stops at the next step, writes its checkpoint and pipeline and exports the compact folder,
+so a slower GPU than the sizing assumed still brings back the weights it reached. The probe's gets
+it :data:`PROBE_GRACE_S` before: nothing it exports comes back, and its loss log is written a line a
+step. The record holds the
 command, its exit status, whether the deadline stopped it, the steps and seconds from the run's
 ``loss.csv``, the measured seconds per step against the model card's estimate, and the end of the
 output and of the loss log. The dry run only looks for the option.
@@ -49,6 +53,9 @@ WARM_STEPS = 10
 """Steps left out of the seconds-per-step figure (cuDNN's autotuning, the first allocations)."""
 GRACE_S = 30.0
 """Seconds between the SIGTERM and the deadline: checkpoint, float32 pipeline and compact export."""
+PROBE_GRACE_S = 10.0
+PROBE_MIN_S = 80.0
+"""Least budget a probe is started with: about a minute of start-up, then its steps."""
 OUTPUT_TAIL = 4000
 
 
@@ -64,9 +71,9 @@ def recipe_available() -> bool:
     return match is not None and RECIPE in match.group(1).split(",")
 
 
-def run_until(command: list[str], stop_at: float, log: Path) -> tuple[int | None, bool]:
+def run_until(command: list[str], stop_at: float, log: Path, grace: float) -> tuple[int | None, bool]:
     """Run ``command`` (output to ``log``); at ``time.monotonic() == stop_at`` send SIGTERM and give it
-    :data:`GRACE_S` to finish, then kill it. Returns its exit status (None when killed) and whether
+    ``grace`` seconds to finish, then kill it. Returns its exit status (None when killed) and whether
     the deadline stopped it."""
     with open(log, "w") as out:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -75,7 +82,7 @@ def run_until(command: list[str], stop_at: float, log: Path) -> tuple[int | None
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGTERM)
         try:
-            return proc.wait(timeout=GRACE_S), True
+            return proc.wait(timeout=grace), True
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -114,6 +121,10 @@ def body(part: Part) -> dict:
                    "the same warm machine (python -m benchmarks.gpu.travel)")
 
     full = part.remaining() >= FULL_RUN_S
+    if not full and part.remaining() < PROBE_MIN_S:
+        raise Skip(f"{part.remaining():.0f} s left, under the probe's {PROBE_MIN_S:.0f} s (start-up takes "
+                   "about a minute): run the training part on its own (make gpu-train)")
+    grace = GRACE_S if full else PROBE_GRACE_S
     weights = part.out / WEIGHTS
     shutil.rmtree(weights, ignore_errors=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +136,7 @@ def body(part: Part) -> dict:
             command += ["--steps", str(PROBE_STEPS)]
         command += shlex.split(os.environ.get("DIFFC_TRAIN_ARGS", ""))
         started = time.monotonic()
-        rc, stopped = run_until(command, part.deadline - GRACE_S - 5.0, Path(tmp) / "output.log")
+        rc, stopped = run_until(command, part.deadline - grace - 5.0, Path(tmp) / "output.log", grace)
         wall = time.monotonic() - started
         output = (Path(tmp) / "output.log").read_text(errors="replace")
         summary = loss_summary(run / "loss.csv")

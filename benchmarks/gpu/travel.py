@@ -5,11 +5,13 @@ the ignored paths it names, at most 64 MiB in all (../shared/notes/gpu-device.md
 keeps the ignored files of earlier calls while it stays warm (30 s after each call). The wheels it
 lacks (``.whl``, ``make gpu-wheels``) and the training photos' pack (``data/gpu-pack``, ``make
 gpu-data``) do not fit beside the tree together, so the pack is written in parts
-(:mod:`diffc.models.photo_pack`) and travels a part a call: the first call carries the wheels, the
-pack's index and part 1; each later call, made at once on the same warm machine, one more part; the
-last call runs the command. :func:`part_budgets` sizes the parts for that plan, :func:`plan` lists
-the calls with what each carries, and ``python -m benchmarks.gpu.travel`` prints the plan and fails
-when a call is over the limit. Only the standard library: this also runs where nothing else is.
+(:mod:`diffc.models.photo_pack`) and travels a part a call, made one after another on the same warm
+machine; the last call runs the command. Every call carries the wheels and the pack's index too, so
+that a call which finds a fresh machine (the warm one gone) still runs every part of the check but
+the training, which then names the part it lacks. :func:`part_budget` sizes the parts for that plan,
+:func:`plan` lists the calls with what each carries, and ``python -m benchmarks.gpu.travel`` prints
+the plan and fails when a call is over the limit. Only the standard library: this also runs where
+nothing else is.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ LIMIT_MIB = 60
 # The pack's index, diffc.models.photo_pack.PACK_INDEX: named again because this module runs on the
 # standard library alone (tests/test_gpu_travel.py carries the index a real pack writes).
 INDEX = "pack.json"
-# Room kept in the first call for the index, which is written after the parts are sized.
+# Room kept in every call for the index, which is written after the parts are sized.
 INDEX_ALLOWANCE = MIB
 
 
@@ -57,14 +59,13 @@ def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def part_budgets(tree: int, wheels: int, limit: int) -> tuple[int, int]:
-    """The largest first part, which travels beside the tree, the wheels and the index, and the
-    largest later part, which travels beside the tree alone."""
-    first = limit - tree - wheels - INDEX_ALLOWANCE
-    if first <= 0:
+def part_budget(tree: int, wheels: int, limit: int) -> int:
+    """The largest part: each travels beside the tree, the wheels and the index."""
+    budget = limit - tree - wheels - INDEX_ALLOWANCE
+    if budget <= 0:
         raise ValueError(f"the tree ({tree / MIB:.1f} MiB) and the wheels ({wheels / MIB:.1f} MiB) leave "
                          f"no room for photos under {limit / MIB:.0f} MiB")
-    return first, limit - tree
+    return budget
 
 
 def parts(pack: Path) -> list[Path]:
@@ -84,9 +85,8 @@ def plan(root: Path, pack: Path, tree: int, wheels: int) -> list[Call]:
     if not pieces:
         return [Call((WHEELS.name, rel(pack)), tree + wheels + folder_bytes(pack))]
     index = pack / INDEX
-    first = Call((WHEELS.name, rel(index), rel(pieces[0])),
-                 tree + wheels + folder_bytes(index) + folder_bytes(pieces[0]))
-    return [first, *(Call((rel(p),), tree + folder_bytes(p)) for p in pieces[1:])]
+    return [Call((WHEELS.name, rel(index), rel(p)), tree + wheels + folder_bytes(index) + folder_bytes(p))
+            for p in pieces]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pack", type=Path, default=PACK, help="the photo pack (default data/gpu-pack)")
     parser.add_argument("--limit-mib", type=float, default=LIMIT_MIB, help="most MiB a call may send")
     parser.add_argument("--budgets", action="store_true",
-                        help="print the largest first and later part in MiB, for photo_pack's --part-mib")
+                        help="print the largest part in MiB, for photo_pack's --part-mib")
     args = parser.parse_args(argv)
     limit = int(args.limit_mib * MIB)
     if not WHEELS.is_dir():
@@ -105,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     pack = args.pack.resolve()
     if args.budgets:
         try:
-            first, later = part_budgets(tree, wheels, limit)
+            budget = part_budget(tree, wheels, limit)
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-        print(f"{first / MIB:.2f},{later / MIB:.2f}")
+        print(f"{budget / MIB:.2f}")
         return 0
     calls = plan(ROOT, pack, tree, wheels)
     print(f"tree {tree / MIB:.1f} MiB, wheels {wheels / MIB:.1f} MiB; "

@@ -25,9 +25,13 @@ ROOT = Path(__file__).resolve().parents[2]
 WHEELS_FILE = Path(__file__).with_name("wheels.txt")
 
 # The GPU machine's own distributions (../shared/notes/gpu-device.md, as of 2026-12). Their own
-# requirements are installed there with them, so the closure stops at these.
+# requirements are installed there with them, so the closure stops at these. scikit-learn is not in
+# the notes but is in the device tool's reading of the machine's image (/work/.library/device/KINDS.md,
+# "Python packages already there", 2026-11-17), and its 9 MiB wheel with its requirements would keep
+# the wheels from travelling with every call (benchmarks/gpu/travel.py); the other distributions that
+# reading names travel anyway, as a fallback the check installs only where they are missing.
 ON_GPU_MACHINE = ("torch", "numba", "numba-cuda", "cupy-cuda13x", "numpy", "scipy", "pytest", "hypothesis",
-                  "pillow", "scikit-image", "matplotlib", "tqdm", "safetensors")
+                  "pillow", "scikit-image", "matplotlib", "tqdm", "safetensors", "scikit-learn")
 
 # Distributions the machine surely has besides those: a dependency the listed ones import as they load.
 IMPLIED = {"llvmlite": "numba imports it as it loads"}
