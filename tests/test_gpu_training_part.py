@@ -28,7 +28,7 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     photos = {f"test/{k}.png": (255 * rng.random((40, 48, 3))).astype(np.uint8) for k in range(3)}
     folder = tmp_path_factory.mktemp("pack") / "pack"
     # A part per photo: random pixels do not compress, so no two fit in one part of this size.
-    photo_pack.write_pack(photos, folder, part_bytes=(40 * 48 * 3 + 500,))
+    photo_pack.write_pack(photos, folder, part_bytes=40 * 48 * 3 + 500)
     assert len(list(folder.glob("part-*"))) == 3
     return folder
 

@@ -36,7 +36,7 @@ def test_a_pack_written_to_the_budgets_travels_within_the_limit(photos: dict[str
     # A limit that leaves room for about two photos a call.
     limit = tree + wheels + travel.INDEX_ALLOWANCE + 2 * 24 * 30 * 3 + 600
     pack = tmp_path / "data" / "gpu-pack"
-    photo_pack.write_pack(photos, pack, part_bytes=(travel.part_budget(tree, wheels, limit),))
+    photo_pack.write_pack(photos, pack, part_bytes=travel.part_budget(tree, wheels, limit))
     calls = travel.plan(tmp_path, pack, tree, wheels)
     assert len(calls) == len(travel.parts(pack)) == 3
     assert [call.carry for call in calls] == [(".whl", "data/gpu-pack/pack.json", f"data/gpu-pack/part-{k}")

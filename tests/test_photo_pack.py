@@ -53,7 +53,7 @@ def test_a_parted_pack_returns_the_same_pixels_and_names_a_missing_part(photos: 
     whole = json.loads(photo_pack.write_pack(photos, tmp_path / "whole").read_text())["photos"]
     sizes = [(tmp_path / "whole" / e["file"]).stat().st_size for e in whole]
     # Each part holds the larger photo alone, so the second photo cannot join the first's part.
-    index = photo_pack.write_pack(photos, tmp_path / "pack", part_bytes=(max(sizes),))
+    index = photo_pack.write_pack(photos, tmp_path / "pack", part_bytes=max(sizes))
     files = [e["file"] for e in json.loads(index.read_text())["photos"]]
     assert [Path(f).parent.name for f in files] == ["part-1", "part-2"]
     assert photo_pack.missing_parts(tmp_path / "pack") == []
@@ -69,7 +69,7 @@ def test_a_parted_pack_returns_the_same_pixels_and_names_a_missing_part(photos: 
 def test_a_photo_larger_than_its_part_is_refused_and_nothing_is_left(photos: dict[str, np.ndarray],
                                                                      tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="more than part 1"):
-        photo_pack.write_pack(photos, tmp_path / "pack", part_bytes=(100,))
+        photo_pack.write_pack(photos, tmp_path / "pack", part_bytes=100)
     assert not any(tmp_path.iterdir())
 
 

@@ -85,8 +85,8 @@ def plan(root: Path, pack: Path, tree: int, wheels: int) -> list[Call]:
     if not pieces:
         return [Call((WHEELS.name, rel(pack)), tree + wheels + folder_bytes(pack))]
     index = pack / INDEX
-    return [Call((WHEELS.name, rel(index), rel(p)), tree + wheels + folder_bytes(index) + folder_bytes(p))
-            for p in pieces]
+    every_call = tree + wheels + folder_bytes(index)
+    return [Call((WHEELS.name, rel(index), rel(p)), every_call + folder_bytes(p)) for p in pieces]
 
 
 def main(argv: list[str] | None = None) -> int:

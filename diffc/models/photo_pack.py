@@ -16,12 +16,12 @@ was ruled out: re-encoding as JPEG, even at quality 100, changes the pixels; a s
 changes what is learned; the data folder itself does not fit beside the tree and the wheels.
 
 A pack too large for one transfer is written in parts (``part_bytes``): folders ``part-1``,
-``part-2``, ... of at most the given sizes, the index beside them, so that each call to the GPU
+``part-2``, ... of at most the given size, the index beside them, so that each call to the GPU
 machine carries one part and the machine, which keeps earlier calls' files while it stays warm,
 holds the whole pack by the last (``benchmarks/gpu/travel.py``). Reading checks that every part is
 there before decoding any.
 
-``python -m diffc.models.photo_pack --data DATA --out PACK [--part-mib 18,38]`` builds one from a
+``python -m diffc.models.photo_pack --data DATA --out PACK [--part-mib 26]`` builds one from a
 verified ``diffc data`` folder (held-out photos refused by name and content,
 :func:`diffc.models.data.check_split`); ``diffc train --data PACK`` trains on it.
 """
@@ -34,7 +34,7 @@ import io
 import json
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +55,12 @@ def pixel_digest(image: np.ndarray) -> str:
 
 
 def write_pack(photos: Mapping[str, np.ndarray], out: Path,
-               sources: Mapping[str, dict] | None = None, part_bytes: Sequence[int] = ()) -> Path:
+               sources: Mapping[str, dict] | None = None, part_bytes: int | None = None) -> Path:
     """Write ``photos`` (name -> uint8 HxWx3) as a pack in the new folder ``out``; ``sources`` adds
     each photo's provenance (its manifest entry) to the index. With ``part_bytes`` the files go into
-    ``part-1``, ``part-2``, ... of at most ``part_bytes[k]`` bytes each (the last size repeats), in
-    the photos' order. Everything is written into ``out.partial`` and renamed at the end, so an
-    interrupted or refused build leaves no pack behind."""
+    ``part-1``, ``part-2``, ... of at most ``part_bytes`` bytes each, in the photos' order.
+    Everything is written into ``out.partial`` and renamed at the end, so an interrupted or refused
+    build leaves no pack behind."""
     from PIL import Image
 
     out = Path(out)
@@ -80,11 +80,10 @@ def write_pack(photos: Mapping[str, np.ndarray], out: Path,
             size = encoded.getbuffer().nbytes
             file = f"{k:04d}.webp"
             if part_bytes:
-                if used and used + size > _budget(part_bytes, part):
+                if used and used + size > part_bytes:
                     part, used = part + 1, 0
-                if size > _budget(part_bytes, part):
-                    raise ValueError(f"{name}: {size} bytes packed, more than part {part}'s "
-                                     f"{_budget(part_bytes, part)}")
+                if size > part_bytes:
+                    raise ValueError(f"{name}: {size} bytes packed, more than part {part}'s {part_bytes}")
                 used += size
                 file = f"part-{part}/{file}"
                 (partial / file).parent.mkdir(exist_ok=True)
@@ -100,9 +99,6 @@ def write_pack(photos: Mapping[str, np.ndarray], out: Path,
     partial.rename(out)
     return out / PACK_INDEX
 
-
-def _budget(part_bytes: Sequence[int], part: int) -> int:
-    return part_bytes[min(part, len(part_bytes)) - 1]
 
 
 def missing_parts(folder: Path) -> list[str]:
@@ -141,7 +137,7 @@ def read_pack(folder: Path) -> dict[str, np.ndarray]:
     return photos
 
 
-def pack_data_folder(data_dir: Path, out: Path, part_bytes: Sequence[int] = ()) -> Path:
+def pack_data_folder(data_dir: Path, out: Path, part_bytes: int | None = None) -> Path:
     """A pack of a verified ``diffc data`` folder's photos at training scale (parts: :func:`write_pack`)."""
     manifest = data.read_manifest(data_dir)
     data.check_split(data_dir, manifest)
@@ -156,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder written by `diffc data`")
     parser.add_argument("--out", type=Path, required=True, help="the pack folder to create")
-    parser.add_argument("--part-mib", dest="part_bytes", type=_part_bytes, default=(),
-                        help="write the files in parts of at most these MiB (the last repeats), "
-                             "e.g. 18,38: one part per transfer to a GPU machine")
+    parser.add_argument("--part-mib", dest="part_bytes", type=_part_bytes, default=None,
+                        help="write the files in parts of at most this many MiB, e.g. 26: one part "
+                             "per transfer to a GPU machine")
     args = parser.parse_args(argv)
     try:
         index = pack_data_folder(args.data, args.out, args.part_bytes)
@@ -175,15 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _part_bytes(text: str) -> tuple[int, ...]:
+def _part_bytes(text: str) -> int:
     """``--part-mib``'s MiB, as bytes."""
     try:
-        sizes = tuple(int(float(v) * 2**20) for v in text.split(","))
+        size = int(float(text) * 2**20)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected MiB separated by commas, e.g. 18,38") from None
-    if not sizes or min(sizes) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: every part needs a positive size")
-    return sizes
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a size in MiB, e.g. 26") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a part needs a positive size")
+    return size
 
 
 if __name__ == "__main__":
