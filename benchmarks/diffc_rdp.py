@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import machine_meta, write_json  # noqa: E402
 from diffc.codec import DEFAULT_SOLVER  # noqa: E402
 from diffc.diffusion.samplers import SOLVERS  # noqa: E402
+from diffc.models import load_model  # noqa: E402
 from diffc.tools.sweep import METHOD_NAMES  # noqa: E402
 
 REPORTED = ("bpp", "psnr-rgb", "ms-ssim-rgb", "lpips", "fd-alexnet", "fd-alexnet-stderr", "kid-alexnet",
@@ -161,7 +162,8 @@ def main(argv: list[str] | None = None) -> None:
                              "stops": list(stops), "solver_steps": solver_steps, "solver": config.solver,
                              "etas": list(etas),
                              "methods": list(methods),
-                             "model": str(model), "sweep": str(out), "complete": report.complete,
+                             "model": str(model), "fingerprint": load_model(model).fingerprint().hex()[:16],
+                             "sweep": str(out), "complete": report.complete,
                              "tiles_coded_this_run": coded}
     write_json(args.json, meta, rows + [overhead])
     rd_plot(list(merged.values()), args.json.with_suffix(".png"),

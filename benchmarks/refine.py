@@ -13,14 +13,16 @@ the decode-time trade-off between fidelity and regeneration).
 
 A row per tile, stop and method: bpp (every byte of the file), PSNR, MS-SSIM, LPIPS, the decode
 time, and for refined methods the differences to the plain codec's file (``dpsnr`` in dB,
-``lpips_ratio`` refined over plain, ``decode_over_plain``). A summary row per method and stop:
-the means over the tiles and the set-level realism of the pooled tiles (FD-AlexNet, KID-AlexNet,
-their standard errors and the patch count: :mod:`diffc.imaging.realism`, computed by
-:func:`diffc.tools.sweep.merge` from the saved PNGs; KID needs at least 64 patches, so the full run
-uses at least 64 tiles), with ``dkid``/``dfd``: refined minus plain, their standard error taken
-as if the two estimates were independent (they share the reference patches, so it overstates the
-error). Baseline: the plain codecs and DiffC in the same run, at the same stops (the refine file is
-16 bytes larger than its plain file, +0.031 bpp at 64x64).
+``lpips_ratio`` refined over plain, ``decode_over_plain``). A summary row per method and stop: the
+means over the tiles; for refined methods the ratios of the means over the same tiles (a mean of
+per-tile ratios would be ruled by the tiles whose plain LPIPS is near zero) and ``lpips_lower``, the
+share of tiles whose LPIPS the refinement lowered; and the set-level realism of the pooled tiles
+(FD-AlexNet, KID-AlexNet, their standard errors and the patch count: :mod:`diffc.imaging.realism`,
+computed by :func:`diffc.tools.sweep.merge` from the saved PNGs; KID needs at least 64 patches, so
+the full run uses at least 64 tiles), with ``dkid``/``dfd``: refined minus plain, their standard
+error taken as if the two estimates were independent (they share the reference patches, so it
+overstates the error). Baseline: the plain codecs and DiffC in the same run, at the same stops (the
+refine file is 16 bytes larger than its plain file, +0.031 bpp at 64x64).
 
 The sweep folder (``--out``, default beside the JSON) holds every decoded PNG, one CompressAI JSON
 per method, ``rd.png`` and the image grids, and makes a long run resumable: a rerun skips the tiles
@@ -143,10 +145,23 @@ def _difference(a: dict, b: dict, key: str) -> tuple[float | None, float | None]
     return a[key] - b[key], float(np.hypot(a[f"{key}-stderr"], b[f"{key}-stderr"]))
 
 
+def _against_plain(mine: list[dict], plain: dict[str, dict]) -> dict:
+    """A refined method's tiles against its plain codec's same tiles (``plain`` by image): the
+    ratios of the means, and the share of tiles whose LPIPS the refinement lowered."""
+    decode = sum(m["decode_s"] for m in mine) / sum(plain[m["image"]]["decode_s"] for m in mine)
+    paired = np.array([(m["lpips"], plain[m["image"]]["lpips"]) for m in mine if m["lpips"] is not None])
+    if not len(paired):
+        return {"lpips_ratio": None, "lpips_lower": None, "decode_over_plain": decode}
+    refined, base = paired.T
+    return {"lpips_ratio": float(refined.sum() / base.sum()), "lpips_lower": float(np.mean(refined < base)),
+            "decode_over_plain": decode}
+
+
 def _summaries(rows: list[dict], merged: dict[str, dict]) -> list[dict]:
     """Per method and stop: the means over the tiles, the set's realism (from the merged sweep) and,
-    for refined methods, the realism differences to the plain codec."""
-    keys = ("bpp", "psnr", "ms_ssim", "lpips", "decode_s", "dpsnr", "lpips_ratio", "decode_over_plain")
+    for refined methods, the ratios and realism differences to the plain codec."""
+    keys = ("bpp", "psnr", "ms_ssim", "lpips", "decode_s", "dpsnr")
+    by_tile = {(r["method"], r["stop"], r["image"]): r for r in rows}
     out = []
     for method in dict.fromkeys(r["method"] for r in rows):
         r = merged[method]["results"]
@@ -154,6 +169,8 @@ def _summaries(rows: list[dict], merged: dict[str, dict]) -> list[dict]:
             mine = [row for row in rows if row["method"] == method and row["stop"] == stop]
             row = {"protocol": "summary", "method": method, "stop": stop, "images": len(mine)}
             row |= {k: _mean([m[k] for m in mine]) for k in keys if k in mine[0]}
+            if (plain := _plain(method)) is not None:
+                row |= _against_plain(mine, {m["image"]: by_tile[plain, stop, m["image"]] for m in mine})
             row |= {k: r[k][i] for k in REALISM}
             out.append(row)
     at = {(s["method"], s["stop"]): s for s in out}
@@ -253,8 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = [row for r in results for row in _rows(r["image"], r["methods"])]
     summaries = _summaries(rows, merged)
     for r in summaries:
-        vs = f", {r['dpsnr']:+.2f} dB, LPIPS x{_fmt(r['lpips_ratio'])}, KID {_fmt(r['dkid'], '+.3f')}" \
-             if "dpsnr" in r else ""
+        vs = f", {r['dpsnr']:+.2f} dB, LPIPS x{_fmt(r['lpips_ratio'])} (lower on " \
+             f"{_fmt(r['lpips_lower'], '.0%')}), KID {_fmt(r['dkid'], '+.3f')}" if "dpsnr" in r else ""
         print(f"{r['method']:>24} stop {r['stop']:2d}: {r['bpp']:.3f} bpp, {r['psnr']:.2f} dB, LPIPS "
               f"{_fmt(r['lpips'], '.3f')}, KID {_fmt(r['kid-alexnet'], '.3f')}+-"
               f"{_fmt(r['kid-alexnet-stderr'], '.3f')}, decode {r['decode_s']:.2f} s{vs}")

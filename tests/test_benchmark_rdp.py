@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from tiny_unet import save_tiny_model
 
+from diffc.models import load_model
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,6 +28,7 @@ def test_diffc_rdp_benchmark(tmp_path: Path) -> None:
     rows = [r for r in data["rows"] if r.get("protocol") != "overhead"]
     overhead = [r for r in data["rows"] if r.get("protocol") == "overhead"]
     assert data["meta"]["quick"] is True and data["meta"]["tiles"] == 3 and data["meta"]["complete"]
+    assert data["meta"]["fingerprint"] == load_model(model).fingerprint().hex()[:16]
     methods = {r["method"] for r in rows}
     assert {"DiffC-MMSE", "DiffC-F", "DiffC-A", "DiffC-eta0.5", "jpeg-420"} <= methods
     assert all(r["stop"] in (8, 16) and r["images"] == 3 and r["patches"] == 0 for r in rows)  # 16 px tiles

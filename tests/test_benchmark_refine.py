@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_benchmarks import load_benchmark
 from tiny_unet import save_tiny_model
 
@@ -33,6 +34,12 @@ def test_refine_benchmark_writes_ratios_and_realism_for_every_refined_codec(tmp_
         assert r["patches"] == 0 and r["kid-alexnet"] is None and r["fd-alexnet"] is None
         if "+refine" in r["method"]:
             assert r["dkid"] is None and "dfd_stderr" in r
+            # The ratio of the means over the same tiles, not a mean of per-tile ratios.
+            mine = [t for t in rows if t["method"] == r["method"] and t["stop"] == r["stop"]]
+            plain = {(t["image"], t["stop"]): t for t in rows if t["method"] == r["method"].split("+")[0]}
+            base = [plain[t["image"], t["stop"]]["lpips"] for t in mine]
+            assert r["lpips_ratio"] == pytest.approx(sum(t["lpips"] for t in mine) / sum(base))
+            assert r["lpips_lower"] == sum(t["lpips"] < b for t, b in zip(mine, base, strict=True)) / 2
     # Resumed: a second run codes nothing and writes the same rows.
     load_benchmark("refine").main(args)
     again = json.loads(out.read_text())
