@@ -100,7 +100,6 @@ def write_pack(photos: Mapping[str, np.ndarray], out: Path,
     return out / PACK_INDEX
 
 
-
 def missing_parts(folder: Path) -> list[str]:
     """The folders (``part-k``, or ``.`` for an unparted pack) of a pack's files that are not there:
     on a GPU machine, the parts whose calls it did not receive."""
