@@ -40,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import machine_meta, write_json  # noqa: E402
 from diffc.codec import DEFAULT_SOLVER  # noqa: E402
 from diffc.diffusion.samplers import SOLVERS  # noqa: E402
-from diffc.models import load_model  # noqa: E402
 from diffc.tools.sweep import METHOD_NAMES  # noqa: E402
 
 REPORTED = ("bpp", "psnr-rgb", "ms-ssim-rgb", "lpips", "fd-alexnet", "fd-alexnet-stderr", "kid-alexnet",
@@ -162,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
                              "stops": list(stops), "solver_steps": solver_steps, "solver": config.solver,
                              "etas": list(etas),
                              "methods": list(methods),
-                             "model": str(model), "fingerprint": load_model(model).fingerprint().hex()[:16],
+                             "model": str(model),
+                             "fingerprint": json.loads((out / "sweep.json").read_text())["model_fingerprint"],
                              "sweep": str(out), "complete": report.complete,
                              "tiles_coded_this_run": coded}
     write_json(args.json, meta, rows + [overhead])

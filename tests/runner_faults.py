@@ -4,7 +4,8 @@
 factory is wrapped so that the first worker to start job ``die_in`` claims ``marker`` (a file
 created atomically) and exits its process at once, in the middle of the job (the retry, finding the
 marker, runs it), and job ``raise_in`` raises on every attempt. Only executors whose workers are
-processes or actors can lose one: never give ``die_in`` to the in-process executor.
+processes or actors can lose one: never give ``die_in`` to the in-process executor. The workers of
+:class:`Sleepers` stay in their jobs until stopped from outside.
 
 Spawned processes import this module by name (they inherit the test run's ``sys.path``); Ray
 workers do not see the tests folder, so the Ray tests register it to be pickled by value.
@@ -13,6 +14,7 @@ workers do not see the tests folder, so the Ray tests register it to be pickled 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -97,3 +99,23 @@ def inject(monkeypatch: Any, **faults: str) -> None:
 
     real = rcc.experiments.executor_from
     monkeypatch.setattr(rcc.experiments, "executor_from", lambda *a, **k: Faulty(real(*a, **k), **faults))
+
+
+@dataclass
+class Sleepers:
+    """A worker factory whose workers finish a job named ``quick`` at once and, on any other job, write
+    their process id to ``folder/<job name>.pid`` and sleep: a run to stop from outside."""
+
+    folder: str
+
+    def __call__(self) -> Callable[[str], JobOutput]:
+        def run(name: str) -> JobOutput:
+            if name != "quick":
+                path = os.path.join(self.folder, f"{name}.pid")
+                with open(path + ".tmp", "w") as f:  # renamed once written: a reader never sees it empty
+                    f.write(str(os.getpid()))
+                os.replace(path + ".tmp", path)
+                time.sleep(600)
+            return JobOutput({"job": name})
+
+        return run

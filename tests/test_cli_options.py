@@ -12,6 +12,7 @@ from tiny_unet import save_tiny_model, smooth_image
 
 from diffc import cli as diffc_cli
 from diffc.imaging.io import write_png
+from diffc.models import load_model
 from rcc import cli as rcc_cli
 
 
@@ -157,6 +158,7 @@ def test_a_sweep_records_an_unreadable_image_as_failed_and_goes_on(
     assert "not a readable image" in json.loads((out / "jobs" / "bad.failed.json").read_text())["error"]
     summary = json.loads((out / "sweep.json").read_text())
     assert summary["finished"] == 1 and list(summary["failed"]) == ["bad"]
+    assert summary["model_fingerprint"] == load_model(model).fingerprint().hex()[:16]
 
 
 def test_a_grayscale_photo_is_coded_as_rgb_with_a_one_line_note(

@@ -4,6 +4,11 @@ faults (a worker killed in the middle of a job, a job that raises); ``rcc overhe
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +107,36 @@ def test_in_process_records_a_raising_job_and_processes_check_their_count(tmp_pa
     assert records(tmp_path) == sorted([f"{jobs[0].name}.failed.json", f"{jobs[1].name}.json"])
     with pytest.raises(ValueError, match="workers"):
         run_jobs(jobs, overhead.worker, tmp_path / "p", executor=Processes(0), progress=False)
+
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+from runner_faults import Sleepers
+from rcc.experiments import Job, Processes, run_jobs
+out = Path(sys.argv[1])
+jobs = [Job(name, name, name) for name in ("quick", "slow-a", "slow-b")]
+report = run_jobs(jobs, Sleepers(str(out)), out, executor=Processes(2, threads=1), progress=False)
+print(json.dumps({"interrupted": report.interrupted, "finished": list(report.results)}))
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_worker_processes_and_keeps_what_is_finished(tmp_path: Path) -> None:
+    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    env = os.environ | {"PYTHONPATH": path}  # the spawned workers import runner_faults by name
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)], stdout=subprocess.PIPE, env=env,
+                              text=True)
+    pids = [tmp_path / f"slow-{x}.pid" for x in "ab"]
+    deadline = time.monotonic() + 120
+    while not all(p.exists() for p in pids):  # both workers are in their sleeping jobs
+        assert driver.poll() is None and time.monotonic() < deadline, "the workers never reached their jobs"
+        time.sleep(0.1)
+    workers = [int(p.read_text()) for p in pids]
+    driver.send_signal(signal.SIGTERM)
+    out, _ = driver.communicate(timeout=60)
+    assert json.loads(out) == {"interrupted": True, "finished": ["quick"]}
+    assert records(tmp_path) == ["quick.json"]
+    for pid in workers:  # killed and reaped by the driver, not left to sleep out their jobs
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

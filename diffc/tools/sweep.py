@@ -357,7 +357,7 @@ def sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray | Image
     codec (in this process only); ``images`` by name, an :class:`ImageError` (an unreadable file,
     :func:`load_images`) standing for a job that failed without running. Returns the merged
     CompressAI results by method and the runner's report; ``out/sweep.json`` says which images
-    are missing or failed."""
+    are missing or failed and names the model (the first 64 bits of its fingerprint)."""
     executor = executor or InProcess()
     in_process = isinstance(executor, InProcess)
     if not isinstance(codec, CodecSpec):
@@ -380,7 +380,8 @@ def sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray | Image
         job = Job(name, "unreadable", None)
         report.jobs.append(job)
         report.failed[name] = ResultStore(out).save_failure(job, [str(err)])
-    atomic_write(out / "sweep.json", json.dumps(report.summary(), indent=1).encode())
+    summary = report.summary() | {"model_fingerprint": local.model.fingerprint().hex()[:16]}
+    atomic_write(out / "sweep.json", json.dumps(summary, indent=1).encode())
     merged = merge(list(report.results.values()), out, len(images), _descriptions(local, config))
     if config.etas:
         from diffc.tools.traversal import traversal

@@ -106,13 +106,17 @@ class _ProcessSession:
 
     def __exit__(self, *exc: object) -> None:
         for proc, conn in self.conns.items():
-            try:
-                conn.send(None)
-            except OSError:
-                pass
+            if proc in self.busy:  # mid-job or still starting (an interrupt): nobody takes its result
+                proc.kill()
+            else:
+                try:
+                    conn.send(None)
+                except OSError:
+                    pass
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.kill()
+                proc.join()
 
     def _spawn(self) -> None:
         parent, child = self.context.Pipe()

@@ -21,7 +21,10 @@ This module imports neither torch nor ray.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +99,8 @@ def run_jobs(jobs: Sequence[Job], factory: WorkerFactory, out: Path, *, executor
              on_result: Callable[[Job, dict], None] | None = None) -> Report:
     """Run (or resume) ``jobs`` on ``executor``; every result and failure is written to ``out`` as it
     arrives. Returns the :class:`Report` (results of this run and of earlier ones); an interrupt
-    (Ctrl-C) stops the workers and returns what is finished, marked ``interrupted``."""
+    (Ctrl-C, or SIGTERM from ``kill`` or a job scheduler) stops the workers and returns what is
+    finished, marked ``interrupted``."""
     names = [j.name for j in jobs]
     if len(set(names)) != len(names):
         raise ValueError("job names must be unique within a sweep")
@@ -115,11 +119,12 @@ def run_jobs(jobs: Sequence[Job], factory: WorkerFactory, out: Path, *, executor
     bar.update(len(results))
     interrupted = False
     try:
-        for job, record, ok in _execute(pending, factory, executor or InProcess(), retries, store):
-            (results if ok else failed)[job.name] = record
-            bar.update()
-            if ok and on_result is not None:
-                on_result(job, record)
+        with _terminate_as_interrupt():
+            for job, record, ok in _execute(pending, factory, executor or InProcess(), retries, store):
+                (results if ok else failed)[job.name] = record
+                bar.update()
+                if ok and on_result is not None:
+                    on_result(job, record)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -128,6 +133,25 @@ def run_jobs(jobs: Sequence[Job], factory: WorkerFactory, out: Path, *, executor
     return Report(list(jobs), dict(sorted(results.items(), key=lambda kv: order[kv[0]])),
                   dict(sorted(failed.items(), key=lambda kv: order[kv[0]])), len(jobs) - len(pending),
                   interrupted)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt for the run's duration: its default action would end the
+    driver at once, leaving the worker processes to finish their jobs for nobody. Only the main
+    thread can hold a signal handler; elsewhere SIGTERM keeps its action."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _execute(pending: Iterable[Job], factory: WorkerFactory, executor: Executor, retries: int,
