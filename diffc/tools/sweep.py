@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from diffc.codec import DEFAULT_SOLVER, DEFAULT_STEPS, DiffCCodec, sampler_for
-from diffc.container import truncate
+from diffc.container import fingerprint_id, truncate
 from diffc.imaging.io import ImageError, encode_png, match_channels, read_image
 from diffc.imaging.metrics import METRICS, result_metrics
 from diffc.models import default_model_dir, load_model
@@ -380,7 +380,7 @@ def sweep(codec: DiffCCodec | CodecSpec, images: Mapping[str, np.ndarray | Image
         job = Job(name, "unreadable", None)
         report.jobs.append(job)
         report.failed[name] = ResultStore(out).save_failure(job, [str(err)])
-    summary = report.summary() | {"model_fingerprint": local.model.fingerprint().hex()[:16]}
+    summary = report.summary() | {"model_fingerprint": fingerprint_id(local.model.fingerprint()).hex()}
     atomic_write(out / "sweep.json", json.dumps(summary, indent=1).encode())
     merged = merge(list(report.results.values()), out, len(images), _descriptions(local, config))
     if config.etas:
